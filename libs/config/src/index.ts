@@ -1,0 +1,70 @@
+import { z } from "zod";
+
+/** Raised when the environment does not satisfy a service's schema. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parses `env` with a zod object whose keys are environment variable names.
+ * Fails fast with one line per bad variable, naming it, so an operator sees
+ * exactly what to fix.
+ */
+export function loadConfig<S extends z.ZodRawShape>(
+  schema: z.ZodObject<S>,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<z.ZodObject<S>> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const variable = issue.path.join(".") || "(environment)";
+    return `${variable}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration: ${lines.join("; ")}`);
+}
+
+/** A TCP port; 0 asks the OS for a free one (tests). */
+export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/** A positive duration in milliseconds. */
+export const millis = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** A count that must be at least one. */
+export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** A URL with one of the given schemes. */
+export const url = (schemes: string[], fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((value) => {
+      try {
+        return schemes.includes(new URL(value).protocol.replace(/:$/, ""));
+      } catch {
+        return false;
+      }
+    }, `must be a ${schemes.map((s) => s + "://").join(" or ")} URL`);
+
+/** host:port of a gRPC peer. */
+export const address = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((value) => /^[^\s:]+:\d+$/.test(value), "must be host:port");
+
+export const logLevel = () =>
+  z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info");
+
+/** The connection settings every service with storage and events reads. */
+export const commonEnv = {
+  DATABASE_URL: url(["postgres", "postgresql"], "postgres://postgres@127.0.0.1:5432/controlplane"),
+  NATS_URL: url(["nats", "tls"], "nats://127.0.0.1:4222"),
+  LOG_LEVEL: logLevel(),
+  /** JetStream stream holding every control-plane event. */
+  EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only").default("CONTROLPLANE"),
+  /** First token of every event subject: <root>.<domain>.<event>. */
+  EVENTS_SUBJECT_ROOT: z.string().regex(/^[a-z0-9_-]+$/, "lower-case letters, digits, _ and - only").default("controlplane"),
+  DB_POOL_SIZE: positiveInt(10),
+};
+
+export { z };

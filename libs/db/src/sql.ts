@@ -1,0 +1,3 @@
+import { sql } from "slonik";
+
+export { sql };

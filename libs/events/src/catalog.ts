@@ -1,0 +1,40 @@
+import { EventMeta, ProfileCreated, ProfileDeleted, ProfileUpdated } from "@controlplane/proto/events/v1/events";
+
+/**
+ * Every event the control plane publishes: `<domain>.<event>` -> its protobuf
+ * message. The subject is `<root>.<domain>.<event>` (root "controlplane" by
+ * default). Every message has `EventMeta meta = 1`.
+ */
+export const EVENT_TYPES = {
+  "profile.created": ProfileCreated,
+  "profile.updated": ProfileUpdated,
+  "profile.deleted": ProfileDeleted,
+} as const;
+
+export type EventType = keyof typeof EVENT_TYPES;
+
+export type EventPayload<T extends EventType> = ReturnType<(typeof EVENT_TYPES)[T]["decode"]>;
+
+/** The payload a producer supplies; the outbox fills in `meta`. */
+export type EventBody<T extends EventType> = Omit<EventPayload<T>, "meta">;
+
+export { EventMeta };
+
+export function isEventType(value: string): value is EventType {
+  return Object.hasOwn(EVENT_TYPES, value);
+}
+
+export function subjectFor(root: string, type: EventType): string {
+  return `${root}.${type}`;
+}
+
+export function encodeEvent<T extends EventType>(type: T, payload: EventPayload<T>): Uint8Array {
+  // Each entry's encode accepts exactly its own payload type; the union of
+  // entries cannot express that correlation, hence the narrowing cast.
+  const codec = EVENT_TYPES[type] as unknown as { encode(message: EventPayload<T>): { finish(): Uint8Array } };
+  return codec.encode(payload).finish();
+}
+
+export function decodeEvent<T extends EventType>(type: T, bytes: Uint8Array): EventPayload<T> {
+  return EVENT_TYPES[type].decode(bytes) as EventPayload<T>;
+}

@@ -1,0 +1,115 @@
+import { randomUUID } from "node:crypto";
+import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import type { AnyUnaryMethod, RequestOf, ResponseOf, ServiceDefinitionOf } from "./definition.js";
+import { clientHandled, clientLatency, clientRetries, splitPath } from "./metrics.js";
+import { currentScope, REQUEST_ID_HEADER } from "./scope.js";
+
+export interface CallOptions {
+  /** Overrides the client's default deadline for this call. */
+  deadlineMs?: number;
+}
+
+export interface ClientOptions<D extends ServiceDefinitionOf> {
+  /** Deadline of a call when the caller's own scope has none shorter. */
+  deadlineMs?: number;
+  /**
+   * Methods with no side effects. Only these are retried, and only on
+   * UNAVAILABLE (the server never saw the call, or is restarting).
+   */
+  idempotent?: readonly (keyof D)[];
+  /** Attempts for an idempotent read, the first included. */
+  maxAttempts?: number;
+}
+
+export type PromiseClient<D extends ServiceDefinitionOf> = {
+  [K in keyof D]: (request: RequestOf<D[K]>, options?: CallOptions) => Promise<ResponseOf<D[K]>>;
+} & {
+  /** Closes the channel. */
+  close(): void;
+};
+
+const DEFAULT_DEADLINE_MS = 5_000;
+const RETRY_BASE_MS = 25;
+
+/**
+ * A typed promise client for one service. Every call carries the request id
+ * of the current scope (or a new one) and a deadline no later than the
+ * current inbound call's, so work stops when nobody waits for it anymore.
+ */
+export function createClient<D extends ServiceDefinitionOf>(
+  definition: D,
+  address: string,
+  options: ClientOptions<D> = {},
+): PromiseClient<D> {
+  const channel = new Client(address, credentials.createInsecure(), {
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+  });
+  const idempotent = new Set<keyof D>(options.idempotent ?? []);
+  const maxAttempts = options.maxAttempts ?? 3;
+  const defaultDeadline = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+
+  const client = { close: () => channel.close() } as PromiseClient<D>;
+  for (const key of Object.keys(definition) as (keyof D & string)[]) {
+    const method = definition[key];
+    const [service, methodName] = splitPath(method.path);
+    const attempts = idempotent.has(key) ? maxAttempts : 1;
+    const invoke = async (request: RequestOf<D[typeof key]>, callOptions: CallOptions = {}) => {
+      const started = performance.now();
+      const deadline = effectiveDeadline(callOptions.deadlineMs ?? defaultDeadline);
+      const metadata = new Metadata();
+      metadata.set(REQUEST_ID_HEADER, currentScope()?.requestId ?? randomUUID());
+      let code: status = status.OK;
+      try {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await unary(channel, method, request, metadata, deadline);
+          } catch (error) {
+            const retryable = (error as ServiceError).code === status.UNAVAILABLE && attempt < attempts;
+            const backoff = RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + Math.random());
+            if (!retryable || Date.now() + backoff >= deadline.getTime()) {
+              code = (error as ServiceError).code ?? status.UNKNOWN;
+              throw error;
+            }
+            clientRetries.inc({ grpc_service: service, grpc_method: methodName });
+            await new Promise((resolve) => setTimeout(resolve, backoff));
+          }
+        }
+      } finally {
+        clientHandled.inc({ grpc_service: service, grpc_method: methodName, grpc_code: status[code] ?? String(code) });
+        clientLatency.observe({ grpc_service: service, grpc_method: methodName }, (performance.now() - started) / 1000);
+      }
+    };
+    (client as Record<string, unknown>)[key] = invoke;
+  }
+  return client;
+}
+
+function effectiveDeadline(ms: number): Date {
+  const own = Date.now() + ms;
+  const inherited = currentScope()?.deadline?.getTime();
+  return new Date(inherited !== undefined && inherited < own ? inherited : own);
+}
+
+function unary<M extends AnyUnaryMethod>(
+  channel: Client,
+  method: M,
+  request: RequestOf<M>,
+  metadata: Metadata,
+  deadline: Date,
+): Promise<ResponseOf<M>> {
+  return new Promise((resolve, reject) => {
+    channel.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      request,
+      metadata,
+      { deadline },
+      (error: ServiceError | null, response?: ResponseOf<M>) => {
+        if (error) reject(error);
+        else resolve(response as ResponseOf<M>);
+      },
+    );
+  });
+}

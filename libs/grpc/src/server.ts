@@ -1,0 +1,142 @@
+import { randomUUID } from "node:crypto";
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type handleUnaryCall,
+  type Metadata,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "@controlplane/log";
+import { loadPackageDefinition } from "@controlplane/proto/descriptors";
+import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
+import { toServiceError } from "./errors.js";
+import { serverHandled, serverLatency, splitPath } from "./metrics.js";
+import { REQUEST_ID_HEADER, runInScope } from "./scope.js";
+
+/** What a handler knows about the call besides its request. */
+export interface CallInfo {
+  requestId: string;
+  metadata: Metadata;
+  /** Logger bound to this call's request id and method. */
+  log: Logger;
+  deadline?: Date;
+}
+
+/** A service implementation: one async function per RPC, domain errors thrown. */
+export type UnaryHandlers<D extends ServiceDefinitionOf> = {
+  [K in keyof D]: (request: RequestOf<D[K]>, call: CallInfo) => Promise<ResponseOf<D[K]>>;
+};
+
+/** RPCs slower than this are logged at info even when they succeed. */
+const SLOW_CALL_MS = 500;
+
+/**
+ * A grpc-js server with what every control-plane service needs: grpc.health.v1
+ * (one status per service plus "" for the whole process), server reflection,
+ * per-call logging and metrics, request ids and deadlines carried into the
+ * handler's async scope, and domain errors mapped to gRPC status codes.
+ */
+export class GrpcServer {
+  readonly server = new Server({ "grpc.max_receive_message_length": 8 * 1024 * 1024 });
+  readonly health = new HealthImplementation({ "": "NOT_SERVING" });
+  private readonly serviceNames: string[] = [];
+  private started = false;
+
+  constructor(private readonly log: Logger) {
+    this.health.addToServer(this.server);
+  }
+
+  add<D extends ServiceDefinitionOf>(definition: D, handlers: UnaryHandlers<D>): this {
+    const serviceName = serviceNameOf(definition);
+    const implementation: UntypedServiceImplementation = {};
+    for (const key of Object.keys(definition) as (keyof D & string)[]) {
+      implementation[key] = this.wrap(definition[key].path, handlers[key]);
+    }
+    this.server.addService(definition, implementation);
+    this.serviceNames.push(serviceName);
+    this.health.setStatus(serviceName, "NOT_SERVING");
+    return this;
+  }
+
+  /** Binds, then reports SERVING. Returns the bound port (useful with port 0). */
+  async listen(port: number, host = "0.0.0.0"): Promise<number> {
+    if (!this.started) {
+      new ReflectionService(loadPackageDefinition(), {
+        services: [...this.serviceNames, "grpc.health.v1.Health"],
+      }).addToServer(this.server);
+      this.started = true;
+    }
+    const bound = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, actual) =>
+        error ? reject(error) : resolve(actual),
+      );
+    });
+    for (const name of this.serviceNames) this.health.setStatus(name, "SERVING");
+    this.health.setStatus("", "SERVING");
+    return bound;
+  }
+
+  /**
+   * Reports NOT_SERVING (so balancers stop sending), refuses new calls, lets
+   * in-flight calls finish for up to `graceMs`, then cancels what is left.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    for (const name of ["", ...this.serviceNames]) this.health.setStatus(name, "NOT_SERVING");
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private wrap<Req, Res>(
+    path: string,
+    handler: (request: Req, call: CallInfo) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
+    const [service, method] = splitPath(path);
+    return (call: ServerUnaryCall<Req, Res>, callback) => {
+      const started = performance.now();
+      const requestId = firstValue(call.metadata, REQUEST_ID_HEADER) ?? randomUUID();
+      const rawDeadline = call.getDeadline();
+      const deadline =
+        rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
+      const log = this.log.child({ request_id: requestId, rpc: method });
+      const finish = (code: status) => {
+        const seconds = (performance.now() - started) / 1000;
+        serverHandled.inc({ grpc_service: service, grpc_method: method, grpc_code: status[code] ?? String(code) });
+        serverLatency.observe({ grpc_service: service, grpc_method: method }, seconds);
+        const fields = { code: status[code], ms: Math.round(seconds * 1000) };
+        if (seconds * 1000 >= SLOW_CALL_MS) log.info(fields, "slow rpc");
+        else log.debug(fields, "rpc");
+      };
+      runInScope({ requestId, deadline }, () => {
+        handler(call.request, { requestId, metadata: call.metadata, log, deadline }).then(
+          (response) => {
+            finish(status.OK);
+            callback(null, response);
+          },
+          (error: unknown) => {
+            const mapped = toServiceError(error);
+            if (mapped.code === status.INTERNAL) log.error({ err: error }, "rpc failed");
+            finish(mapped.code);
+            callback(mapped);
+          },
+        );
+      });
+    };
+  }
+}
+
+function firstValue(metadata: Metadata, key: string): string | undefined {
+  const [value] = metadata.get(key);
+  return typeof value === "string" && value.length > 0 && value.length <= 128 ? value : undefined;
+}

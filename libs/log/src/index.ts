@@ -1,0 +1,45 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/**
+ * Paths pino replaces with "[redacted]" wherever they appear in a log line.
+ * Tokens must never reach a log: log `tokenPrefix(token)` when one matters.
+ */
+const REDACT = [
+  "token",
+  "*.token",
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+  "*.headers.authorization",
+  "password",
+  "*.password",
+  "databaseUrl",
+];
+
+export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "info"): Logger {
+  return pino({
+    name: service,
+    level,
+    base: { service },
+    redact: { paths: REDACT, censor: "[redacted]" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}
+
+/** The first characters of a token: enough to recognise it, useless to replay it. */
+export function tokenPrefix(token: string): string {
+  return token.length <= 8 ? "****" : token.slice(0, 8) + "…";
+}
+
+/** A URL with its password replaced, safe for logs and error messages. */
+export function redactUrl(raw: string): string {
+  try {
+    const parsed = new URL(raw);
+    if (parsed.password) parsed.password = "****";
+    return parsed.toString();
+  } catch {
+    return raw;
+  }
+}

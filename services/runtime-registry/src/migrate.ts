@@ -1,0 +1,10 @@
+import { runOnce } from "@controlplane/lifecycle";
+import { createLogger } from "@controlplane/log";
+import { loadRegistryConfig } from "./config.js";
+import { migrateRegistry } from "./service.js";
+
+/** `npm run migrate -w @controlplane/runtime-registry`: apply this service's migrations and exit. */
+const log = createLogger("runtime-registry");
+await runOnce(log, async () => {
+  await migrateRegistry(loadRegistryConfig(), log);
+});
