@@ -1,0 +1,90 @@
+import { hasCode, status } from "@controlplane/grpc";
+import { TokenKind, type Identity } from "@controlplane/proto/registry/v1/identity";
+import type { GatewayClients } from "../clients.js";
+import { HttpError, type ErrorStyle } from "../wire/errors.js";
+import { TtlCache } from "./ttl-cache.js";
+
+export type Role = "owner" | "admin" | "member";
+
+/** Who is calling, as far as the gateway needs to know. */
+export interface Caller {
+  kind: "daemon_token" | "pat" | "jwt";
+  /** PAT and JWT callers. */
+  userId?: string;
+  /** Daemon-token callers: the only workspace they reach. */
+  workspaceId?: string;
+  daemonId?: string;
+  /** The raw bearer token, for the few routes that act on it (renew). */
+  token: string;
+}
+
+const ROLE_NAMES: Record<number, Role> = { 1: "owner", 2: "admin", 3: "member" };
+
+/**
+ * Resolves bearer tokens and memberships through the registry, caching
+ * positive answers for `ttlMs` (clamped to the credential's own expiry).
+ * Negative answers are never cached, so a new member or token works at once.
+ */
+export class Authenticator {
+  private readonly identities: TtlCache<Identity>;
+  private readonly roles: TtlCache<Role>;
+
+  constructor(
+    private readonly clients: GatewayClients,
+    ttlMs: number,
+  ) {
+    this.identities = new TtlCache(ttlMs);
+    this.roles = new TtlCache(ttlMs);
+  }
+
+  /**
+   * The identity behind `token`. A token the registry rejects answers 401 with
+   * its message; a registry outage answers 503, never 401 (a daemon treats
+   * 401 as "log in again").
+   */
+  async resolve(token: string, style: ErrorStyle): Promise<Caller> {
+    let identity = this.identities.get(token);
+    if (!identity) {
+      try {
+        ({ identity } = await this.clients.identity.resolveToken({ token }));
+      } catch (error) {
+        if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
+        throw new HttpError(503, "authentication unavailable", style);
+      }
+      if (!identity) throw new HttpError(503, "authentication unavailable", style);
+      this.identities.set(token, identity, identity.expiresAt);
+    }
+    return toCaller(identity, token);
+  }
+
+  /**
+   * The caller's role in the workspace, or null when not a member (or an id is
+   * not a UUID). Infrastructure failures throw a 5xx with `failureMessage`.
+   */
+  async roleOf(userId: string, workspaceId: string, failureMessage: string, style: ErrorStyle): Promise<Role | null> {
+    const key = `${userId}:${workspaceId}`;
+    const cached = this.roles.get(key);
+    if (cached) return cached;
+    try {
+      const { member } = await this.clients.identity.getMembership({ workspaceId, userId });
+      const role = member ? ROLE_NAMES[member.role] : undefined;
+      if (!role) return null;
+      this.roles.set(key, role);
+      return role;
+    } catch (error) {
+      if (hasCode(error, status.NOT_FOUND)) return null;
+      throw new HttpError(hasCode(error, status.UNAVAILABLE) ? 503 : 500, failureMessage, style);
+    }
+  }
+}
+
+function toCaller(identity: Identity, token: string): Caller {
+  switch (identity.kind) {
+    case TokenKind.TOKEN_KIND_DAEMON:
+      return { kind: "daemon_token", workspaceId: identity.workspaceId, daemonId: identity.daemonId, token };
+    case TokenKind.TOKEN_KIND_PERSONAL_ACCESS:
+      return { kind: "pat", userId: identity.userId, token };
+    default:
+      return { kind: "jwt", userId: identity.userId, token };
+  }
+}

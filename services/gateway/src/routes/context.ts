@@ -1,0 +1,13 @@
+import type { Authenticator } from "../auth/authenticator.js";
+import type { GatewayClients } from "../clients.js";
+import type { Router } from "../router.js";
+
+/** What every route module gets. */
+export interface RouteContext {
+  router: Router;
+  clients: GatewayClients;
+  auth: Authenticator;
+}
+
+/** Path parameters, all strings as sent. */
+export type Params<K extends string> = Record<K, string>;

@@ -1,0 +1,122 @@
+import { parseUuid } from "@controlplane/ids";
+import { authenticateDaemon, authenticateUser, requireDaemonWorkspace, requireMember } from "../auth/checks.js";
+import { profileJson } from "../shapes.js";
+import { bool, decodeBody, str, strArray } from "../wire/body.js";
+import { call, HttpError } from "../wire/errors.js";
+import { sendJson, sendNoContent } from "../wire/reply.js";
+import type { RouteHandler } from "../router.js";
+import type { Params, RouteContext } from "./context.js";
+
+const WRITERS = ["owner", "admin"] as const;
+const BASE = "/api/workspaces/:workspaceId/runtime-profiles";
+
+/** Runtime profiles: the daemon's list (D6) and the user CRUD (P1–P6). */
+export function registerProfileRoutes({ router, clients, auth }: RouteContext): void {
+  // D6: enabled profiles only; the daemon matches them against its PATH.
+  router.add("GET", "/api/daemon/workspaces/:workspaceId/runtime-profiles", async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const { workspaceId } = request.params as Params<"workspaceId">;
+    await requireDaemonWorkspace(caller, workspaceId, auth);
+    const id = parseUuid(workspaceId);
+    if (!id) throw new HttpError(400, "invalid workspace id");
+    const { profiles } = await call(clients.profiles.listProfiles({ workspaceId: id, enabledOnly: true }), "failed to list runtime profiles");
+    return sendJson(reply, 200, { workspace_id: workspaceId, runtime_profiles: profiles.map(profileJson) });
+  });
+
+  // P1
+  router.add("GET", BASE, async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    const workspaceId = await requireMember(caller, (request.params as Params<"workspaceId">).workspaceId, auth);
+    const { profiles } = await call(clients.profiles.listProfiles({ workspaceId, enabledOnly: false }), "failed to list runtime profiles");
+    return sendJson(reply, 200, { runtime_profiles: profiles.map(profileJson) });
+  });
+
+  // P2
+  router.add("GET", `${BASE}/:profileId`, async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    const params = request.params as Params<"workspaceId" | "profileId">;
+    const workspaceId = await requireMember(caller, params.workspaceId, auth);
+    const profileId = requireProfileId(params.profileId);
+    const { profile } = await call(clients.profiles.getProfile({ workspaceId, profileId }), "failed to get runtime profile");
+    return sendJson(reply, 200, profileJson(profile!));
+  });
+
+  // P3
+  router.add("POST", BASE, async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    const workspaceId = await requireMember(caller, (request.params as Params<"workspaceId">).workspaceId, auth, WRITERS);
+    const body = decodeBody(request.body, {
+      display_name: str(),
+      protocol_family: str(),
+      command_name: str(),
+      description: str(),
+      fixed_args: strArray(),
+      visibility: str(),
+      enabled: bool(),
+    });
+    const { profile } = await call(
+      clients.profiles.createProfile({
+        workspaceId,
+        displayName: body.display_name ?? "",
+        protocolFamily: body.protocol_family ?? "",
+        commandName: body.command_name ?? "",
+        description: body.description,
+        fixedArgs: body.fixed_args ?? [],
+        visibility: body.visibility ?? "",
+        enabled: body.enabled,
+        createdBy: caller.userId,
+      }),
+      "failed to create runtime profile",
+    );
+    return sendJson(reply, 201, profileJson(profile!));
+  });
+
+  // P4 and P5: identical partial updates; protocol_family is ignored.
+  const update: RouteHandler = async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    const params = request.params as Params<"workspaceId" | "profileId">;
+    const workspaceId = await requireMember(caller, params.workspaceId, auth, WRITERS);
+    const profileId = requireProfileId(params.profileId);
+    const body = decodeBody(request.body, {
+      display_name: str(),
+      command_name: str(),
+      description: str(),
+      fixed_args: strArray(),
+      visibility: str(),
+      enabled: bool(),
+    });
+    const { profile } = await call(
+      clients.profiles.updateProfile({
+        workspaceId,
+        profileId,
+        displayName: body.display_name,
+        commandName: body.command_name,
+        description: body.description,
+        fixedArgs: body.fixed_args === undefined ? undefined : { values: body.fixed_args },
+        visibility: body.visibility,
+        enabled: body.enabled,
+        actorId: caller.userId,
+      }),
+      "failed to update runtime profile",
+    );
+    return sendJson(reply, 200, profileJson(profile!));
+  };
+  router.add("PATCH", `${BASE}/:profileId`, update);
+  router.add("PUT", `${BASE}/:profileId`, update);
+
+  // P6
+  router.add("DELETE", `${BASE}/:profileId`, async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    const params = request.params as Params<"workspaceId" | "profileId">;
+    const workspaceId = await requireMember(caller, params.workspaceId, auth, WRITERS);
+    const profileId = requireProfileId(params.profileId);
+    await call(clients.profiles.deleteProfile({ workspaceId, profileId, actorId: caller.userId }), "failed to delete runtime profile");
+    return sendNoContent(reply);
+  });
+}
+
+function requireProfileId(raw: string): string {
+  const id = parseUuid(raw);
+  if (!id) throw new HttpError(400, "invalid profile id");
+  return id;
+}

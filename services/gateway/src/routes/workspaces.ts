@@ -1,0 +1,45 @@
+import { TOKEN_PREFIX } from "@controlplane/auth";
+import { authenticateDaemon, authenticateUser, requireDaemonWorkspace } from "../auth/checks.js";
+import { repoJson, workspaceJson } from "../shapes.js";
+import { call, HttpError } from "../wire/errors.js";
+import { RawJson, rfc3339 } from "../wire/go-json.js";
+import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
+import type { Params, RouteContext } from "./context.js";
+
+/** Workspace reads daemons make: repos (D5), the caller's workspaces (U1) and PAT renewal (U2). */
+export function registerWorkspaceRoutes({ router, clients, auth }: RouteContext): void {
+  // D5
+  router.add("GET", "/api/daemon/workspaces/:workspaceId/repos", async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const { workspaceId } = request.params as Params<"workspaceId">;
+    await requireDaemonWorkspace(caller, workspaceId, auth);
+    const result = await call(clients.identity.getWorkspaceRepos({ workspaceId }), "failed to load workspace");
+    return sendJsonWithRaw(reply, 200, {
+      workspace_id: workspaceId,
+      repos: result.repos.map(repoJson),
+      repos_version: result.reposVersion,
+      settings: new RawJson(result.settingsJson || "{}"),
+    });
+  });
+
+  // U1: a bare array of the caller's workspaces.
+  router.add("GET", "/api/workspaces", async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    if (!caller.userId) throw new HttpError(401, "user not authenticated");
+    const { workspaces } = await call(clients.identity.listWorkspaces({ userId: caller.userId }), "failed to list workspaces");
+    return sendJsonWithRaw(reply, 200, workspaces.map(workspaceJson));
+  });
+
+  // U2: renew the presented PAT when it is close to expiry.
+  router.add("POST", "/api/tokens/current/renew", async (request, reply) => {
+    const caller = await authenticateUser(request, auth);
+    if (!caller.token.startsWith(TOKEN_PREFIX.personalAccess)) {
+      throw new HttpError(400, "only personal access tokens can be renewed");
+    }
+    const result = await call(
+      clients.identity.renewPersonalAccessToken({ token: caller.token, userId: caller.userId ?? "" }),
+      "failed to renew token",
+    );
+    return sendJson(reply, 200, { expires_at: result.expiresAt ? rfc3339(result.expiresAt) : "", renewed: result.renewed });
+  });
+}

@@ -1,0 +1,36 @@
+import type { Logger } from "@controlplane/log";
+import { Authenticator } from "./auth/authenticator.js";
+import { buildGatewayApp } from "./app.js";
+import { closeGatewayClients, createGatewayClients } from "./clients.js";
+import type { GatewayConfig } from "./config.js";
+
+export interface RunningGateway {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the HTTP gateway in front of the gRPC services. */
+export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  const clients = createGatewayClients({ registry: config.REGISTRY_GRPC_ADDR, profileCatalog: config.PROFILE_CATALOG_GRPC_ADDR });
+  const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
+  const app = buildGatewayApp({ clients, auth, log, bodyLimit: config.BODY_LIMIT_BYTES });
+  try {
+    await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
+  } catch (error) {
+    closeGatewayClients(clients);
+    throw new Error(`gateway cannot listen on ${config.GATEWAY_HOST}:${config.GATEWAY_PORT}: ${(error as Error).message}`);
+  }
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.GATEWAY_PORT;
+  log.info({ port }, "gateway listening");
+  return {
+    port,
+    async stop() {
+      // Stops accepting, lets in-flight requests finish, then closes.
+      const timer = setTimeout(() => app.server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
+      await app.close();
+      clearTimeout(timer);
+      closeGatewayClients(clients);
+    },
+  };
+}

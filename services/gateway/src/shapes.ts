@@ -1,0 +1,43 @@
+import type { RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
+import type { Repo, Workspace } from "@controlplane/proto/registry/v1/identity";
+import { RawJson, rfc3339 } from "./wire/go-json.js";
+
+/** The runtime profile object of the contract (P1–P4, D6). */
+export function profileJson(profile: RuntimeProfile) {
+  return {
+    id: profile.id,
+    workspace_id: profile.workspaceId,
+    display_name: profile.displayName,
+    protocol_family: profile.protocolFamily,
+    command_name: profile.commandName,
+    description: profile.description ?? null,
+    fixed_args: profile.fixedArgs,
+    visibility: profile.visibility,
+    created_by: profile.createdBy ?? null,
+    enabled: profile.enabled,
+    created_at: rfc3339(profile.createdAt ?? new Date(0)),
+    updated_at: rfc3339(profile.updatedAt ?? new Date(0)),
+  };
+}
+
+/** A repo as daemons read it: description left out when empty. */
+export function repoJson(repo: Repo) {
+  return repo.description ? { url: repo.url, description: repo.description } : { url: repo.url };
+}
+
+/** A workspace in GET /api/workspaces (the daemon reads id and name). */
+export function workspaceJson(workspace: Workspace) {
+  return {
+    id: workspace.id,
+    name: workspace.name,
+    slug: workspace.slug,
+    description: workspace.description,
+    context: workspace.context ?? null,
+    settings: new RawJson(workspace.settingsJson || "{}"),
+    repos: workspace.repos.map((repo) => ({ url: repo.url, description: repo.description })),
+    issue_prefix: workspace.issuePrefix,
+    avatar_url: null,
+    created_at: rfc3339(workspace.createdAt ?? new Date(0)),
+    updated_at: rfc3339(workspace.updatedAt ?? new Date(0)),
+  };
+}

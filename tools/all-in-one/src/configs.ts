@@ -1,0 +1,12 @@
+import { loadGatewayConfig } from "@controlplane/gateway/config";
+import { loadProfileCatalogConfig } from "@controlplane/profile-catalog/config";
+import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
+
+/** Every service's configuration from one environment, validated before anything starts. */
+export function loadAllConfigs(env: Record<string, string | undefined> = process.env) {
+  return {
+    registry: loadRegistryConfig(env),
+    profileCatalog: loadProfileCatalogConfig(env),
+    gateway: loadGatewayConfig(env),
+  };
+}

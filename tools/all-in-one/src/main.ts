@@ -1,0 +1,53 @@
+import { loadConfig, port, z } from "@controlplane/config";
+import { ensureDatabase } from "@controlplane/db";
+import { startGateway } from "@controlplane/gateway";
+import { runUntilSignal, stopAll, type Stoppable } from "@controlplane/lifecycle";
+import { createLogger, redactUrl } from "@controlplane/log";
+import { startMetricsServer } from "@controlplane/metrics";
+import { startProfileCatalog } from "@controlplane/profile-catalog";
+import { startRegistry } from "@controlplane/runtime-registry";
+import { loadAllConfigs } from "./configs.js";
+
+const log = createLogger("controlplane");
+
+/**
+ * All-in-one: every service and the gateway in this process, each on its own
+ * gRPC port and talking to the others over real gRPC, as under Helm.
+ */
+await runUntilSignal(log, async () => {
+  const configs = loadAllConfigs();
+  const { METRICS_PORT } = loadConfig(z.object({ METRICS_PORT: port(9464) }));
+  await ensureDatabase(configs.registry.DATABASE_URL);
+  const started: Stoppable[] = [];
+  try {
+    const registry = await startRegistry(configs.registry, createLogger("runtime-registry", configs.registry.LOG_LEVEL));
+    started.push(registry);
+    const registryAddr = `127.0.0.1:${registry.port}`;
+    const profiles = await startProfileCatalog(
+      { ...configs.profileCatalog, REGISTRY_GRPC_ADDR: registryAddr },
+      createLogger("profile-catalog", configs.profileCatalog.LOG_LEVEL),
+    );
+    started.push(profiles);
+    const gateway = await startGateway(
+      { ...configs.gateway, REGISTRY_GRPC_ADDR: registryAddr, PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${profiles.port}` },
+      createLogger("gateway", configs.gateway.LOG_LEVEL),
+    );
+    started.push(gateway);
+    const metrics = await startMetricsServer(METRICS_PORT);
+    started.push({ stop: metrics.close });
+    log.info(
+      {
+        gateway: `http://127.0.0.1:${gateway.port}`,
+        grpc: { "runtime-registry": registry.port, "profile-catalog": profiles.port },
+        metrics: `http://127.0.0.1:${metrics.port}/metrics`,
+        database: redactUrl(configs.registry.DATABASE_URL),
+        nats: configs.registry.NATS_URL,
+      },
+      "control plane ready",
+    );
+  } catch (error) {
+    await stopAll(log, started);
+    throw error;
+  }
+  return { stop: () => stopAll(log, started) };
+});

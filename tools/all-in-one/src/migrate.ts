@@ -1,0 +1,16 @@
+import { ensureDatabase } from "@controlplane/db";
+import { runOnce } from "@controlplane/lifecycle";
+import { createLogger } from "@controlplane/log";
+import { migrateProfileCatalog } from "@controlplane/profile-catalog";
+import { migrateRegistry } from "@controlplane/runtime-registry";
+import { loadAllConfigs } from "./configs.js";
+
+/** `npm run migrate`: create the database if needed and apply every service's migrations. */
+const log = createLogger("migrate");
+await runOnce(log, async () => {
+  const configs = loadAllConfigs();
+  await ensureDatabase(configs.registry.DATABASE_URL);
+  await migrateRegistry(configs.registry, log);
+  await migrateProfileCatalog(configs.profileCatalog, log);
+  log.info("database up to date");
+});

@@ -1,0 +1,16 @@
+import { createClient } from "@controlplane/grpc";
+import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
+import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
+
+export interface Addresses {
+  registry: string;
+  profiles: string;
+}
+
+export function identityClient(addresses: Addresses) {
+  return createClient(IdentityServiceService, addresses.registry, { deadlineMs: 10_000 });
+}
+
+export function profilesClient(addresses: Addresses) {
+  return createClient(ProfileCatalogServiceService, addresses.profiles, { deadlineMs: 10_000 });
+}

@@ -1,0 +1,27 @@
+import { hasCode, isServiceError, status } from "@controlplane/grpc";
+import { registerMemberCommands } from "./commands/member.js";
+import { registerProfileCommands } from "./commands/profile.js";
+import { registerTokenCommands } from "./commands/token.js";
+import { registerWorkspaceCommands } from "./commands/workspace.js";
+import { context, program } from "./program.js";
+
+registerWorkspaceCommands(program);
+registerMemberCommands(program);
+registerTokenCommands(program);
+registerProfileCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const { addresses } = context();
+  if (hasCode(error, status.UNAVAILABLE)) {
+    process.stderr.write(
+      `cpctl: service unavailable (registry ${addresses.registry}, profiles ${addresses.profiles}): ${error.details}\n`,
+    );
+  } else if (isServiceError(error)) {
+    process.stderr.write(`cpctl: ${error.details}\n`);
+  } else {
+    process.stderr.write(`cpctl: ${(error as Error).message}\n`);
+  }
+  process.exitCode = 1;
+}
