@@ -9,7 +9,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
+import { loadSync } from "@grpc/proto-loader";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Logger } from "@controlplane/log";
 import { loadPackageDefinition } from "@controlplane/proto/descriptors";
 import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
@@ -65,7 +66,9 @@ export class GrpcServer {
   /** Binds, then reports SERVING. Returns the bound port (useful with port 0). */
   async listen(port: number, host = "0.0.0.0"): Promise<number> {
     if (!this.started) {
-      new ReflectionService(loadPackageDefinition(), {
+      // The health service is described too, so reflection-driven tools can call it.
+      const definitions = { ...loadPackageDefinition(), ...loadSync(healthProtoPath) };
+      new ReflectionService(definitions, {
         services: [...this.serviceNames, "grpc.health.v1.Health"],
       }).addToServer(this.server);
       this.started = true;

@@ -1,0 +1,108 @@
+import { randomUUID } from "node:crypto";
+import { SignJWT } from "jose";
+import { loadGatewayConfig } from "@controlplane/gateway/config";
+import { startGateway } from "@controlplane/gateway";
+import { createClient, type PromiseClient } from "@controlplane/grpc";
+import { createLogger } from "@controlplane/log";
+import { loadProfileCatalogConfig } from "@controlplane/profile-catalog/config";
+import { startProfileCatalog } from "@controlplane/profile-catalog";
+import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
+import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
+import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
+import { startRegistry } from "@controlplane/runtime-registry";
+import { createTestDatabase, createTestEvents, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
+
+export const JWT_SECRET = "test-secret-of-at-least-16-chars";
+
+/** Every service and the gateway on OS-picked ports, on a database and stream of their own. */
+export interface Stack {
+  gatewayUrl: string;
+  registryAddr: string;
+  profilesAddr: string;
+  identity: PromiseClient<typeof IdentityServiceService>;
+  profiles: PromiseClient<typeof ProfileCatalogServiceService>;
+  db: TestDatabase;
+  events: TestEvents;
+  stop(): Promise<void>;
+}
+
+export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
+  const db = await createTestDatabase();
+  const events = await createTestEvents();
+  const env = testEnv(db, events, { JWT_SECRET, ...extraEnv });
+  const log = createLogger("test", env.LOG_LEVEL);
+  const registry = await startRegistry(loadRegistryConfig(env), log);
+  const registryAddr = `127.0.0.1:${registry.port}`;
+  const profileCatalog = await startProfileCatalog(loadProfileCatalogConfig({ ...env, REGISTRY_GRPC_ADDR: registryAddr }), log);
+  const profilesAddr = `127.0.0.1:${profileCatalog.port}`;
+  const gateway = await startGateway(
+    loadGatewayConfig({ ...env, REGISTRY_GRPC_ADDR: registryAddr, PROFILE_CATALOG_GRPC_ADDR: profilesAddr }),
+    log,
+  );
+  const identity = createClient(IdentityServiceService, registryAddr);
+  const profiles = createClient(ProfileCatalogServiceService, profilesAddr);
+  return {
+    gatewayUrl: `http://127.0.0.1:${gateway.port}`,
+    registryAddr,
+    profilesAddr,
+    identity,
+    profiles,
+    db,
+    events,
+    async stop() {
+      identity.close();
+      profiles.close();
+      await gateway.stop();
+      await profileCatalog.stop();
+      await registry.stop();
+      await events.close();
+      await db.drop();
+    },
+  };
+}
+
+export interface SeededUser {
+  userId: string;
+  pat: string;
+  patId: string;
+  jwt: string;
+}
+
+/** A workspace with one user of each role, each holding a PAT and a JWT. */
+export interface SeededWorkspace {
+  workspaceId: string;
+  owner: SeededUser;
+  admin: SeededUser;
+  member: SeededUser;
+}
+
+export async function seedWorkspace(stack: Stack, name = `ws-${randomUUID().slice(0, 8)}`): Promise<SeededWorkspace> {
+  const { workspace } = await stack.identity.createWorkspace({
+    name,
+    slug: "",
+    description: "",
+    repos: [],
+    settingsJson: "",
+    issuePrefix: "",
+  });
+  const workspaceId = workspace!.id;
+  const user = async (role: MemberRole): Promise<SeededUser> => {
+    const userId = randomUUID();
+    await stack.identity.addMember({ workspaceId, userId, role });
+    const issued = await stack.identity.issuePersonalAccessToken({ userId, name: "test", ttlSeconds: 3600 });
+    return { userId, pat: issued.token, patId: issued.info!.id, jwt: await signJwt(userId) };
+  };
+  return {
+    workspaceId,
+    owner: await user(MemberRole.MEMBER_ROLE_OWNER),
+    admin: await user(MemberRole.MEMBER_ROLE_ADMIN),
+    member: await user(MemberRole.MEMBER_ROLE_MEMBER),
+  };
+}
+
+export async function signJwt(subject: string | undefined, options: { secret?: string; expiresInSeconds?: number } = {}) {
+  const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setIssuedAt();
+  if (subject !== undefined) jwt.setSubject(subject);
+  jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600));
+  return jwt.sign(new TextEncoder().encode(options.secret ?? JWT_SECRET));
+}
