@@ -13,19 +13,25 @@ const REDACT = [
   "*.authorization",
   "headers.authorization",
   "*.headers.authorization",
+  "*.*.headers.authorization",
   "password",
   "*.password",
   "databaseUrl",
 ];
 
-export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({
+export function createLogger(
+  service: string,
+  level = process.env.LOG_LEVEL ?? "info",
+  destination?: pino.DestinationStream,
+): Logger {
+  const options = {
     name: service,
     level,
     base: { service },
     redact: { paths: REDACT, censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** The first characters of a token: enough to recognise it, useless to replay it. */
