@@ -1,9 +1,8 @@
 import type { Logger } from "@controlplane/log";
+import type { Stoppable } from "./stop.js";
 
-/** Something started that must be stopped in reverse order. */
-export interface Stoppable {
-  stop(): Promise<void>;
-}
+export * from "./host.js";
+export * from "./stop.js";
 
 /** Hard limit on a graceful stop; past it the process exits anyway. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -45,17 +44,6 @@ export async function runUntilSignal(log: Logger, start: () => Promise<Stoppable
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-}
-
-/** Stops each in reverse order of start, continuing past failures. */
-export async function stopAll(log: Logger, parts: Array<Stoppable | (() => Promise<void>)>): Promise<void> {
-  for (const part of [...parts].reverse()) {
-    try {
-      await (typeof part === "function" ? part() : part.stop());
-    } catch (error) {
-      log.warn({ err: error }, "stop step failed");
-    }
-  }
 }
 
 /** Runs a one-shot command (migrations, admin tasks): exit 0 on success, one line and exit 1 on failure. */
