@@ -28,6 +28,9 @@ check "buf lint (STANDARD)" node_modules/.bin/buf lint
 check "buf breaking against the previous commit" bash scripts/buf-breaking.sh
 check "generated code matches proto/" bash scripts/check-generated.sh
 check "typecheck (tsc --noEmit)" node_modules/.bin/tsc --noEmit -p .
+if [ -f deploy/check.sh ]; then
+  check "deploy: helm lint/template, Envoy schema validation" bash deploy/check.sh
+fi
 
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT

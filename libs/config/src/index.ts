@@ -68,3 +68,4 @@ export const commonEnv = {
 };
 
 export { z };
+export * from "./timing.js";

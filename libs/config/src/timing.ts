@@ -1,0 +1,18 @@
+/**
+ * Durations that more than one component must agree on. The Envoy config and
+ * the Helm chart are checked against these values in CI (deploy/test), so a
+ * change here that breaks the chain fails the build.
+ */
+
+/** Longest a claim long-poll is held before answering {"task": null}. */
+export const CLAIM_LONG_POLL_MAX_MS = 25_000;
+
+/**
+ * The daemon's own HTTP client gives up after 30 s: every answer, long-poll
+ * included, must leave before that, and proxies on the way must wait longer
+ * than the hold.
+ */
+export const DAEMON_HTTP_TIMEOUT_MS = 30_000;
+
+/** Time in-flight calls get to finish after SIGTERM, per process. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
