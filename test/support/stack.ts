@@ -8,9 +8,10 @@ import { loadProfileCatalogConfig } from "@controlplane/profile-catalog/config";
 import { startProfileCatalog } from "@controlplane/profile-catalog";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
+import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
 import { startRegistry } from "@controlplane/runtime-registry";
-import { createTestDatabase, createTestEvents, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
+import { createTestDatabase, createTestEvents, freePort, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 
 export const JWT_SECRET = "test-secret-of-at-least-16-chars";
 
@@ -21,6 +22,7 @@ export interface Stack {
   profilesAddr: string;
   identity: PromiseClient<typeof IdentityServiceService>;
   profiles: PromiseClient<typeof ProfileCatalogServiceService>;
+  registry: PromiseClient<typeof RuntimeRegistryServiceService>;
   db: TestDatabase;
   events: TestEvents;
   stop(): Promise<void>;
@@ -29,29 +31,38 @@ export interface Stack {
 export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
   const db = await createTestDatabase();
   const events = await createTestEvents();
-  const env = testEnv(db, events, { JWT_SECRET, ...extraEnv });
+  // The registry and the catalog call each other: fix both addresses first.
+  const [registryPort, profilesPort] = [await freePort(), await freePort()];
+  const registryAddr = `127.0.0.1:${registryPort}`;
+  const profilesAddr = `127.0.0.1:${profilesPort}`;
+  const env = testEnv(db, events, {
+    JWT_SECRET,
+    REGISTRY_GRPC_PORT: String(registryPort),
+    PROFILE_CATALOG_GRPC_PORT: String(profilesPort),
+    REGISTRY_GRPC_ADDR: registryAddr,
+    PROFILE_CATALOG_GRPC_ADDR: profilesAddr,
+    ...extraEnv,
+  });
   const log = createLogger("test", env.LOG_LEVEL);
   const registry = await startRegistry(loadRegistryConfig(env), log);
-  const registryAddr = `127.0.0.1:${registry.port}`;
-  const profileCatalog = await startProfileCatalog(loadProfileCatalogConfig({ ...env, REGISTRY_GRPC_ADDR: registryAddr }), log);
-  const profilesAddr = `127.0.0.1:${profileCatalog.port}`;
-  const gateway = await startGateway(
-    loadGatewayConfig({ ...env, REGISTRY_GRPC_ADDR: registryAddr, PROFILE_CATALOG_GRPC_ADDR: profilesAddr }),
-    log,
-  );
+  const profileCatalog = await startProfileCatalog(loadProfileCatalogConfig(env), log);
+  const gateway = await startGateway(loadGatewayConfig(env), log);
   const identity = createClient(IdentityServiceService, registryAddr);
   const profiles = createClient(ProfileCatalogServiceService, profilesAddr);
+  const registryClient = createClient(RuntimeRegistryServiceService, registryAddr);
   return {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
     registryAddr,
     profilesAddr,
     identity,
     profiles,
+    registry: registryClient,
     db,
     events,
     async stop() {
       identity.close();
       profiles.close();
+      registryClient.close();
       await gateway.stop();
       await profileCatalog.stop();
       await registry.stop();

@@ -1,4 +1,15 @@
-import { EventMeta, ProfileCreated, ProfileDeleted, ProfileUpdated } from "@controlplane/proto/events/v1/events";
+import {
+  DaemonRegistered,
+  EventMeta,
+  ProfileCreated,
+  ProfileDeleted,
+  ProfileUpdated,
+  RuntimeDeleted,
+  RuntimeMerged,
+  RuntimeOffline,
+  RuntimeOnline,
+  RuntimeRegistered,
+} from "@controlplane/proto/events/v1/events";
 
 /**
  * Every event the control plane publishes: `<domain>.<event>` -> its protobuf
@@ -9,6 +20,12 @@ export const EVENT_TYPES = {
   "profile.created": ProfileCreated,
   "profile.updated": ProfileUpdated,
   "profile.deleted": ProfileDeleted,
+  "runtime.registered": RuntimeRegistered,
+  "daemon.registered": DaemonRegistered,
+  "runtime.online": RuntimeOnline,
+  "runtime.offline": RuntimeOffline,
+  "runtime.merged": RuntimeMerged,
+  "runtime.deleted": RuntimeDeleted,
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;

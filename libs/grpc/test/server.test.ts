@@ -77,6 +77,7 @@ test("domain errors keep their code and message; unknown errors become a generic
 test("request id and deadline travel from an inbound call to the calls it makes", async (t) => {
   const seen: Array<{ requestId: string; deadline?: number }> = [];
   const downstream = new GrpcServer(log).add(RuntimeRegistryServiceService, {
+    ...unusedHandlers(RuntimeRegistryServiceService),
     detachProfile: async (_req, call) => {
       seen.push({ requestId: call.requestId, deadline: call.deadline?.getTime() });
       return { deletedRuntimeCount: 7 };

@@ -3,6 +3,7 @@ import type { Stoppable } from "./stop.js";
 
 export * from "./host.js";
 export * from "./stop.js";
+export * from "./ports.js";
 
 /** Hard limit on a graceful stop; past it the process exits anyway. */
 const STOP_TIMEOUT_MS = 30_000;

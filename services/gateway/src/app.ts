@@ -7,6 +7,7 @@ import type { Authenticator } from "./auth/authenticator.js";
 import type { GatewayClients } from "./clients.js";
 import { Router } from "./router.js";
 import { registerProfileRoutes } from "./routes/profiles.js";
+import { registerRegistrationRoutes } from "./routes/register.js";
 import { registerWorkspaceRoutes } from "./routes/workspaces.js";
 import { HttpError } from "./wire/errors.js";
 import { INVALID_BODY } from "./wire/body.js";
@@ -53,6 +54,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
 
   const router = new Router(app);
   const context = { router, clients: deps.clients, auth: deps.auth };
+  registerRegistrationRoutes(context);
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);
 

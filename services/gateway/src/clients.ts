@@ -1,11 +1,13 @@
 import { createClient, type PromiseClient } from "@controlplane/grpc";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
+import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 
 /** The gRPC services the gateway translates to. */
 export interface GatewayClients {
   identity: PromiseClient<typeof IdentityServiceService>;
   profiles: PromiseClient<typeof ProfileCatalogServiceService>;
+  registry: PromiseClient<typeof RuntimeRegistryServiceService>;
 }
 
 /** Below the daemon's 30 s HTTP timeout, so it sees our answer, not its own timeout. */
@@ -21,10 +23,15 @@ export function createGatewayClients(addresses: { registry: string; profileCatal
       deadlineMs: DEADLINE_MS,
       idempotent: ["listProfiles", "getProfile"],
     }),
+    registry: createClient(RuntimeRegistryServiceService, addresses.registry, {
+      deadlineMs: DEADLINE_MS,
+      idempotent: ["getRuntime", "listRuntimes", "getAgent", "listAgents"],
+    }),
   };
 }
 
 export function closeGatewayClients(clients: GatewayClients): void {
   clients.identity.close();
   clients.profiles.close();
+  clients.registry.close();
 }

@@ -1,5 +1,6 @@
 import type { RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
 import type { Repo, Workspace } from "@controlplane/proto/registry/v1/identity";
+import type { Runtime } from "@controlplane/proto/registry/v1/registry";
 import { RawJson, rfc3339 } from "./wire/go-json.js";
 
 /** The runtime profile object of the contract (P1–P4, D6). */
@@ -39,5 +40,27 @@ export function workspaceJson(workspace: Workspace) {
     avatar_url: null,
     created_at: rfc3339(workspace.createdAt ?? new Date(0)),
     updated_at: rfc3339(workspace.updatedAt ?? new Date(0)),
+  };
+}
+
+/** The runtime object of the contract, in its field order. */
+export function runtimeJson(runtime: Runtime) {
+  return {
+    id: runtime.id,
+    workspace_id: runtime.workspaceId,
+    daemon_id: runtime.daemonId ?? null,
+    name: runtime.name,
+    runtime_mode: runtime.runtimeMode,
+    provider: runtime.provider,
+    launch_header: runtime.launchHeader,
+    status: runtime.status,
+    device_info: runtime.deviceInfo,
+    metadata: new RawJson(runtime.metadataJson || "{}"),
+    owner_id: runtime.ownerId ?? null,
+    visibility: runtime.visibility,
+    profile_id: runtime.profileId ?? null,
+    last_seen_at: runtime.lastSeenAt ? rfc3339(runtime.lastSeenAt) : null,
+    created_at: rfc3339(runtime.createdAt ?? new Date(0)),
+    updated_at: rfc3339(runtime.updatedAt ?? new Date(0)),
   };
 }

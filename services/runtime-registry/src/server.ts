@@ -1,15 +1,23 @@
 import type { UnaryHandlers } from "@controlplane/grpc";
-import type { DatabasePool } from "@controlplane/db";
+import type { DatabasePool, Outbox } from "@controlplane/db";
 import type { Logger } from "@controlplane/log";
 import type { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
+import type { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import type { PromiseClient } from "@controlplane/grpc";
+import * as agents from "./agents.js";
+import { deregisterRuntimes } from "./deregister.js";
 import * as members from "./members.js";
 import * as profiles from "./profiles.js";
+import { registerDaemon } from "./register.js";
+import * as runtimes from "./runtimes.js";
 import * as tokens from "./tokens.js";
 import * as workspaces from "./workspaces.js";
 
 export interface RegistryDeps {
   pool: DatabasePool;
+  outbox: Outbox;
+  profiles: PromiseClient<typeof ProfileCatalogServiceService>;
   jwtSecret: Uint8Array;
   log: Logger;
 }
@@ -81,10 +89,35 @@ export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof Ident
   };
 }
 
-export function registryHandlers(): UnaryHandlers<typeof RuntimeRegistryServiceService> {
+export function registryHandlers(deps: RegistryDeps): UnaryHandlers<typeof RuntimeRegistryServiceService> {
+  const { pool, outbox } = deps;
   return {
+    async registerDaemon(req) {
+      return registerDaemon(deps, req);
+    },
+    async deregisterRuntimes(req) {
+      return { offlineRuntimeIds: await deregisterRuntimes(deps, req) };
+    },
+    async getRuntime(req) {
+      return { runtime: await runtimes.getRuntime(pool, req.runtimeId) };
+    },
+    async listRuntimes(req) {
+      return { runtimes: await runtimes.listRuntimes(pool, req.workspaceId) };
+    },
+    async upsertAgent(req) {
+      return agents.upsertAgent(pool, req);
+    },
+    async archiveAgent(req) {
+      return { agent: await agents.archiveAgent(pool, req.workspaceId, req.agentId) };
+    },
+    async getAgent(req) {
+      return { agent: await agents.getAgent(pool, req.agentId) };
+    },
+    async listAgents(req) {
+      return { agents: await agents.listAgents(pool, req.workspaceId, req.runtimeId, req.includeArchived) };
+    },
     async detachProfile(req) {
-      return { deletedRuntimeCount: await profiles.detachProfile(req.workspaceId, req.profileId) };
+      return { deletedRuntimeCount: await profiles.detachProfile(outbox, req.workspaceId, req.profileId) };
     },
   };
 }

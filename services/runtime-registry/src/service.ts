@@ -1,11 +1,14 @@
 import { fileURLToPath } from "node:url";
 import { migrate } from "@controlplane/db";
-import { GrpcServer } from "@controlplane/grpc";
+import { createClient, GrpcServer } from "@controlplane/grpc";
 import { openServiceHost } from "@controlplane/lifecycle";
 import type { Logger } from "@controlplane/log";
+import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { DEV_JWT_SECRET, type RegistryConfig } from "./config.js";
+import { startRegistryConsumers } from "./events.js";
+import { startRuntimeGc } from "./gc.js";
 import { identityHandlers, registryHandlers } from "./server.js";
 
 /** This service's Postgres schema; nothing else reads or writes it. */
@@ -26,10 +29,24 @@ export async function startRegistry(config: RegistryConfig, log: Logger): Promis
   if (config.JWT_SECRET === DEV_JWT_SECRET) log.warn("JWT_SECRET is the development default; set it outside development");
   const host = await openServiceHost({ name: "runtime-registry", schema: SCHEMA, migrationsDir: MIGRATIONS_DIR, config, log });
   try {
-    const deps = { pool: host.pool, jwtSecret: new TextEncoder().encode(config.JWT_SECRET), log };
+    const profiles = createClient(ProfileCatalogServiceService, config.PROFILE_CATALOG_GRPC_ADDR, {
+      deadlineMs: 5_000,
+      idempotent: ["getProfile"],
+    });
+    host.onStop(async () => profiles.close());
+    const deps = { pool: host.pool, outbox: host.outbox, profiles, jwtSecret: new TextEncoder().encode(config.JWT_SECRET), log };
+    for (const consumer of await startRegistryConsumers({ bus: host.bus, pool: host.pool, outbox: host.outbox, log })) {
+      host.onStop(consumer);
+    }
+    host.onStop(
+      startRuntimeGc(
+        { pool: host.pool, outbox: host.outbox, log },
+        { intervalMs: config.RUNTIME_GC_INTERVAL_MS, retentionMs: config.RUNTIME_GC_RETENTION_MS },
+      ),
+    );
     const server = new GrpcServer(log)
       .add(IdentityServiceService, identityHandlers(deps))
-      .add(RuntimeRegistryServiceService, registryHandlers());
+      .add(RuntimeRegistryServiceService, registryHandlers(deps));
     const port = await server.listen(config.REGISTRY_GRPC_PORT);
     host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
     log.info({ port }, "runtime-registry serving");

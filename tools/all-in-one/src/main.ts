@@ -1,12 +1,13 @@
 import { loadConfig, port, z } from "@controlplane/config";
 import { ensureDatabase } from "@controlplane/db";
 import { startGateway } from "@controlplane/gateway";
-import { runUntilSignal, stopAll, type Stoppable } from "@controlplane/lifecycle";
+import { freePort, runUntilSignal, stopAll, type Stoppable } from "@controlplane/lifecycle";
 import { createLogger, redactUrl } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
 import { startProfileCatalog } from "@controlplane/profile-catalog";
 import { startRegistry } from "@controlplane/runtime-registry";
 import { loadAllConfigs } from "./configs.js";
+
 
 const log = createLogger("controlplane");
 
@@ -20,18 +21,21 @@ await runUntilSignal(log, async () => {
   await ensureDatabase(configs.registry.DATABASE_URL);
   const started: Stoppable[] = [];
   try {
-    const registry = await startRegistry(configs.registry, createLogger("runtime-registry", configs.registry.LOG_LEVEL));
+    // Services call each other, so every gRPC port is fixed before any starts.
+    const registryPort = configs.registry.REGISTRY_GRPC_PORT || (await freePort());
+    const profilesPort = configs.profileCatalog.PROFILE_CATALOG_GRPC_PORT || (await freePort());
+    const addresses = { REGISTRY_GRPC_ADDR: `127.0.0.1:${registryPort}`, PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${profilesPort}` };
+    const registry = await startRegistry(
+      { ...configs.registry, ...addresses, REGISTRY_GRPC_PORT: registryPort },
+      createLogger("runtime-registry", configs.registry.LOG_LEVEL),
+    );
     started.push(registry);
-    const registryAddr = `127.0.0.1:${registry.port}`;
     const profiles = await startProfileCatalog(
-      { ...configs.profileCatalog, REGISTRY_GRPC_ADDR: registryAddr },
+      { ...configs.profileCatalog, ...addresses, PROFILE_CATALOG_GRPC_PORT: profilesPort },
       createLogger("profile-catalog", configs.profileCatalog.LOG_LEVEL),
     );
     started.push(profiles);
-    const gateway = await startGateway(
-      { ...configs.gateway, REGISTRY_GRPC_ADDR: registryAddr, PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${profiles.port}` },
-      createLogger("gateway", configs.gateway.LOG_LEVEL),
-    );
+    const gateway = await startGateway({ ...configs.gateway, ...addresses }, createLogger("gateway", configs.gateway.LOG_LEVEL));
     started.push(gateway);
     const metrics = await startMetricsServer(METRICS_PORT);
     started.push({ stop: metrics.close });

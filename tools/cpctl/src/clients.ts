@@ -1,6 +1,7 @@
 import { createClient } from "@controlplane/grpc";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
+import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 
 export interface Addresses {
   registry: string;
@@ -13,4 +14,8 @@ export function identityClient(addresses: Addresses) {
 
 export function profilesClient(addresses: Addresses) {
   return createClient(ProfileCatalogServiceService, addresses.profiles, { deadlineMs: 10_000 });
+}
+
+export function registryClient(addresses: Addresses) {
+  return createClient(RuntimeRegistryServiceService, addresses.registry, { deadlineMs: 10_000 });
 }

@@ -1,6 +1,8 @@
 import { hasCode, isServiceError, status } from "@controlplane/grpc";
+import { registerAgentCommands } from "./commands/agent.js";
 import { registerMemberCommands } from "./commands/member.js";
 import { registerProfileCommands } from "./commands/profile.js";
+import { registerRuntimeCommands } from "./commands/runtime.js";
 import { registerTokenCommands } from "./commands/token.js";
 import { registerWorkspaceCommands } from "./commands/workspace.js";
 import { context, program } from "./program.js";
@@ -9,6 +11,8 @@ registerWorkspaceCommands(program);
 registerMemberCommands(program);
 registerTokenCommands(program);
 registerProfileCommands(program);
+registerRuntimeCommands(program);
+registerAgentCommands(program);
 
 try {
   await program.parseAsync(process.argv);

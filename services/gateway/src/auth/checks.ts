@@ -4,6 +4,8 @@ import { parseUuid } from "@controlplane/ids";
 import { HttpError } from "../wire/errors.js";
 import type { Authenticator, Caller, Role } from "./authenticator.js";
 
+export type { Caller };
+
 /**
  * DaemonAuth: every /api/daemon route. Accepts daemon tokens, PATs and JWTs;
  * errors are written by the middleware writer (no trailing newline).

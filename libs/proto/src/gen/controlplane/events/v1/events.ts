@@ -8,10 +8,102 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { RuntimeProfile } from "../../profiles/v1/profiles.js";
+import { Runtime } from "../../registry/v1/registry.js";
 
 export const protobufPackage = "controlplane.events.v1";
 
 export const protobufFileName = "controlplane/events/v1/events.proto";
+
+/** Why a runtime went offline. */
+export enum OfflineReason {
+  OFFLINE_REASON_UNSPECIFIED = 0,
+  /** OFFLINE_REASON_DEREGISTER - Its daemon deregistered it on shutdown. */
+  OFFLINE_REASON_DEREGISTER = 1,
+  /** OFFLINE_REASON_STALE - It stopped heartbeating past the stale threshold. */
+  OFFLINE_REASON_STALE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function offlineReasonFromJSON(object: any): OfflineReason {
+  switch (object) {
+    case 0:
+    case "OFFLINE_REASON_UNSPECIFIED":
+      return OfflineReason.OFFLINE_REASON_UNSPECIFIED;
+    case 1:
+    case "OFFLINE_REASON_DEREGISTER":
+      return OfflineReason.OFFLINE_REASON_DEREGISTER;
+    case 2:
+    case "OFFLINE_REASON_STALE":
+      return OfflineReason.OFFLINE_REASON_STALE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return OfflineReason.UNRECOGNIZED;
+  }
+}
+
+export function offlineReasonToJSON(object: OfflineReason): string {
+  switch (object) {
+    case OfflineReason.OFFLINE_REASON_UNSPECIFIED:
+      return "OFFLINE_REASON_UNSPECIFIED";
+    case OfflineReason.OFFLINE_REASON_DEREGISTER:
+      return "OFFLINE_REASON_DEREGISTER";
+    case OfflineReason.OFFLINE_REASON_STALE:
+      return "OFFLINE_REASON_STALE";
+    case OfflineReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Why a runtime row was removed. */
+export enum RuntimeDeletedReason {
+  RUNTIME_DELETED_REASON_UNSPECIFIED = 0,
+  /** RUNTIME_DELETED_REASON_MERGED - Folded into the daemon's new runtime by the legacy-id merge. */
+  RUNTIME_DELETED_REASON_MERGED = 1,
+  /** RUNTIME_DELETED_REASON_PROFILE_DELETED - Its profile was deleted. */
+  RUNTIME_DELETED_REASON_PROFILE_DELETED = 2,
+  /** RUNTIME_DELETED_REASON_GARBAGE_COLLECTED - Offline for long with no agent bound. */
+  RUNTIME_DELETED_REASON_GARBAGE_COLLECTED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function runtimeDeletedReasonFromJSON(object: any): RuntimeDeletedReason {
+  switch (object) {
+    case 0:
+    case "RUNTIME_DELETED_REASON_UNSPECIFIED":
+      return RuntimeDeletedReason.RUNTIME_DELETED_REASON_UNSPECIFIED;
+    case 1:
+    case "RUNTIME_DELETED_REASON_MERGED":
+      return RuntimeDeletedReason.RUNTIME_DELETED_REASON_MERGED;
+    case 2:
+    case "RUNTIME_DELETED_REASON_PROFILE_DELETED":
+      return RuntimeDeletedReason.RUNTIME_DELETED_REASON_PROFILE_DELETED;
+    case 3:
+    case "RUNTIME_DELETED_REASON_GARBAGE_COLLECTED":
+      return RuntimeDeletedReason.RUNTIME_DELETED_REASON_GARBAGE_COLLECTED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RuntimeDeletedReason.UNRECOGNIZED;
+  }
+}
+
+export function runtimeDeletedReasonToJSON(object: RuntimeDeletedReason): string {
+  switch (object) {
+    case RuntimeDeletedReason.RUNTIME_DELETED_REASON_UNSPECIFIED:
+      return "RUNTIME_DELETED_REASON_UNSPECIFIED";
+    case RuntimeDeletedReason.RUNTIME_DELETED_REASON_MERGED:
+      return "RUNTIME_DELETED_REASON_MERGED";
+    case RuntimeDeletedReason.RUNTIME_DELETED_REASON_PROFILE_DELETED:
+      return "RUNTIME_DELETED_REASON_PROFILE_DELETED";
+    case RuntimeDeletedReason.RUNTIME_DELETED_REASON_GARBAGE_COLLECTED:
+      return "RUNTIME_DELETED_REASON_GARBAGE_COLLECTED";
+    case RuntimeDeletedReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /**
  * Envelope fields every event carries. The event id is also the JetStream
@@ -47,6 +139,56 @@ export interface ProfileDeleted {
   meta?: EventMeta | undefined;
   profileId: string;
   detachedRuntimeCount: number;
+}
+
+/** controlplane.runtime.registered: a runtime row was created (first register). */
+export interface RuntimeRegistered {
+  meta?: EventMeta | undefined;
+  runtime?: Runtime | undefined;
+}
+
+/** controlplane.daemon.registered: every successful register, reconnects included. */
+export interface DaemonRegistered {
+  meta?: EventMeta | undefined;
+  daemonId: string;
+  runtimes: Runtime[];
+}
+
+/** controlplane.runtime.online: a runtime came (back) online. */
+export interface RuntimeOnline {
+  meta?: EventMeta | undefined;
+  runtimeId: string;
+  lastSeenAt?: Date | undefined;
+}
+
+/**
+ * controlplane.runtime.offline: a runtime went offline; in-flight tasks on it
+ * are handled by the task queue.
+ */
+export interface RuntimeOffline {
+  meta?: EventMeta | undefined;
+  runtimeId: string;
+  reason: OfflineReason;
+  lastSeenAt?: Date | undefined;
+}
+
+/**
+ * controlplane.runtime.merged: a legacy runtime was folded into a new one;
+ * everything that pointed at from_runtime_id now belongs to to_runtime_id
+ * (the task queue moves its tasks on this event).
+ */
+export interface RuntimeMerged {
+  meta?: EventMeta | undefined;
+  fromRuntimeId: string;
+  toRuntimeId: string;
+  legacyDaemonId: string;
+}
+
+/** controlplane.runtime.deleted: a runtime row no longer exists. */
+export interface RuntimeDeleted {
+  meta?: EventMeta | undefined;
+  runtimeId: string;
+  reason: RuntimeDeletedReason;
 }
 
 function createBaseEventMeta(): EventMeta {
@@ -461,6 +603,666 @@ export const ProfileDeleted: MessageFns<ProfileDeleted> = {
     message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
     message.profileId = object.profileId ?? "";
     message.detachedRuntimeCount = object.detachedRuntimeCount ?? 0;
+    return message;
+  },
+};
+
+function createBaseRuntimeRegistered(): RuntimeRegistered {
+  return { meta: undefined, runtime: undefined };
+}
+
+export const RuntimeRegistered: MessageFns<RuntimeRegistered> = {
+  encode(message: RuntimeRegistered, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.runtime !== undefined) {
+      Runtime.encode(message.runtime, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeRegistered {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeRegistered();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtime = Runtime.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeRegistered {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      runtime: isSet(object.runtime) ? Runtime.fromJSON(object.runtime) : undefined,
+    };
+  },
+
+  toJSON(message: RuntimeRegistered): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.runtime !== undefined) {
+      obj.runtime = Runtime.toJSON(message.runtime);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeRegistered>, I>>(base?: I): RuntimeRegistered {
+    return RuntimeRegistered.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeRegistered>, I>>(object: I): RuntimeRegistered {
+    const message = createBaseRuntimeRegistered();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.runtime = (object.runtime !== undefined && object.runtime !== null)
+      ? Runtime.fromPartial(object.runtime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDaemonRegistered(): DaemonRegistered {
+  return { meta: undefined, daemonId: "", runtimes: [] };
+}
+
+export const DaemonRegistered: MessageFns<DaemonRegistered> = {
+  encode(message: DaemonRegistered, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.daemonId !== "") {
+      writer.uint32(18).string(message.daemonId);
+    }
+    for (const v of message.runtimes) {
+      Runtime.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DaemonRegistered {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDaemonRegistered();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.daemonId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runtimes.push(Runtime.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DaemonRegistered {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      daemonId: isSet(object.daemonId)
+        ? globalThis.String(object.daemonId)
+        : isSet(object.daemon_id)
+        ? globalThis.String(object.daemon_id)
+        : "",
+      runtimes: globalThis.Array.isArray(object?.runtimes) ? object.runtimes.map((e: any) => Runtime.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: DaemonRegistered): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.daemonId !== "") {
+      obj.daemonId = message.daemonId;
+    }
+    if (message.runtimes?.length) {
+      obj.runtimes = message.runtimes.map((e) => Runtime.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DaemonRegistered>, I>>(base?: I): DaemonRegistered {
+    return DaemonRegistered.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DaemonRegistered>, I>>(object: I): DaemonRegistered {
+    const message = createBaseDaemonRegistered();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.daemonId = object.daemonId ?? "";
+    message.runtimes = object.runtimes?.map((e) => Runtime.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRuntimeOnline(): RuntimeOnline {
+  return { meta: undefined, runtimeId: "", lastSeenAt: undefined };
+}
+
+export const RuntimeOnline: MessageFns<RuntimeOnline> = {
+  encode(message: RuntimeOnline, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(18).string(message.runtimeId);
+    }
+    if (message.lastSeenAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastSeenAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeOnline {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeOnline();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lastSeenAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeOnline {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      lastSeenAt: isSet(object.lastSeenAt)
+        ? fromJsonTimestamp(object.lastSeenAt)
+        : isSet(object.last_seen_at)
+        ? fromJsonTimestamp(object.last_seen_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RuntimeOnline): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.lastSeenAt !== undefined) {
+      obj.lastSeenAt = message.lastSeenAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeOnline>, I>>(base?: I): RuntimeOnline {
+    return RuntimeOnline.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeOnline>, I>>(object: I): RuntimeOnline {
+    const message = createBaseRuntimeOnline();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.runtimeId = object.runtimeId ?? "";
+    message.lastSeenAt = object.lastSeenAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRuntimeOffline(): RuntimeOffline {
+  return { meta: undefined, runtimeId: "", reason: 0, lastSeenAt: undefined };
+}
+
+export const RuntimeOffline: MessageFns<RuntimeOffline> = {
+  encode(message: RuntimeOffline, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(18).string(message.runtimeId);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(24).int32(message.reason);
+    }
+    if (message.lastSeenAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastSeenAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeOffline {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeOffline();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lastSeenAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeOffline {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      reason: isSet(object.reason) ? offlineReasonFromJSON(object.reason) : 0,
+      lastSeenAt: isSet(object.lastSeenAt)
+        ? fromJsonTimestamp(object.lastSeenAt)
+        : isSet(object.last_seen_at)
+        ? fromJsonTimestamp(object.last_seen_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RuntimeOffline): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.reason !== 0) {
+      obj.reason = offlineReasonToJSON(message.reason);
+    }
+    if (message.lastSeenAt !== undefined) {
+      obj.lastSeenAt = message.lastSeenAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeOffline>, I>>(base?: I): RuntimeOffline {
+    return RuntimeOffline.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeOffline>, I>>(object: I): RuntimeOffline {
+    const message = createBaseRuntimeOffline();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.runtimeId = object.runtimeId ?? "";
+    message.reason = object.reason ?? 0;
+    message.lastSeenAt = object.lastSeenAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRuntimeMerged(): RuntimeMerged {
+  return { meta: undefined, fromRuntimeId: "", toRuntimeId: "", legacyDaemonId: "" };
+}
+
+export const RuntimeMerged: MessageFns<RuntimeMerged> = {
+  encode(message: RuntimeMerged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.fromRuntimeId !== "") {
+      writer.uint32(18).string(message.fromRuntimeId);
+    }
+    if (message.toRuntimeId !== "") {
+      writer.uint32(26).string(message.toRuntimeId);
+    }
+    if (message.legacyDaemonId !== "") {
+      writer.uint32(34).string(message.legacyDaemonId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeMerged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeMerged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fromRuntimeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.toRuntimeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.legacyDaemonId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeMerged {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      fromRuntimeId: isSet(object.fromRuntimeId)
+        ? globalThis.String(object.fromRuntimeId)
+        : isSet(object.from_runtime_id)
+        ? globalThis.String(object.from_runtime_id)
+        : "",
+      toRuntimeId: isSet(object.toRuntimeId)
+        ? globalThis.String(object.toRuntimeId)
+        : isSet(object.to_runtime_id)
+        ? globalThis.String(object.to_runtime_id)
+        : "",
+      legacyDaemonId: isSet(object.legacyDaemonId)
+        ? globalThis.String(object.legacyDaemonId)
+        : isSet(object.legacy_daemon_id)
+        ? globalThis.String(object.legacy_daemon_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeMerged): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.fromRuntimeId !== "") {
+      obj.fromRuntimeId = message.fromRuntimeId;
+    }
+    if (message.toRuntimeId !== "") {
+      obj.toRuntimeId = message.toRuntimeId;
+    }
+    if (message.legacyDaemonId !== "") {
+      obj.legacyDaemonId = message.legacyDaemonId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeMerged>, I>>(base?: I): RuntimeMerged {
+    return RuntimeMerged.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeMerged>, I>>(object: I): RuntimeMerged {
+    const message = createBaseRuntimeMerged();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.fromRuntimeId = object.fromRuntimeId ?? "";
+    message.toRuntimeId = object.toRuntimeId ?? "";
+    message.legacyDaemonId = object.legacyDaemonId ?? "";
+    return message;
+  },
+};
+
+function createBaseRuntimeDeleted(): RuntimeDeleted {
+  return { meta: undefined, runtimeId: "", reason: 0 };
+}
+
+export const RuntimeDeleted: MessageFns<RuntimeDeleted> = {
+  encode(message: RuntimeDeleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(18).string(message.runtimeId);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(24).int32(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeDeleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeDeleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeDeleted {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      reason: isSet(object.reason) ? runtimeDeletedReasonFromJSON(object.reason) : 0,
+    };
+  },
+
+  toJSON(message: RuntimeDeleted): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.reason !== 0) {
+      obj.reason = runtimeDeletedReasonToJSON(message.reason);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeDeleted>, I>>(base?: I): RuntimeDeleted {
+    return RuntimeDeleted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeDeleted>, I>>(object: I): RuntimeDeleted {
+    const message = createBaseRuntimeDeleted();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.runtimeId = object.runtimeId ?? "";
+    message.reason = object.reason ?? 0;
     return message;
   },
 };

@@ -18,10 +18,241 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../../google/protobuf/timestamp.js";
+import { Repo } from "./identity.js";
 
 export const protobufPackage = "controlplane.registry.v1";
 
 export const protobufFileName = "controlplane/registry/v1/registry.proto";
+
+/** Metadata a daemon reports about itself on register. */
+export interface RuntimeMetadata {
+  /** Agent CLI version. */
+  version: string;
+  /** Daemon CLI version. */
+  cliVersion: string;
+  /** "desktop" when the desktop app launched the daemon. */
+  launchedBy: string;
+}
+
+/** A runtime: one agent CLI (built-in provider or custom profile) on one daemon. */
+export interface Runtime {
+  id: string;
+  workspaceId: string;
+  /** Absent for rows not registered by a daemon. */
+  daemonId?: string | undefined;
+  name: string;
+  /** "local" or "cloud". */
+  runtimeMode: string;
+  /** Protocol family (custom runtimes) or the daemon-reported type. */
+  provider: string;
+  /** Display string of how the provider is launched; "" for unknown providers. */
+  launchHeader: string;
+  /** "online" or "offline". */
+  status: string;
+  /** "<device> · <version>", or whichever of the two is known. */
+  deviceInfo: string;
+  /** The stored metadata object as raw JSON (key order as stored). */
+  metadataJson: string;
+  /** The user whose credentials registered it; absent for daemon tokens. */
+  ownerId?:
+    | string
+    | undefined;
+  /** "private" or "public". */
+  visibility: string;
+  /** Set for runtimes of a custom profile. */
+  profileId?: string | undefined;
+  lastSeenAt?: Date | undefined;
+  createdAt?: Date | undefined;
+  updatedAt?:
+    | Date
+    | undefined;
+  /** The first legacy daemon id merged into this runtime, if any. */
+  legacyDaemonId?: string | undefined;
+}
+
+/** One runtime as the daemon reports it. */
+export interface RuntimeRegistration {
+  name: string;
+  /** Provider / protocol family; ignored for custom runtimes. */
+  type: string;
+  version: string;
+  /** "offline" or anything else (online). */
+  status: string;
+  /** Marks a custom runtime of this profile. */
+  profileId: string;
+}
+
+export interface RegisterDaemonRequest {
+  workspaceId: string;
+  daemonId: string;
+  legacyDaemonIds: string[];
+  deviceName: string;
+  cliVersion: string;
+  launchedBy: string;
+  runtimes: RuntimeRegistration[];
+  /**
+   * Who calls. Set caller_workspace_id when the caller authenticated with a
+   * daemon token (it must equal workspace_id, else NOT_FOUND "workspace not
+   * found"; no owner is recorded). Set caller_user_id for a user credential
+   * (the user must be a member, else NOT_FOUND; the user becomes the owner).
+   * With neither, the call is a trusted internal one and owner_id is used.
+   */
+  callerWorkspaceId?: string | undefined;
+  callerUserId?: string | undefined;
+  ownerId?: string | undefined;
+}
+
+export interface RegisterDaemonResponse {
+  runtimes: Runtime[];
+  /** The workspace repos, normalised as for GetWorkspaceRepos. */
+  repos: Repo[];
+  reposVersion: string;
+  /** Raw JSON object of workspace settings. */
+  settingsJson: string;
+}
+
+export interface DeregisterRuntimesRequest {
+  runtimeIds: string[];
+  /**
+   * Same meaning as in RegisterDaemonRequest; runtimes the caller may not
+   * touch are skipped.
+   */
+  callerWorkspaceId?: string | undefined;
+  callerUserId?: string | undefined;
+}
+
+export interface DeregisterRuntimesResponse {
+  /** Runtimes that went from online to offline. */
+  offlineRuntimeIds: string[];
+}
+
+export interface GetRuntimeRequest {
+  runtimeId: string;
+}
+
+export interface GetRuntimeResponse {
+  runtime?: Runtime | undefined;
+}
+
+export interface ListRuntimesRequest {
+  workspaceId: string;
+}
+
+export interface ListRuntimesResponse {
+  runtimes: Runtime[];
+}
+
+/** A workspace skill handed to the agent at claim. */
+export interface AgentSkill {
+  id: string;
+  name: string;
+  description: string;
+  content: string;
+  files: SkillFile[];
+}
+
+export interface SkillFile {
+  path: string;
+  content: string;
+}
+
+/** An agent bound to a runtime: what the task queue returns at claim. */
+export interface Agent {
+  id: string;
+  workspaceId: string;
+  runtimeId: string;
+  name: string;
+  instructions: string;
+  /** Environment for the agent process. */
+  customEnv: { [key: string]: string };
+  /** Extra CLI arguments of this agent. */
+  customArgs: string[];
+  /** Raw JSON MCP configuration; absent means none. */
+  mcpConfigJson?: string | undefined;
+  model?: string | undefined;
+  thinkingLevel?:
+    | string
+    | undefined;
+  /** Raw JSON runtime configuration; "{}" when empty. */
+  runtimeConfigJson: string;
+  skills: AgentSkill[];
+  /** In-flight tasks allowed across all runtimes. */
+  maxConcurrentTasks: number;
+  /** "workspace" or "private". */
+  visibility: string;
+  ownerId?: string | undefined;
+  archivedAt?: Date | undefined;
+  createdAt?: Date | undefined;
+  updatedAt?: Date | undefined;
+}
+
+export interface Agent_CustomEnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface UpsertAgentRequest {
+  /** Absent creates a new agent. */
+  agentId?: string | undefined;
+  workspaceId: string;
+  runtimeId: string;
+  name: string;
+  instructions: string;
+  customEnv: { [key: string]: string };
+  customArgs: string[];
+  mcpConfigJson?: string | undefined;
+  model?: string | undefined;
+  thinkingLevel?:
+    | string
+    | undefined;
+  /** Empty means {}. */
+  runtimeConfigJson: string;
+  skills: AgentSkill[];
+  /** 0 means the default (6). */
+  maxConcurrentTasks: number;
+  /** Empty means "private". */
+  visibility: string;
+  ownerId?: string | undefined;
+}
+
+export interface UpsertAgentRequest_CustomEnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface UpsertAgentResponse {
+  agent?: Agent | undefined;
+  created: boolean;
+}
+
+export interface ArchiveAgentRequest {
+  workspaceId: string;
+  agentId: string;
+}
+
+export interface ArchiveAgentResponse {
+  agent?: Agent | undefined;
+}
+
+export interface GetAgentRequest {
+  agentId: string;
+}
+
+export interface GetAgentResponse {
+  agent?: Agent | undefined;
+}
+
+export interface ListAgentsRequest {
+  workspaceId: string;
+  /** Only agents of this runtime. */
+  runtimeId?: string | undefined;
+  includeArchived: boolean;
+}
+
+export interface ListAgentsResponse {
+  agents: Agent[];
+}
 
 export interface DetachProfileRequest {
   workspaceId: string;
@@ -32,6 +263,3296 @@ export interface DetachProfileResponse {
   /** How many runtime rows were removed. */
   deletedRuntimeCount: number;
 }
+
+function createBaseRuntimeMetadata(): RuntimeMetadata {
+  return { version: "", cliVersion: "", launchedBy: "" };
+}
+
+export const RuntimeMetadata: MessageFns<RuntimeMetadata> = {
+  encode(message: RuntimeMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.cliVersion !== "") {
+      writer.uint32(18).string(message.cliVersion);
+    }
+    if (message.launchedBy !== "") {
+      writer.uint32(26).string(message.launchedBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeMetadata {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeMetadata();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cliVersion = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.launchedBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeMetadata {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      cliVersion: isSet(object.cliVersion)
+        ? globalThis.String(object.cliVersion)
+        : isSet(object.cli_version)
+        ? globalThis.String(object.cli_version)
+        : "",
+      launchedBy: isSet(object.launchedBy)
+        ? globalThis.String(object.launchedBy)
+        : isSet(object.launched_by)
+        ? globalThis.String(object.launched_by)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeMetadata): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.cliVersion !== "") {
+      obj.cliVersion = message.cliVersion;
+    }
+    if (message.launchedBy !== "") {
+      obj.launchedBy = message.launchedBy;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeMetadata>, I>>(base?: I): RuntimeMetadata {
+    return RuntimeMetadata.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeMetadata>, I>>(object: I): RuntimeMetadata {
+    const message = createBaseRuntimeMetadata();
+    message.version = object.version ?? "";
+    message.cliVersion = object.cliVersion ?? "";
+    message.launchedBy = object.launchedBy ?? "";
+    return message;
+  },
+};
+
+function createBaseRuntime(): Runtime {
+  return {
+    id: "",
+    workspaceId: "",
+    daemonId: undefined,
+    name: "",
+    runtimeMode: "",
+    provider: "",
+    launchHeader: "",
+    status: "",
+    deviceInfo: "",
+    metadataJson: "",
+    ownerId: undefined,
+    visibility: "",
+    profileId: undefined,
+    lastSeenAt: undefined,
+    createdAt: undefined,
+    updatedAt: undefined,
+    legacyDaemonId: undefined,
+  };
+}
+
+export const Runtime: MessageFns<Runtime> = {
+  encode(message: Runtime, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.workspaceId !== "") {
+      writer.uint32(18).string(message.workspaceId);
+    }
+    if (message.daemonId !== undefined) {
+      writer.uint32(26).string(message.daemonId);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    if (message.runtimeMode !== "") {
+      writer.uint32(42).string(message.runtimeMode);
+    }
+    if (message.provider !== "") {
+      writer.uint32(50).string(message.provider);
+    }
+    if (message.launchHeader !== "") {
+      writer.uint32(58).string(message.launchHeader);
+    }
+    if (message.status !== "") {
+      writer.uint32(66).string(message.status);
+    }
+    if (message.deviceInfo !== "") {
+      writer.uint32(74).string(message.deviceInfo);
+    }
+    if (message.metadataJson !== "") {
+      writer.uint32(82).string(message.metadataJson);
+    }
+    if (message.ownerId !== undefined) {
+      writer.uint32(90).string(message.ownerId);
+    }
+    if (message.visibility !== "") {
+      writer.uint32(98).string(message.visibility);
+    }
+    if (message.profileId !== undefined) {
+      writer.uint32(106).string(message.profileId);
+    }
+    if (message.lastSeenAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastSeenAt), writer.uint32(114).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(122).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(130).fork()).join();
+    }
+    if (message.legacyDaemonId !== undefined) {
+      writer.uint32(138).string(message.legacyDaemonId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Runtime {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntime();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.daemonId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.runtimeMode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.launchHeader = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.deviceInfo = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.metadataJson = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.ownerId = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.visibility = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.profileId = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.lastSeenAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.legacyDaemonId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Runtime {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      daemonId: isSet(object.daemonId)
+        ? globalThis.String(object.daemonId)
+        : isSet(object.daemon_id)
+        ? globalThis.String(object.daemon_id)
+        : undefined,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      runtimeMode: isSet(object.runtimeMode)
+        ? globalThis.String(object.runtimeMode)
+        : isSet(object.runtime_mode)
+        ? globalThis.String(object.runtime_mode)
+        : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      launchHeader: isSet(object.launchHeader)
+        ? globalThis.String(object.launchHeader)
+        : isSet(object.launch_header)
+        ? globalThis.String(object.launch_header)
+        : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      deviceInfo: isSet(object.deviceInfo)
+        ? globalThis.String(object.deviceInfo)
+        : isSet(object.device_info)
+        ? globalThis.String(object.device_info)
+        : "",
+      metadataJson: isSet(object.metadataJson)
+        ? globalThis.String(object.metadataJson)
+        : isSet(object.metadata_json)
+        ? globalThis.String(object.metadata_json)
+        : "",
+      ownerId: isSet(object.ownerId)
+        ? globalThis.String(object.ownerId)
+        : isSet(object.owner_id)
+        ? globalThis.String(object.owner_id)
+        : undefined,
+      visibility: isSet(object.visibility) ? globalThis.String(object.visibility) : "",
+      profileId: isSet(object.profileId)
+        ? globalThis.String(object.profileId)
+        : isSet(object.profile_id)
+        ? globalThis.String(object.profile_id)
+        : undefined,
+      lastSeenAt: isSet(object.lastSeenAt)
+        ? fromJsonTimestamp(object.lastSeenAt)
+        : isSet(object.last_seen_at)
+        ? fromJsonTimestamp(object.last_seen_at)
+        : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+      legacyDaemonId: isSet(object.legacyDaemonId)
+        ? globalThis.String(object.legacyDaemonId)
+        : isSet(object.legacy_daemon_id)
+        ? globalThis.String(object.legacy_daemon_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Runtime): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.daemonId !== undefined) {
+      obj.daemonId = message.daemonId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.runtimeMode !== "") {
+      obj.runtimeMode = message.runtimeMode;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.launchHeader !== "") {
+      obj.launchHeader = message.launchHeader;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.deviceInfo !== "") {
+      obj.deviceInfo = message.deviceInfo;
+    }
+    if (message.metadataJson !== "") {
+      obj.metadataJson = message.metadataJson;
+    }
+    if (message.ownerId !== undefined) {
+      obj.ownerId = message.ownerId;
+    }
+    if (message.visibility !== "") {
+      obj.visibility = message.visibility;
+    }
+    if (message.profileId !== undefined) {
+      obj.profileId = message.profileId;
+    }
+    if (message.lastSeenAt !== undefined) {
+      obj.lastSeenAt = message.lastSeenAt.toISOString();
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.legacyDaemonId !== undefined) {
+      obj.legacyDaemonId = message.legacyDaemonId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Runtime>, I>>(base?: I): Runtime {
+    return Runtime.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Runtime>, I>>(object: I): Runtime {
+    const message = createBaseRuntime();
+    message.id = object.id ?? "";
+    message.workspaceId = object.workspaceId ?? "";
+    message.daemonId = object.daemonId ?? undefined;
+    message.name = object.name ?? "";
+    message.runtimeMode = object.runtimeMode ?? "";
+    message.provider = object.provider ?? "";
+    message.launchHeader = object.launchHeader ?? "";
+    message.status = object.status ?? "";
+    message.deviceInfo = object.deviceInfo ?? "";
+    message.metadataJson = object.metadataJson ?? "";
+    message.ownerId = object.ownerId ?? undefined;
+    message.visibility = object.visibility ?? "";
+    message.profileId = object.profileId ?? undefined;
+    message.lastSeenAt = object.lastSeenAt ?? undefined;
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.legacyDaemonId = object.legacyDaemonId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRuntimeRegistration(): RuntimeRegistration {
+  return { name: "", type: "", version: "", status: "", profileId: "" };
+}
+
+export const RuntimeRegistration: MessageFns<RuntimeRegistration> = {
+  encode(message: RuntimeRegistration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.version !== "") {
+      writer.uint32(26).string(message.version);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.profileId !== "") {
+      writer.uint32(42).string(message.profileId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RuntimeRegistration {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRuntimeRegistration();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.profileId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RuntimeRegistration {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      profileId: isSet(object.profileId)
+        ? globalThis.String(object.profileId)
+        : isSet(object.profile_id)
+        ? globalThis.String(object.profile_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeRegistration): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.profileId !== "") {
+      obj.profileId = message.profileId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RuntimeRegistration>, I>>(base?: I): RuntimeRegistration {
+    return RuntimeRegistration.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RuntimeRegistration>, I>>(object: I): RuntimeRegistration {
+    const message = createBaseRuntimeRegistration();
+    message.name = object.name ?? "";
+    message.type = object.type ?? "";
+    message.version = object.version ?? "";
+    message.status = object.status ?? "";
+    message.profileId = object.profileId ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterDaemonRequest(): RegisterDaemonRequest {
+  return {
+    workspaceId: "",
+    daemonId: "",
+    legacyDaemonIds: [],
+    deviceName: "",
+    cliVersion: "",
+    launchedBy: "",
+    runtimes: [],
+    callerWorkspaceId: undefined,
+    callerUserId: undefined,
+    ownerId: undefined,
+  };
+}
+
+export const RegisterDaemonRequest: MessageFns<RegisterDaemonRequest> = {
+  encode(message: RegisterDaemonRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workspaceId !== "") {
+      writer.uint32(10).string(message.workspaceId);
+    }
+    if (message.daemonId !== "") {
+      writer.uint32(18).string(message.daemonId);
+    }
+    for (const v of message.legacyDaemonIds) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.deviceName !== "") {
+      writer.uint32(34).string(message.deviceName);
+    }
+    if (message.cliVersion !== "") {
+      writer.uint32(42).string(message.cliVersion);
+    }
+    if (message.launchedBy !== "") {
+      writer.uint32(50).string(message.launchedBy);
+    }
+    for (const v of message.runtimes) {
+      RuntimeRegistration.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.callerWorkspaceId !== undefined) {
+      writer.uint32(66).string(message.callerWorkspaceId);
+    }
+    if (message.callerUserId !== undefined) {
+      writer.uint32(74).string(message.callerUserId);
+    }
+    if (message.ownerId !== undefined) {
+      writer.uint32(82).string(message.ownerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterDaemonRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterDaemonRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.daemonId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.legacyDaemonIds.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.deviceName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cliVersion = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.launchedBy = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.runtimes.push(RuntimeRegistration.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.callerWorkspaceId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.callerUserId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.ownerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterDaemonRequest {
+    return {
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      daemonId: isSet(object.daemonId)
+        ? globalThis.String(object.daemonId)
+        : isSet(object.daemon_id)
+        ? globalThis.String(object.daemon_id)
+        : "",
+      legacyDaemonIds: globalThis.Array.isArray(object?.legacyDaemonIds)
+        ? object.legacyDaemonIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.legacy_daemon_ids)
+        ? object.legacy_daemon_ids.map((e: any) => globalThis.String(e))
+        : [],
+      deviceName: isSet(object.deviceName)
+        ? globalThis.String(object.deviceName)
+        : isSet(object.device_name)
+        ? globalThis.String(object.device_name)
+        : "",
+      cliVersion: isSet(object.cliVersion)
+        ? globalThis.String(object.cliVersion)
+        : isSet(object.cli_version)
+        ? globalThis.String(object.cli_version)
+        : "",
+      launchedBy: isSet(object.launchedBy)
+        ? globalThis.String(object.launchedBy)
+        : isSet(object.launched_by)
+        ? globalThis.String(object.launched_by)
+        : "",
+      runtimes: globalThis.Array.isArray(object?.runtimes)
+        ? object.runtimes.map((e: any) => RuntimeRegistration.fromJSON(e))
+        : [],
+      callerWorkspaceId: isSet(object.callerWorkspaceId)
+        ? globalThis.String(object.callerWorkspaceId)
+        : isSet(object.caller_workspace_id)
+        ? globalThis.String(object.caller_workspace_id)
+        : undefined,
+      callerUserId: isSet(object.callerUserId)
+        ? globalThis.String(object.callerUserId)
+        : isSet(object.caller_user_id)
+        ? globalThis.String(object.caller_user_id)
+        : undefined,
+      ownerId: isSet(object.ownerId)
+        ? globalThis.String(object.ownerId)
+        : isSet(object.owner_id)
+        ? globalThis.String(object.owner_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RegisterDaemonRequest): unknown {
+    const obj: any = {};
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.daemonId !== "") {
+      obj.daemonId = message.daemonId;
+    }
+    if (message.legacyDaemonIds?.length) {
+      obj.legacyDaemonIds = message.legacyDaemonIds;
+    }
+    if (message.deviceName !== "") {
+      obj.deviceName = message.deviceName;
+    }
+    if (message.cliVersion !== "") {
+      obj.cliVersion = message.cliVersion;
+    }
+    if (message.launchedBy !== "") {
+      obj.launchedBy = message.launchedBy;
+    }
+    if (message.runtimes?.length) {
+      obj.runtimes = message.runtimes.map((e) => RuntimeRegistration.toJSON(e));
+    }
+    if (message.callerWorkspaceId !== undefined) {
+      obj.callerWorkspaceId = message.callerWorkspaceId;
+    }
+    if (message.callerUserId !== undefined) {
+      obj.callerUserId = message.callerUserId;
+    }
+    if (message.ownerId !== undefined) {
+      obj.ownerId = message.ownerId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterDaemonRequest>, I>>(base?: I): RegisterDaemonRequest {
+    return RegisterDaemonRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterDaemonRequest>, I>>(object: I): RegisterDaemonRequest {
+    const message = createBaseRegisterDaemonRequest();
+    message.workspaceId = object.workspaceId ?? "";
+    message.daemonId = object.daemonId ?? "";
+    message.legacyDaemonIds = object.legacyDaemonIds?.map((e) => e) || [];
+    message.deviceName = object.deviceName ?? "";
+    message.cliVersion = object.cliVersion ?? "";
+    message.launchedBy = object.launchedBy ?? "";
+    message.runtimes = object.runtimes?.map((e) => RuntimeRegistration.fromPartial(e)) || [];
+    message.callerWorkspaceId = object.callerWorkspaceId ?? undefined;
+    message.callerUserId = object.callerUserId ?? undefined;
+    message.ownerId = object.ownerId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRegisterDaemonResponse(): RegisterDaemonResponse {
+  return { runtimes: [], repos: [], reposVersion: "", settingsJson: "" };
+}
+
+export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
+  encode(message: RegisterDaemonResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runtimes) {
+      Runtime.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.repos) {
+      Repo.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.reposVersion !== "") {
+      writer.uint32(26).string(message.reposVersion);
+    }
+    if (message.settingsJson !== "") {
+      writer.uint32(34).string(message.settingsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterDaemonResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterDaemonResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimes.push(Runtime.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.repos.push(Repo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reposVersion = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.settingsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterDaemonResponse {
+    return {
+      runtimes: globalThis.Array.isArray(object?.runtimes) ? object.runtimes.map((e: any) => Runtime.fromJSON(e)) : [],
+      repos: globalThis.Array.isArray(object?.repos) ? object.repos.map((e: any) => Repo.fromJSON(e)) : [],
+      reposVersion: isSet(object.reposVersion)
+        ? globalThis.String(object.reposVersion)
+        : isSet(object.repos_version)
+        ? globalThis.String(object.repos_version)
+        : "",
+      settingsJson: isSet(object.settingsJson)
+        ? globalThis.String(object.settingsJson)
+        : isSet(object.settings_json)
+        ? globalThis.String(object.settings_json)
+        : "",
+    };
+  },
+
+  toJSON(message: RegisterDaemonResponse): unknown {
+    const obj: any = {};
+    if (message.runtimes?.length) {
+      obj.runtimes = message.runtimes.map((e) => Runtime.toJSON(e));
+    }
+    if (message.repos?.length) {
+      obj.repos = message.repos.map((e) => Repo.toJSON(e));
+    }
+    if (message.reposVersion !== "") {
+      obj.reposVersion = message.reposVersion;
+    }
+    if (message.settingsJson !== "") {
+      obj.settingsJson = message.settingsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RegisterDaemonResponse>, I>>(base?: I): RegisterDaemonResponse {
+    return RegisterDaemonResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RegisterDaemonResponse>, I>>(object: I): RegisterDaemonResponse {
+    const message = createBaseRegisterDaemonResponse();
+    message.runtimes = object.runtimes?.map((e) => Runtime.fromPartial(e)) || [];
+    message.repos = object.repos?.map((e) => Repo.fromPartial(e)) || [];
+    message.reposVersion = object.reposVersion ?? "";
+    message.settingsJson = object.settingsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseDeregisterRuntimesRequest(): DeregisterRuntimesRequest {
+  return { runtimeIds: [], callerWorkspaceId: undefined, callerUserId: undefined };
+}
+
+export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = {
+  encode(message: DeregisterRuntimesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runtimeIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.callerWorkspaceId !== undefined) {
+      writer.uint32(18).string(message.callerWorkspaceId);
+    }
+    if (message.callerUserId !== undefined) {
+      writer.uint32(26).string(message.callerUserId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeregisterRuntimesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeregisterRuntimesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimeIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.callerWorkspaceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.callerUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeregisterRuntimesRequest {
+    return {
+      runtimeIds: globalThis.Array.isArray(object?.runtimeIds)
+        ? object.runtimeIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.runtime_ids)
+        ? object.runtime_ids.map((e: any) => globalThis.String(e))
+        : [],
+      callerWorkspaceId: isSet(object.callerWorkspaceId)
+        ? globalThis.String(object.callerWorkspaceId)
+        : isSet(object.caller_workspace_id)
+        ? globalThis.String(object.caller_workspace_id)
+        : undefined,
+      callerUserId: isSet(object.callerUserId)
+        ? globalThis.String(object.callerUserId)
+        : isSet(object.caller_user_id)
+        ? globalThis.String(object.caller_user_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeregisterRuntimesRequest): unknown {
+    const obj: any = {};
+    if (message.runtimeIds?.length) {
+      obj.runtimeIds = message.runtimeIds;
+    }
+    if (message.callerWorkspaceId !== undefined) {
+      obj.callerWorkspaceId = message.callerWorkspaceId;
+    }
+    if (message.callerUserId !== undefined) {
+      obj.callerUserId = message.callerUserId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeregisterRuntimesRequest>, I>>(base?: I): DeregisterRuntimesRequest {
+    return DeregisterRuntimesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeregisterRuntimesRequest>, I>>(object: I): DeregisterRuntimesRequest {
+    const message = createBaseDeregisterRuntimesRequest();
+    message.runtimeIds = object.runtimeIds?.map((e) => e) || [];
+    message.callerWorkspaceId = object.callerWorkspaceId ?? undefined;
+    message.callerUserId = object.callerUserId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDeregisterRuntimesResponse(): DeregisterRuntimesResponse {
+  return { offlineRuntimeIds: [] };
+}
+
+export const DeregisterRuntimesResponse: MessageFns<DeregisterRuntimesResponse> = {
+  encode(message: DeregisterRuntimesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.offlineRuntimeIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeregisterRuntimesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeregisterRuntimesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.offlineRuntimeIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeregisterRuntimesResponse {
+    return {
+      offlineRuntimeIds: globalThis.Array.isArray(object?.offlineRuntimeIds)
+        ? object.offlineRuntimeIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.offline_runtime_ids)
+        ? object.offline_runtime_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DeregisterRuntimesResponse): unknown {
+    const obj: any = {};
+    if (message.offlineRuntimeIds?.length) {
+      obj.offlineRuntimeIds = message.offlineRuntimeIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeregisterRuntimesResponse>, I>>(base?: I): DeregisterRuntimesResponse {
+    return DeregisterRuntimesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeregisterRuntimesResponse>, I>>(object: I): DeregisterRuntimesResponse {
+    const message = createBaseDeregisterRuntimesResponse();
+    message.offlineRuntimeIds = object.offlineRuntimeIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetRuntimeRequest(): GetRuntimeRequest {
+  return { runtimeId: "" };
+}
+
+export const GetRuntimeRequest: MessageFns<GetRuntimeRequest> = {
+  encode(message: GetRuntimeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runtimeId !== "") {
+      writer.uint32(10).string(message.runtimeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeRequest {
+    return {
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetRuntimeRequest): unknown {
+    const obj: any = {};
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRuntimeRequest>, I>>(base?: I): GetRuntimeRequest {
+    return GetRuntimeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRuntimeRequest>, I>>(object: I): GetRuntimeRequest {
+    const message = createBaseGetRuntimeRequest();
+    message.runtimeId = object.runtimeId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRuntimeResponse(): GetRuntimeResponse {
+  return { runtime: undefined };
+}
+
+export const GetRuntimeResponse: MessageFns<GetRuntimeResponse> = {
+  encode(message: GetRuntimeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runtime !== undefined) {
+      Runtime.encode(message.runtime, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtime = Runtime.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeResponse {
+    return { runtime: isSet(object.runtime) ? Runtime.fromJSON(object.runtime) : undefined };
+  },
+
+  toJSON(message: GetRuntimeResponse): unknown {
+    const obj: any = {};
+    if (message.runtime !== undefined) {
+      obj.runtime = Runtime.toJSON(message.runtime);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRuntimeResponse>, I>>(base?: I): GetRuntimeResponse {
+    return GetRuntimeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRuntimeResponse>, I>>(object: I): GetRuntimeResponse {
+    const message = createBaseGetRuntimeResponse();
+    message.runtime = (object.runtime !== undefined && object.runtime !== null)
+      ? Runtime.fromPartial(object.runtime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListRuntimesRequest(): ListRuntimesRequest {
+  return { workspaceId: "" };
+}
+
+export const ListRuntimesRequest: MessageFns<ListRuntimesRequest> = {
+  encode(message: ListRuntimesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workspaceId !== "") {
+      writer.uint32(10).string(message.workspaceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRuntimesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRuntimesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRuntimesRequest {
+    return {
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListRuntimesRequest): unknown {
+    const obj: any = {};
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRuntimesRequest>, I>>(base?: I): ListRuntimesRequest {
+    return ListRuntimesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRuntimesRequest>, I>>(object: I): ListRuntimesRequest {
+    const message = createBaseListRuntimesRequest();
+    message.workspaceId = object.workspaceId ?? "";
+    return message;
+  },
+};
+
+function createBaseListRuntimesResponse(): ListRuntimesResponse {
+  return { runtimes: [] };
+}
+
+export const ListRuntimesResponse: MessageFns<ListRuntimesResponse> = {
+  encode(message: ListRuntimesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runtimes) {
+      Runtime.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRuntimesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRuntimesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimes.push(Runtime.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRuntimesResponse {
+    return {
+      runtimes: globalThis.Array.isArray(object?.runtimes) ? object.runtimes.map((e: any) => Runtime.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListRuntimesResponse): unknown {
+    const obj: any = {};
+    if (message.runtimes?.length) {
+      obj.runtimes = message.runtimes.map((e) => Runtime.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListRuntimesResponse>, I>>(base?: I): ListRuntimesResponse {
+    return ListRuntimesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListRuntimesResponse>, I>>(object: I): ListRuntimesResponse {
+    const message = createBaseListRuntimesResponse();
+    message.runtimes = object.runtimes?.map((e) => Runtime.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAgentSkill(): AgentSkill {
+  return { id: "", name: "", description: "", content: "", files: [] };
+}
+
+export const AgentSkill: MessageFns<AgentSkill> = {
+  encode(message: AgentSkill, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.description !== "") {
+      writer.uint32(26).string(message.description);
+    }
+    if (message.content !== "") {
+      writer.uint32(34).string(message.content);
+    }
+    for (const v of message.files) {
+      SkillFile.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentSkill {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentSkill();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.files.push(SkillFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentSkill {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => SkillFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: AgentSkill): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => SkillFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentSkill>, I>>(base?: I): AgentSkill {
+    return AgentSkill.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentSkill>, I>>(object: I): AgentSkill {
+    const message = createBaseAgentSkill();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.description = object.description ?? "";
+    message.content = object.content ?? "";
+    message.files = object.files?.map((e) => SkillFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSkillFile(): SkillFile {
+  return { path: "", content: "" };
+}
+
+export const SkillFile: MessageFns<SkillFile> = {
+  encode(message: SkillFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.content !== "") {
+      writer.uint32(18).string(message.content);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SkillFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSkillFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SkillFile {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+    };
+  },
+
+  toJSON(message: SkillFile): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SkillFile>, I>>(base?: I): SkillFile {
+    return SkillFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SkillFile>, I>>(object: I): SkillFile {
+    const message = createBaseSkillFile();
+    message.path = object.path ?? "";
+    message.content = object.content ?? "";
+    return message;
+  },
+};
+
+function createBaseAgent(): Agent {
+  return {
+    id: "",
+    workspaceId: "",
+    runtimeId: "",
+    name: "",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    mcpConfigJson: undefined,
+    model: undefined,
+    thinkingLevel: undefined,
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 0,
+    visibility: "",
+    ownerId: undefined,
+    archivedAt: undefined,
+    createdAt: undefined,
+    updatedAt: undefined,
+  };
+}
+
+export const Agent: MessageFns<Agent> = {
+  encode(message: Agent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.workspaceId !== "") {
+      writer.uint32(18).string(message.workspaceId);
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(26).string(message.runtimeId);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    if (message.instructions !== "") {
+      writer.uint32(42).string(message.instructions);
+    }
+    globalThis.Object.entries(message.customEnv).forEach(([key, value]: [string, string]) => {
+      Agent_CustomEnvEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    for (const v of message.customArgs) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.mcpConfigJson !== undefined) {
+      writer.uint32(66).string(message.mcpConfigJson);
+    }
+    if (message.model !== undefined) {
+      writer.uint32(74).string(message.model);
+    }
+    if (message.thinkingLevel !== undefined) {
+      writer.uint32(82).string(message.thinkingLevel);
+    }
+    if (message.runtimeConfigJson !== "") {
+      writer.uint32(90).string(message.runtimeConfigJson);
+    }
+    for (const v of message.skills) {
+      AgentSkill.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.maxConcurrentTasks !== 0) {
+      writer.uint32(104).int32(message.maxConcurrentTasks);
+    }
+    if (message.visibility !== "") {
+      writer.uint32(114).string(message.visibility);
+    }
+    if (message.ownerId !== undefined) {
+      writer.uint32(122).string(message.ownerId);
+    }
+    if (message.archivedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.archivedAt), writer.uint32(130).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(138).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(146).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Agent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.instructions = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = Agent_CustomEnvEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.customEnv[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.customArgs.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.mcpConfigJson = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.thinkingLevel = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.runtimeConfigJson = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.skills.push(AgentSkill.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.maxConcurrentTasks = reader.int32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.visibility = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.ownerId = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.archivedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Agent {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      instructions: isSet(object.instructions) ? globalThis.String(object.instructions) : "",
+      customEnv: isObject(object.customEnv)
+        ? (globalThis.Object.entries(object.customEnv) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.custom_env)
+        ? (globalThis.Object.entries(object.custom_env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      customArgs: globalThis.Array.isArray(object?.customArgs)
+        ? object.customArgs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.custom_args)
+        ? object.custom_args.map((e: any) => globalThis.String(e))
+        : [],
+      mcpConfigJson: isSet(object.mcpConfigJson)
+        ? globalThis.String(object.mcpConfigJson)
+        : isSet(object.mcp_config_json)
+        ? globalThis.String(object.mcp_config_json)
+        : undefined,
+      model: isSet(object.model) ? globalThis.String(object.model) : undefined,
+      thinkingLevel: isSet(object.thinkingLevel)
+        ? globalThis.String(object.thinkingLevel)
+        : isSet(object.thinking_level)
+        ? globalThis.String(object.thinking_level)
+        : undefined,
+      runtimeConfigJson: isSet(object.runtimeConfigJson)
+        ? globalThis.String(object.runtimeConfigJson)
+        : isSet(object.runtime_config_json)
+        ? globalThis.String(object.runtime_config_json)
+        : "",
+      skills: globalThis.Array.isArray(object?.skills)
+        ? object.skills.map((e: any) => AgentSkill.fromJSON(e))
+        : [],
+      maxConcurrentTasks: isSet(object.maxConcurrentTasks)
+        ? globalThis.Number(object.maxConcurrentTasks)
+        : isSet(object.max_concurrent_tasks)
+        ? globalThis.Number(object.max_concurrent_tasks)
+        : 0,
+      visibility: isSet(object.visibility) ? globalThis.String(object.visibility) : "",
+      ownerId: isSet(object.ownerId)
+        ? globalThis.String(object.ownerId)
+        : isSet(object.owner_id)
+        ? globalThis.String(object.owner_id)
+        : undefined,
+      archivedAt: isSet(object.archivedAt)
+        ? fromJsonTimestamp(object.archivedAt)
+        : isSet(object.archived_at)
+        ? fromJsonTimestamp(object.archived_at)
+        : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Agent): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.instructions !== "") {
+      obj.instructions = message.instructions;
+    }
+    if (message.customEnv) {
+      const entries = globalThis.Object.entries(message.customEnv) as [string, string][];
+      if (entries.length > 0) {
+        obj.customEnv = {};
+        entries.forEach(([k, v]) => {
+          obj.customEnv[k] = v;
+        });
+      }
+    }
+    if (message.customArgs?.length) {
+      obj.customArgs = message.customArgs;
+    }
+    if (message.mcpConfigJson !== undefined) {
+      obj.mcpConfigJson = message.mcpConfigJson;
+    }
+    if (message.model !== undefined) {
+      obj.model = message.model;
+    }
+    if (message.thinkingLevel !== undefined) {
+      obj.thinkingLevel = message.thinkingLevel;
+    }
+    if (message.runtimeConfigJson !== "") {
+      obj.runtimeConfigJson = message.runtimeConfigJson;
+    }
+    if (message.skills?.length) {
+      obj.skills = message.skills.map((e) => AgentSkill.toJSON(e));
+    }
+    if (message.maxConcurrentTasks !== 0) {
+      obj.maxConcurrentTasks = Math.round(message.maxConcurrentTasks);
+    }
+    if (message.visibility !== "") {
+      obj.visibility = message.visibility;
+    }
+    if (message.ownerId !== undefined) {
+      obj.ownerId = message.ownerId;
+    }
+    if (message.archivedAt !== undefined) {
+      obj.archivedAt = message.archivedAt.toISOString();
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Agent>, I>>(base?: I): Agent {
+    return Agent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Agent>, I>>(object: I): Agent {
+    const message = createBaseAgent();
+    message.id = object.id ?? "";
+    message.workspaceId = object.workspaceId ?? "";
+    message.runtimeId = object.runtimeId ?? "";
+    message.name = object.name ?? "";
+    message.instructions = object.instructions ?? "";
+    message.customEnv = (globalThis.Object.entries(object.customEnv ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.customArgs = object.customArgs?.map((e) => e) || [];
+    message.mcpConfigJson = object.mcpConfigJson ?? undefined;
+    message.model = object.model ?? undefined;
+    message.thinkingLevel = object.thinkingLevel ?? undefined;
+    message.runtimeConfigJson = object.runtimeConfigJson ?? "";
+    message.skills = object.skills?.map((e) => AgentSkill.fromPartial(e)) || [];
+    message.maxConcurrentTasks = object.maxConcurrentTasks ?? 0;
+    message.visibility = object.visibility ?? "";
+    message.ownerId = object.ownerId ?? undefined;
+    message.archivedAt = object.archivedAt ?? undefined;
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseAgent_CustomEnvEntry(): Agent_CustomEnvEntry {
+  return { key: "", value: "" };
+}
+
+export const Agent_CustomEnvEntry: MessageFns<Agent_CustomEnvEntry> = {
+  encode(message: Agent_CustomEnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Agent_CustomEnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgent_CustomEnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Agent_CustomEnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Agent_CustomEnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Agent_CustomEnvEntry>, I>>(base?: I): Agent_CustomEnvEntry {
+    return Agent_CustomEnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Agent_CustomEnvEntry>, I>>(object: I): Agent_CustomEnvEntry {
+    const message = createBaseAgent_CustomEnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpsertAgentRequest(): UpsertAgentRequest {
+  return {
+    agentId: undefined,
+    workspaceId: "",
+    runtimeId: "",
+    name: "",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    mcpConfigJson: undefined,
+    model: undefined,
+    thinkingLevel: undefined,
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 0,
+    visibility: "",
+    ownerId: undefined,
+  };
+}
+
+export const UpsertAgentRequest: MessageFns<UpsertAgentRequest> = {
+  encode(message: UpsertAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== undefined) {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.workspaceId !== "") {
+      writer.uint32(18).string(message.workspaceId);
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(26).string(message.runtimeId);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    if (message.instructions !== "") {
+      writer.uint32(42).string(message.instructions);
+    }
+    globalThis.Object.entries(message.customEnv).forEach(([key, value]: [string, string]) => {
+      UpsertAgentRequest_CustomEnvEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    for (const v of message.customArgs) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.mcpConfigJson !== undefined) {
+      writer.uint32(66).string(message.mcpConfigJson);
+    }
+    if (message.model !== undefined) {
+      writer.uint32(74).string(message.model);
+    }
+    if (message.thinkingLevel !== undefined) {
+      writer.uint32(82).string(message.thinkingLevel);
+    }
+    if (message.runtimeConfigJson !== "") {
+      writer.uint32(90).string(message.runtimeConfigJson);
+    }
+    for (const v of message.skills) {
+      AgentSkill.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.maxConcurrentTasks !== 0) {
+      writer.uint32(104).int32(message.maxConcurrentTasks);
+    }
+    if (message.visibility !== "") {
+      writer.uint32(114).string(message.visibility);
+    }
+    if (message.ownerId !== undefined) {
+      writer.uint32(122).string(message.ownerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.instructions = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = UpsertAgentRequest_CustomEnvEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.customEnv[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.customArgs.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.mcpConfigJson = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.thinkingLevel = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.runtimeConfigJson = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.skills.push(AgentSkill.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.maxConcurrentTasks = reader.int32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.visibility = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.ownerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertAgentRequest {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : undefined,
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      instructions: isSet(object.instructions) ? globalThis.String(object.instructions) : "",
+      customEnv: isObject(object.customEnv)
+        ? (globalThis.Object.entries(object.customEnv) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.custom_env)
+        ? (globalThis.Object.entries(object.custom_env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      customArgs: globalThis.Array.isArray(object?.customArgs)
+        ? object.customArgs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.custom_args)
+        ? object.custom_args.map((e: any) => globalThis.String(e))
+        : [],
+      mcpConfigJson: isSet(object.mcpConfigJson)
+        ? globalThis.String(object.mcpConfigJson)
+        : isSet(object.mcp_config_json)
+        ? globalThis.String(object.mcp_config_json)
+        : undefined,
+      model: isSet(object.model) ? globalThis.String(object.model) : undefined,
+      thinkingLevel: isSet(object.thinkingLevel)
+        ? globalThis.String(object.thinkingLevel)
+        : isSet(object.thinking_level)
+        ? globalThis.String(object.thinking_level)
+        : undefined,
+      runtimeConfigJson: isSet(object.runtimeConfigJson)
+        ? globalThis.String(object.runtimeConfigJson)
+        : isSet(object.runtime_config_json)
+        ? globalThis.String(object.runtime_config_json)
+        : "",
+      skills: globalThis.Array.isArray(object?.skills)
+        ? object.skills.map((e: any) => AgentSkill.fromJSON(e))
+        : [],
+      maxConcurrentTasks: isSet(object.maxConcurrentTasks)
+        ? globalThis.Number(object.maxConcurrentTasks)
+        : isSet(object.max_concurrent_tasks)
+        ? globalThis.Number(object.max_concurrent_tasks)
+        : 0,
+      visibility: isSet(object.visibility) ? globalThis.String(object.visibility) : "",
+      ownerId: isSet(object.ownerId)
+        ? globalThis.String(object.ownerId)
+        : isSet(object.owner_id)
+        ? globalThis.String(object.owner_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpsertAgentRequest): unknown {
+    const obj: any = {};
+    if (message.agentId !== undefined) {
+      obj.agentId = message.agentId;
+    }
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.instructions !== "") {
+      obj.instructions = message.instructions;
+    }
+    if (message.customEnv) {
+      const entries = globalThis.Object.entries(message.customEnv) as [string, string][];
+      if (entries.length > 0) {
+        obj.customEnv = {};
+        entries.forEach(([k, v]) => {
+          obj.customEnv[k] = v;
+        });
+      }
+    }
+    if (message.customArgs?.length) {
+      obj.customArgs = message.customArgs;
+    }
+    if (message.mcpConfigJson !== undefined) {
+      obj.mcpConfigJson = message.mcpConfigJson;
+    }
+    if (message.model !== undefined) {
+      obj.model = message.model;
+    }
+    if (message.thinkingLevel !== undefined) {
+      obj.thinkingLevel = message.thinkingLevel;
+    }
+    if (message.runtimeConfigJson !== "") {
+      obj.runtimeConfigJson = message.runtimeConfigJson;
+    }
+    if (message.skills?.length) {
+      obj.skills = message.skills.map((e) => AgentSkill.toJSON(e));
+    }
+    if (message.maxConcurrentTasks !== 0) {
+      obj.maxConcurrentTasks = Math.round(message.maxConcurrentTasks);
+    }
+    if (message.visibility !== "") {
+      obj.visibility = message.visibility;
+    }
+    if (message.ownerId !== undefined) {
+      obj.ownerId = message.ownerId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertAgentRequest>, I>>(base?: I): UpsertAgentRequest {
+    return UpsertAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertAgentRequest>, I>>(object: I): UpsertAgentRequest {
+    const message = createBaseUpsertAgentRequest();
+    message.agentId = object.agentId ?? undefined;
+    message.workspaceId = object.workspaceId ?? "";
+    message.runtimeId = object.runtimeId ?? "";
+    message.name = object.name ?? "";
+    message.instructions = object.instructions ?? "";
+    message.customEnv = (globalThis.Object.entries(object.customEnv ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.customArgs = object.customArgs?.map((e) => e) || [];
+    message.mcpConfigJson = object.mcpConfigJson ?? undefined;
+    message.model = object.model ?? undefined;
+    message.thinkingLevel = object.thinkingLevel ?? undefined;
+    message.runtimeConfigJson = object.runtimeConfigJson ?? "";
+    message.skills = object.skills?.map((e) => AgentSkill.fromPartial(e)) || [];
+    message.maxConcurrentTasks = object.maxConcurrentTasks ?? 0;
+    message.visibility = object.visibility ?? "";
+    message.ownerId = object.ownerId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertAgentRequest_CustomEnvEntry(): UpsertAgentRequest_CustomEnvEntry {
+  return { key: "", value: "" };
+}
+
+export const UpsertAgentRequest_CustomEnvEntry: MessageFns<UpsertAgentRequest_CustomEnvEntry> = {
+  encode(message: UpsertAgentRequest_CustomEnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertAgentRequest_CustomEnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertAgentRequest_CustomEnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertAgentRequest_CustomEnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UpsertAgentRequest_CustomEnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertAgentRequest_CustomEnvEntry>, I>>(
+    base?: I,
+  ): UpsertAgentRequest_CustomEnvEntry {
+    return UpsertAgentRequest_CustomEnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertAgentRequest_CustomEnvEntry>, I>>(
+    object: I,
+  ): UpsertAgentRequest_CustomEnvEntry {
+    const message = createBaseUpsertAgentRequest_CustomEnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpsertAgentResponse(): UpsertAgentResponse {
+  return { agent: undefined, created: false };
+}
+
+export const UpsertAgentResponse: MessageFns<UpsertAgentResponse> = {
+  encode(message: UpsertAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agent !== undefined) {
+      Agent.encode(message.agent, writer.uint32(10).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertAgentResponse {
+    return {
+      agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined,
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+    };
+  },
+
+  toJSON(message: UpsertAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agent !== undefined) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertAgentResponse>, I>>(base?: I): UpsertAgentResponse {
+    return UpsertAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertAgentResponse>, I>>(object: I): UpsertAgentResponse {
+    const message = createBaseUpsertAgentResponse();
+    message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseArchiveAgentRequest(): ArchiveAgentRequest {
+  return { workspaceId: "", agentId: "" };
+}
+
+export const ArchiveAgentRequest: MessageFns<ArchiveAgentRequest> = {
+  encode(message: ArchiveAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workspaceId !== "") {
+      writer.uint32(10).string(message.workspaceId);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(18).string(message.agentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArchiveAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArchiveAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ArchiveAgentRequest {
+    return {
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ArchiveAgentRequest): unknown {
+    const obj: any = {};
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArchiveAgentRequest>, I>>(base?: I): ArchiveAgentRequest {
+    return ArchiveAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArchiveAgentRequest>, I>>(object: I): ArchiveAgentRequest {
+    const message = createBaseArchiveAgentRequest();
+    message.workspaceId = object.workspaceId ?? "";
+    message.agentId = object.agentId ?? "";
+    return message;
+  },
+};
+
+function createBaseArchiveAgentResponse(): ArchiveAgentResponse {
+  return { agent: undefined };
+}
+
+export const ArchiveAgentResponse: MessageFns<ArchiveAgentResponse> = {
+  encode(message: ArchiveAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agent !== undefined) {
+      Agent.encode(message.agent, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArchiveAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArchiveAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ArchiveAgentResponse {
+    return { agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined };
+  },
+
+  toJSON(message: ArchiveAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agent !== undefined) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArchiveAgentResponse>, I>>(base?: I): ArchiveAgentResponse {
+    return ArchiveAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArchiveAgentResponse>, I>>(object: I): ArchiveAgentResponse {
+    const message = createBaseArchiveAgentResponse();
+    message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetAgentRequest(): GetAgentRequest {
+  return { agentId: "" };
+}
+
+export const GetAgentRequest: MessageFns<GetAgentRequest> = {
+  encode(message: GetAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAgentRequest {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetAgentRequest): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAgentRequest>, I>>(base?: I): GetAgentRequest {
+    return GetAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAgentRequest>, I>>(object: I): GetAgentRequest {
+    const message = createBaseGetAgentRequest();
+    message.agentId = object.agentId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAgentResponse(): GetAgentResponse {
+  return { agent: undefined };
+}
+
+export const GetAgentResponse: MessageFns<GetAgentResponse> = {
+  encode(message: GetAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agent !== undefined) {
+      Agent.encode(message.agent, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAgentResponse {
+    return { agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined };
+  },
+
+  toJSON(message: GetAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agent !== undefined) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetAgentResponse>, I>>(base?: I): GetAgentResponse {
+    return GetAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetAgentResponse>, I>>(object: I): GetAgentResponse {
+    const message = createBaseGetAgentResponse();
+    message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    return message;
+  },
+};
+
+function createBaseListAgentsRequest(): ListAgentsRequest {
+  return { workspaceId: "", runtimeId: undefined, includeArchived: false };
+}
+
+export const ListAgentsRequest: MessageFns<ListAgentsRequest> = {
+  encode(message: ListAgentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workspaceId !== "") {
+      writer.uint32(10).string(message.workspaceId);
+    }
+    if (message.runtimeId !== undefined) {
+      writer.uint32(18).string(message.runtimeId);
+    }
+    if (message.includeArchived !== false) {
+      writer.uint32(24).bool(message.includeArchived);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.includeArchived = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentsRequest {
+    return {
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : undefined,
+      includeArchived: isSet(object.includeArchived)
+        ? globalThis.Boolean(object.includeArchived)
+        : isSet(object.include_archived)
+        ? globalThis.Boolean(object.include_archived)
+        : false,
+    };
+  },
+
+  toJSON(message: ListAgentsRequest): unknown {
+    const obj: any = {};
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.runtimeId !== undefined) {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.includeArchived !== false) {
+      obj.includeArchived = message.includeArchived;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAgentsRequest>, I>>(base?: I): ListAgentsRequest {
+    return ListAgentsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAgentsRequest>, I>>(object: I): ListAgentsRequest {
+    const message = createBaseListAgentsRequest();
+    message.workspaceId = object.workspaceId ?? "";
+    message.runtimeId = object.runtimeId ?? undefined;
+    message.includeArchived = object.includeArchived ?? false;
+    return message;
+  },
+};
+
+function createBaseListAgentsResponse(): ListAgentsResponse {
+  return { agents: [] };
+}
+
+export const ListAgentsResponse: MessageFns<ListAgentsResponse> = {
+  encode(message: ListAgentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.agents) {
+      Agent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAgentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAgentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agents.push(Agent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAgentsResponse {
+    return { agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => Agent.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListAgentsResponse): unknown {
+    const obj: any = {};
+    if (message.agents?.length) {
+      obj.agents = message.agents.map((e) => Agent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAgentsResponse>, I>>(base?: I): ListAgentsResponse {
+    return ListAgentsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAgentsResponse>, I>>(object: I): ListAgentsResponse {
+    const message = createBaseListAgentsResponse();
+    message.agents = object.agents?.map((e) => Agent.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseDetachProfileRequest(): DetachProfileRequest {
   return { workspaceId: "", profileId: "" };
@@ -206,6 +3727,99 @@ export const DetachProfileResponse: MessageFns<DetachProfileResponse> = {
 export type RuntimeRegistryServiceService = typeof RuntimeRegistryServiceService;
 export const RuntimeRegistryServiceService = {
   /**
+   * Registers (or re-registers) a daemon's runtimes in one workspace, in one
+   * transaction: nothing is written when any runtime is refused. Checks run
+   * in the contract's order; see RegisterDaemonRequest for the caller rules.
+   */
+  registerDaemon: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/RegisterDaemon" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RegisterDaemonRequest): Buffer =>
+      Buffer.from(RegisterDaemonRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RegisterDaemonRequest => RegisterDaemonRequest.decode(value),
+    responseSerialize: (value: RegisterDaemonResponse): Buffer =>
+      Buffer.from(RegisterDaemonResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RegisterDaemonResponse => RegisterDaemonResponse.decode(value),
+  },
+  /**
+   * Marks runtimes offline when their daemon shuts down. Unknown runtimes and
+   * runtimes the caller may not touch are skipped silently.
+   */
+  deregisterRuntimes: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/DeregisterRuntimes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeregisterRuntimesRequest): Buffer =>
+      Buffer.from(DeregisterRuntimesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeregisterRuntimesRequest => DeregisterRuntimesRequest.decode(value),
+    responseSerialize: (value: DeregisterRuntimesResponse): Buffer =>
+      Buffer.from(DeregisterRuntimesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeregisterRuntimesResponse => DeregisterRuntimesResponse.decode(value),
+  },
+  /** Reads one runtime; NOT_FOUND "runtime not found" only when it does not exist. */
+  getRuntime: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/GetRuntime" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRuntimeRequest): Buffer => Buffer.from(GetRuntimeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRuntimeRequest => GetRuntimeRequest.decode(value),
+    responseSerialize: (value: GetRuntimeResponse): Buffer => Buffer.from(GetRuntimeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRuntimeResponse => GetRuntimeResponse.decode(value),
+  },
+  /** Lists a workspace's runtimes, oldest first. */
+  listRuntimes: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/ListRuntimes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRuntimesRequest): Buffer => Buffer.from(ListRuntimesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRuntimesRequest => ListRuntimesRequest.decode(value),
+    responseSerialize: (value: ListRuntimesResponse): Buffer =>
+      Buffer.from(ListRuntimesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRuntimesResponse => ListRuntimesResponse.decode(value),
+  },
+  /** Creates an agent bound to a runtime, or updates it when agent_id is set. */
+  upsertAgent: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/UpsertAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpsertAgentRequest): Buffer => Buffer.from(UpsertAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpsertAgentRequest => UpsertAgentRequest.decode(value),
+    responseSerialize: (value: UpsertAgentResponse): Buffer => Buffer.from(UpsertAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpsertAgentResponse => UpsertAgentResponse.decode(value),
+  },
+  /** Archives an agent: it keeps its row (tasks refer to it) but is no longer active. */
+  archiveAgent: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/ArchiveAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ArchiveAgentRequest): Buffer => Buffer.from(ArchiveAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ArchiveAgentRequest => ArchiveAgentRequest.decode(value),
+    responseSerialize: (value: ArchiveAgentResponse): Buffer =>
+      Buffer.from(ArchiveAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ArchiveAgentResponse => ArchiveAgentResponse.decode(value),
+  },
+  /** Reads one agent, fresh (the task queue builds claim answers from it). */
+  getAgent: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/GetAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAgentRequest): Buffer => Buffer.from(GetAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAgentRequest => GetAgentRequest.decode(value),
+    responseSerialize: (value: GetAgentResponse): Buffer => Buffer.from(GetAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAgentResponse => GetAgentResponse.decode(value),
+  },
+  /** Lists a workspace's agents, optionally of one runtime. */
+  listAgents: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/ListAgents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAgentsRequest): Buffer => Buffer.from(ListAgentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAgentsRequest => ListAgentsRequest.decode(value),
+    responseSerialize: (value: ListAgentsResponse): Buffer => Buffer.from(ListAgentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAgentsResponse => ListAgentsResponse.decode(value),
+  },
+  /**
    * Removes the runtime rows registered for a profile so the profile can be
    * deleted. FAILED_PRECONDITION "cannot delete runtime profile: active
    * agents are still bound to its runtimes" while any non-archived agent is
@@ -225,6 +3839,29 @@ export const RuntimeRegistryServiceService = {
 
 export interface RuntimeRegistryServiceServer extends UntypedServiceImplementation {
   /**
+   * Registers (or re-registers) a daemon's runtimes in one workspace, in one
+   * transaction: nothing is written when any runtime is refused. Checks run
+   * in the contract's order; see RegisterDaemonRequest for the caller rules.
+   */
+  registerDaemon: handleUnaryCall<RegisterDaemonRequest, RegisterDaemonResponse>;
+  /**
+   * Marks runtimes offline when their daemon shuts down. Unknown runtimes and
+   * runtimes the caller may not touch are skipped silently.
+   */
+  deregisterRuntimes: handleUnaryCall<DeregisterRuntimesRequest, DeregisterRuntimesResponse>;
+  /** Reads one runtime; NOT_FOUND "runtime not found" only when it does not exist. */
+  getRuntime: handleUnaryCall<GetRuntimeRequest, GetRuntimeResponse>;
+  /** Lists a workspace's runtimes, oldest first. */
+  listRuntimes: handleUnaryCall<ListRuntimesRequest, ListRuntimesResponse>;
+  /** Creates an agent bound to a runtime, or updates it when agent_id is set. */
+  upsertAgent: handleUnaryCall<UpsertAgentRequest, UpsertAgentResponse>;
+  /** Archives an agent: it keeps its row (tasks refer to it) but is no longer active. */
+  archiveAgent: handleUnaryCall<ArchiveAgentRequest, ArchiveAgentResponse>;
+  /** Reads one agent, fresh (the task queue builds claim answers from it). */
+  getAgent: handleUnaryCall<GetAgentRequest, GetAgentResponse>;
+  /** Lists a workspace's agents, optionally of one runtime. */
+  listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
+  /**
    * Removes the runtime rows registered for a profile so the profile can be
    * deleted. FAILED_PRECONDITION "cannot delete runtime profile: active
    * agents are still bound to its runtimes" while any non-archived agent is
@@ -234,6 +3871,141 @@ export interface RuntimeRegistryServiceServer extends UntypedServiceImplementati
 }
 
 export interface RuntimeRegistryServiceClient extends Client {
+  /**
+   * Registers (or re-registers) a daemon's runtimes in one workspace, in one
+   * transaction: nothing is written when any runtime is refused. Checks run
+   * in the contract's order; see RegisterDaemonRequest for the caller rules.
+   */
+  registerDaemon(
+    request: RegisterDaemonRequest,
+    callback: (error: ServiceError | null, response: RegisterDaemonResponse) => void,
+  ): ClientUnaryCall;
+  registerDaemon(
+    request: RegisterDaemonRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RegisterDaemonResponse) => void,
+  ): ClientUnaryCall;
+  registerDaemon(
+    request: RegisterDaemonRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RegisterDaemonResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Marks runtimes offline when their daemon shuts down. Unknown runtimes and
+   * runtimes the caller may not touch are skipped silently.
+   */
+  deregisterRuntimes(
+    request: DeregisterRuntimesRequest,
+    callback: (error: ServiceError | null, response: DeregisterRuntimesResponse) => void,
+  ): ClientUnaryCall;
+  deregisterRuntimes(
+    request: DeregisterRuntimesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeregisterRuntimesResponse) => void,
+  ): ClientUnaryCall;
+  deregisterRuntimes(
+    request: DeregisterRuntimesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeregisterRuntimesResponse) => void,
+  ): ClientUnaryCall;
+  /** Reads one runtime; NOT_FOUND "runtime not found" only when it does not exist. */
+  getRuntime(
+    request: GetRuntimeRequest,
+    callback: (error: ServiceError | null, response: GetRuntimeResponse) => void,
+  ): ClientUnaryCall;
+  getRuntime(
+    request: GetRuntimeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRuntimeResponse) => void,
+  ): ClientUnaryCall;
+  getRuntime(
+    request: GetRuntimeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRuntimeResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists a workspace's runtimes, oldest first. */
+  listRuntimes(
+    request: ListRuntimesRequest,
+    callback: (error: ServiceError | null, response: ListRuntimesResponse) => void,
+  ): ClientUnaryCall;
+  listRuntimes(
+    request: ListRuntimesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRuntimesResponse) => void,
+  ): ClientUnaryCall;
+  listRuntimes(
+    request: ListRuntimesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRuntimesResponse) => void,
+  ): ClientUnaryCall;
+  /** Creates an agent bound to a runtime, or updates it when agent_id is set. */
+  upsertAgent(
+    request: UpsertAgentRequest,
+    callback: (error: ServiceError | null, response: UpsertAgentResponse) => void,
+  ): ClientUnaryCall;
+  upsertAgent(
+    request: UpsertAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpsertAgentResponse) => void,
+  ): ClientUnaryCall;
+  upsertAgent(
+    request: UpsertAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpsertAgentResponse) => void,
+  ): ClientUnaryCall;
+  /** Archives an agent: it keeps its row (tasks refer to it) but is no longer active. */
+  archiveAgent(
+    request: ArchiveAgentRequest,
+    callback: (error: ServiceError | null, response: ArchiveAgentResponse) => void,
+  ): ClientUnaryCall;
+  archiveAgent(
+    request: ArchiveAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ArchiveAgentResponse) => void,
+  ): ClientUnaryCall;
+  archiveAgent(
+    request: ArchiveAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ArchiveAgentResponse) => void,
+  ): ClientUnaryCall;
+  /** Reads one agent, fresh (the task queue builds claim answers from it). */
+  getAgent(
+    request: GetAgentRequest,
+    callback: (error: ServiceError | null, response: GetAgentResponse) => void,
+  ): ClientUnaryCall;
+  getAgent(
+    request: GetAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAgentResponse) => void,
+  ): ClientUnaryCall;
+  getAgent(
+    request: GetAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAgentResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists a workspace's agents, optionally of one runtime. */
+  listAgents(
+    request: ListAgentsRequest,
+    callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
+  listAgents(
+    request: ListAgentsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
+  listAgents(
+    request: ListAgentsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
   /**
    * Removes the runtime rows registered for a profile so the profile can be
    * deleted. FAILED_PRECONDITION "cannot delete runtime profile: active
@@ -282,6 +4054,32 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

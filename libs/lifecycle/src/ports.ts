@@ -1,0 +1,17 @@
+import { createServer } from "node:net";
+
+/**
+ * A TCP port free right now on 127.0.0.1, for services that must know each
+ * other's address before either starts (they call each other).
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,109 @@
+import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { isForeignKeyViolation, type DatabasePool } from "@controlplane/db";
+import { parseUuid } from "@controlplane/ids";
+import type { Agent, UpsertAgentRequest } from "@controlplane/proto/registry/v1/registry";
+import * as repo from "./repository/agents.js";
+import * as runtimes from "./repository/runtimes.js";
+import { RUNTIME_NOT_FOUND } from "./runtimes.js";
+import { requireUuid } from "./workspaces.js";
+
+export const AGENT_NOT_FOUND = "agent not found";
+/** In-flight tasks an agent may hold across all runtimes unless told otherwise. */
+export const DEFAULT_MAX_CONCURRENT_TASKS = 6;
+
+/** Creates an agent bound to a runtime of its workspace, or replaces one's fields. */
+export async function upsertAgent(pool: DatabasePool, req: UpsertAgentRequest): Promise<{ agent: Agent; created: boolean }> {
+  const workspaceId = requireUuid(req.workspaceId, "workspace_id");
+  const runtimeId = requireUuid(req.runtimeId, "runtime_id");
+  const name = req.name.trim();
+  if (!name) throw new InvalidArgumentError("name is required");
+  if (req.maxConcurrentTasks < 0) throw new InvalidArgumentError("max_concurrent_tasks must not be negative");
+  const visibility = req.visibility.trim() || "private";
+  if (visibility !== "workspace" && visibility !== "private") {
+    throw new InvalidArgumentError("visibility must be 'workspace' or 'private'");
+  }
+  const fields: repo.AgentFields = {
+    workspaceId,
+    runtimeId,
+    name,
+    instructions: req.instructions,
+    customEnv: req.customEnv,
+    customArgs: req.customArgs,
+    mcpConfigJson: req.mcpConfigJson === undefined ? null : requireJson(req.mcpConfigJson, "mcp_config"),
+    model: req.model?.trim() || null,
+    thinkingLevel: req.thinkingLevel?.trim() || null,
+    runtimeConfigJson: req.runtimeConfigJson === "" ? "{}" : requireJson(req.runtimeConfigJson, "runtime_config"),
+    skills: req.skills.map((s) => ({ id: s.id, name: s.name, description: s.description, content: s.content, files: s.files })),
+    maxConcurrentTasks: req.maxConcurrentTasks || DEFAULT_MAX_CONCURRENT_TASKS,
+    visibility,
+    ownerId: req.ownerId ? requireUuid(req.ownerId, "owner_id") : null,
+  };
+  const runtime = await runtimes.findRuntime(pool, runtimeId);
+  if (!runtime || runtime.workspace_id !== workspaceId) throw new NotFoundError(RUNTIME_NOT_FOUND);
+  try {
+    if (req.agentId === undefined) return { agent: agentToProto(await repo.insertAgent(pool, fields)), created: true };
+    const row = await repo.updateAgent(pool, requireUuid(req.agentId, "agent_id"), fields);
+    if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
+    return { agent: agentToProto(row), created: false };
+  } catch (error) {
+    // The runtime vanished between the check and the write.
+    if (isForeignKeyViolation(error)) throw new NotFoundError(RUNTIME_NOT_FOUND);
+    throw error;
+  }
+}
+
+export async function archiveAgent(pool: DatabasePool, workspaceId: string, agentId: string): Promise<Agent> {
+  const row = await repo.archiveAgent(pool, requireUuid(workspaceId, "workspace_id"), requireUuid(agentId, "agent_id"));
+  if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
+  return agentToProto(row);
+}
+
+export async function getAgent(pool: DatabasePool, agentId: string): Promise<Agent> {
+  const id = parseUuid(agentId);
+  if (!id) throw new InvalidArgumentError("invalid agent_id");
+  const row = await repo.findAgent(pool, id);
+  if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
+  return agentToProto(row);
+}
+
+export async function listAgents(pool: DatabasePool, workspaceId: string, runtimeId: string | undefined, includeArchived: boolean) {
+  const rows = await repo.listAgents(
+    pool,
+    requireUuid(workspaceId, "workspace_id"),
+    runtimeId === undefined ? null : requireUuid(runtimeId, "runtime_id"),
+    includeArchived,
+  );
+  return rows.map(agentToProto);
+}
+
+function requireJson(text: string, field: string): string {
+  try {
+    JSON.parse(text);
+    return text;
+  } catch {
+    throw new InvalidArgumentError(`${field} must be valid JSON`);
+  }
+}
+
+export function agentToProto(row: repo.AgentRow): Agent {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    runtimeId: row.runtime_id,
+    name: row.name,
+    instructions: row.instructions,
+    customEnv: row.custom_env,
+    customArgs: row.custom_args,
+    mcpConfigJson: row.mcp_config_json ?? undefined,
+    model: row.model ?? undefined,
+    thinkingLevel: row.thinking_level ?? undefined,
+    runtimeConfigJson: row.runtime_config_json,
+    skills: row.skills,
+    maxConcurrentTasks: row.max_concurrent_tasks,
+    visibility: row.visibility,
+    ownerId: row.owner_id ?? undefined,
+    archivedAt: row.archived_at ?? undefined,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

@@ -1,0 +1,65 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import test from "ava";
+import { http } from "../support/http.js";
+import { startStack, type Stack } from "../support/stack.js";
+
+const run = promisify(execFile);
+const CPCTL = fileURLToPath(new URL("../../bin/cpctl.js", import.meta.url));
+
+let stack: Stack;
+test.before(async () => {
+  stack = await startStack();
+});
+test.after.always(async () => {
+  await stack?.stop();
+});
+
+async function cpctl(...args: string[]): Promise<unknown> {
+  const { stdout } = await run("node", [CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--json", ...args]);
+  return JSON.parse(stdout);
+}
+
+test("an operator sets up a workspace with cpctl and a daemon token works at the gateway", async (t) => {
+  const user = randomUUID();
+  const ws = (await cpctl("workspace", "create", "Ops Demo", "--repo", "https://example.com/r=main", "--owner", user)) as { id: string; slug: string };
+  t.is(ws.slug, "ops-demo");
+  const member = (await cpctl("member", "add", ws.id, randomUUID(), "--role", "admin")) as { role: number };
+  t.is(member.role, 2);
+  const issued = (await cpctl("token", "daemon", ws.id, "laptop", "--ttl", "30d")) as { token: string; info: { id: string } };
+  t.regex(issued.token, /^mdt_[0-9a-f]{40}$/);
+  const profile = (await cpctl("profile", "create", ws.id, "--name", "Fast", "--family", "claude", "--command", "claude", "--arg", "--fast")) as { id: string };
+
+  const listed = await http(stack.gatewayUrl, "GET", `/api/daemon/workspaces/${ws.id}/runtime-profiles`, { token: issued.token });
+  t.is(listed.status, 200);
+  t.deepEqual((listed.json as { runtime_profiles: Array<{ id: string; fixed_args: string[] }> }).runtime_profiles.map((p) => [p.id, p.fixed_args]), [
+    [profile.id, ["--fast"]],
+  ]);
+
+  const registered = await http(stack.gatewayUrl, "POST", "/api/daemon/register", {
+    token: issued.token,
+    body: { workspace_id: ws.id, daemon_id: "laptop", runtimes: [{ type: "claude", version: "1", status: "online" }] },
+  });
+  const runtimeId = (registered.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
+  const runtimes = (await cpctl("runtime", "list", ws.id)) as Array<{ id: string; status: string }>;
+  t.deepEqual(runtimes.map((r) => [r.id, r.status]), [[runtimeId, "online"]]);
+  const agent = (await cpctl("agent", "upsert", ws.id, runtimeId, "--name", "helper", "--env", "A=1", "--arg", "-v")) as {
+    created: boolean;
+    agent: { customEnv: Record<string, string> };
+  };
+  t.true(agent.created);
+  t.deepEqual(agent.agent.customEnv, { A: "1" });
+  t.is(((await cpctl("agent", "list", ws.id)) as unknown[]).length, 1);
+
+  await cpctl("token", "revoke", issued.info.id);
+  const tokens = (await cpctl("token", "list", "--workspace", ws.id)) as Array<{ revokedAt: string | null }>;
+  t.truthy(tokens[0]!.revokedAt);
+});
+
+test("cpctl reports a refused request on stderr with a non-zero exit", async (t) => {
+  const error = await t.throwsAsync(cpctl("workspace", "show", randomUUID()));
+  t.like(error as object, { code: 1 });
+  t.regex((error as unknown as { stderr: string }).stderr, /^cpctl: workspace not found\n$/);
+});

@@ -1,0 +1,55 @@
+import type { Command } from "commander";
+import { registryClient } from "../clients.js";
+import { fields, print, table } from "../output.js";
+import { context } from "../program.js";
+
+export function registerRuntimeCommands(program: Command): void {
+  const runtime = program.command("runtime").description("inspect registered runtimes");
+
+  runtime
+    .command("list <workspace-id>")
+    .description("list a workspace's runtimes, oldest first")
+    .action(async (workspaceId: string) => {
+      const { addresses, out } = context();
+      const client = registryClient(addresses);
+      try {
+        const { runtimes } = await client.listRuntimes({ workspaceId });
+        print(out, runtimes, () =>
+          table(
+            runtimes.map((r) => ({ ...r, kind: r.profileId ? `profile ${r.profileId}` : "built-in" })),
+            ["id", "name", "provider", "status", "daemonId", "kind", "lastSeenAt"],
+          ),
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  runtime
+    .command("show <runtime-id>")
+    .description("show one runtime")
+    .action(async (runtimeId: string) => {
+      const { addresses, out } = context();
+      const client = registryClient(addresses);
+      try {
+        const { runtime: r } = await client.getRuntime({ runtimeId });
+        print(out, r, () =>
+          fields([
+            ["id", r!.id],
+            ["workspace_id", r!.workspaceId],
+            ["daemon_id", r!.daemonId],
+            ["name", r!.name],
+            ["provider", r!.provider],
+            ["profile_id", r!.profileId],
+            ["status", r!.status],
+            ["device_info", r!.deviceInfo],
+            ["owner_id", r!.ownerId],
+            ["last_seen_at", r!.lastSeenAt],
+            ["legacy_daemon_id", r!.legacyDaemonId],
+          ]),
+        );
+      } finally {
+        client.close();
+      }
+    });
+}
