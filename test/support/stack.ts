@@ -11,6 +11,9 @@ import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
 import { startRegistry } from "@controlplane/runtime-registry";
+import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { loadTaskQueueConfig } from "@controlplane/task-queue/config";
+import { startTaskQueue } from "@controlplane/task-queue";
 import { createTestDatabase, createTestEvents, freePort, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 
 export const JWT_SECRET = "test-secret-of-at-least-16-chars";
@@ -23,6 +26,8 @@ export interface Stack {
   identity: PromiseClient<typeof IdentityServiceService>;
   profiles: PromiseClient<typeof ProfileCatalogServiceService>;
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
+  tasks: PromiseClient<typeof TaskQueueServiceService>;
+  tasksAddr: string;
   db: TestDatabase;
   events: TestEvents;
   stop(): Promise<void>;
@@ -32,24 +37,29 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   const db = await createTestDatabase();
   const events = await createTestEvents();
   // The registry and the catalog call each other: fix both addresses first.
-  const [registryPort, profilesPort] = [await freePort(), await freePort()];
+  const [registryPort, profilesPort, tasksPort] = [await freePort(), await freePort(), await freePort()];
   const registryAddr = `127.0.0.1:${registryPort}`;
   const profilesAddr = `127.0.0.1:${profilesPort}`;
+  const tasksAddr = `127.0.0.1:${tasksPort}`;
   const env = testEnv(db, events, {
     JWT_SECRET,
     REGISTRY_GRPC_PORT: String(registryPort),
     PROFILE_CATALOG_GRPC_PORT: String(profilesPort),
     REGISTRY_GRPC_ADDR: registryAddr,
     PROFILE_CATALOG_GRPC_ADDR: profilesAddr,
+    TASK_QUEUE_GRPC_PORT: String(tasksPort),
+    TASK_QUEUE_GRPC_ADDR: tasksAddr,
     ...extraEnv,
   });
   const log = createLogger("test", env.LOG_LEVEL);
   const registry = await startRegistry(loadRegistryConfig(env), log);
   const profileCatalog = await startProfileCatalog(loadProfileCatalogConfig(env), log);
+  const taskQueue = await startTaskQueue(loadTaskQueueConfig(env), log);
   const gateway = await startGateway(loadGatewayConfig(env), log);
   const identity = createClient(IdentityServiceService, registryAddr);
   const profiles = createClient(ProfileCatalogServiceService, profilesAddr);
   const registryClient = createClient(RuntimeRegistryServiceService, registryAddr);
+  const tasksClient = createClient(TaskQueueServiceService, tasksAddr, { deadlineMs: 60_000 });
   return {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
     registryAddr,
@@ -57,13 +67,17 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     identity,
     profiles,
     registry: registryClient,
+    tasks: tasksClient,
+    tasksAddr,
     db,
     events,
     async stop() {
       identity.close();
       profiles.close();
       registryClient.close();
+      tasksClient.close();
       await gateway.stop();
+      await taskQueue.stop();
       await profileCatalog.stop();
       await registry.stop();
       await events.close();

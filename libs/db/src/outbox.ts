@@ -45,6 +45,8 @@ export interface EventMetaInput {
  */
 export class Outbox {
   private readonly table;
+  /** Transactions that wrote an event: only those wake the relay. */
+  private readonly written = new WeakSet<object>();
   private wake: (() => void) | undefined;
   private pendingKick = false;
   private stopping = false;
@@ -74,6 +76,7 @@ export class Outbox {
     const bytes = Buffer.from(encodeEvent(type, payload));
     await tx.query(sql.unsafe`
       INSERT INTO ${this.table} (id, event_type, payload) VALUES (${eventId}, ${type}, ${sql.binary(bytes)})`);
+    this.written.add(tx);
     return eventId;
   }
 
@@ -82,8 +85,13 @@ export class Outbox {
    * events go out within milliseconds instead of at the next poll.
    */
   async transaction<T>(work: (tx: DatabaseTransactionConnection) => Promise<T>): Promise<T> {
-    const result = await this.pool.transaction(work);
-    this.kick();
+    let wrote = false;
+    const result = await this.pool.transaction(async (tx) => {
+      const value = await work(tx);
+      wrote = this.written.has(tx);
+      return value;
+    });
+    if (wrote) this.kick();
     return result;
   }
 

@@ -1,5 +1,7 @@
 import {
+  AgentUpserted,
   DaemonRegistered,
+  IssueFirstExecuted,
   EventMeta,
   ProfileCreated,
   ProfileDeleted,
@@ -9,6 +11,15 @@ import {
   RuntimeOffline,
   RuntimeOnline,
   RuntimeRegistered,
+  TaskCancelled,
+  TaskCompleted,
+  TaskDispatched,
+  TaskFailed,
+  TaskMessages,
+  TaskProgress,
+  TaskQueued,
+  TaskStarted,
+  TaskWaiting,
 } from "@controlplane/proto/events/v1/events";
 
 /**
@@ -26,6 +37,17 @@ export const EVENT_TYPES = {
   "runtime.offline": RuntimeOffline,
   "runtime.merged": RuntimeMerged,
   "runtime.deleted": RuntimeDeleted,
+  "agent.upserted": AgentUpserted,
+  "task.queued": TaskQueued,
+  "task.dispatched": TaskDispatched,
+  "task.started": TaskStarted,
+  "task.waiting": TaskWaiting,
+  "task.progress": TaskProgress,
+  "task.messages": TaskMessages,
+  "task.completed": TaskCompleted,
+  "task.failed": TaskFailed,
+  "task.cancelled": TaskCancelled,
+  "issue.first_executed": IssueFirstExecuted,
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;

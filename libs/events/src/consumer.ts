@@ -11,9 +11,10 @@ export interface ConsumerOptions<T extends EventType> {
   type: T;
   /**
    * Handles one event. Must be idempotent: delivery is at least once. A thrown
-   * error redelivers the event after a backoff.
+   * error redelivers the event after a backoff; returning `{ retryAfterMs }`
+   * asks for it again later without counting as a failure (e.g. a grace period).
    */
-  handler: (event: EventPayload<T>) => Promise<void>;
+  handler: (event: EventPayload<T>) => Promise<void | { retryAfterMs: number }>;
   log: Logger;
 }
 
@@ -55,8 +56,9 @@ export async function startConsumer<T extends EventType>(options: ConsumerOption
         continue;
       }
       try {
-        await handler(event);
-        message.ack();
+        const outcome = await handler(event);
+        if (outcome && outcome.retryAfterMs > 0) message.nak(outcome.retryAfterMs);
+        else message.ack();
       } catch (error) {
         const delay = RETRY_DELAYS_MS[Math.min(message.info.deliveryCount - 1, RETRY_DELAYS_MS.length - 1)];
         log.warn({ err: error, durable, event_id: event.meta?.eventId, attempt: message.info.deliveryCount }, "event handler failed; will redeliver");

@@ -59,6 +59,17 @@ export class UnavailableError extends DomainError {
   }
 }
 
+/**
+ * A failure the contract answers with a specific 500 message (e.g. "task
+ * workspace isolation check failed"). Unlike an unexpected error, its message
+ * is ours and reaches the caller.
+ */
+export class InternalError extends DomainError {
+  constructor(message: string) {
+    super(status.INTERNAL, message);
+  }
+}
+
 export const INTERNAL_MESSAGE = "internal error";
 
 /** The status a handler error is answered with. */

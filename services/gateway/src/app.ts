@@ -6,8 +6,10 @@ import { authenticateDaemon } from "./auth/checks.js";
 import type { Authenticator } from "./auth/authenticator.js";
 import type { GatewayClients } from "./clients.js";
 import { Router } from "./router.js";
+import { registerDaemonTaskRoutes } from "./routes/daemon-tasks.js";
 import { registerProfileRoutes } from "./routes/profiles.js";
 import { registerRegistrationRoutes } from "./routes/register.js";
+import { registerUserTaskRoutes } from "./routes/user-tasks.js";
 import { registerWorkspaceRoutes } from "./routes/workspaces.js";
 import { HttpError } from "./wire/errors.js";
 import { INVALID_BODY } from "./wire/body.js";
@@ -57,6 +59,8 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   registerRegistrationRoutes(context);
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);
+  registerDaemonTaskRoutes(context);
+  registerUserTaskRoutes(context);
 
   router.add("GET", "/healthz", async (_request, reply) => reply.code(200).type("text/plain").send("ok\n"));
 

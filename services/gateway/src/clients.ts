@@ -2,18 +2,20 @@ import { createClient, type PromiseClient } from "@controlplane/grpc";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 
 /** The gRPC services the gateway translates to. */
 export interface GatewayClients {
   identity: PromiseClient<typeof IdentityServiceService>;
   profiles: PromiseClient<typeof ProfileCatalogServiceService>;
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
+  tasks: PromiseClient<typeof TaskQueueServiceService>;
 }
 
 /** Below the daemon's 30 s HTTP timeout, so it sees our answer, not its own timeout. */
 const DEADLINE_MS = 10_000;
 
-export function createGatewayClients(addresses: { registry: string; profileCatalog: string }): GatewayClients {
+export function createGatewayClients(addresses: { registry: string; profileCatalog: string; taskQueue: string }): GatewayClients {
   return {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
@@ -27,6 +29,10 @@ export function createGatewayClients(addresses: { registry: string; profileCatal
       deadlineMs: DEADLINE_MS,
       idempotent: ["getRuntime", "listRuntimes", "getAgent", "listAgents"],
     }),
+    tasks: createClient(TaskQueueServiceService, addresses.taskQueue, {
+      deadlineMs: DEADLINE_MS,
+      idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "resolveTaskToken"],
+    }),
   };
 }
 
@@ -34,4 +40,5 @@ export function closeGatewayClients(clients: GatewayClients): void {
   clients.identity.close();
   clients.profiles.close();
   clients.registry.close();
+  clients.tasks.close();
 }

@@ -11,7 +11,11 @@ export interface RunningGateway {
 
 /** Starts the HTTP gateway in front of the gRPC services. */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
-  const clients = createGatewayClients({ registry: config.REGISTRY_GRPC_ADDR, profileCatalog: config.PROFILE_CATALOG_GRPC_ADDR });
+  const clients = createGatewayClients({
+    registry: config.REGISTRY_GRPC_ADDR,
+    profileCatalog: config.PROFILE_CATALOG_GRPC_ADDR,
+    taskQueue: config.TASK_QUEUE_GRPC_ADDR,
+  });
   const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
   const app = buildGatewayApp({ clients, auth, log, bodyLimit: config.BODY_LIMIT_BYTES });
   try {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
-import { isForeignKeyViolation, type DatabasePool } from "@controlplane/db";
+import { isForeignKeyViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
 import type { Agent, UpsertAgentRequest } from "@controlplane/proto/registry/v1/registry";
 import * as repo from "./repository/agents.js";
@@ -12,7 +12,10 @@ export const AGENT_NOT_FOUND = "agent not found";
 export const DEFAULT_MAX_CONCURRENT_TASKS = 6;
 
 /** Creates an agent bound to a runtime of its workspace, or replaces one's fields. */
-export async function upsertAgent(pool: DatabasePool, req: UpsertAgentRequest): Promise<{ agent: Agent; created: boolean }> {
+export async function upsertAgent(
+  { pool, outbox }: { pool: DatabasePool; outbox: Outbox },
+  req: UpsertAgentRequest,
+): Promise<{ agent: Agent; created: boolean }> {
   const workspaceId = requireUuid(req.workspaceId, "workspace_id");
   const runtimeId = requireUuid(req.runtimeId, "runtime_id");
   const name = req.name.trim();
@@ -40,11 +43,15 @@ export async function upsertAgent(pool: DatabasePool, req: UpsertAgentRequest): 
   };
   const runtime = await runtimes.findRuntime(pool, runtimeId);
   if (!runtime || runtime.workspace_id !== workspaceId) throw new NotFoundError(RUNTIME_NOT_FOUND);
+  const agentId = req.agentId === undefined ? undefined : requireUuid(req.agentId, "agent_id");
   try {
-    if (req.agentId === undefined) return { agent: agentToProto(await repo.insertAgent(pool, fields)), created: true };
-    const row = await repo.updateAgent(pool, requireUuid(req.agentId, "agent_id"), fields);
-    if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
-    return { agent: agentToProto(row), created: false };
+    return await outbox.transaction(async (tx) => {
+      const row = agentId === undefined ? await repo.insertAgent(tx, fields) : await repo.updateAgent(tx, agentId, fields);
+      if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
+      const agent = agentToProto(row);
+      await outbox.write(tx, "agent.upserted", { agent }, { workspaceId });
+      return { agent, created: agentId === undefined };
+    });
   } catch (error) {
     // The runtime vanished between the check and the write.
     if (isForeignKeyViolation(error)) throw new NotFoundError(RUNTIME_NOT_FOUND);
@@ -52,10 +59,16 @@ export async function upsertAgent(pool: DatabasePool, req: UpsertAgentRequest): 
   }
 }
 
-export async function archiveAgent(pool: DatabasePool, workspaceId: string, agentId: string): Promise<Agent> {
-  const row = await repo.archiveAgent(pool, requireUuid(workspaceId, "workspace_id"), requireUuid(agentId, "agent_id"));
-  if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
-  return agentToProto(row);
+export async function archiveAgent(outbox: Outbox, workspaceId: string, agentId: string): Promise<Agent> {
+  const ws = requireUuid(workspaceId, "workspace_id");
+  const id = requireUuid(agentId, "agent_id");
+  return outbox.transaction(async (tx) => {
+    const row = await repo.archiveAgent(tx, ws, id);
+    if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
+    const agent = agentToProto(row);
+    await outbox.write(tx, "agent.upserted", { agent }, { workspaceId: ws });
+    return agent;
+  });
 }
 
 export async function getAgent(pool: DatabasePool, agentId: string): Promise<Agent> {

@@ -105,10 +105,10 @@ export function registryHandlers(deps: RegistryDeps): UnaryHandlers<typeof Runti
       return { runtimes: await runtimes.listRuntimes(pool, req.workspaceId) };
     },
     async upsertAgent(req) {
-      return agents.upsertAgent(pool, req);
+      return agents.upsertAgent(deps, req);
     },
     async archiveAgent(req) {
-      return { agent: await agents.archiveAgent(pool, req.workspaceId, req.agentId) };
+      return { agent: await agents.archiveAgent(outbox, req.workspaceId, req.agentId) };
     },
     async getAgent(req) {
       return { agent: await agents.getAgent(pool, req.agentId) };

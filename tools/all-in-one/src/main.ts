@@ -6,6 +6,7 @@ import { createLogger, redactUrl } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
 import { startProfileCatalog } from "@controlplane/profile-catalog";
 import { startRegistry } from "@controlplane/runtime-registry";
+import { startTaskQueue } from "@controlplane/task-queue";
 import { loadAllConfigs } from "./configs.js";
 
 
@@ -24,7 +25,12 @@ await runUntilSignal(log, async () => {
     // Services call each other, so every gRPC port is fixed before any starts.
     const registryPort = configs.registry.REGISTRY_GRPC_PORT || (await freePort());
     const profilesPort = configs.profileCatalog.PROFILE_CATALOG_GRPC_PORT || (await freePort());
-    const addresses = { REGISTRY_GRPC_ADDR: `127.0.0.1:${registryPort}`, PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${profilesPort}` };
+    const tasksPort = configs.taskQueue.TASK_QUEUE_GRPC_PORT || (await freePort());
+    const addresses = {
+      REGISTRY_GRPC_ADDR: `127.0.0.1:${registryPort}`,
+      PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${profilesPort}`,
+      TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${tasksPort}`,
+    };
     const registry = await startRegistry(
       { ...configs.registry, ...addresses, REGISTRY_GRPC_PORT: registryPort },
       createLogger("runtime-registry", configs.registry.LOG_LEVEL),
@@ -35,6 +41,11 @@ await runUntilSignal(log, async () => {
       createLogger("profile-catalog", configs.profileCatalog.LOG_LEVEL),
     );
     started.push(profiles);
+    const tasks = await startTaskQueue(
+      { ...configs.taskQueue, ...addresses, TASK_QUEUE_GRPC_PORT: tasksPort },
+      createLogger("task-queue", configs.taskQueue.LOG_LEVEL),
+    );
+    started.push(tasks);
     const gateway = await startGateway({ ...configs.gateway, ...addresses }, createLogger("gateway", configs.gateway.LOG_LEVEL));
     started.push(gateway);
     const metrics = await startMetricsServer(METRICS_PORT);
@@ -42,7 +53,7 @@ await runUntilSignal(log, async () => {
     log.info(
       {
         gateway: `http://127.0.0.1:${gateway.port}`,
-        grpc: { "runtime-registry": registry.port, "profile-catalog": profiles.port },
+        grpc: { "runtime-registry": registry.port, "profile-catalog": profiles.port, "task-queue": tasks.port },
         metrics: `http://127.0.0.1:${metrics.port}/metrics`,
         database: redactUrl(configs.registry.DATABASE_URL),
         nats: configs.registry.NATS_URL,

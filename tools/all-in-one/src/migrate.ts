@@ -3,6 +3,7 @@ import { runOnce } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { migrateProfileCatalog } from "@controlplane/profile-catalog";
 import { migrateRegistry } from "@controlplane/runtime-registry";
+import { migrateTaskQueue } from "@controlplane/task-queue";
 import { loadAllConfigs } from "./configs.js";
 
 /** `npm run migrate`: create the database if needed and apply every service's migrations. */
@@ -12,5 +13,6 @@ await runOnce(log, async () => {
   await ensureDatabase(configs.registry.DATABASE_URL);
   await migrateRegistry(configs.registry, log);
   await migrateProfileCatalog(configs.profileCatalog, log);
+  await migrateTaskQueue(configs.taskQueue, log);
   log.info("database up to date");
 });

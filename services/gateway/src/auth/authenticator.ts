@@ -8,12 +8,15 @@ export type Role = "owner" | "admin" | "member";
 
 /** Who is calling, as far as the gateway needs to know. */
 export interface Caller {
-  kind: "daemon_token" | "pat" | "jwt";
-  /** PAT and JWT callers. */
+  kind: "daemon_token" | "pat" | "jwt" | "task_token";
+  /** PAT, JWT and task-token callers (a task token acts for the runtime's owner). */
   userId?: string;
-  /** Daemon-token callers: the only workspace they reach. */
+  /** Daemon- and task-token callers: the only workspace they reach. */
   workspaceId?: string;
   daemonId?: string;
+  /** Task-token callers: the agent and task the token was minted for. */
+  agentId?: string;
+  taskId?: string;
   /** The raw bearer token, for the few routes that act on it (renew). */
   token: string;
 }
@@ -27,6 +30,7 @@ const ROLE_NAMES: Record<number, Role> = { 1: "owner", 2: "admin", 3: "member" }
  */
 export class Authenticator {
   private readonly identities: TtlCache<Identity>;
+  private readonly taskTokens: TtlCache<Caller>;
   private readonly roles: TtlCache<Role>;
 
   constructor(
@@ -34,6 +38,7 @@ export class Authenticator {
     ttlMs: number,
   ) {
     this.identities = new TtlCache(ttlMs);
+    this.taskTokens = new TtlCache(ttlMs);
     this.roles = new TtlCache(ttlMs);
   }
 
@@ -55,6 +60,29 @@ export class Authenticator {
       this.identities.set(token, identity, identity.expiresAt);
     }
     return toCaller(identity, token);
+  }
+
+  /** A mat_ task token (user routes only): the task queue knows it. */
+  async resolveTaskToken(token: string, style: ErrorStyle): Promise<Caller> {
+    const cached = this.taskTokens.get(token);
+    if (cached) return cached;
+    let resolved;
+    try {
+      resolved = await this.clients.tasks.resolveTaskToken({ token });
+    } catch (error) {
+      if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
+      throw new HttpError(503, "authentication unavailable", style);
+    }
+    const caller: Caller = {
+      kind: "task_token",
+      userId: resolved.userId,
+      workspaceId: resolved.workspaceId,
+      agentId: resolved.agentId,
+      taskId: resolved.taskId,
+      token,
+    };
+    this.taskTokens.set(token, caller, resolved.expiresAt);
+    return caller;
   }
 
   /**

@@ -26,6 +26,7 @@ export async function authenticateUser(request: FastifyRequest, auth: Authentica
   const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
   if (!token) throw new HttpError(401, "missing authorization", "auth");
   if (token.startsWith(TOKEN_PREFIX.daemon)) throw new HttpError(401, "invalid token", "auth");
+  if (token.startsWith(TOKEN_PREFIX.task)) return auth.resolveTaskToken(token, "auth");
   return auth.resolve(token, "auth");
 }
 
@@ -58,8 +59,53 @@ export async function requireMember(
   if (!caller.userId) throw new HttpError(401, "user not authenticated", "middleware");
   const workspaceId = parseUuid(rawWorkspaceId);
   if (!workspaceId) throw new HttpError(400, "invalid workspace_id", "middleware");
-  const role = await auth.roleOf(caller.userId, workspaceId, "failed to check workspace access", "middleware");
-  if (!role) throw new HttpError(404, "workspace not found", "middleware");
-  if (roles && !roles.includes(role)) throw new HttpError(403, "insufficient permissions", "middleware");
+  await requireRole(caller, workspaceId, auth, roles);
   return workspaceId;
 }
+
+/**
+ * The header-scoped workspace middleware (issue and task routes): the
+ * workspace comes from the task token, else ?workspace_slug, X-Workspace-Slug,
+ * ?workspace_id, X-Workspace-ID, in that order; then membership and role.
+ */
+export async function requireMemberByHeader(
+  request: FastifyRequest,
+  caller: Caller,
+  auth: Authenticator,
+  listSlugs: (userId: string) => Promise<Array<{ id: string; slug: string }>>,
+  roles?: readonly Role[],
+): Promise<string> {
+  const query = request.query as Record<string, string | undefined>;
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  if (!caller.userId) throw new HttpError(401, "user not authenticated", "middleware");
+  const slug = query.workspace_slug || header("x-workspace-slug");
+  let raw: string | undefined;
+  if (slug) {
+    const match = (await listSlugs(caller.userId)).find((w) => w.slug === slug);
+    if (!match) throw new HttpError(404, "workspace not found", "middleware");
+    raw = match.id;
+  }
+  raw ??= query.workspace_id || header("x-workspace-id");
+  // A task token pins the request to its own workspace; naming another is refused below.
+  if (caller.kind === "task_token") raw ??= caller.workspaceId;
+  if (raw === undefined) throw new HttpError(400, "workspace_id or workspace_slug is required", "middleware");
+  const workspaceId = parseUuid(raw);
+  if (!workspaceId) throw new HttpError(400, "invalid workspace_id", "middleware");
+  await requireRole(caller, workspaceId, auth, roles);
+  return workspaceId;
+}
+
+async function requireRole(caller: Caller, workspaceId: string, auth: Authenticator, roles?: readonly Role[]): Promise<Role> {
+  if (caller.kind === "task_token" && caller.workspaceId !== workspaceId) {
+    throw new HttpError(403, "task token is bound to a different workspace", "middleware");
+  }
+  const role = await auth.roleOf(caller.userId!, workspaceId, "failed to check workspace access", "middleware");
+  if (!role) throw new HttpError(404, "workspace not found", "middleware");
+  if (roles && !roles.includes(role)) throw new HttpError(403, "insufficient permissions", "middleware");
+  return role;
+}
+
+export { requireRole };

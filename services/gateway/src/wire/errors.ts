@@ -1,4 +1,4 @@
-import { status, isServiceError } from "@controlplane/grpc";
+import { INTERNAL_MESSAGE, status, isServiceError } from "@controlplane/grpc";
 
 /**
  * How an error body is written. The original server had three writers and
@@ -48,6 +48,9 @@ export function httpErrorFromGrpc(error: unknown, failureMessage: string): HttpE
       return new HttpError(503, failureMessage);
     case status.DEADLINE_EXCEEDED:
       return new HttpError(504, failureMessage);
+    case status.INTERNAL:
+      // A service's deliberate 500 message passes through; anything else is the route's.
+      return new HttpError(500, error.details && error.details !== INTERNAL_MESSAGE ? error.details : failureMessage);
     default:
       return new HttpError(500, failureMessage);
   }

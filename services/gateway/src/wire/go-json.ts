@@ -63,3 +63,12 @@ export function rfc3339(date: Date): string {
 export function rfc3339OrNull(date: Date | undefined | null): string | null {
   return date ? rfc3339(date) : null;
 }
+
+/**
+ * A Go time.Time as JSON (RFC 3339 with the fraction trimmed of zeros), for
+ * the fields the original wrote from raw time values; the zero time when absent.
+ */
+export function rfc3339Nano(date: Date | undefined | null): string {
+  if (!date) return "0001-01-01T00:00:00Z";
+  return date.toISOString().replace(/\.(\d*?)0*Z$/, (_m, digits: string) => (digits ? `.${digits}Z` : "Z"));
+}

@@ -8,7 +8,8 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { RuntimeProfile } from "../../profiles/v1/profiles.js";
-import { Runtime } from "../../registry/v1/registry.js";
+import { Agent, Runtime } from "../../registry/v1/registry.js";
+import { TaskMessage } from "../../taskqueue/v1/taskqueue.js";
 
 export const protobufPackage = "controlplane.events.v1";
 
@@ -189,6 +190,94 @@ export interface RuntimeDeleted {
   meta?: EventMeta | undefined;
   runtimeId: string;
   reason: RuntimeDeletedReason;
+}
+
+/** The identity of a task in task events. */
+export interface TaskRef {
+  taskId: string;
+  agentId: string;
+  runtimeId: string;
+  issueId: string;
+  chatSessionId: string;
+  autopilotRunId: string;
+}
+
+/** controlplane.task.queued */
+export interface TaskQueued {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+  priority: number;
+  attempt: number;
+}
+
+/** controlplane.task.dispatched: a claim handed the task to its runtime. */
+export interface TaskDispatched {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+}
+
+/** controlplane.task.started */
+export interface TaskStarted {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+}
+
+/** controlplane.task.waiting: waiting for a local directory held by another task. */
+export interface TaskWaiting {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+  reason: string;
+}
+
+/** controlplane.task.progress: broadcast only, never stored. */
+export interface TaskProgress {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+  summary: string;
+  step: number;
+  total: number;
+}
+
+/** controlplane.task.messages: a stored, redacted batch. */
+export interface TaskMessages {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+  messages: TaskMessage[];
+}
+
+/** controlplane.task.completed */
+export interface TaskCompleted {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+}
+
+/** controlplane.task.failed */
+export interface TaskFailed {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+  error: string;
+  failureReason: string;
+  /** The retry queued for it, if any. */
+  retryTaskId: string;
+}
+
+/** controlplane.task.cancelled */
+export interface TaskCancelled {
+  meta?: EventMeta | undefined;
+  task?: TaskRef | undefined;
+}
+
+/** controlplane.issue.first_executed: a task of the issue completed for the first time. */
+export interface IssueFirstExecuted {
+  meta?: EventMeta | undefined;
+  issueId: string;
+  taskId: string;
+}
+
+/** controlplane.agent.upserted: an agent was created, changed or archived. */
+export interface AgentUpserted {
+  meta?: EventMeta | undefined;
+  agent?: Agent | undefined;
 }
 
 function createBaseEventMeta(): EventMeta {
@@ -1263,6 +1352,1308 @@ export const RuntimeDeleted: MessageFns<RuntimeDeleted> = {
     message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
     message.runtimeId = object.runtimeId ?? "";
     message.reason = object.reason ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskRef(): TaskRef {
+  return { taskId: "", agentId: "", runtimeId: "", issueId: "", chatSessionId: "", autopilotRunId: "" };
+}
+
+export const TaskRef: MessageFns<TaskRef> = {
+  encode(message: TaskRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(18).string(message.agentId);
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(26).string(message.runtimeId);
+    }
+    if (message.issueId !== "") {
+      writer.uint32(34).string(message.issueId);
+    }
+    if (message.chatSessionId !== "") {
+      writer.uint32(42).string(message.chatSessionId);
+    }
+    if (message.autopilotRunId !== "") {
+      writer.uint32(50).string(message.autopilotRunId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.issueId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.chatSessionId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.autopilotRunId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskRef {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      issueId: isSet(object.issueId)
+        ? globalThis.String(object.issueId)
+        : isSet(object.issue_id)
+        ? globalThis.String(object.issue_id)
+        : "",
+      chatSessionId: isSet(object.chatSessionId)
+        ? globalThis.String(object.chatSessionId)
+        : isSet(object.chat_session_id)
+        ? globalThis.String(object.chat_session_id)
+        : "",
+      autopilotRunId: isSet(object.autopilotRunId)
+        ? globalThis.String(object.autopilotRunId)
+        : isSet(object.autopilot_run_id)
+        ? globalThis.String(object.autopilot_run_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TaskRef): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.issueId !== "") {
+      obj.issueId = message.issueId;
+    }
+    if (message.chatSessionId !== "") {
+      obj.chatSessionId = message.chatSessionId;
+    }
+    if (message.autopilotRunId !== "") {
+      obj.autopilotRunId = message.autopilotRunId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskRef>, I>>(base?: I): TaskRef {
+    return TaskRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskRef>, I>>(object: I): TaskRef {
+    const message = createBaseTaskRef();
+    message.taskId = object.taskId ?? "";
+    message.agentId = object.agentId ?? "";
+    message.runtimeId = object.runtimeId ?? "";
+    message.issueId = object.issueId ?? "";
+    message.chatSessionId = object.chatSessionId ?? "";
+    message.autopilotRunId = object.autopilotRunId ?? "";
+    return message;
+  },
+};
+
+function createBaseTaskQueued(): TaskQueued {
+  return { meta: undefined, task: undefined, priority: 0, attempt: 0 };
+}
+
+export const TaskQueued: MessageFns<TaskQueued> = {
+  encode(message: TaskQueued, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    if (message.priority !== 0) {
+      writer.uint32(24).int32(message.priority);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(32).int32(message.attempt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskQueued {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskQueued();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskQueued {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+    };
+  },
+
+  toJSON(message: TaskQueued): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskQueued>, I>>(base?: I): TaskQueued {
+    return TaskQueued.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskQueued>, I>>(object: I): TaskQueued {
+    const message = createBaseTaskQueued();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    message.priority = object.priority ?? 0;
+    message.attempt = object.attempt ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskDispatched(): TaskDispatched {
+  return { meta: undefined, task: undefined };
+}
+
+export const TaskDispatched: MessageFns<TaskDispatched> = {
+  encode(message: TaskDispatched, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskDispatched {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskDispatched();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskDispatched {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+    };
+  },
+
+  toJSON(message: TaskDispatched): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskDispatched>, I>>(base?: I): TaskDispatched {
+    return TaskDispatched.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskDispatched>, I>>(object: I): TaskDispatched {
+    const message = createBaseTaskDispatched();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseTaskStarted(): TaskStarted {
+  return { meta: undefined, task: undefined };
+}
+
+export const TaskStarted: MessageFns<TaskStarted> = {
+  encode(message: TaskStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskStarted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskStarted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskStarted {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+    };
+  },
+
+  toJSON(message: TaskStarted): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskStarted>, I>>(base?: I): TaskStarted {
+    return TaskStarted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskStarted>, I>>(object: I): TaskStarted {
+    const message = createBaseTaskStarted();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseTaskWaiting(): TaskWaiting {
+  return { meta: undefined, task: undefined, reason: "" };
+}
+
+export const TaskWaiting: MessageFns<TaskWaiting> = {
+  encode(message: TaskWaiting, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskWaiting {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskWaiting();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskWaiting {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: TaskWaiting): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskWaiting>, I>>(base?: I): TaskWaiting {
+    return TaskWaiting.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskWaiting>, I>>(object: I): TaskWaiting {
+    const message = createBaseTaskWaiting();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseTaskProgress(): TaskProgress {
+  return { meta: undefined, task: undefined, summary: "", step: 0, total: 0 };
+}
+
+export const TaskProgress: MessageFns<TaskProgress> = {
+  encode(message: TaskProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    if (message.summary !== "") {
+      writer.uint32(26).string(message.summary);
+    }
+    if (message.step !== 0) {
+      writer.uint32(32).int32(message.step);
+    }
+    if (message.total !== 0) {
+      writer.uint32(40).int32(message.total);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.step = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.total = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskProgress {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+      summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
+      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
+    };
+  },
+
+  toJSON(message: TaskProgress): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    if (message.summary !== "") {
+      obj.summary = message.summary;
+    }
+    if (message.step !== 0) {
+      obj.step = Math.round(message.step);
+    }
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskProgress>, I>>(base?: I): TaskProgress {
+    return TaskProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskProgress>, I>>(object: I): TaskProgress {
+    const message = createBaseTaskProgress();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    message.summary = object.summary ?? "";
+    message.step = object.step ?? 0;
+    message.total = object.total ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskMessages(): TaskMessages {
+  return { meta: undefined, task: undefined, messages: [] };
+}
+
+export const TaskMessages: MessageFns<TaskMessages> = {
+  encode(message: TaskMessages, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.messages) {
+      TaskMessage.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskMessages {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskMessages();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.messages.push(TaskMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskMessages {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => TaskMessage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TaskMessages): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => TaskMessage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskMessages>, I>>(base?: I): TaskMessages {
+    return TaskMessages.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskMessages>, I>>(object: I): TaskMessages {
+    const message = createBaseTaskMessages();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    message.messages = object.messages?.map((e) => TaskMessage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTaskCompleted(): TaskCompleted {
+  return { meta: undefined, task: undefined };
+}
+
+export const TaskCompleted: MessageFns<TaskCompleted> = {
+  encode(message: TaskCompleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskCompleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskCompleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskCompleted {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+    };
+  },
+
+  toJSON(message: TaskCompleted): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskCompleted>, I>>(base?: I): TaskCompleted {
+    return TaskCompleted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskCompleted>, I>>(object: I): TaskCompleted {
+    const message = createBaseTaskCompleted();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseTaskFailed(): TaskFailed {
+  return { meta: undefined, task: undefined, error: "", failureReason: "", retryTaskId: "" };
+}
+
+export const TaskFailed: MessageFns<TaskFailed> = {
+  encode(message: TaskFailed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    if (message.failureReason !== "") {
+      writer.uint32(34).string(message.failureReason);
+    }
+    if (message.retryTaskId !== "") {
+      writer.uint32(42).string(message.retryTaskId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskFailed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskFailed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.failureReason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.retryTaskId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskFailed {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      failureReason: isSet(object.failureReason)
+        ? globalThis.String(object.failureReason)
+        : isSet(object.failure_reason)
+        ? globalThis.String(object.failure_reason)
+        : "",
+      retryTaskId: isSet(object.retryTaskId)
+        ? globalThis.String(object.retryTaskId)
+        : isSet(object.retry_task_id)
+        ? globalThis.String(object.retry_task_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TaskFailed): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.failureReason !== "") {
+      obj.failureReason = message.failureReason;
+    }
+    if (message.retryTaskId !== "") {
+      obj.retryTaskId = message.retryTaskId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskFailed>, I>>(base?: I): TaskFailed {
+    return TaskFailed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskFailed>, I>>(object: I): TaskFailed {
+    const message = createBaseTaskFailed();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    message.error = object.error ?? "";
+    message.failureReason = object.failureReason ?? "";
+    message.retryTaskId = object.retryTaskId ?? "";
+    return message;
+  },
+};
+
+function createBaseTaskCancelled(): TaskCancelled {
+  return { meta: undefined, task: undefined };
+}
+
+export const TaskCancelled: MessageFns<TaskCancelled> = {
+  encode(message: TaskCancelled, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.task !== undefined) {
+      TaskRef.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskCancelled {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskCancelled();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskRef.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskCancelled {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      task: isSet(object.task) ? TaskRef.fromJSON(object.task) : undefined,
+    };
+  },
+
+  toJSON(message: TaskCancelled): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskRef.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskCancelled>, I>>(base?: I): TaskCancelled {
+    return TaskCancelled.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskCancelled>, I>>(object: I): TaskCancelled {
+    const message = createBaseTaskCancelled();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseIssueFirstExecuted(): IssueFirstExecuted {
+  return { meta: undefined, issueId: "", taskId: "" };
+}
+
+export const IssueFirstExecuted: MessageFns<IssueFirstExecuted> = {
+  encode(message: IssueFirstExecuted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.issueId !== "") {
+      writer.uint32(18).string(message.issueId);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(26).string(message.taskId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueFirstExecuted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueFirstExecuted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.issueId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueFirstExecuted {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      issueId: isSet(object.issueId)
+        ? globalThis.String(object.issueId)
+        : isSet(object.issue_id)
+        ? globalThis.String(object.issue_id)
+        : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+    };
+  },
+
+  toJSON(message: IssueFirstExecuted): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.issueId !== "") {
+      obj.issueId = message.issueId;
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IssueFirstExecuted>, I>>(base?: I): IssueFirstExecuted {
+    return IssueFirstExecuted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IssueFirstExecuted>, I>>(object: I): IssueFirstExecuted {
+    const message = createBaseIssueFirstExecuted();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.issueId = object.issueId ?? "";
+    message.taskId = object.taskId ?? "";
+    return message;
+  },
+};
+
+function createBaseAgentUpserted(): AgentUpserted {
+  return { meta: undefined, agent: undefined };
+}
+
+export const AgentUpserted: MessageFns<AgentUpserted> = {
+  encode(message: AgentUpserted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.agent !== undefined) {
+      Agent.encode(message.agent, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentUpserted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentUpserted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentUpserted {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined,
+    };
+  },
+
+  toJSON(message: AgentUpserted): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.agent !== undefined) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentUpserted>, I>>(base?: I): AgentUpserted {
+    return AgentUpserted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentUpserted>, I>>(object: I): AgentUpserted {
+    const message = createBaseAgentUpserted();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
     return message;
   },
 };

@@ -1,0 +1,234 @@
+import { z } from "zod";
+import { parseUuid } from "@controlplane/ids";
+import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
+import { requireRuntime, requireTask } from "../auth/resources.js";
+import type { RouteHandler } from "../router.js";
+import { messageJson, taskJson } from "../task-shape.js";
+import { decodeBody, int, str } from "../wire/body.js";
+import { call, HttpError } from "../wire/errors.js";
+import { rfc3339Nano } from "../wire/go-json.js";
+import { sendJson, sendJsonWithRaw, sendNoContent } from "../wire/reply.js";
+import type { Params, RouteContext } from "./context.js";
+
+/** Longest wait a claim may ask for, in seconds (the service caps it again). */
+const MAX_WAIT_SECONDS = 60;
+/** Time a claim call may take beyond its wait before the gateway gives up. */
+const CLAIM_DEADLINE_SLACK_MS = 10_000;
+
+/** Runtime- and task-scoped daemon routes of the task queue (D7, D8, D13–D21, D25–D27). */
+export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext): void {
+  const runtimeRoute = (path: string) => `/api/daemon/runtimes/:runtimeId${path}`;
+  const taskRoute = (path: string) => `/api/daemon/tasks/:taskId${path}`;
+
+  // D7. Opt-in long-poll: ?wait=<seconds> (or X-Claim-Wait); without it the answer is immediate.
+  router.add("POST", runtimeRoute("/tasks/claim"), async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const runtime = await requireRuntime(clients, auth, caller, (request.params as Params<"runtimeId">).runtimeId);
+    const waitMs = claimWaitMs(request.query as Record<string, string | undefined>, request.headers["x-claim-wait"]);
+    const { claimed } = await call(
+      clients.tasks.claimTask({ runtimeId: runtime.id, waitMs }, { deadlineMs: waitMs + CLAIM_DEADLINE_SLACK_MS }),
+      "failed to claim task",
+    );
+    return sendJsonWithRaw(reply, 200, { task: claimed ? taskJson(claimed.task!, claimed) : null });
+  });
+
+  // D8: a bare array of queued and dispatched tasks.
+  router.add("GET", runtimeRoute("/tasks/pending"), async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const runtime = await requireRuntime(clients, auth, caller, (request.params as Params<"runtimeId">).runtimeId);
+    const { tasks } = await call(clients.tasks.listPendingTasks({ runtimeId: runtime.id }), "failed to list pending tasks");
+    return sendJsonWithRaw(reply, 200, tasks.map((task) => taskJson({ ...task, workspaceId: runtime.workspaceId })));
+  });
+
+  // D26
+  router.add("POST", runtimeRoute("/recover-orphans"), async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const runtime = await requireRuntime(clients, auth, caller, (request.params as Params<"runtimeId">).runtimeId);
+    const result = await call(clients.tasks.recoverOrphans({ runtimeId: runtime.id }), "recover orphans failed");
+    return sendJson(reply, 200, { orphaned: result.orphaned, retried: result.retried });
+  });
+
+  const withTask = (handler: (task: Awaited<ReturnType<typeof requireTask>>, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
+    async (request, reply) => {
+      const caller = await authenticateDaemon(request, auth);
+      const task = await requireTask(clients, auth, caller, (request.params as Params<"taskId">).taskId);
+      return handler(task, request, reply);
+    };
+
+  // D13
+  router.add("GET", taskRoute("/status"), withTask(async (task, _request, reply) => sendJson(reply, 200, { status: task.status })));
+
+  // D14
+  router.add("POST", taskRoute("/start"), withTask(async (task, _request, reply) => {
+    const { task: started } = await call(clients.tasks.startTask({ taskId: task.id }), "failed to start task");
+    return sendJsonWithRaw(reply, 200, taskJson(started!));
+  }));
+
+  // D15: the body is read only when one was sent.
+  router.add("POST", taskRoute("/wait-local-directory"), withTask(async (task, request, reply) => {
+    const sent = Number(request.headers["content-length"] ?? 0) > 0;
+    const body = sent ? decodeBody(request.body, { reason: str() }) : {};
+    const { task: waiting } = await call(
+      clients.tasks.waitLocalDirectory({ taskId: task.id, reason: body.reason ?? "" }),
+      "failed to mark task waiting",
+    );
+    return sendJsonWithRaw(reply, 200, taskJson(waiting!));
+  }));
+
+  // D16: the body is decoded before the task is looked up.
+  router.add("POST", taskRoute("/progress"), async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const body = decodeBody(request.body, { summary: str(), step: int(), total: int() });
+    const task = await requireTask(clients, auth, caller, (request.params as Params<"taskId">).taskId);
+    await call(
+      clients.tasks.reportProgress({ taskId: task.id, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
+      "failed to report progress",
+    );
+    return sendJson(reply, 200, { status: "ok" });
+  });
+
+  // D17: idempotent; a task not running comes back unchanged with 200.
+  router.add("POST", taskRoute("/complete"), withTask(async (task, request, reply) => {
+    const body = decodeBody(request.body, { pr_url: str(), output: str(), session_id: str(), work_dir: str() });
+    const { task: done } = await call(
+      clients.tasks.completeTask({
+        taskId: task.id,
+        prUrl: body.pr_url ?? "",
+        output: body.output ?? "",
+        sessionId: body.session_id ?? "",
+        workDir: body.work_dir ?? "",
+      }),
+      "failed to complete task",
+    );
+    return sendJsonWithRaw(reply, 200, taskJson(done!));
+  }));
+
+  // D18: idempotent like complete.
+  router.add("POST", taskRoute("/fail"), withTask(async (task, request, reply) => {
+    const body = decodeBody(request.body, { error: str(), session_id: str(), work_dir: str(), failure_reason: str() });
+    const { task: failed } = await call(
+      clients.tasks.failTask({
+        taskId: task.id,
+        error: body.error ?? "",
+        sessionId: body.session_id,
+        workDir: body.work_dir,
+        failureReason: body.failure_reason ?? "",
+      }),
+      "failed to fail task",
+    );
+    return sendJsonWithRaw(reply, 200, taskJson(failed!));
+  }));
+
+  // D19
+  const usageEntry = z.object({
+    provider: str(),
+    model: str(),
+    input_tokens: int(),
+    output_tokens: int(),
+    cache_read_tokens: int(),
+    cache_write_tokens: int(),
+  });
+  router.add("POST", taskRoute("/usage"), withTask(async (task, request, reply) => {
+    const body = decodeBody(request.body, { usage: z.array(usageEntry.passthrough()).nullish() });
+    await call(
+      clients.tasks.reportUsage({
+        taskId: task.id,
+        usage: (body.usage ?? []).map((u) => ({
+          provider: u.provider ?? "",
+          model: u.model ?? "",
+          inputTokens: u.input_tokens ?? 0,
+          outputTokens: u.output_tokens ?? 0,
+          cacheReadTokens: u.cache_read_tokens ?? 0,
+          cacheWriteTokens: u.cache_write_tokens ?? 0,
+        })),
+      }),
+      "failed to record usage",
+    );
+    return sendJson(reply, 200, { status: "ok" });
+  }));
+
+  // D20: decode, an empty batch answers ok before any lookup, then T.
+  const message = z.object({
+    seq: z.number().int(),
+    type: str(),
+    tool: str(),
+    content: str(),
+    input: z.record(z.unknown()).nullish(),
+    output: str(),
+  });
+  router.add("POST", taskRoute("/messages"), async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const body = decodeBody(request.body, { messages: z.array(message.passthrough()).nullish() });
+    const batch = body.messages ?? [];
+    if (batch.length === 0) return sendJson(reply, 200, { status: "ok" });
+    const task = await requireTask(clients, auth, caller, (request.params as Params<"taskId">).taskId);
+    await call(
+      clients.tasks.appendMessages({
+        taskId: task.id,
+        messages: batch.map((m) => ({
+          taskId: task.id,
+          seq: m.seq,
+          type: m.type ?? "",
+          tool: m.tool,
+          content: m.content,
+          inputJson: m.input ? JSON.stringify(m.input) : undefined,
+          output: m.output,
+        })),
+      }),
+      "failed to persist task message",
+    );
+    return sendJson(reply, 200, { status: "ok" });
+  });
+
+  // D21
+  router.add("GET", taskRoute("/messages"), withTask(async (task, request, reply) => {
+    const since = parseSince((request.query as Record<string, string | undefined>).since);
+    const { messages } = await call(clients.tasks.listMessages({ taskId: task.id, since }), "failed to list task messages");
+    return sendJsonWithRaw(reply, 200, messages.map(messageJson));
+  }));
+
+  // D25
+  router.add("GET", taskRoute("/gc-check"), withTask(async (task, _request, reply) =>
+    sendJson(reply, 200, { status: task.status, completed_at: rfc3339Nano(task.completedAt) }),
+  ));
+
+  // D27: 204 without a body.
+  router.add("POST", taskRoute("/session"), withTask(async (task, request, reply) => {
+    const body = decodeBody(request.body, { session_id: str(), work_dir: str() });
+    if (!body.session_id && !body.work_dir) throw new HttpError(400, "session_id or work_dir required");
+    await call(
+      clients.tasks.pinSession({ taskId: task.id, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),
+      "pin session failed",
+    );
+    return sendNoContent(reply);
+  }));
+
+  // D22–D24: work items the product recorded; W on their workspace.
+  const gcCheck = (kind: string, param: string, invalid: string, field: "updated_at" | "completed_at"): RouteHandler =>
+    async (request, reply) => {
+      const caller = await authenticateDaemon(request, auth);
+      const id = parseUuid((request.params as Record<string, string>)[param] ?? "");
+      if (!id) throw new HttpError(400, invalid);
+      const { item } = await call(clients.tasks.getWorkItem({ kind, id }), `failed to load ${kind.replace("_", " ")}`);
+      await requireDaemonWorkspace(caller, item!.workspaceId, auth);
+      const when = field === "updated_at" ? item!.updatedAt : item!.completedAt;
+      return sendJson(reply, 200, { status: item!.status, [field]: rfc3339Nano(when) });
+    };
+  router.add("GET", "/api/daemon/issues/:issueId/gc-check", gcCheck("issue", "issueId", "invalid issue_id", "updated_at"));
+  router.add("GET", "/api/daemon/chat-sessions/:sessionId/gc-check", gcCheck("chat_session", "sessionId", "invalid session_id", "updated_at"));
+  router.add("GET", "/api/daemon/autopilot-runs/:runId/gc-check", gcCheck("autopilot_run", "runId", "invalid run_id", "completed_at"));
+}
+
+/** Seconds from ?wait= or X-Claim-Wait; absent or malformed means no wait. */
+function claimWaitMs(query: Record<string, string | undefined>, header: string | string[] | undefined): number {
+  const raw = query.wait ?? (typeof header === "string" ? header : undefined);
+  if (raw === undefined || !/^\d{1,6}$/.test(raw)) return 0;
+  return Math.min(Number(raw), MAX_WAIT_SECONDS) * 1000;
+}
+
+/** `since` as a decimal integer (negatives allowed); 400 otherwise. */
+export function parseSince(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[+-]?\d{1,18}$/.test(raw)) throw new HttpError(400, "invalid since parameter");
+  return Number(raw);
+}

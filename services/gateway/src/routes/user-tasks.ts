@@ -1,0 +1,136 @@
+import type { FastifyRequest } from "fastify";
+import { hasCode, status } from "@controlplane/grpc";
+import { parseUuid } from "@controlplane/ids";
+import { authenticateUser, requireMemberByHeader, requireRole, type Caller } from "../auth/checks.js";
+import type { GatewayClients } from "../clients.js";
+import { messageJson, taskJson } from "../task-shape.js";
+import { call, HttpError } from "../wire/errors.js";
+import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
+import type { Params, RouteContext } from "./context.js";
+import { parseSince } from "./daemon-tasks.js";
+
+/** User-facing task routes (T1–T6): header-scoped workspace, member access. */
+export function registerUserTaskRoutes({ router, clients, auth }: RouteContext): void {
+  const listSlugs = async (userId: string) => (await clients.identity.listWorkspaces({ userId })).workspaces;
+  const scope = async (request: FastifyRequest) => {
+    const caller = await authenticateUser(request, auth);
+    const workspaceId = await requireMemberByHeader(request, caller, auth, listSlugs);
+    return { caller, workspaceId };
+  };
+
+  // T1: active tasks of an issue, newest first.
+  router.add("GET", "/api/issues/:issueId/active-task", async (request, reply) => {
+    const { workspaceId } = await scope(request);
+    const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
+    const tasks = await clients.tasks.listTasks({ workspaceId, issueId, activeOnly: true }).then(
+      (r) => r.tasks,
+      () => [],
+    );
+    return sendJsonWithRaw(reply, 200, { tasks: tasks.map((t) => taskJson(t)) });
+  });
+
+  // T2: cancel a task of this issue.
+  router.add("POST", "/api/issues/:issueId/tasks/:taskId/cancel", async (request, reply) => {
+    const { workspaceId } = await scope(request);
+    const params = request.params as Params<"issueId" | "taskId">;
+    const issueId = await requireIssue(clients, workspaceId, params.issueId);
+    const taskId = parseUuid(params.taskId);
+    if (!taskId) throw new HttpError(400, "invalid task id");
+    const { task } = await call(clients.tasks.cancelTask({ taskId, workspaceId, issueId }), "failed to cancel task");
+    return sendJsonWithRaw(reply, 200, taskJson(task!));
+  });
+
+  // T3: every task of the issue, newest first.
+  router.add("GET", "/api/issues/:issueId/task-runs", async (request, reply) => {
+    const { workspaceId } = await scope(request);
+    const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
+    const { tasks } = await call(clients.tasks.listTasks({ workspaceId, issueId, activeOnly: false }), "failed to list tasks");
+    return sendJsonWithRaw(reply, 200, tasks.map((t) => taskJson(t)));
+  });
+
+  // T4: token totals of the issue's tasks.
+  router.add("GET", "/api/issues/:issueId/usage", async (request, reply) => {
+    const { workspaceId } = await scope(request);
+    const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
+    const usage = await call(clients.tasks.getIssueUsage({ workspaceId, issueId }), "failed to get issue usage");
+    return sendJson(reply, 200, {
+      total_input_tokens: usage.totalInputTokens,
+      total_output_tokens: usage.totalOutputTokens,
+      total_cache_read_tokens: usage.totalCacheReadTokens,
+      total_cache_write_tokens: usage.totalCacheWriteTokens,
+      task_count: usage.taskCount,
+    });
+  });
+
+  // T5: a task's messages, for a member of its workspace.
+  router.add("GET", "/api/tasks/:taskId/messages", async (request, reply) => {
+    const { workspaceId } = await scope(request);
+    const taskId = parseUuid((request.params as Params<"taskId">).taskId);
+    if (!taskId) throw new HttpError(400, "invalid task_id");
+    await taskInWorkspace(clients, taskId, workspaceId);
+    const since = parseSince((request.query as Record<string, string | undefined>).since);
+    const { messages } = await call(clients.tasks.listMessages({ taskId, since }), "failed to list task messages");
+    return sendJsonWithRaw(reply, 200, messages.map(messageJson));
+  });
+
+  // T6: cancel by task id, if the caller may act on the task's agent.
+  router.add("POST", "/api/tasks/:taskId/cancel", async (request, reply) => {
+    const { caller, workspaceId } = await scope(request);
+    const taskId = parseUuid((request.params as Params<"taskId">).taskId);
+    if (!taskId) throw new HttpError(400, "invalid task id");
+    const task = await taskInWorkspace(clients, taskId, workspaceId);
+    await requireTaskAccess(clients, auth, caller, workspaceId, task);
+    const { task: cancelled } = await call(clients.tasks.cancelTask({ taskId, workspaceId }), "failed to cancel task");
+    return sendJsonWithRaw(reply, 200, taskJson(cancelled!));
+  });
+}
+
+/** An issue the control plane knows in this workspace (recorded, or with tasks); else 404. */
+async function requireIssue(clients: GatewayClients, workspaceId: string, raw: string): Promise<string> {
+  const issueId = parseUuid(raw);
+  if (!issueId) throw new HttpError(404, "issue not found");
+  try {
+    const { item } = await clients.tasks.getWorkItem({ kind: "issue", id: issueId });
+    if (item?.workspaceId === workspaceId) return issueId;
+    throw new HttpError(404, "issue not found");
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    if (!hasCode(error, status.NOT_FOUND)) throw new HttpError(500, "failed to load issue");
+  }
+  const { tasks } = await call(clients.tasks.listTasks({ workspaceId, issueId, activeOnly: false }), "failed to load issue");
+  if (tasks.length === 0) throw new HttpError(404, "issue not found");
+  return issueId;
+}
+
+async function taskInWorkspace(clients: GatewayClients, taskId: string, workspaceId: string) {
+  try {
+    const { task } = await clients.tasks.getTask({ taskId });
+    if (task?.workspaceId === workspaceId) return task;
+  } catch (error) {
+    if (!hasCode(error, status.NOT_FOUND)) throw new HttpError(500, "failed to load task");
+  }
+  throw new HttpError(404, "task not found");
+}
+
+/**
+ * Chat tasks: only whoever started them. Others: the agent must be visible to
+ * the caller (not private, or theirs, or they are owner/admin, or the caller
+ * is an agent acting through a task token).
+ */
+async function requireTaskAccess(
+  clients: GatewayClients,
+  auth: Parameters<typeof requireRole>[2],
+  caller: Caller,
+  workspaceId: string,
+  task: { chatSessionId?: string; initiatorUserId?: string; agentId: string },
+) {
+  if (task.chatSessionId) {
+    if (task.initiatorUserId && task.initiatorUserId !== caller.userId) throw new HttpError(403, "not your task");
+    return;
+  }
+  if (caller.kind === "task_token") return;
+  const { agent } = await call(clients.registry.getAgent({ agentId: task.agentId }), "failed to load agent");
+  if (agent!.visibility !== "private" || agent!.ownerId === caller.userId) return;
+  const role = await requireRole(caller, workspaceId, auth);
+  if (role !== "owner" && role !== "admin") throw new HttpError(403, "you do not have access to this agent");
+}

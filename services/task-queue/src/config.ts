@@ -1,0 +1,45 @@
+import { address, CLAIM_LONG_POLL_MAX_MS, commonEnv, loadConfig, millis, port, positiveInt, z } from "@controlplane/config";
+
+export const taskQueueEnv = z.object({
+  ...commonEnv,
+  TASK_QUEUE_GRPC_PORT: port(50053),
+  TASK_QUEUE_METRICS_PORT: port(9093),
+  /** The registry: runtimes, agents and workspaces read at claim and enqueue. */
+  REGISTRY_GRPC_ADDR: address("127.0.0.1:50051"),
+  /**
+   * A dispatched task not started within this is handed out again to the
+   * same runtime (its claim answer was lost). Longer than the daemon's claim
+   * timeout (30 s) plus its start timeout (30 s) plus slack.
+   */
+  CLAIM_RECOVERY_WINDOW_MS: millis(90_000),
+  /** Longest a claim may wait for work (opt-in per request); under every proxy's timeout. */
+  CLAIM_LONG_POLL_MAX_MS: millis(CLAIM_LONG_POLL_MAX_MS),
+  /** Dispatched but not started for this long: failed with reason timeout. */
+  DISPATCH_TIMEOUT_MS: millis(300_000),
+  /** Running for this long (2.5 h): failed with reason timeout. */
+  RUNNING_TIMEOUT_MS: millis(9_000_000),
+  /** Queued for this long (2 h): failed with reason queued_expired. */
+  QUEUED_TTL_MS: millis(7_200_000),
+  /** How often the timeout sweeper runs (one replica at a time). */
+  TASK_SWEEP_INTERVAL_MS: millis(30_000),
+  /**
+   * After a deregister, in-flight tasks get this long to be reported (the
+   * daemon waits up to 30 s for them on shutdown) before they are failed.
+   */
+  DEREGISTER_GRACE_MS: millis(60_000),
+  /** Lifetime of a task's mat_ token. */
+  TASK_TOKEN_TTL_MS: millis(24 * 3600_000),
+  /** Attempts of a task (the first included) when the enqueuer does not say. */
+  DEFAULT_MAX_ATTEMPTS: positiveInt(2),
+  SHUTDOWN_GRACE_MS: millis(10_000),
+});
+
+export type TaskQueueConfig = z.infer<typeof taskQueueEnv>;
+
+export function loadTaskQueueConfig(env: Record<string, string | undefined> = process.env): TaskQueueConfig {
+  const config = loadConfig(taskQueueEnv, env);
+  if (config.CLAIM_LONG_POLL_MAX_MS > CLAIM_LONG_POLL_MAX_MS) {
+    throw new Error(`CLAIM_LONG_POLL_MAX_MS: at most ${CLAIM_LONG_POLL_MAX_MS} (the front proxy's claim timeout is set from it)`);
+  }
+  return config;
+}

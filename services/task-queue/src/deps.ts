@@ -1,0 +1,20 @@
+import type { DatabasePool, Outbox } from "@controlplane/db";
+import type { EventBus } from "@controlplane/events";
+import type { PromiseClient } from "@controlplane/grpc";
+import type { Logger } from "@controlplane/log";
+import type { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
+import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import type { TaskQueueConfig } from "./config.js";
+import type { WakeHub } from "./wake.js";
+
+/** What the task queue's use cases work with. */
+export interface TaskQueueDeps {
+  pool: DatabasePool;
+  outbox: Outbox;
+  bus: EventBus;
+  registry: PromiseClient<typeof RuntimeRegistryServiceService>;
+  identity: PromiseClient<typeof IdentityServiceService>;
+  wake: WakeHub;
+  config: TaskQueueConfig;
+  log: Logger;
+}

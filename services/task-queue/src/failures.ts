@@ -1,0 +1,69 @@
+import type { DatabaseTransactionConnection, Outbox } from "@controlplane/db";
+import type { TaskRow } from "./repository/rows.js";
+import * as tasks from "./repository/tasks.js";
+import * as tokens from "./repository/tokens.js";
+import { taskRef } from "./task-shape.js";
+
+/** Failures worth another attempt: the runtime, not the work, was at fault. */
+const RETRYABLE = new Set(["runtime_offline", "runtime_recovery", "timeout", "codex_semantic_inactivity"]);
+
+/**
+ * Queues the retry of a failed task when the rule allows: a retryable reason,
+ * attempts left (attempt < max_attempts: the count that stops endless
+ * retries), not an autopilot run, and an issue or chat session to resume.
+ * The child copies the work and the resume pointer (not after
+ * codex_semantic_inactivity, which starts fresh). Null when no retry is made,
+ * including when the (issue, agent) already has a pending task.
+ */
+export async function queueRetry(tx: DatabaseTransactionConnection, failed: TaskRow): Promise<TaskRow | null> {
+  const reason = failed.failure_reason ?? "";
+  if (failed.status !== "failed" || !RETRYABLE.has(reason)) return null;
+  if (failed.attempt >= failed.max_attempts || failed.autopilot_run_id) return null;
+  if (!failed.issue_id && !failed.chat_session_id) return null;
+  const fresh = reason === "codex_semantic_inactivity";
+  return tasks.insertTask(tx, {
+    workspaceId: failed.workspace_id,
+    agentId: failed.agent_id,
+    runtimeId: failed.runtime_id,
+    issueId: failed.issue_id,
+    chatSessionId: failed.chat_session_id,
+    autopilotRunId: failed.autopilot_run_id,
+    triggerCommentId: failed.trigger_comment_id,
+    triggerSummary: failed.trigger_summary,
+    priority: failed.priority,
+    context: failed.context,
+    claimContext: failed.claim_context,
+    forceFreshSession: fresh || failed.force_fresh_session,
+    initiatorUserId: failed.initiator_user_id,
+    maxAttempts: failed.max_attempts,
+    attempt: failed.attempt + 1,
+    parentTaskId: failed.id,
+    sessionId: fresh ? null : failed.session_id,
+    workDir: fresh ? null : failed.work_dir,
+  });
+}
+
+/**
+ * The shared failure pipeline, inside the failing transaction: revoke the
+ * tasks' tokens, queue retries, record `task.failed` (and `task.queued` for
+ * each retry). Returns the retries, so their runtimes can be woken after commit.
+ */
+export async function afterFailures(tx: DatabaseTransactionConnection, outbox: Outbox, failed: readonly TaskRow[]): Promise<TaskRow[]> {
+  await tokens.deleteTokensOfTasks(tx, failed.map((row) => row.id));
+  const retries: TaskRow[] = [];
+  for (const row of failed) {
+    const retry = await queueRetry(tx, row);
+    const meta = { workspaceId: row.workspace_id };
+    if (retry) {
+      retries.push(retry);
+      await outbox.write(tx, "task.queued", { task: taskRef(retry), priority: retry.priority, attempt: retry.attempt }, meta);
+    }
+    await outbox.write(
+      tx,
+      "task.failed",
+      { task: taskRef(row), error: row.error ?? "", failureReason: row.failure_reason ?? "", retryTaskId: retry?.id ?? "" },
+      meta,
+    );
+  }
+  return retries;
+}

@@ -1,0 +1,10 @@
+import { runOnce } from "@controlplane/lifecycle";
+import { createLogger } from "@controlplane/log";
+import { loadTaskQueueConfig } from "./config.js";
+import { migrateTaskQueue } from "./service.js";
+
+/** `npm run migrate -w @controlplane/task-queue`: apply this service's migrations and exit. */
+const log = createLogger("task-queue");
+await runOnce(log, async () => {
+  await migrateTaskQueue(loadTaskQueueConfig(), log);
+});

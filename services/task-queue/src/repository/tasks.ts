@@ -1,0 +1,207 @@
+import { z } from "zod";
+import { sql, type CommonQueryMethods } from "@controlplane/db";
+import { IN_FLIGHT, NON_TERMINAL, statusList, taskColumns, taskColumnsOf, taskRow, type TaskRow } from "./rows.js";
+
+export interface NewTask {
+  workspaceId: string;
+  agentId: string;
+  runtimeId: string;
+  issueId: string | null;
+  chatSessionId: string | null;
+  autopilotRunId: string | null;
+  triggerCommentId: string | null;
+  triggerSummary: string | null;
+  priority: number;
+  context: Record<string, unknown> | null;
+  claimContext: Record<string, unknown>;
+  forceFreshSession: boolean;
+  initiatorUserId: string | null;
+  maxAttempts: number;
+  attempt?: number;
+  parentTaskId?: string | null;
+  sessionId?: string | null;
+  workDir?: string | null;
+}
+
+/** Inserts a queued task; null when (issue, agent) already has a pending one. */
+export function insertTask(db: CommonQueryMethods, t: NewTask) {
+  return db.maybeOne(sql.type(taskRow)`
+    INSERT INTO taskqueue.task
+      (workspace_id, agent_id, runtime_id, issue_id, chat_session_id, autopilot_run_id, trigger_comment_id,
+       trigger_summary, priority, context, claim_context, force_fresh_session, initiator_user_id, max_attempts,
+       attempt, parent_task_id, session_id, work_dir)
+    VALUES (${t.workspaceId}, ${t.agentId}, ${t.runtimeId}, ${t.issueId}, ${t.chatSessionId}, ${t.autopilotRunId},
+            ${t.triggerCommentId}, ${t.triggerSummary}, ${t.priority}, ${t.context === null ? null : sql.jsonb(t.context as never)},
+            ${sql.jsonb(t.claimContext as never)}, ${t.forceFreshSession}, ${t.initiatorUserId}, ${t.maxAttempts},
+            ${t.attempt ?? 1}, ${t.parentTaskId ?? null}, ${t.sessionId ?? null}, ${t.workDir ?? null})
+    ON CONFLICT (issue_id, agent_id) WHERE status IN ('queued', 'dispatched') DO NOTHING
+    RETURNING ${taskColumns}`);
+}
+
+export function findPending(db: CommonQueryMethods, issueId: string, agentId: string) {
+  return db.maybeOne(sql.type(taskRow)`
+    SELECT ${taskColumns} FROM taskqueue.task
+    WHERE issue_id = ${issueId} AND agent_id = ${agentId} AND status IN ('queued', 'dispatched')`);
+}
+
+export function findTask(db: CommonQueryMethods, id: string) {
+  return db.maybeOne(sql.type(taskRow)`SELECT ${taskColumns} FROM taskqueue.task WHERE id = ${id}`);
+}
+
+const claimResult = z.object({ claimed_id: z.string().nullable(), redelivered: z.boolean(), contended: z.boolean() }).passthrough();
+
+/** Runs the claim function (see the migration); the claimed row, if any, and how. */
+export async function claim(db: CommonQueryMethods, runtimeId: string, recoveryWindowMs: number, defaultLimit: number) {
+  const row = await db.one(sql.type(claimResult)`
+    SELECT (r.claimed).id AS claimed_id, r.redelivered, r.contended,
+           ${sql.fragment`(r.claimed).*`}, (r.claimed).result::text AS result_json
+    FROM taskqueue.claim_task(${runtimeId}, make_interval(secs => ${recoveryWindowMs / 1000}), ${defaultLimit}) r`);
+  const task = row.claimed_id === null ? null : taskRow.parse(row);
+  return { task, redelivered: row.redelivered, contended: row.contended };
+}
+
+/** A single guarded transition: the row when it was in one of `from`, else null. */
+function transition(db: CommonQueryMethods, id: string, from: readonly string[], set: ReturnType<typeof sql.fragment>) {
+  return db.maybeOne(sql.type(taskRow)`
+    UPDATE taskqueue.task SET ${set}, updated_at = now()
+    WHERE id = ${id} AND status = ANY(${sql.array([...from], "text")})
+    RETURNING ${taskColumns}`);
+}
+
+export function start(db: CommonQueryMethods, id: string) {
+  return transition(db, id, ["dispatched", "waiting_local_directory"], sql.fragment`status = 'running', started_at = now(), wait_reason = NULL`);
+}
+
+export function markWaiting(db: CommonQueryMethods, id: string, reason: string | null) {
+  return transition(db, id, ["dispatched"], sql.fragment`status = 'waiting_local_directory', wait_reason = ${reason}`);
+}
+
+export function complete(db: CommonQueryMethods, id: string, result: Record<string, string>, sessionId: string | null, workDir: string | null) {
+  return transition(
+    db,
+    id,
+    ["running"],
+    sql.fragment`status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
+                 session_id = ${sessionId}, work_dir = ${workDir}`,
+  );
+}
+
+export function fail(
+  db: CommonQueryMethods,
+  id: string,
+  error: string,
+  reason: string,
+  sessionId: string | undefined,
+  workDir: string | undefined,
+) {
+  return transition(
+    db,
+    id,
+    IN_FLIGHT,
+    sql.fragment`status = 'failed', completed_at = now(), error = ${error}, failure_reason = ${reason}, wait_reason = NULL,
+                 session_id = coalesce(${sessionId ?? null}, session_id), work_dir = coalesce(${workDir ?? null}, work_dir)`,
+  );
+}
+
+export function cancel(db: CommonQueryMethods, id: string) {
+  return transition(db, id, NON_TERMINAL, sql.fragment`status = 'cancelled', completed_at = now(), wait_reason = NULL`);
+}
+
+/** Fails every in-flight task matching `where` in one statement; returns them. */
+export function failWhere(db: CommonQueryMethods, where: ReturnType<typeof sql.fragment>, error: string, reason: string, limit = 10_000) {
+  return db.any(sql.type(taskRow)`
+    UPDATE taskqueue.task t
+    SET status = 'failed', completed_at = now(), error = ${error}, failure_reason = ${reason}, wait_reason = NULL, updated_at = now()
+    WHERE t.id IN (SELECT v.id FROM taskqueue.task v WHERE ${where} ORDER BY v.created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+    RETURNING ${taskColumnsOf("t")}`);
+}
+
+export const inFlightOnRuntime = (runtimeId: string) =>
+  sql.fragment`v.runtime_id = ${runtimeId} AND v.status = ANY(${statusList(IN_FLIGHT)})`;
+
+export const dispatchedBefore = (cutoff: Date) => sql.fragment`v.status = 'dispatched' AND v.dispatched_at < ${sql.timestamp(cutoff)}`;
+export const runningBefore = (cutoff: Date) => sql.fragment`v.status = 'running' AND v.started_at < ${sql.timestamp(cutoff)}`;
+export const queuedBefore = (cutoff: Date) => sql.fragment`v.status = 'queued' AND v.created_at < ${sql.timestamp(cutoff)}`;
+
+/** Cancels every non-terminal task of a runtime (it no longer exists). */
+export function cancelOnRuntime(db: CommonQueryMethods, runtimeId: string) {
+  return db.any(sql.type(taskRow)`
+    UPDATE taskqueue.task t SET status = 'cancelled', completed_at = now(), wait_reason = NULL, updated_at = now()
+    WHERE t.runtime_id = ${runtimeId} AND t.status = ANY(${statusList(NON_TERMINAL)})
+    RETURNING ${taskColumnsOf("t")}`);
+}
+
+export async function pinSession(db: CommonQueryMethods, id: string, sessionId: string | null, workDir: string | null) {
+  await db.query(sql.unsafe`
+    UPDATE taskqueue.task
+    SET session_id = coalesce(${sessionId}, session_id), work_dir = coalesce(${workDir}, work_dir), updated_at = now()
+    WHERE id = ${id} AND status IN ('dispatched', 'running')`);
+}
+
+export function listPending(db: CommonQueryMethods, runtimeId: string) {
+  return db.any(sql.type(taskRow)`
+    SELECT ${taskColumns} FROM taskqueue.task
+    WHERE runtime_id = ${runtimeId} AND status IN ('queued', 'dispatched')
+    ORDER BY priority DESC, created_at, id`);
+}
+
+export function listTasks(db: CommonQueryMethods, workspaceId: string, issueId: string | null, activeOnly: boolean) {
+  return db.any(sql.type(taskRow)`
+    SELECT ${taskColumns} FROM taskqueue.task
+    WHERE workspace_id = ${workspaceId}
+      AND (${issueId}::uuid IS NULL OR issue_id = ${issueId})
+      AND (NOT ${activeOnly} OR status = ANY(${statusList(NON_TERMINAL)}))
+    ORDER BY created_at DESC, id DESC
+    LIMIT 1000`);
+}
+
+/** Reasons whose session must not be resumed. */
+const RESUME_UNSAFE = ["iteration_limit", "agent_fallback_message", "api_invalid_request", "codex_semantic_inactivity"];
+
+const resumable = sql.fragment`
+  p.session_id IS NOT NULL
+  AND (p.status = 'completed'
+       OR (p.status = 'failed' AND coalesce(p.failure_reason, '') <> ALL(${sql.array(RESUME_UNSAFE, "text")})
+           AND NOT (coalesce(p.error, '') LIKE '%400%' AND coalesce(p.error, '') LIKE '%invalid_request_error%')))`;
+
+const priorRow = z.object({ runtime_id: z.string(), session_id: z.string().nullable(), work_dir: z.string().nullable() });
+
+/** The latest resumable earlier task of the same agent and issue. */
+export function priorForIssue(db: CommonQueryMethods, agentId: string, issueId: string, excludeId: string) {
+  return db.maybeOne(sql.type(priorRow)`
+    SELECT p.runtime_id, p.session_id, p.work_dir FROM taskqueue.task p
+    WHERE p.agent_id = ${agentId} AND p.issue_id = ${issueId} AND p.id <> ${excludeId} AND ${resumable}
+    ORDER BY coalesce(p.completed_at, p.started_at, p.dispatched_at, p.created_at) DESC
+    LIMIT 1`);
+}
+
+/** The latest resumable earlier task of the same chat session. */
+export function priorForChat(db: CommonQueryMethods, chatSessionId: string, excludeId: string) {
+  return db.maybeOne(sql.type(priorRow)`
+    SELECT p.runtime_id, p.session_id, p.work_dir FROM taskqueue.task p
+    WHERE p.chat_session_id = ${chatSessionId} AND p.id <> ${excludeId} AND ${resumable}
+    ORDER BY p.completed_at DESC NULLS LAST
+    LIMIT 1`);
+}
+
+/** Moves every task of one runtime to another (legacy merge); returns how many. */
+export async function moveRuntime(db: CommonQueryMethods, fromRuntimeId: string, toRuntimeId: string) {
+  const result = await db.query(sql.unsafe`
+    UPDATE taskqueue.task SET runtime_id = ${toRuntimeId}, updated_at = now() WHERE runtime_id = ${fromRuntimeId}`);
+  return result.rowCount;
+}
+
+export async function upsertAgentLimit(db: CommonQueryMethods, agentId: string, maxConcurrentTasks: number) {
+  await db.query(sql.unsafe`
+    INSERT INTO taskqueue.agent_limit (agent_id, max_concurrent_tasks) VALUES (${agentId}, ${maxConcurrentTasks})
+    ON CONFLICT (agent_id) DO UPDATE SET max_concurrent_tasks = excluded.max_concurrent_tasks, updated_at = now()`);
+}
+
+/** True the first time an issue is recorded as executed. */
+export async function recordFirstExecution(db: CommonQueryMethods, issueId: string, taskId: string) {
+  const result = await db.query(sql.unsafe`
+    INSERT INTO taskqueue.issue_first_execution (issue_id, task_id) VALUES (${issueId}, ${taskId}) ON CONFLICT DO NOTHING`);
+  return result.rowCount === 1;
+}
+
+export type { TaskRow };

@@ -1,0 +1,94 @@
+import type { UnaryHandlers } from "@controlplane/grpc";
+import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { claimTask } from "./claim.js";
+import type { TaskQueueDeps } from "./deps.js";
+import { enqueueTask } from "./enqueue.js";
+import { requireTask, requireUuid } from "./ids.js";
+import * as lifecycle from "./lifecycle.js";
+import * as messages from "./messages.js";
+import * as tasks from "./repository/tasks.js";
+import { taskToProto } from "./task-shape.js";
+import { resolveTaskToken } from "./tokens.js";
+import * as usage from "./usage.js";
+import * as workItems from "./work-items.js";
+
+/** The gRPC face of the task queue: decode, call the use case, encode. */
+export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof TaskQueueServiceService> {
+  const { pool } = deps;
+  return {
+    enqueueTask: (req) => enqueueTask(deps, req),
+    async claimTask(req) {
+      return { claimed: await claimTask(deps, req.runtimeId, req.waitMs) };
+    },
+    async getTask(req) {
+      return { task: taskToProto(await requireTask(pool, req.taskId)) };
+    },
+    async startTask(req) {
+      return { task: taskToProto(await lifecycle.startTask(deps, req.taskId)) };
+    },
+    async waitLocalDirectory(req) {
+      return { task: taskToProto(await lifecycle.waitLocalDirectory(deps, req.taskId, req.reason)) };
+    },
+    async reportProgress(req) {
+      await messages.reportProgress(deps, req.taskId, req.summary, req.step, req.total);
+      return {};
+    },
+    async appendMessages(req) {
+      return { stored: await messages.appendMessages(deps, req.taskId, req.messages) };
+    },
+    async listMessages(req) {
+      return { messages: await messages.listMessages(deps, req.taskId, req.since) };
+    },
+    async reportUsage(req) {
+      await usage.reportUsage(deps, req.taskId, req.usage);
+      return {};
+    },
+    async completeTask(req) {
+      const { task, transitioned } = await lifecycle.completeTask(deps, req.taskId, {
+        prUrl: req.prUrl,
+        output: req.output,
+        sessionId: req.sessionId,
+        workDir: req.workDir,
+      });
+      return { task: taskToProto(task), transitioned };
+    },
+    async failTask(req) {
+      const { task, transitioned, retryTaskId } = await lifecycle.failTask(deps, req.taskId, {
+        error: req.error,
+        sessionId: req.sessionId,
+        workDir: req.workDir,
+        failureReason: req.failureReason,
+      });
+      return { task: taskToProto(task), transitioned, retryTaskId };
+    },
+    async cancelTask(req) {
+      const { task, transitioned } = await lifecycle.cancelTask(deps, req.taskId, {
+        workspaceId: req.workspaceId,
+        issueId: req.issueId,
+      });
+      return { task: taskToProto(task), transitioned };
+    },
+    async listPendingTasks(req) {
+      return { tasks: (await tasks.listPending(pool, requireUuid(req.runtimeId, "runtime_id"))).map(taskToProto) };
+    },
+    async listTasks(req) {
+      const issueId = req.issueId === undefined ? null : requireUuid(req.issueId, "issue_id");
+      const rows = await tasks.listTasks(pool, requireUuid(req.workspaceId, "workspace_id"), issueId, req.activeOnly);
+      return { tasks: rows.map(taskToProto) };
+    },
+    async pinSession(req) {
+      await lifecycle.pinSession(deps, req.taskId, req.sessionId, req.workDir);
+      return {};
+    },
+    recoverOrphans: (req) => lifecycle.recoverOrphans(deps, req.runtimeId),
+    getIssueUsage: (req) => usage.issueUsage(deps, req.workspaceId, req.issueId),
+    async recordWorkItem(req) {
+      await workItems.recordWorkItem(deps, req.item);
+      return {};
+    },
+    async getWorkItem(req) {
+      return { item: await workItems.getWorkItem(deps, req.kind, req.id) };
+    },
+    resolveTaskToken: (req) => resolveTaskToken(pool, req.token),
+  };
+}

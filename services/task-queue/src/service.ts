@@ -1,0 +1,73 @@
+import { fileURLToPath } from "node:url";
+import { migrate } from "@controlplane/db";
+import { createClient, GrpcServer } from "@controlplane/grpc";
+import { openServiceHost } from "@controlplane/lifecycle";
+import type { Logger } from "@controlplane/log";
+import { gauge } from "@controlplane/metrics";
+import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
+import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import type { TaskQueueConfig } from "./config.js";
+import { startTaskQueueConsumers } from "./events.js";
+import { taskQueueHandlers } from "./server.js";
+import { startSweeper } from "./sweeper.js";
+import { WakeHub } from "./wake.js";
+
+/** This service's Postgres schema; nothing else reads or writes it. */
+export const SCHEMA = "taskqueue";
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta.url));
+
+const hubs = new Set<WakeHub>();
+gauge({
+  name: "taskqueue_long_poll_waiting",
+  help: "Claims currently waiting for work.",
+  labelNames: [] as const,
+  collect() {
+    let waiting = 0;
+    for (const hub of hubs) waiting += hub.waiting;
+    this.set(waiting);
+  },
+});
+
+export interface RunningTaskQueue {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function migrateTaskQueue(config: TaskQueueConfig, log: Logger): Promise<void> {
+  await migrate({ databaseUrl: config.DATABASE_URL, schema: SCHEMA, dir: MIGRATIONS_DIR, log });
+}
+
+/** Wires config -> pool -> migrations -> events -> gRPC server. */
+export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Promise<RunningTaskQueue> {
+  const host = await openServiceHost({ name: "task-queue", schema: SCHEMA, migrationsDir: MIGRATIONS_DIR, config, log });
+  try {
+    const registry = createClient(RuntimeRegistryServiceService, config.REGISTRY_GRPC_ADDR, {
+      deadlineMs: 5_000,
+      idempotent: ["getRuntime", "getAgent"],
+    });
+    const identity = createClient(IdentityServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000, idempotent: ["getWorkspace"] });
+    host.onStop(async () => {
+      registry.close();
+      identity.close();
+    });
+    const wake = new WakeHub(host.bus.nc, WakeHub.subjectPrefix(config.EVENTS_SUBJECT_ROOT), log);
+    hubs.add(wake);
+    host.onStop(async () => {
+      hubs.delete(wake);
+    });
+    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, config, log };
+    for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
+    host.onStop(startSweeper(deps));
+    const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));
+    const port = await server.listen(config.TASK_QUEUE_GRPC_PORT);
+    // Stop order: release waiting claims (they answer at once), then drain the server.
+    host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
+    host.onStop(async () => wake.close());
+    log.info({ port }, "task-queue serving");
+    return { port, stop: host.stop };
+  } catch (error) {
+    await host.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,115 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "@controlplane/log";
+
+/**
+ * Wake-ups for long-polling claims, over core NATS: an enqueue publishes
+ * "<root>_wake.task.<runtime>" after commit, and every task-queue replica
+ * wakes its waiters for that runtime. Best effort by design: a lost wake-up
+ * only means a claim answers at its deadline and the daemon asks again. The
+ * subject is outside the event stream's `<root>.>` so nothing is stored.
+ */
+export class WakeHub {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly subscription: Subscription;
+  private closed = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly prefix: string,
+    log: Logger,
+  ) {
+    this.subscription = nc.subscribe(`${prefix}.*`, {
+      callback: (error, message) => {
+        if (error) {
+          log.warn({ err: error }, "wake-up subscription error");
+          return;
+        }
+        const runtimeId = message.subject.slice(prefix.length + 1);
+        for (const waiter of this.waiters.get(runtimeId) ?? []) waiter.wake();
+      },
+    });
+  }
+
+  static subjectPrefix(subjectRoot: string): string {
+    return `${subjectRoot}_wake.task`;
+  }
+
+  /** Tells every replica that `runtimeId` has work. */
+  notify(runtimeId: string): void {
+    if (!this.closed) this.nc.publish(`${this.prefix}.${runtimeId}`);
+  }
+
+  /** Starts listening for `runtimeId` (before looking for work, so no wake-up is missed). */
+  listen(runtimeId: string): Waiter {
+    const waiter = new Waiter(() => {
+      const set = this.waiters.get(runtimeId);
+      set?.delete(waiter);
+      if (set?.size === 0) this.waiters.delete(runtimeId);
+    });
+    if (this.closed) waiter.release();
+    let set = this.waiters.get(runtimeId);
+    if (!set) this.waiters.set(runtimeId, (set = new Set()));
+    set.add(waiter);
+    return waiter;
+  }
+
+  /** How many claims are waiting right now (a gauge). */
+  get waiting(): number {
+    let count = 0;
+    for (const set of this.waiters.values()) count += set.size;
+    return count;
+  }
+
+  /** Releases every waiting claim (they answer at once) and stops listening. */
+  close(): void {
+    this.closed = true;
+    for (const set of this.waiters.values()) for (const waiter of set) waiter.release();
+    this.subscription.unsubscribe();
+  }
+}
+
+/** One waiting claim. */
+export class Waiter {
+  private pending = false;
+  private released = false;
+  private resolve: ((woken: boolean) => void) | undefined;
+
+  constructor(private readonly dispose: () => void) {}
+
+  wake(): void {
+    this.pending = true;
+    this.settle(true);
+  }
+
+  /** Ends the wait for good (shutdown). */
+  release(): void {
+    this.released = true;
+    this.settle(false);
+  }
+
+  /** Resolves true on a wake-up (possibly one already received), false on timeout or release. */
+  next(timeoutMs: number): Promise<boolean> {
+    if (this.released) return Promise.resolve(false);
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(false), timeoutMs);
+      this.resolve = (woken) => {
+        clearTimeout(timer);
+        this.resolve = undefined;
+        if (woken) this.pending = false;
+        resolve(woken);
+      };
+    });
+  }
+
+  close(): void {
+    this.dispose();
+  }
+
+  private settle(woken: boolean): void {
+    this.resolve?.(woken);
+  }
+}
