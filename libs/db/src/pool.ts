@@ -1,5 +1,4 @@
 import {
-  createBigintTypeParser,
   createNumericTypeParser,
   createPool,
   SchemaValidationError,
@@ -60,7 +59,8 @@ export async function createDbPool(url: string, options: { name: string; maxSize
     idleInTransactionSessionTimeout: 60_000,
     interceptors: [resultParser],
     typeParsers: [
-      createBigintTypeParser(),
+      // Counts and token totals: numbers, exact below 2^53 (far beyond any count here).
+      { name: "int8", parse: (value: string) => Number(value) },
       createNumericTypeParser(),
       { name: "timestamptz", parse: toDate },
       { name: "timestamp", parse: toDate },

@@ -16,8 +16,9 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/\bey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, "[REDACTED JWT]"],
   [/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, "Bearer [REDACTED]"],
   [/\b((?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?):\/\/)[^\s:@/]+:[^\s@/]+@/gi, "$1[REDACTED CONNECTION STRING]@"],
+  // A value already partly redacted above (e.g. a connection string) is taken whole.
   [
-    /\b((?:[A-Z0-9]+_)*(?:API_KEY|API_SECRET|SECRET_KEY|SECRET|ACCESS_TOKEN|AUTH_TOKEN|PRIVATE_KEY|DATABASE_URL|DB_PASSWORD|DB_URL|REDIS_URL|PASSWORD|TOKEN)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s"',;]+)/gi,
+    /\b((?:[A-Z0-9]+_)*(?:API_KEY|API_SECRET|SECRET_KEY|SECRET|ACCESS_TOKEN|AUTH_TOKEN|PRIVATE_KEY|DATABASE_URL|DB_PASSWORD|DB_URL|REDIS_URL|PASSWORD|TOKEN)\s*[=:]\s*)("[^"]*"|'[^']*'|\S*?\[REDACTED [A-Z ]+\]\S*|\S+)/gi,
     "$1[REDACTED CREDENTIAL]",
   ],
 ];
