@@ -1,0 +1,152 @@
+import { randomUUID } from "node:crypto";
+import test from "ava";
+import { registry as metrics } from "@controlplane/metrics";
+import { query, waitFor } from "@controlplane/testkit";
+import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
+import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks.js";
+
+let stack: Stack;
+test.before(async () => {
+  stack = await startStack();
+});
+test.after.always(async () => {
+  await stack?.stop();
+});
+
+/** Runs `work` with at most `limit` in flight. */
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: limit }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  }));
+}
+
+test.serial("64 concurrent claimers over 2,000 tasks: every task is claimed exactly once", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  // 20 agents with room for every task, each task on its own issue: nothing but the race limits claims.
+  const agents = await Promise.all(Array.from({ length: 20 }, () => seedAgent(stack, ws, runtimeId, { maxConcurrentTasks: 1_000 })));
+  const enqueued: string[] = [];
+  await pool(Array.from({ length: 2_000 }, (_, i) => agents[i % agents.length]!), 32, async (agentId) => {
+    enqueued.push((await enqueue(stack, agentId)).task.id);
+  });
+
+  const claimed: string[] = [];
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    for (;;) {
+      const { claimed: answer } = await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
+      if (!answer) return;
+      claimed.push(answer.task!.id);
+    }
+  }));
+  t.is(claimed.length, 2_000, "no task handed out twice, none left behind");
+  t.is(new Set(claimed).size, 2_000);
+  t.deepEqual([...claimed].sort(), [...enqueued].sort());
+  const rows = await query<{ status: string; count: number }>(
+    stack.db.url,
+    "SELECT status, count(*)::int AS count FROM taskqueue.task WHERE workspace_id = $1 GROUP BY status",
+    [ws.workspaceId],
+  );
+  t.deepEqual(rows, [{ status: "dispatched", count: 2_000 }]);
+  const tokens = await query<{ count: number }>(stack.db.url, "SELECT count(DISTINCT task_id)::int AS count FROM taskqueue.task_token t JOIN taskqueue.task k ON k.id = t.task_id WHERE k.workspace_id = $1", [ws.workspaceId]);
+  t.is(tokens[0]!.count, 2_000, "one token per claim");
+});
+
+test.serial("an agent's concurrency limit holds across runtimes under racing claims", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeA = await seedRuntime(stack, ws);
+  const runtimeB = await seedRuntime(stack, ws);
+  const agentId = await seedAgent(stack, ws, runtimeA, { maxConcurrentTasks: 3 });
+  for (let i = 0; i < 10; i++) await enqueue(stack, agentId);
+  // The agent moves to runtime B; tasks queued before stay on A.
+  await stack.registry.upsertAgent({
+    agentId, workspaceId: ws.workspaceId, runtimeId: runtimeB, name: "coder", instructions: "", customEnv: {}, customArgs: [],
+    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 3, visibility: "",
+  });
+  for (let i = 0; i < 10; i++) await enqueue(stack, agentId);
+
+  const claims = await Promise.all(
+    Array.from({ length: 32 }, (_, i) => stack.tasks.claimTask({ runtimeId: i % 2 ? runtimeA : runtimeB, waitMs: 0 })),
+  );
+  const won = claims.filter((c) => c.claimed).map((c) => c.claimed!.task!);
+  t.is(won.length, 3, "never more than the limit in flight");
+  t.is(new Set(won.map((task) => task.id)).size, 3);
+  t.true(won.every((task) => task.runtimeId === runtimeA || task.runtimeId === runtimeB));
+  const inFlight = await query<{ count: number }>(stack.db.url, "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status = 'dispatched'", [agentId]);
+  t.is(inFlight[0]!.count, 3);
+
+  // Finishing one frees exactly one slot.
+  await stack.tasks.startTask({ taskId: won[0]!.id });
+  await stack.tasks.completeTask({ taskId: won[0]!.id, prUrl: "", output: "", sessionId: "", workDir: "" });
+  const next = await Promise.all(Array.from({ length: 8 }, () => stack.tasks.claimTask({ runtimeId: runtimeA, waitMs: 0 })));
+  t.is(next.filter((c) => c.claimed).length, 1);
+});
+
+test.serial("claim order: higher priority first, then older; a runtime never takes another runtime's task", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeA = await seedRuntime(stack, ws);
+  const runtimeB = await seedRuntime(stack, ws);
+  const onA = await seedAgent(stack, ws, runtimeA, { maxConcurrentTasks: 10 });
+  const onB = await seedAgent(stack, ws, runtimeB, { maxConcurrentTasks: 10 });
+  const low = (await enqueue(stack, onA, { priority: 1 })).task;
+  const highOld = (await enqueue(stack, onA, { priority: 4 })).task;
+  const highNew = (await enqueue(stack, onA, { priority: 4 })).task;
+  await enqueue(stack, onB, { priority: 4 });
+  const order: string[] = [];
+  for (;;) {
+    const { claimed } = await stack.tasks.claimTask({ runtimeId: runtimeA, waitMs: 0 });
+    if (!claimed) break;
+    order.push(claimed.task!.id);
+  }
+  t.deepEqual(order, [highOld.id, highNew.id, low.id]);
+});
+
+test.serial("in-flight siblings block: same issue, and quick-create tasks of one agent, go one at a time", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const agentId = await seedAgent(stack, ws, runtimeId, { maxConcurrentTasks: 10 });
+  const quick = { issueId: undefined, context: { quickCreate: { prompt: "make an issue", requesterId: randomUUID(), attachmentIds: [] } } };
+  const q1 = (await enqueue(stack, agentId, quick)).task;
+  const q2 = (await enqueue(stack, agentId, quick)).task;
+  const first = await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
+  t.is(first.claimed!.task!.id, q1.id);
+  t.is(first.claimed!.task!.kind, "quick_create");
+  t.is((await stack.tasks.claimTask({ runtimeId, waitMs: 0 })).claimed, undefined, "q2 waits for q1");
+  await stack.tasks.startTask({ taskId: q1.id });
+  await stack.tasks.completeTask({ taskId: q1.id, prUrl: "", output: "", sessionId: "", workDir: "" });
+  t.is((await stack.tasks.claimTask({ runtimeId, waitMs: 0 })).claimed!.task!.id, q2.id);
+});
+
+test.serial("long-poll: a waiting claim wakes when a task is enqueued", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const agentId = await seedAgent(stack, ws, runtimeId);
+  const started = Date.now();
+  const waiting = claimOverHttp(stack, ws.member.pat, runtimeId, 10);
+  // Enqueue once the claim is waiting (the services run in this process: read their gauge).
+  await waitFor("the claim to wait", async () => {
+    const gauge = await metrics.getSingleMetric("taskqueue_long_poll_waiting")!.get();
+    return (gauge.values[0]?.value ?? 0) >= 1;
+  });
+  const enqueuedAt = Date.now();
+  const { task } = await enqueue(stack, agentId);
+  const answer = await waiting;
+  const wokeAfter = Date.now() - enqueuedAt;
+  t.is(answer.status, 200);
+  t.is((answer.json as { task: { id: string } }).task.id, task.id);
+  t.true(wokeAfter < 2_000, `answered ${wokeAfter} ms after the enqueue, not at the 10 s deadline`);
+  t.true(Date.now() - started < 5_000);
+});
+
+test.serial("long-poll: with nothing queued the claim answers null at its deadline; without ?wait at once", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  let started = Date.now();
+  const waited = await claimOverHttp(stack, ws.member.pat, runtimeId, 1);
+  const elapsed = Date.now() - started;
+  t.is(waited.text, '{"task":null}\n');
+  t.true(elapsed >= 950 && elapsed < 3_000, `waited ${elapsed} ms for a 1 s wait`);
+  started = Date.now();
+  t.is((await claimOverHttp(stack, ws.member.pat, runtimeId)).text, '{"task":null}\n');
+  t.true(Date.now() - started < 900, "no wait without the opt-in");
+});
