@@ -30,12 +30,17 @@ const POLL_INTERVAL_MS = 1_000;
 const RETRY_DELAY_MS = 1_000;
 const PUBLISH_TIMEOUT_MS = 5_000;
 
-const outboxRow = z.object({ id: z.string(), event_type: z.string(), payload: z.instanceof(Buffer) });
+const outboxRow = z.object({ id: z.string(), event_type: z.string(), payload: z.instanceof(Buffer), created_at: z.date() });
+/** Minimum time between two outbox lag measurements. */
+const LAG_INTERVAL_MS = 1_000;
 
 export interface EventMetaInput {
   workspaceId: string;
   actorId?: string;
 }
+
+/** One event to record; the outbox fills in its meta. */
+export type PendingEvent = { [T in EventType]: { type: T; body: EventBody<T>; meta: EventMetaInput } }[EventType];
 
 /**
  * The transactional outbox of one service schema. `write` records an event in
@@ -51,6 +56,7 @@ export class Outbox {
   private pendingKick = false;
   private stopping = false;
   private loop: Promise<void> | undefined;
+  private lagMeasuredAt = 0;
 
   constructor(
     private readonly pool: DatabasePool,
@@ -68,16 +74,30 @@ export class Outbox {
     body: EventBody<T>,
     meta: EventMetaInput,
   ): Promise<string> {
-    const eventId = randomUUID();
-    const payload = {
-      ...body,
-      meta: EventMeta.fromPartial({ eventId, occurredAt: new Date(), workspaceId: meta.workspaceId, actorId: meta.actorId }),
-    } as EventPayload<T>;
-    const bytes = Buffer.from(encodeEvent(type, payload));
+    const [eventId] = await this.writeMany(tx, [{ type, body, meta } as PendingEvent]);
+    return eventId!;
+  }
+
+  /** Records several events inside `tx` in one statement, in order; returns their ids. */
+  async writeMany(tx: DatabaseTransactionConnection, events: PendingEvent[]): Promise<string[]> {
+    if (events.length === 0) return [];
+    const occurredAt = new Date();
+    const rows = events.map(({ type, body, meta }) => {
+      const eventId = randomUUID();
+      const payload = {
+        ...body,
+        meta: EventMeta.fromPartial({ eventId, occurredAt, workspaceId: meta.workspaceId, actorId: meta.actorId }),
+      } as EventPayload<typeof type>;
+      return { eventId, type, bytes: Buffer.from(encodeEvent(type, payload)) };
+    });
     await tx.query(sql.unsafe`
-      INSERT INTO ${this.table} (id, event_type, payload) VALUES (${eventId}, ${type}, ${sql.binary(bytes)})`);
+      INSERT INTO ${this.table} (id, event_type, payload, created_at)
+      VALUES ${sql.join(
+        rows.map((r, i) => sql.fragment`(${r.eventId}, ${r.type}, ${sql.binary(r.bytes)}, clock_timestamp() + ${i} * interval '1 microsecond')`),
+        sql.fragment`, `,
+      )}`);
     this.written.add(tx);
-    return eventId;
+    return rows.map((r) => r.eventId);
   }
 
   /**
@@ -139,14 +159,19 @@ export class Outbox {
     return total;
   }
 
+  /**
+   * Takes the oldest events (rows other relays hold are skipped), publishes
+   * them in order and commits their deletion; a failed publish rolls the
+   * deletion back and they are tried again.
+   */
   private async relayBatch(): Promise<number> {
     return this.pool.transaction(async (tx) => {
-      const rows = await tx.any(sql.type(outboxRow)`
-        SELECT id, event_type, payload FROM ${this.table}
-        ORDER BY created_at, id
-        LIMIT ${BATCH_SIZE}
-        FOR UPDATE SKIP LOCKED`);
-      if (rows.length === 0) return 0;
+      const taken = await tx.any(sql.type(outboxRow)`
+        DELETE FROM ${this.table} WHERE id IN (
+          SELECT id FROM ${this.table} ORDER BY created_at, id LIMIT ${BATCH_SIZE} FOR UPDATE SKIP LOCKED)
+        RETURNING id, event_type, payload, created_at`);
+      if (taken.length === 0) return 0;
+      const rows = [...taken].sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1));
       // Published concurrently over one connection: the server still receives
       // (and stores) them in this order.
       await Promise.all(
@@ -157,16 +182,15 @@ export class Outbox {
           }),
         ),
       );
-      await tx.query(sql.unsafe`DELETE FROM ${this.table} WHERE id = ANY(${sql.array(
-        rows.map((row) => row.id),
-        "uuid",
-      )})`);
       published.inc({ schema: this.schema }, rows.length);
       return rows.length;
     });
   }
 
   private async measureLag(): Promise<void> {
+    // At most once a second: it is a gauge, not worth a query per batch.
+    if (Date.now() - this.lagMeasuredAt < LAG_INTERVAL_MS) return;
+    this.lagMeasuredAt = Date.now();
     const oldest = await this.pool.maybeOneFirst(sql.type(z.object({ age: z.number() }))`
       SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM ${this.table} HAVING count(*) > 0`);
     lagSeconds.set({ schema: this.schema }, oldest ?? 0);

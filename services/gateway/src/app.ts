@@ -4,6 +4,7 @@ import type { Logger } from "@controlplane/log";
 import { counter, histogram } from "@controlplane/metrics";
 import { authenticateDaemon } from "./auth/checks.js";
 import type { Authenticator } from "./auth/authenticator.js";
+import type { Resources } from "./auth/resources.js";
 import type { GatewayClients } from "./clients.js";
 import { Router } from "./router.js";
 import { registerDaemonTaskRoutes } from "./routes/daemon-tasks.js";
@@ -32,6 +33,7 @@ const SLOW_REQUEST_MS = 500;
 export interface GatewayDeps {
   clients: GatewayClients;
   auth: Authenticator;
+  resources: Resources;
   log: Logger;
   bodyLimit: number;
 }
@@ -55,7 +57,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
 
   const router = new Router(app);
-  const context = { router, clients: deps.clients, auth: deps.auth };
+  const context = { router, clients: deps.clients, auth: deps.auth, resources: deps.resources };
   registerRegistrationRoutes(context);
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);

@@ -13,6 +13,11 @@ export const gatewayEnv = z.object({
    * registry again; a revocation takes effect within this time.
    */
   AUTH_CACHE_TTL_MS: millis(30_000),
+  /**
+   * How long a runtime read for a daemon route is reused; a deleted runtime
+   * answers 404 "runtime not found" within this time.
+   */
+  RUNTIME_CACHE_TTL_MS: millis(5_000),
   /** Largest request body accepted; larger answers 413. */
   BODY_LIMIT_BYTES: positiveInt(4 * 1024 * 1024),
   SHUTDOWN_GRACE_MS: millis(10_000),

@@ -1,5 +1,6 @@
 import type { Logger } from "@controlplane/log";
 import { Authenticator } from "./auth/authenticator.js";
+import { Resources } from "./auth/resources.js";
 import { buildGatewayApp } from "./app.js";
 import { closeGatewayClients, createGatewayClients } from "./clients.js";
 import type { GatewayConfig } from "./config.js";
@@ -17,7 +18,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     taskQueue: config.TASK_QUEUE_GRPC_ADDR,
   });
   const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
-  const app = buildGatewayApp({ clients, auth, log, bodyLimit: config.BODY_LIMIT_BYTES });
+  const resources = new Resources(clients, auth, config.RUNTIME_CACHE_TTL_MS);
+  const app = buildGatewayApp({ clients, auth, resources, log, bodyLimit: config.BODY_LIMIT_BYTES });
   try {
     await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
   } catch (error) {

@@ -29,6 +29,8 @@ export const taskQueueEnv = z.object({
   DEREGISTER_GRACE_MS: millis(60_000),
   /** Lifetime of a task's mat_ token. */
   TASK_TOKEN_TTL_MS: millis(24 * 3600_000),
+  /** How long runtime and workspace reads from the registry are reused on the claim path. */
+  REGISTRY_CACHE_TTL_MS: millis(5_000),
   /** Attempts of a task (the first included) when the enqueuer does not say. */
   DEFAULT_MAX_ATTEMPTS: positiveInt(2),
   SHUTDOWN_GRACE_MS: millis(10_000),

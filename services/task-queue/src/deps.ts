@@ -5,6 +5,7 @@ import type { Logger } from "@controlplane/log";
 import type { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import type { TaskQueueConfig } from "./config.js";
+import type { RegistryReads } from "./reads.js";
 import type { WakeHub } from "./wake.js";
 
 /** What the task queue's use cases work with. */
@@ -15,6 +16,7 @@ export interface TaskQueueDeps {
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
   identity: PromiseClient<typeof IdentityServiceService>;
   wake: WakeHub;
+  reads: RegistryReads;
   config: TaskQueueConfig;
   log: Logger;
 }

@@ -1,4 +1,4 @@
-import type { DatabaseTransactionConnection, Outbox } from "@controlplane/db";
+import type { DatabaseTransactionConnection, Outbox, PendingEvent } from "@controlplane/db";
 import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
@@ -51,19 +51,20 @@ export async function queueRetry(tx: DatabaseTransactionConnection, failed: Task
 export async function afterFailures(tx: DatabaseTransactionConnection, outbox: Outbox, failed: readonly TaskRow[]): Promise<TaskRow[]> {
   await tokens.deleteTokensOfTasks(tx, failed.map((row) => row.id));
   const retries: TaskRow[] = [];
+  const events: PendingEvent[] = [];
   for (const row of failed) {
     const retry = await queueRetry(tx, row);
     const meta = { workspaceId: row.workspace_id };
     if (retry) {
       retries.push(retry);
-      await outbox.write(tx, "task.queued", { task: taskRef(retry), priority: retry.priority, attempt: retry.attempt }, meta);
+      events.push({ type: "task.queued", body: { task: taskRef(retry), priority: retry.priority, attempt: retry.attempt }, meta });
     }
-    await outbox.write(
-      tx,
-      "task.failed",
-      { task: taskRef(row), error: row.error ?? "", failureReason: row.failure_reason ?? "", retryTaskId: retry?.id ?? "" },
+    events.push({
+      type: "task.failed",
+      body: { task: taskRef(row), error: row.error ?? "", failureReason: row.failure_reason ?? "", retryTaskId: retry?.id ?? "" },
       meta,
-    );
+    });
   }
+  await outbox.writeMany(tx, events);
   return retries;
 }

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import type { DatabaseTransactionConnection } from "@controlplane/db";
 import type { TaskQueueDeps } from "./deps.js";
+import { publishActivity } from "./activity.js";
 import { afterCancellations } from "./cancellations.js";
 import { classifyFailure } from "./classify.js";
 import { afterFailures } from "./failures.js";
@@ -12,28 +13,24 @@ import { taskRef } from "./task-shape.js";
 
 /** dispatched | waiting_local_directory -> running; otherwise 400 with the original's text. */
 export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<TaskRow> {
-  const id = requireUuid(taskId, "task_id");
-  const row = await deps.outbox.transaction(async (tx) => {
-    const started = await tasks.start(tx, id);
-    if (started) await deps.outbox.write(tx, "task.started", { task: taskRef(started) }, { workspaceId: started.workspace_id });
-    return started;
-  });
-  if (!row) throw new InvalidArgumentError("start task: no rows in result set");
+  const row = await tasks.start(deps.pool, requireUuid(taskId, "task_id"));
+  if (!row) {
+    await requireTask(deps.pool, taskId);
+    throw new InvalidArgumentError("start task: no rows in result set");
+  }
+  publishActivity(deps, "task.started", { task: taskRef(row) }, row.workspace_id);
   return row;
 }
 
 /** dispatched -> waiting_local_directory; the reason trimmed, empty stored as NULL. */
 export async function waitLocalDirectory(deps: TaskQueueDeps, taskId: string, reason: string): Promise<TaskRow> {
-  const id = requireUuid(taskId, "task_id");
   const trimmed = reason.trim() || null;
-  const row = await deps.outbox.transaction(async (tx) => {
-    const waiting = await tasks.markWaiting(tx, id, trimmed);
-    if (waiting) {
-      await deps.outbox.write(tx, "task.waiting", { task: taskRef(waiting), reason: trimmed ?? "" }, { workspaceId: waiting.workspace_id });
-    }
-    return waiting;
-  });
-  if (!row) throw new InvalidArgumentError("mark task waiting_local_directory: no rows in result set");
+  const row = await tasks.markWaiting(deps.pool, requireUuid(taskId, "task_id"), trimmed);
+  if (!row) {
+    await requireTask(deps.pool, taskId);
+    throw new InvalidArgumentError("mark task waiting_local_directory: no rows in result set");
+  }
+  publishActivity(deps, "task.waiting", { task: taskRef(row), reason: trimmed ?? "" }, row.workspace_id);
   return row;
 }
 
@@ -53,14 +50,16 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, c: Compl
   const id = requireUuid(taskId, "task_id");
   const result = { pr_url: c.prUrl, output: c.output, session_id: c.sessionId, work_dir: c.workDir };
   return deps.outbox.transaction(async (tx) => {
-    const row = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null);
-    await tokens.deleteTaskTokens(tx, id);
-    if (!row) return { task: await current(tx, id), transitioned: false };
+    const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null);
+    if (!done) return { task: await current(tx, id), transitioned: false };
+    const { first_execution: firstExecution, ...row } = done;
     const meta = { workspaceId: row.workspace_id };
-    await deps.outbox.write(tx, "task.completed", { task: taskRef(row) }, meta);
-    if (row.issue_id && (await tasks.recordFirstExecution(tx, row.issue_id, row.id))) {
-      await deps.outbox.write(tx, "issue.first_executed", { issueId: row.issue_id, taskId: row.id }, meta);
-    }
+    await deps.outbox.writeMany(tx, [
+      { type: "task.completed", body: { task: taskRef(row) }, meta },
+      ...(firstExecution && row.issue_id
+        ? [{ type: "issue.first_executed" as const, body: { issueId: row.issue_id, taskId: row.id }, meta }]
+        : []),
+    ]);
     return { task: row, transitioned: true };
   });
 }

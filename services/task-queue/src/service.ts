@@ -9,6 +9,7 @@ import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/r
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { TaskQueueConfig } from "./config.js";
 import { startTaskQueueConsumers } from "./events.js";
+import { RegistryReads } from "./reads.js";
 import { taskQueueHandlers } from "./server.js";
 import { startSweeper } from "./sweeper.js";
 import { WakeHub } from "./wake.js";
@@ -56,7 +57,8 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     host.onStop(async () => {
       hubs.delete(wake);
     });
-    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, config, log };
+    const reads = new RegistryReads(registry, identity, config.REGISTRY_CACHE_TTL_MS);
+    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
     host.onStop(startSweeper(deps));
     const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));

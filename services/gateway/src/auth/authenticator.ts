@@ -2,7 +2,7 @@ import { hasCode, status } from "@controlplane/grpc";
 import { TokenKind, type Identity } from "@controlplane/proto/registry/v1/identity";
 import type { GatewayClients } from "../clients.js";
 import { HttpError, type ErrorStyle } from "../wire/errors.js";
-import { TtlCache } from "./ttl-cache.js";
+import { TtlCache } from "@controlplane/cache";
 
 export type Role = "owner" | "admin" | "member";
 

@@ -1,3 +1,4 @@
+import { TtlCache } from "@controlplane/cache";
 import { hasCode, status } from "@controlplane/grpc";
 import { parseUuid } from "@controlplane/ids";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
@@ -7,37 +8,78 @@ import { HttpError } from "../wire/errors.js";
 import type { Authenticator, Caller } from "./authenticator.js";
 import { requireDaemonWorkspace } from "./checks.js";
 
-/**
- * R: the runtime named in a daemon route. Only a real absence answers 404
- * "runtime not found" (the daemon re-registers on it); any other failure is a
- * 500, then W decides access (404 "not found" across workspaces).
- */
-export async function requireRuntime(clients: GatewayClients, auth: Authenticator, caller: Caller, runtimeId: string): Promise<Runtime> {
-  const id = parseUuid(runtimeId);
-  if (!id) throw new HttpError(400, "invalid runtime_id");
-  let runtime: Runtime | undefined;
-  try {
-    ({ runtime } = await clients.registry.getRuntime({ runtimeId: id }));
-  } catch (error) {
-    if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
-    throw new HttpError(500, "failed to load runtime");
-  }
-  await requireDaemonWorkspace(caller, runtime!.workspaceId, auth);
-  return runtime!;
-}
+/** A task's workspace never changes: remembered this long once seen. */
+const TASK_WORKSPACE_TTL_MS = 10 * 60_000;
 
-/** T: the task named in a daemon route; 404 "task not found" only when it does not exist (the daemon stops the agent on it). */
-export async function requireTask(clients: GatewayClients, auth: Authenticator, caller: Caller, taskId: string): Promise<Task> {
-  const id = parseUuid(taskId);
-  if (!id) throw new HttpError(400, "invalid task_id");
-  let task: Task | undefined;
-  try {
-    ({ task } = await clients.tasks.getTask({ taskId: id }));
-  } catch (error) {
-    if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "task not found");
-    throw new HttpError(500, "failed to load task");
+/**
+ * R and T, the runtime and task checks of daemon routes. Runtimes are read
+ * through a short cache (a deleted runtime answers 404 within its TTL); a
+ * task's workspace is remembered from claims and reads, so the reports a
+ * daemon sends about a task it claimed need no extra lookup.
+ */
+export class Resources {
+  private readonly runtimes: TtlCache<Runtime>;
+  private readonly taskWorkspaces = new TtlCache<string>(TASK_WORKSPACE_TTL_MS, 200_000);
+
+  constructor(
+    private readonly clients: GatewayClients,
+    private readonly auth: Authenticator,
+    runtimeTtlMs: number,
+  ) {
+    this.runtimes = new TtlCache(runtimeTtlMs);
   }
-  if (!task!.workspaceId) throw new HttpError(404, "task not found");
-  await requireDaemonWorkspace(caller, task!.workspaceId, auth);
-  return task!;
+
+  /** Only a real absence answers 404 "runtime not found" (the daemon re-registers on it). */
+  async runtime(caller: Caller, runtimeId: string): Promise<Runtime> {
+    const id = parseUuid(runtimeId);
+    if (!id) throw new HttpError(400, "invalid runtime_id");
+    let runtime = this.runtimes.get(id);
+    if (!runtime) {
+      try {
+        runtime = (await this.clients.registry.getRuntime({ runtimeId: id })).runtime!;
+      } catch (error) {
+        if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
+        throw new HttpError(500, "failed to load runtime");
+      }
+      this.runtimes.set(id, runtime);
+    }
+    await requireDaemonWorkspace(caller, runtime.workspaceId, this.auth);
+    return runtime;
+  }
+
+  /** T with the task's current row (for routes that answer from it). */
+  async task(caller: Caller, taskId: string): Promise<Task> {
+    const id = parseUuid(taskId);
+    if (!id) throw new HttpError(400, "invalid task_id");
+    let task: Task | undefined;
+    try {
+      ({ task } = await this.clients.tasks.getTask({ taskId: id }));
+    } catch (error) {
+      if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "task not found");
+      throw new HttpError(500, "failed to load task");
+    }
+    if (!task!.workspaceId) throw new HttpError(404, "task not found");
+    this.taskWorkspaces.set(task!.id, task!.workspaceId);
+    await requireDaemonWorkspace(caller, task!.workspaceId, this.auth);
+    return task!;
+  }
+
+  /**
+   * T for routes that act on the task: access is checked against its known
+   * workspace; the service then answers 404 "task not found" itself if the
+   * task is gone. Returns the canonical id.
+   */
+  async taskAccess(caller: Caller, taskId: string): Promise<string> {
+    const id = parseUuid(taskId);
+    if (!id) throw new HttpError(400, "invalid task_id");
+    const workspaceId = this.taskWorkspaces.get(id);
+    if (workspaceId === undefined) return (await this.task(caller, id)).id;
+    await requireDaemonWorkspace(caller, workspaceId, this.auth);
+    return id;
+  }
+
+  /** Claim answers teach the gateway where their tasks live. */
+  rememberTask(taskId: string, workspaceId: string): void {
+    this.taskWorkspaces.set(taskId, workspaceId);
+  }
 }

@@ -1,4 +1,5 @@
 import type { Authenticator } from "../auth/authenticator.js";
+import type { Resources } from "../auth/resources.js";
 import type { GatewayClients } from "../clients.js";
 import type { Router } from "../router.js";
 
@@ -7,6 +8,7 @@ export interface RouteContext {
   router: Router;
   clients: GatewayClients;
   auth: Authenticator;
+  resources: Resources;
 }
 
 /** Path parameters, all strings as sent. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseUuid } from "@controlplane/ids";
 import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
-import { requireRuntime, requireTask } from "../auth/resources.js";
+import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { RouteHandler } from "../router.js";
 import { messageJson, taskJson } from "../task-shape.js";
 import { decodeBody, int, str } from "../wire/body.js";
@@ -16,26 +16,27 @@ const MAX_WAIT_SECONDS = 60;
 const CLAIM_DEADLINE_SLACK_MS = 10_000;
 
 /** Runtime- and task-scoped daemon routes of the task queue (D7, D8, D13–D21, D25–D27). */
-export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext): void {
+export function registerDaemonTaskRoutes({ router, clients, auth, resources }: RouteContext): void {
   const runtimeRoute = (path: string) => `/api/daemon/runtimes/:runtimeId${path}`;
   const taskRoute = (path: string) => `/api/daemon/tasks/:taskId${path}`;
 
   // D7. Opt-in long-poll: ?wait=<seconds> (or X-Claim-Wait); without it the answer is immediate.
   router.add("POST", runtimeRoute("/tasks/claim"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const runtime = await requireRuntime(clients, auth, caller, (request.params as Params<"runtimeId">).runtimeId);
+    const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
     const waitMs = claimWaitMs(request.query as Record<string, string | undefined>, request.headers["x-claim-wait"]);
     const { claimed } = await call(
       clients.tasks.claimTask({ runtimeId: runtime.id, waitMs }, { deadlineMs: waitMs + CLAIM_DEADLINE_SLACK_MS }),
       "failed to claim task",
     );
+    if (claimed) resources.rememberTask(claimed.task!.id, claimed.workspaceId);
     return sendJsonWithRaw(reply, 200, { task: claimed ? taskJson(claimed.task!, claimed) : null });
   });
 
   // D8: a bare array of queued and dispatched tasks.
   router.add("GET", runtimeRoute("/tasks/pending"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const runtime = await requireRuntime(clients, auth, caller, (request.params as Params<"runtimeId">).runtimeId);
+    const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
     const { tasks } = await call(clients.tasks.listPendingTasks({ runtimeId: runtime.id }), "failed to list pending tasks");
     return sendJsonWithRaw(reply, 200, tasks.map((task) => taskJson({ ...task, workspaceId: runtime.workspaceId })));
   });
@@ -43,33 +44,41 @@ export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext
   // D26
   router.add("POST", runtimeRoute("/recover-orphans"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const runtime = await requireRuntime(clients, auth, caller, (request.params as Params<"runtimeId">).runtimeId);
+    const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
     const result = await call(clients.tasks.recoverOrphans({ runtimeId: runtime.id }), "recover orphans failed");
     return sendJson(reply, 200, { orphaned: result.orphaned, retried: result.retried });
   });
 
-  const withTask = (handler: (task: Awaited<ReturnType<typeof requireTask>>, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
+  /** Routes that answer from the task's current row. */
+  const withTask = (handler: (task: Task, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
     async (request, reply) => {
       const caller = await authenticateDaemon(request, auth);
-      const task = await requireTask(clients, auth, caller, (request.params as Params<"taskId">).taskId);
+      const task = await resources.task(caller, (request.params as Params<"taskId">).taskId);
       return handler(task, request, reply);
+    };
+  /** Routes that act on the task: access is enough, the service checks existence. */
+  const onTask = (handler: (taskId: string, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
+    async (request, reply) => {
+      const caller = await authenticateDaemon(request, auth);
+      const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
+      return handler(taskId, request, reply);
     };
 
   // D13
   router.add("GET", taskRoute("/status"), withTask(async (task, _request, reply) => sendJson(reply, 200, { status: task.status })));
 
   // D14
-  router.add("POST", taskRoute("/start"), withTask(async (task, _request, reply) => {
-    const { task: started } = await call(clients.tasks.startTask({ taskId: task.id }), "failed to start task");
+  router.add("POST", taskRoute("/start"), onTask(async (taskId, _request, reply) => {
+    const { task: started } = await call(clients.tasks.startTask({ taskId }), "failed to start task");
     return sendJsonWithRaw(reply, 200, taskJson(started!));
   }));
 
   // D15: the body is read only when one was sent.
-  router.add("POST", taskRoute("/wait-local-directory"), withTask(async (task, request, reply) => {
+  router.add("POST", taskRoute("/wait-local-directory"), onTask(async (taskId, request, reply) => {
     const sent = Number(request.headers["content-length"] ?? 0) > 0;
     const body = sent ? decodeBody(request.body, { reason: str() }) : {};
     const { task: waiting } = await call(
-      clients.tasks.waitLocalDirectory({ taskId: task.id, reason: body.reason ?? "" }),
+      clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }),
       "failed to mark task waiting",
     );
     return sendJsonWithRaw(reply, 200, taskJson(waiting!));
@@ -79,20 +88,20 @@ export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext
   router.add("POST", taskRoute("/progress"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
     const body = decodeBody(request.body, { summary: str(), step: int(), total: int() });
-    const task = await requireTask(clients, auth, caller, (request.params as Params<"taskId">).taskId);
+    const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
     await call(
-      clients.tasks.reportProgress({ taskId: task.id, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
+      clients.tasks.reportProgress({ taskId, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
       "failed to report progress",
     );
     return sendJson(reply, 200, { status: "ok" });
   });
 
   // D17: idempotent; a task not running comes back unchanged with 200.
-  router.add("POST", taskRoute("/complete"), withTask(async (task, request, reply) => {
+  router.add("POST", taskRoute("/complete"), onTask(async (taskId, request, reply) => {
     const body = decodeBody(request.body, { pr_url: str(), output: str(), session_id: str(), work_dir: str() });
     const { task: done } = await call(
       clients.tasks.completeTask({
-        taskId: task.id,
+        taskId,
         prUrl: body.pr_url ?? "",
         output: body.output ?? "",
         sessionId: body.session_id ?? "",
@@ -104,11 +113,11 @@ export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext
   }));
 
   // D18: idempotent like complete.
-  router.add("POST", taskRoute("/fail"), withTask(async (task, request, reply) => {
+  router.add("POST", taskRoute("/fail"), onTask(async (taskId, request, reply) => {
     const body = decodeBody(request.body, { error: str(), session_id: str(), work_dir: str(), failure_reason: str() });
     const { task: failed } = await call(
       clients.tasks.failTask({
-        taskId: task.id,
+        taskId,
         error: body.error ?? "",
         sessionId: body.session_id,
         workDir: body.work_dir,
@@ -128,11 +137,11 @@ export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext
     cache_read_tokens: int(),
     cache_write_tokens: int(),
   });
-  router.add("POST", taskRoute("/usage"), withTask(async (task, request, reply) => {
+  router.add("POST", taskRoute("/usage"), onTask(async (taskId, request, reply) => {
     const body = decodeBody(request.body, { usage: z.array(usageEntry.passthrough()).nullish() });
     await call(
       clients.tasks.reportUsage({
-        taskId: task.id,
+        taskId,
         usage: (body.usage ?? []).map((u) => ({
           provider: u.provider ?? "",
           model: u.model ?? "",
@@ -161,12 +170,12 @@ export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext
     const body = decodeBody(request.body, { messages: z.array(message.passthrough()).nullish() });
     const batch = body.messages ?? [];
     if (batch.length === 0) return sendJson(reply, 200, { status: "ok" });
-    const task = await requireTask(clients, auth, caller, (request.params as Params<"taskId">).taskId);
+    const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
     await call(
       clients.tasks.appendMessages({
-        taskId: task.id,
+        taskId,
         messages: batch.map((m) => ({
-          taskId: task.id,
+          taskId,
           seq: m.seq,
           type: m.type ?? "",
           tool: m.tool,
@@ -193,11 +202,11 @@ export function registerDaemonTaskRoutes({ router, clients, auth }: RouteContext
   ));
 
   // D27: 204 without a body.
-  router.add("POST", taskRoute("/session"), withTask(async (task, request, reply) => {
+  router.add("POST", taskRoute("/session"), onTask(async (taskId, request, reply) => {
     const body = decodeBody(request.body, { session_id: str(), work_dir: str() });
     if (!body.session_id && !body.work_dir) throw new HttpError(400, "session_id or work_dir required");
     await call(
-      clients.tasks.pinSession({ taskId: task.id, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),
+      clients.tasks.pinSession({ taskId, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),
       "pin session failed",
     );
     return sendNoContent(reply);

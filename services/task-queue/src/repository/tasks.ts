@@ -48,16 +48,48 @@ export function findTask(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(taskRow)`SELECT ${taskColumns} FROM taskqueue.task WHERE id = ${id}`);
 }
 
-const claimResult = z.object({ claimed_id: z.string().nullable(), redelivered: z.boolean(), contended: z.boolean() }).passthrough();
+const claimResult = z
+  .object({
+    claimed_id: z.string().nullable(),
+    redelivered: z.boolean(),
+    contended: z.boolean(),
+    isolation_failed: z.boolean(),
+    token_minted: z.boolean(),
+    prior_session_id: z.string().nullable(),
+    prior_work_dir: z.string().nullable(),
+    prior_runtime_id: z.string().nullable(),
+  })
+  .passthrough();
 
-/** Runs the claim function (see the migration); the claimed row, if any, and how. */
-export async function claim(db: CommonQueryMethods, runtimeId: string, recoveryWindowMs: number, defaultLimit: number) {
+export interface ClaimRequest {
+  runtimeId: string;
+  recoveryWindowMs: number;
+  defaultLimit: number;
+  /** The runtime's workspace: a task of another one is flagged, not handed out. */
+  runtimeWorkspaceId: string;
+  /** Minted for the claimed task when there is a user to act for. */
+  tokenHash: string;
+  tokenUserId: string | null;
+  tokenTtlMs: number;
+}
+
+/** Runs the claim function (see migration 002): one statement, all of the claim's writes. */
+export async function claim(db: CommonQueryMethods, r: ClaimRequest) {
   const row = await db.one(sql.type(claimResult)`
-    SELECT (r.claimed).id AS claimed_id, r.redelivered, r.contended,
-           ${sql.fragment`(r.claimed).*`}, (r.claimed).result::text AS result_json
-    FROM taskqueue.claim_task(${runtimeId}, make_interval(secs => ${recoveryWindowMs / 1000}), ${defaultLimit}) r`);
-  const task = row.claimed_id === null ? null : taskRow.parse(row);
-  return { task, redelivered: row.redelivered, contended: row.contended };
+    SELECT (c.claimed).id AS claimed_id, c.redelivered, c.contended, c.isolation_failed, c.token_minted,
+           c.prior_session_id, c.prior_work_dir, c.prior_runtime_id,
+           ${sql.fragment`(c.claimed).*`}, (c.claimed).result::text AS result_json
+    FROM taskqueue.claim_task(
+      ${r.runtimeId}, make_interval(secs => ${r.recoveryWindowMs / 1000}), ${r.defaultLimit}, ${r.runtimeWorkspaceId},
+      ${r.tokenHash}, ${r.tokenUserId}, make_interval(secs => ${r.tokenTtlMs / 1000})) c`);
+  return {
+    task: row.claimed_id === null ? null : taskRow.parse(row),
+    redelivered: row.redelivered,
+    contended: row.contended,
+    isolationFailed: row.isolation_failed,
+    tokenMinted: row.token_minted,
+    prior: { sessionId: row.prior_session_id, workDir: row.prior_work_dir, runtimeId: row.prior_runtime_id },
+  };
 }
 
 /** A single guarded transition: the row when it was in one of `from`, else null. */
@@ -68,6 +100,7 @@ function transition(db: CommonQueryMethods, id: string, from: readonly string[],
     RETURNING ${taskColumns}`);
 }
 
+/** dispatched | waiting_local_directory -> running. */
 export function start(db: CommonQueryMethods, id: string) {
   return transition(db, id, ["dispatched", "waiting_local_directory"], sql.fragment`status = 'running', started_at = now(), wait_reason = NULL`);
 }
@@ -76,14 +109,28 @@ export function markWaiting(db: CommonQueryMethods, id: string, reason: string |
   return transition(db, id, ["dispatched"], sql.fragment`status = 'waiting_local_directory', wait_reason = ${reason}`);
 }
 
+const completedRow = taskRow.extend({ first_execution: z.boolean() });
+
+/**
+ * running -> completed, and in the same statement: the task's tokens are
+ * revoked (whatever its state) and the issue's first execution recorded.
+ * No row when the task was not running.
+ */
 export function complete(db: CommonQueryMethods, id: string, result: Record<string, string>, sessionId: string | null, workDir: string | null) {
-  return transition(
-    db,
-    id,
-    ["running"],
-    sql.fragment`status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
-                 session_id = ${sessionId}, work_dir = ${workDir}`,
-  );
+  return db.maybeOne(sql.type(completedRow)`
+    WITH done AS (
+      UPDATE taskqueue.task
+      SET status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
+          session_id = ${sessionId}, work_dir = ${workDir}, updated_at = now()
+      WHERE id = ${id} AND status = 'running'
+      RETURNING *),
+    revoked AS (DELETE FROM taskqueue.task_token WHERE task_id = ${id}),
+    first AS (
+      INSERT INTO taskqueue.issue_first_execution (issue_id, task_id)
+      SELECT issue_id, id FROM done WHERE issue_id IS NOT NULL
+      ON CONFLICT DO NOTHING
+      RETURNING issue_id)
+    SELECT ${taskColumnsOf("done")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM done`);
 }
 
 export function fail(
@@ -155,35 +202,6 @@ export function listTasks(db: CommonQueryMethods, workspaceId: string, issueId: 
     LIMIT 1000`);
 }
 
-/** Reasons whose session must not be resumed. */
-const RESUME_UNSAFE = ["iteration_limit", "agent_fallback_message", "api_invalid_request", "codex_semantic_inactivity"];
-
-const resumable = sql.fragment`
-  p.session_id IS NOT NULL
-  AND (p.status = 'completed'
-       OR (p.status = 'failed' AND coalesce(p.failure_reason, '') <> ALL(${sql.array(RESUME_UNSAFE, "text")})
-           AND NOT (coalesce(p.error, '') LIKE '%400%' AND coalesce(p.error, '') LIKE '%invalid_request_error%')))`;
-
-const priorRow = z.object({ runtime_id: z.string(), session_id: z.string().nullable(), work_dir: z.string().nullable() });
-
-/** The latest resumable earlier task of the same agent and issue. */
-export function priorForIssue(db: CommonQueryMethods, agentId: string, issueId: string, excludeId: string) {
-  return db.maybeOne(sql.type(priorRow)`
-    SELECT p.runtime_id, p.session_id, p.work_dir FROM taskqueue.task p
-    WHERE p.agent_id = ${agentId} AND p.issue_id = ${issueId} AND p.id <> ${excludeId} AND ${resumable}
-    ORDER BY coalesce(p.completed_at, p.started_at, p.dispatched_at, p.created_at) DESC
-    LIMIT 1`);
-}
-
-/** The latest resumable earlier task of the same chat session. */
-export function priorForChat(db: CommonQueryMethods, chatSessionId: string, excludeId: string) {
-  return db.maybeOne(sql.type(priorRow)`
-    SELECT p.runtime_id, p.session_id, p.work_dir FROM taskqueue.task p
-    WHERE p.chat_session_id = ${chatSessionId} AND p.id <> ${excludeId} AND ${resumable}
-    ORDER BY p.completed_at DESC NULLS LAST
-    LIMIT 1`);
-}
-
 /** Moves every task of one runtime to another (legacy merge); returns how many. */
 export async function moveRuntime(db: CommonQueryMethods, fromRuntimeId: string, toRuntimeId: string) {
   const result = await db.query(sql.unsafe`
@@ -195,13 +213,6 @@ export async function upsertAgentLimit(db: CommonQueryMethods, agentId: string, 
   await db.query(sql.unsafe`
     INSERT INTO taskqueue.agent_limit (agent_id, max_concurrent_tasks) VALUES (${agentId}, ${maxConcurrentTasks})
     ON CONFLICT (agent_id) DO UPDATE SET max_concurrent_tasks = excluded.max_concurrent_tasks, updated_at = now()`);
-}
-
-/** True the first time an issue is recorded as executed. */
-export async function recordFirstExecution(db: CommonQueryMethods, issueId: string, taskId: string) {
-  const result = await db.query(sql.unsafe`
-    INSERT INTO taskqueue.issue_first_execution (issue_id, task_id) VALUES (${issueId}, ${taskId}) ON CONFLICT DO NOTHING`);
-  return result.rowCount === 1;
 }
 
 export type { TaskRow };
