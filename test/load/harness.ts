@@ -5,16 +5,18 @@ import pg from "pg";
 import { freePort } from "@controlplane/lifecycle";
 
 /**
- * The whole control plane in a child process (`npm start`'s all-in-one) on a
- * fresh database and stream, so the load generator in this process does not
- * share its event loop with the services.
+ * The whole control plane in child processes, on a fresh database and
+ * stream, so the load generator in this process does not share an event loop
+ * with the services. By default each service runs in its own process, as it
+ * is deployed; BENCH_ALL_IN_ONE=1 runs them all in one (`npm start`'s mode).
  */
 export interface ControlPlane {
   gatewayUrl: string;
   registryAddr: string;
   tasksAddr: string;
   databaseUrl: string;
-  pid: number;
+  /** Process ids of the control plane (one, or one per service). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
@@ -26,8 +28,7 @@ export async function startControlPlane(extraEnv: Record<string, string> = {}): 
   const databaseUrl = SERVER.replace(/\/[^/]*$/, `/${database}`);
   const ports = { gateway: await freePort(), registry: await freePort(), profiles: await freePort(), tasks: await freePort(), metrics: await freePort() };
   const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, "--import", "tsx", fileURLToPath(new URL("../../tools/all-in-one/src/main.ts", import.meta.url))], {
-    env: {
+  const env = {
       ...process.env,
       DATABASE_URL: databaseUrl,
       EVENTS_STREAM: `BENCH_${suffix}`,
@@ -39,14 +40,35 @@ export async function startControlPlane(extraEnv: Record<string, string> = {}): 
       METRICS_PORT: String(ports.metrics),
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       DB_POOL_SIZE: "10",
+      REGISTRY_GRPC_ADDR: `127.0.0.1:${ports.registry}`,
+      PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${ports.profiles}`,
+      TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${ports.tasks}`,
+      REGISTRY_METRICS_PORT: "0",
+      PROFILE_CATALOG_METRICS_PORT: "0",
+      TASK_QUEUE_METRICS_PORT: "0",
+      GATEWAY_METRICS_PORT: "0",
       ...extraEnv,
-    },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  };
+  const run = (entry: string) =>
+    spawn(process.execPath, [...profile, "--import", "tsx", fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
+      env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+  const children: ChildProcess[] = [];
+  if (process.env.BENCH_ALL_IN_ONE === "1") {
+    children.push(run("tools/all-in-one/src/main.ts"));
+  } else {
+    // The registry creates the database and the schemas the others need first.
+    const { execFileSync } = await import("node:child_process");
+    execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../tools/all-in-one/src/migrate.ts", import.meta.url))], { env, stdio: "inherit" });
+    for (const entry of ["services/runtime-registry/src/main.ts", "services/profile-catalog/src/main.ts", "services/task-queue/src/main.ts", "services/gateway/src/main.ts"]) {
+      children.push(run(entry));
+    }
+  }
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`control plane exited with ${child.exitCode}`);
+    if (children.some((c) => c.exitCode !== null)) throw new Error("a control-plane process exited during start");
     try {
       if ((await fetch(`${gatewayUrl}/healthz`)).ok) break;
     } catch {
@@ -60,11 +82,15 @@ export async function startControlPlane(extraEnv: Record<string, string> = {}): 
     registryAddr: `127.0.0.1:${ports.registry}`,
     tasksAddr: `127.0.0.1:${ports.tasks}`,
     databaseUrl,
-    pid: child.pid!,
+    pids: children.map((c) => c.pid!),
     async stop() {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      await Promise.all(
+        children.map((c) => {
+          const exited = new Promise((resolve) => c.once("exit", resolve));
+          c.kill("SIGTERM");
+          return exited;
+        }),
+      );
       const admin = new pg.Client({ connectionString: SERVER });
       await admin.connect();
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -79,4 +105,35 @@ export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return Math.round(kb / 1024);
+}
+
+/** CPU seconds (user + system) used so far by the given processes. */
+export async function cpuSeconds(pids: number[]): Promise<number> {
+  const { readFile } = await import("node:fs/promises");
+  const ticks = await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ");
+        return Number(fields[11]) + Number(fields[12]);
+      } catch {
+        return 0;
+      }
+    }),
+  );
+  return ticks.reduce((a, b) => a + b, 0) / 100;
+}
+
+/** Process ids of every Postgres server process on this machine. */
+export async function postgresPids(): Promise<number[]> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if ((await readFile(`/proc/${entry}/comm`, "utf8")).trim() === "postgres") pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }

@@ -8,14 +8,14 @@
  * 3. Enqueue-to-claim latency with long-poll: 64 daemons waiting on
  *    ?wait=25 while tasks are enqueued one by one.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import * as hdr from "hdr-histogram-js";
 import pg from "pg";
 import { createClient } from "@controlplane/grpc";
 import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { rssMiB, startControlPlane } from "./harness.js";
+import { cpuSeconds, postgresPids, rssMiB, startControlPlane } from "./harness.js";
 
 const DAEMONS = Number(process.env.BENCH_DAEMONS ?? 64);
 const TASKS_PER_DAEMON = Number(process.env.BENCH_TASKS_PER_DAEMON ?? 40);
@@ -70,6 +70,8 @@ try {
   await enqueueAll();
   const claimLatency = hdr.build();
   let cycles = 0;
+  const pgPids = await postgresPids();
+  const cpuBefore = { plane: await cpuSeconds(plane.pids), postgres: await cpuSeconds(pgPids), bench: process.cpuUsage() };
   let started = performance.now();
   await Promise.all(daemons.map(async ({ runtimeId }) => {
     for (;;) {
@@ -85,7 +87,13 @@ try {
   }));
   const gatewaySeconds = (performance.now() - started) / 1000;
   const gatewayRate = cycles / gatewaySeconds;
-  const rssAfterGateway = await rssMiB(plane.pid);
+  const benchCpu = process.cpuUsage(cpuBefore.bench);
+  const cpuPerCycleMs = {
+    plane: ((await cpuSeconds(plane.pids)) - cpuBefore.plane) * 1000 / cycles,
+    postgres: ((await cpuSeconds(await postgresPids())) - cpuBefore.postgres) * 1000 / cycles,
+    bench: (benchCpu.user + benchCpu.system) / 1000 / cycles,
+  };
+  const rssAfterGateway = (await Promise.all(plane.pids.map(rssMiB))).join(" + ");
 
   // 2. The raw ceiling: same SQL, 64 connections, no layers.
   await enqueueAll();
@@ -101,7 +109,11 @@ try {
     const mine = daemons.filter((_, d) => d % RAW_CONNECTIONS === i).map((d) => d.runtimeId);
     while (mine.length > 0) {
       const runtimeId = mine[0]!;
-      const { rows } = await db.query("SELECT (r.claimed).id AS id FROM taskqueue.claim_task($1, interval '90 seconds', 6) r", [runtimeId]);
+      // Exactly what a claim runs: dispatch, isolation check, token insert, resume lookup.
+      const { rows } = await db.query(
+        "SELECT (r.claimed).id AS id FROM taskqueue.claim_task($1, interval '90 seconds', 6, $2, $3, $4, interval '24 hours') r",
+        [runtimeId, workspaceId, randomBytes(32).toString("hex"), userId],
+      );
       const id = rows[0]?.id as string | null;
       if (!id) {
         mine.shift();
@@ -148,10 +160,14 @@ try {
   const ms = (h: hdr.Histogram, p: number) => (h.getValueAtPercentile(p) / 1000).toFixed(1);
   console.log(`daemons: ${DAEMONS}, tasks per phase: ${DAEMONS * TASKS_PER_DAEMON}`);
   console.log(`gateway cycles (claim->start->complete): ${gatewayRate.toFixed(0)}/s over ${cycles} cycles; claim p50 ${ms(claimLatency, 50)} ms, p99 ${ms(claimLatency, 99)} ms`);
-  console.log(`raw SQL ceiling (same claim function + 2 UPDATEs, ${RAW_CONNECTIONS} connections): ${rawRate.toFixed(0)}/s over ${rawCycles} cycles`);
+  console.log(`raw SQL ceiling (the same claim statement + start and complete UPDATEs, ${RAW_CONNECTIONS} connections): ${rawRate.toFixed(0)}/s over ${rawCycles} cycles`);
   console.log(`gateway / ceiling: ${(gatewayRate / rawRate).toFixed(2)}`);
+  console.log(
+    `CPU per gateway cycle: control plane ${cpuPerCycleMs.plane.toFixed(2)} ms, Postgres ${cpuPerCycleMs.postgres.toFixed(2)} ms, ` +
+      `load generator ${cpuPerCycleMs.bench.toFixed(2)} ms (2 cores = 2,000 ms of CPU per second)`,
+  );
   console.log(`enqueue->claim with long-poll: p50 ${ms(dispatch, 50)} ms, p99 ${ms(dispatch, 99)} ms over ${dispatch.totalCount} tasks`);
-  console.log(`control plane RSS after the gateway phase: ${rssAfterGateway} MiB`);
+  console.log(`control plane RSS after the gateway phase: ${rssAfterGateway} MiB (${plane.pids.length === 1 ? "all in one process" : "registry, profile catalog, task queue, gateway"})`);
 } catch (error) {
   console.error("benchmark failed:", error);
   process.exitCode = 1;

@@ -57,6 +57,11 @@ export async function createDbPool(url: string, options: { name: string; maxSize
     connectionTimeout: 5_000,
     statementTimeout: 30_000,
     idleInTransactionSessionTimeout: 60_000,
+    // Connections are reused as they are: no service sets session state, and
+    // slonik's default DISCARD ALL on every release doubles the statements
+    // and throws away every cached plan (plpgsql functions included).
+    resetConnection: async () => undefined,
+    idleTimeout: 60_000,
     interceptors: [resultParser],
     typeParsers: [
       // Counts and token totals: numbers, exact below 2^53 (far beyond any count here).

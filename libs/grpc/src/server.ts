@@ -112,24 +112,34 @@ export class GrpcServer {
       const rawDeadline = call.getDeadline();
       const deadline =
         rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
-      const log = this.log.child({ request_id: requestId, rpc: method });
+      // A child logger costs an allocation per call: made only if something logs.
+      let child: Logger | undefined;
+      const log = () => (child ??= this.log.child({ request_id: requestId, rpc: method }));
       const finish = (code: status) => {
         const seconds = (performance.now() - started) / 1000;
         serverHandled.inc({ grpc_service: service, grpc_method: method, grpc_code: status[code] ?? String(code) });
         serverLatency.observe({ grpc_service: service, grpc_method: method }, seconds);
         const fields = { code: status[code], ms: Math.round(seconds * 1000) };
-        if (seconds * 1000 >= SLOW_CALL_MS) log.info(fields, "slow rpc");
-        else log.debug(fields, "rpc");
+        if (seconds * 1000 >= SLOW_CALL_MS) log().info(fields, "slow rpc");
+        else if (this.log.isLevelEnabled("debug")) log().debug(fields, "rpc");
       };
       runInScope({ requestId, deadline }, () => {
-        handler(call.request, { requestId, metadata: call.metadata, log, deadline }).then(
+        const info: CallInfo = {
+          requestId,
+          metadata: call.metadata,
+          get log() {
+            return log();
+          },
+          deadline,
+        };
+        handler(call.request, info).then(
           (response) => {
             finish(status.OK);
             callback(null, response);
           },
           (error: unknown) => {
             const mapped = toServiceError(error);
-            if (mapped.code === status.INTERNAL) log.error({ err: error }, "rpc failed");
+            if (mapped.code === status.INTERNAL) log().error({ err: error }, "rpc failed");
             finish(mapped.code);
             callback(mapped);
           },
