@@ -18,7 +18,9 @@ test.after.always(async () => {
 });
 
 async function cpctl(...args: string[]): Promise<unknown> {
-  const { stdout } = await run("node", [CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--json", ...args]);
+  const { stdout } = await run("node", [
+    CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--tasks", stack.tasksAddr, "--json", ...args,
+  ]);
   return JSON.parse(stdout);
 }
 
@@ -45,13 +47,22 @@ test("an operator sets up a workspace with cpctl and a daemon token works at the
   const runtimeId = (registered.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
   const runtimes = (await cpctl("runtime", "list", ws.id)) as Array<{ id: string; status: string }>;
   t.deepEqual(runtimes.map((r) => [r.id, r.status]), [[runtimeId, "online"]]);
-  const agent = (await cpctl("agent", "upsert", ws.id, runtimeId, "--name", "helper", "--env", "A=1", "--arg", "-v")) as {
+  // The runtime came from a daemon token (no owner): tasks act for the agent's owner.
+  const agent = (await cpctl("agent", "upsert", ws.id, runtimeId, "--name", "helper", "--env", "A=1", "--arg", "-v", "--owner", user)) as {
     created: boolean;
     agent: { customEnv: Record<string, string> };
   };
   t.true(agent.created);
   t.deepEqual(agent.agent.customEnv, { A: "1" });
   t.is(((await cpctl("agent", "list", ws.id)) as unknown[]).length, 1);
+  const agentId = (agent as unknown as { agent: { id: string } }).agent.id;
+  const queued = (await cpctl("task", "enqueue", agentId, "--issue", randomUUID(), "--title", "Fix it")) as { task: { id: string } };
+  const claim = await http(stack.gatewayUrl, "POST", `/api/daemon/runtimes/${runtimeId}/tasks/claim`, { token: issued.token, body: {} });
+  t.is((claim.json as { task: { id: string; thread_name: string } }).task.id, queued.task.id);
+  t.is((claim.json as { task: { thread_name: string } }).task.thread_name, "Fix it");
+  const cancelled = (await cpctl("task", "cancel", queued.task.id)) as { transitioned: boolean; task: { status: string } };
+  t.deepEqual([cancelled.transitioned, cancelled.task.status], [true, "cancelled"]);
+  t.is(((await cpctl("task", "list", ws.id, "--active")) as unknown[]).length, 0);
 
   await cpctl("token", "revoke", issued.info.id);
   const tokens = (await cpctl("token", "list", "--workspace", ws.id)) as Array<{ revokedAt: string | null }>;

@@ -2,10 +2,12 @@ import { createClient } from "@controlplane/grpc";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 
 export interface Addresses {
   registry: string;
   profiles: string;
+  tasks: string;
 }
 
 export function identityClient(addresses: Addresses) {
@@ -18,4 +20,8 @@ export function profilesClient(addresses: Addresses) {
 
 export function registryClient(addresses: Addresses) {
   return createClient(RuntimeRegistryServiceService, addresses.registry, { deadlineMs: 10_000 });
+}
+
+export function tasksClient(addresses: Addresses) {
+  return createClient(TaskQueueServiceService, addresses.tasks, { deadlineMs: 10_000 });
 }

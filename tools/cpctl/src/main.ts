@@ -3,6 +3,7 @@ import { registerAgentCommands } from "./commands/agent.js";
 import { registerMemberCommands } from "./commands/member.js";
 import { registerProfileCommands } from "./commands/profile.js";
 import { registerRuntimeCommands } from "./commands/runtime.js";
+import { registerTaskCommands } from "./commands/task.js";
 import { registerTokenCommands } from "./commands/token.js";
 import { registerWorkspaceCommands } from "./commands/workspace.js";
 import { context, program } from "./program.js";
@@ -13,6 +14,7 @@ registerTokenCommands(program);
 registerProfileCommands(program);
 registerRuntimeCommands(program);
 registerAgentCommands(program);
+registerTaskCommands(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -20,7 +22,7 @@ try {
   const { addresses } = context();
   if (hasCode(error, status.UNAVAILABLE)) {
     process.stderr.write(
-      `cpctl: service unavailable (registry ${addresses.registry}, profiles ${addresses.profiles}): ${error.details}\n`,
+      `cpctl: service unavailable (registry ${addresses.registry}, profiles ${addresses.profiles}, tasks ${addresses.tasks}): ${error.details}\n`,
     );
   } else if (isServiceError(error)) {
     process.stderr.write(`cpctl: ${error.details}\n`);
