@@ -14,6 +14,9 @@ import { startRegistry } from "@controlplane/runtime-registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { loadTaskQueueConfig } from "@controlplane/task-queue/config";
 import { startTaskQueue } from "@controlplane/task-queue";
+import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
+import { loadLivenessConfig } from "@controlplane/liveness/config";
+import { startLiveness, type RunningLiveness } from "@controlplane/liveness";
 import { createTestDatabase, createTestEvents, freePort, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 
 export const JWT_SECRET = "test-secret-of-at-least-16-chars";
@@ -28,6 +31,10 @@ export interface Stack {
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
   tasks: PromiseClient<typeof TaskQueueServiceService>;
   tasksAddr: string;
+  liveness: PromiseClient<typeof LivenessServiceService>;
+  livenessAddr: string;
+  /** The running liveness service (flush and sweep on demand in tests). */
+  livenessService: RunningLiveness;
   db: TestDatabase;
   events: TestEvents;
   stop(): Promise<void>;
@@ -37,10 +44,11 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   const db = await createTestDatabase();
   const events = await createTestEvents();
   // The registry and the catalog call each other: fix both addresses first.
-  const [registryPort, profilesPort, tasksPort] = [await freePort(), await freePort(), await freePort()];
+  const [registryPort, profilesPort, tasksPort, livenessPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const registryAddr = `127.0.0.1:${registryPort}`;
   const profilesAddr = `127.0.0.1:${profilesPort}`;
   const tasksAddr = `127.0.0.1:${tasksPort}`;
+  const livenessAddr = `127.0.0.1:${livenessPort}`;
   const env = testEnv(db, events, {
     JWT_SECRET,
     REGISTRY_GRPC_PORT: String(registryPort),
@@ -49,17 +57,21 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     PROFILE_CATALOG_GRPC_ADDR: profilesAddr,
     TASK_QUEUE_GRPC_PORT: String(tasksPort),
     TASK_QUEUE_GRPC_ADDR: tasksAddr,
+    LIVENESS_GRPC_PORT: String(livenessPort),
+    LIVENESS_GRPC_ADDR: livenessAddr,
     ...extraEnv,
   });
   const log = createLogger("test", env.LOG_LEVEL);
   const registry = await startRegistry(loadRegistryConfig(env), log);
   const profileCatalog = await startProfileCatalog(loadProfileCatalogConfig(env), log);
   const taskQueue = await startTaskQueue(loadTaskQueueConfig(env), log);
+  const livenessService = await startLiveness(loadLivenessConfig(env), log);
   const gateway = await startGateway(loadGatewayConfig(env), log);
   const identity = createClient(IdentityServiceService, registryAddr);
   const profiles = createClient(ProfileCatalogServiceService, profilesAddr);
   const registryClient = createClient(RuntimeRegistryServiceService, registryAddr);
   const tasksClient = createClient(TaskQueueServiceService, tasksAddr, { deadlineMs: 60_000 });
+  const livenessClient = createClient(LivenessServiceService, livenessAddr);
   return {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
     registryAddr,
@@ -69,6 +81,9 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     registry: registryClient,
     tasks: tasksClient,
     tasksAddr,
+    liveness: livenessClient,
+    livenessAddr,
+    livenessService,
     db,
     events,
     async stop() {
@@ -76,7 +91,9 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
       profiles.close();
       registryClient.close();
       tasksClient.close();
+      livenessClient.close();
       await gateway.stop();
+      await livenessService.stop();
       await taskQueue.stop();
       await profileCatalog.stop();
       await registry.stop();

@@ -1,4 +1,5 @@
 import {
+  ActionFinished,
   AgentUpserted,
   DaemonRegistered,
   IssueFirstExecuted,
@@ -48,6 +49,7 @@ export const EVENT_TYPES = {
   "task.failed": TaskFailed,
   "task.cancelled": TaskCancelled,
   "issue.first_executed": IssueFirstExecuted,
+  "action.finished": ActionFinished,
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;

@@ -17,6 +17,7 @@ export function testEnv(db: TestDatabase, events: TestEvents, extra: Record<stri
     REGISTRY_GRPC_PORT: "0",
     PROFILE_CATALOG_GRPC_PORT: "0",
     TASK_QUEUE_GRPC_PORT: "0",
+    LIVENESS_GRPC_PORT: "0",
     GATEWAY_PORT: "0",
     GATEWAY_HOST: "127.0.0.1",
     SHUTDOWN_GRACE_MS: "2000",

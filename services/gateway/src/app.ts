@@ -8,6 +8,7 @@ import type { Resources } from "./auth/resources.js";
 import type { GatewayClients } from "./clients.js";
 import { Router } from "./router.js";
 import { registerDaemonTaskRoutes } from "./routes/daemon-tasks.js";
+import { registerHeartbeatRoutes } from "./routes/heartbeat.js";
 import { registerProfileRoutes } from "./routes/profiles.js";
 import { registerRegistrationRoutes } from "./routes/register.js";
 import { registerUserTaskRoutes } from "./routes/user-tasks.js";
@@ -62,6 +63,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);
   registerDaemonTaskRoutes(context);
+  registerHeartbeatRoutes(context);
   registerUserTaskRoutes(context);
 
   router.add("GET", "/healthz", async (_request, reply) => reply.code(200).type("text/plain").send("ok\n"));

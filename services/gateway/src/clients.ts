@@ -1,4 +1,5 @@
 import { createClient, type PromiseClient } from "@controlplane/grpc";
+import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
@@ -10,12 +11,18 @@ export interface GatewayClients {
   profiles: PromiseClient<typeof ProfileCatalogServiceService>;
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
   tasks: PromiseClient<typeof TaskQueueServiceService>;
+  liveness: PromiseClient<typeof LivenessServiceService>;
 }
 
 /** Below the daemon's 30 s HTTP timeout, so it sees our answer, not its own timeout. */
 const DEADLINE_MS = 10_000;
 
-export function createGatewayClients(addresses: { registry: string; profileCatalog: string; taskQueue: string }): GatewayClients {
+export function createGatewayClients(addresses: {
+  registry: string;
+  profileCatalog: string;
+  taskQueue: string;
+  liveness: string;
+}): GatewayClients {
   return {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
@@ -33,6 +40,10 @@ export function createGatewayClients(addresses: { registry: string; profileCatal
       deadlineMs: DEADLINE_MS,
       idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "resolveTaskToken"],
     }),
+    liveness: createClient(LivenessServiceService, addresses.liveness, {
+      deadlineMs: DEADLINE_MS,
+      idempotent: ["getRuntimeLiveness"],
+    }),
   };
 }
 
@@ -41,4 +52,5 @@ export function closeGatewayClients(clients: GatewayClients): void {
   clients.profiles.close();
   clients.registry.close();
   clients.tasks.close();
+  clients.liveness.close();
 }

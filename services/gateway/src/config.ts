@@ -8,6 +8,7 @@ export const gatewayEnv = z.object({
   REGISTRY_GRPC_ADDR: address("127.0.0.1:50051"),
   PROFILE_CATALOG_GRPC_ADDR: address("127.0.0.1:50052"),
   TASK_QUEUE_GRPC_ADDR: address("127.0.0.1:50053"),
+  LIVENESS_GRPC_ADDR: address("127.0.0.1:50054"),
   /**
    * How long a resolved token or membership is trusted without asking the
    * registry again; a revocation takes effect within this time.

@@ -16,6 +16,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     registry: config.REGISTRY_GRPC_ADDR,
     profileCatalog: config.PROFILE_CATALOG_GRPC_ADDR,
     taskQueue: config.TASK_QUEUE_GRPC_ADDR,
+    liveness: config.LIVENESS_GRPC_ADDR,
   });
   const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
   const resources = new Resources(clients, auth, config.RUNTIME_CACHE_TTL_MS);

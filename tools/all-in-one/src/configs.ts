@@ -1,4 +1,5 @@
 import { loadGatewayConfig } from "@controlplane/gateway/config";
+import { loadLivenessConfig } from "@controlplane/liveness/config";
 import { loadProfileCatalogConfig } from "@controlplane/profile-catalog/config";
 import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
 import { loadTaskQueueConfig } from "@controlplane/task-queue/config";
@@ -9,6 +10,7 @@ export function loadAllConfigs(env: Record<string, string | undefined> = process
     registry: loadRegistryConfig(env),
     profileCatalog: loadProfileCatalogConfig(env),
     taskQueue: loadTaskQueueConfig(env),
+    liveness: loadLivenessConfig(env),
     gateway: loadGatewayConfig(env),
   };
 }

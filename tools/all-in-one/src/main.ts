@@ -1,6 +1,7 @@
 import { loadConfig, port, z } from "@controlplane/config";
 import { ensureDatabase } from "@controlplane/db";
 import { startGateway } from "@controlplane/gateway";
+import { startLiveness } from "@controlplane/liveness";
 import { freePort, runUntilSignal, stopAll, type Stoppable } from "@controlplane/lifecycle";
 import { createLogger, redactUrl } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
@@ -26,10 +27,12 @@ await runUntilSignal(log, async () => {
     const registryPort = configs.registry.REGISTRY_GRPC_PORT || (await freePort());
     const profilesPort = configs.profileCatalog.PROFILE_CATALOG_GRPC_PORT || (await freePort());
     const tasksPort = configs.taskQueue.TASK_QUEUE_GRPC_PORT || (await freePort());
+    const livenessPort = configs.liveness.LIVENESS_GRPC_PORT || (await freePort());
     const addresses = {
       REGISTRY_GRPC_ADDR: `127.0.0.1:${registryPort}`,
       PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${profilesPort}`,
       TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${tasksPort}`,
+      LIVENESS_GRPC_ADDR: `127.0.0.1:${livenessPort}`,
     };
     const registry = await startRegistry(
       { ...configs.registry, ...addresses, REGISTRY_GRPC_PORT: registryPort },
@@ -46,6 +49,11 @@ await runUntilSignal(log, async () => {
       createLogger("task-queue", configs.taskQueue.LOG_LEVEL),
     );
     started.push(tasks);
+    const liveness = await startLiveness(
+      { ...configs.liveness, ...addresses, LIVENESS_GRPC_PORT: livenessPort },
+      createLogger("liveness", configs.liveness.LOG_LEVEL),
+    );
+    started.push(liveness);
     const gateway = await startGateway({ ...configs.gateway, ...addresses }, createLogger("gateway", configs.gateway.LOG_LEVEL));
     started.push(gateway);
     const metrics = await startMetricsServer(METRICS_PORT);
@@ -53,7 +61,7 @@ await runUntilSignal(log, async () => {
     log.info(
       {
         gateway: `http://127.0.0.1:${gateway.port}`,
-        grpc: { "runtime-registry": registry.port, "profile-catalog": profiles.port, "task-queue": tasks.port },
+        grpc: { "runtime-registry": registry.port, "profile-catalog": profiles.port, "task-queue": tasks.port, liveness: liveness.port },
         metrics: `http://127.0.0.1:${metrics.port}/metrics`,
         database: redactUrl(configs.registry.DATABASE_URL),
         nats: configs.registry.NATS_URL,

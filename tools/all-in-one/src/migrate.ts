@@ -1,6 +1,7 @@
 import { ensureDatabase } from "@controlplane/db";
 import { runOnce } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
+import { migrateLiveness } from "@controlplane/liveness";
 import { migrateProfileCatalog } from "@controlplane/profile-catalog";
 import { migrateRegistry } from "@controlplane/runtime-registry";
 import { migrateTaskQueue } from "@controlplane/task-queue";
@@ -14,5 +15,6 @@ await runOnce(log, async () => {
   await migrateRegistry(configs.registry, log);
   await migrateProfileCatalog(configs.profileCatalog, log);
   await migrateTaskQueue(configs.taskQueue, log);
+  await migrateLiveness(configs.liveness, log);
   log.info("database up to date");
 });

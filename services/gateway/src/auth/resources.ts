@@ -8,8 +8,8 @@ import { HttpError } from "../wire/errors.js";
 import type { Authenticator, Caller } from "./authenticator.js";
 import { requireDaemonWorkspace } from "./checks.js";
 
-/** A task's workspace never changes: remembered this long once seen. */
-const TASK_WORKSPACE_TTL_MS = 10 * 60_000;
+/** A task's or runtime's workspace never changes: remembered this long once seen. */
+const WORKSPACE_OF_TTL_MS = 10 * 60_000;
 
 /**
  * R and T, the runtime and task checks of daemon routes. Runtimes are read
@@ -19,7 +19,8 @@ const TASK_WORKSPACE_TTL_MS = 10 * 60_000;
  */
 export class Resources {
   private readonly runtimes: TtlCache<Runtime>;
-  private readonly taskWorkspaces = new TtlCache<string>(TASK_WORKSPACE_TTL_MS, 200_000);
+  private readonly taskWorkspaces = new TtlCache<string>(WORKSPACE_OF_TTL_MS, 200_000);
+  private readonly runtimeWorkspaces = new TtlCache<string>(WORKSPACE_OF_TTL_MS, 500_000);
 
   constructor(
     private readonly clients: GatewayClients,
@@ -45,6 +46,24 @@ export class Resources {
     }
     await requireDaemonWorkspace(caller, runtime.workspaceId, this.auth);
     return runtime;
+  }
+
+  /**
+   * R for the heartbeat, the hottest route: only the runtime's workspace is
+   * needed, and it never changes, so it is remembered. Whether the runtime
+   * still exists is liveness's answer to the beat itself.
+   */
+  async runtimeAccess(caller: Caller, runtimeId: string): Promise<string> {
+    const id = parseUuid(runtimeId);
+    if (!id) throw new HttpError(400, "invalid runtime_id");
+    let workspaceId = this.runtimeWorkspaces.get(id);
+    if (workspaceId === undefined) {
+      workspaceId = (await this.runtime(caller, id)).workspaceId;
+      this.runtimeWorkspaces.set(id, workspaceId);
+      return id;
+    }
+    await requireDaemonWorkspace(caller, workspaceId, this.auth);
+    return id;
   }
 
   /** T with the task's current row (for routes that answer from it). */

@@ -280,6 +280,20 @@ export interface AgentUpserted {
   agent?: Agent | undefined;
 }
 
+/** controlplane.action.finished: a pending action reached a terminal state. */
+export interface ActionFinished {
+  meta?: EventMeta | undefined;
+  actionId: string;
+  runtimeId: string;
+  /** update, model_list, local_skills or local_skill_import. */
+  kind: string;
+  /** completed, failed, timeout or conflict. */
+  status: string;
+  /** Raw JSON of the daemon's result, when it sent one. */
+  resultJson: string;
+  error: string;
+}
+
 function createBaseEventMeta(): EventMeta {
   return { eventId: "", occurredAt: undefined, workspaceId: "", actorId: undefined };
 }
@@ -2654,6 +2668,183 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
     const message = createBaseAgentUpserted();
     message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
     message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    return message;
+  },
+};
+
+function createBaseActionFinished(): ActionFinished {
+  return { meta: undefined, actionId: "", runtimeId: "", kind: "", status: "", resultJson: "", error: "" };
+}
+
+export const ActionFinished: MessageFns<ActionFinished> = {
+  encode(message: ActionFinished, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.actionId !== "") {
+      writer.uint32(18).string(message.actionId);
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(26).string(message.runtimeId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(34).string(message.kind);
+    }
+    if (message.status !== "") {
+      writer.uint32(42).string(message.status);
+    }
+    if (message.resultJson !== "") {
+      writer.uint32(50).string(message.resultJson);
+    }
+    if (message.error !== "") {
+      writer.uint32(58).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ActionFinished {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseActionFinished();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.actionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ActionFinished {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      actionId: isSet(object.actionId)
+        ? globalThis.String(object.actionId)
+        : isSet(object.action_id)
+        ? globalThis.String(object.action_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: ActionFinished): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.actionId !== "") {
+      obj.actionId = message.actionId;
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ActionFinished>, I>>(base?: I): ActionFinished {
+    return ActionFinished.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ActionFinished>, I>>(object: I): ActionFinished {
+    const message = createBaseActionFinished();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.actionId = object.actionId ?? "";
+    message.runtimeId = object.runtimeId ?? "";
+    message.kind = object.kind ?? "";
+    message.status = object.status ?? "";
+    message.resultJson = object.resultJson ?? "";
+    message.error = object.error ?? "";
     return message;
   },
 };

@@ -1,0 +1,102 @@
+import { z } from "zod";
+import { hasCode, status } from "@controlplane/grpc";
+import { ActionKind, type DeliveredAction } from "@controlplane/proto/liveness/v1/liveness";
+import { authenticateDaemon } from "../auth/checks.js";
+import type { RouteHandler } from "../router.js";
+import { bool, decodeBody, str } from "../wire/body.js";
+import { call, HttpError } from "../wire/errors.js";
+import { sendJson } from "../wire/reply.js";
+import type { Params, RouteContext } from "./context.js";
+
+/** The heartbeat (D3) and the pending-action result routes (D9–D12). */
+export function registerHeartbeatRoutes({ router, clients, auth, resources }: RouteContext): void {
+  router.add("POST", "/api/daemon/heartbeat", async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const body = decodeBody(request.body, { runtime_id: str(), supports_batch_import: bool() });
+    if (!body.runtime_id) throw new HttpError(400, "runtime_id is required");
+    const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
+    let beat;
+    try {
+      beat = await clients.liveness.heartbeat({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false });
+    } catch (error) {
+      // Only a runtime that truly does not exist answers 404: the daemon re-registers on it.
+      if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
+      throw new HttpError(500, "heartbeat failed");
+    }
+    return sendJson(reply, 200, {
+      status: "ok",
+      ...(beat.pendingUpdate ? { pending_update: { id: beat.pendingUpdate.id, target_version: beat.pendingUpdate.targetVersion ?? "" } } : {}),
+      ...(beat.pendingModelList ? { pending_model_list: { id: beat.pendingModelList.id } } : {}),
+      ...(beat.pendingLocalSkills ? { pending_local_skills: { id: beat.pendingLocalSkills.id } } : {}),
+      ...(beat.pendingLocalSkillImport ? { pending_local_skill_import: importJson(beat.pendingLocalSkillImport) } : {}),
+      ...(beat.pendingLocalSkillImports.length > 0 ? { pending_local_skill_imports: beat.pendingLocalSkillImports.map(importJson) } : {}),
+    });
+  });
+
+  /**
+   * R, then the action must exist for this runtime (path compared as sent);
+   * a terminal action answers ok before the body is even read.
+   */
+  const resultRoute = (kind: ActionKind, param: string, notFound: string, shape: z.ZodRawShape, toResult: (body: Record<string, unknown>) => string | undefined): RouteHandler =>
+    async (request, reply) => {
+      const caller = await authenticateDaemon(request, auth);
+      const params = request.params as Params<"runtimeId"> & Record<string, string>;
+      await resources.runtime(caller, params.runtimeId);
+      const actionId = params[param] ?? "";
+      let action;
+      try {
+        ({ action } = await clients.liveness.getAction({ actionId }));
+      } catch (error) {
+        if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, notFound);
+        throw new HttpError(500, `failed to load ${kind === ActionKind.ACTION_KIND_UPDATE ? "update" : "request"}`);
+      }
+      if (action!.runtimeId !== params.runtimeId || action!.kind !== kind) throw new HttpError(404, notFound);
+      if (["completed", "failed", "timeout", "conflict"].includes(action!.status)) return sendJson(reply, 200, { status: "ok" });
+      const body = decodeBody(request.body, { status: str(), output: str(), error: str(), ...shape }) as Record<string, unknown> & {
+        status?: string;
+        output?: string;
+        error?: string;
+      };
+      await call(
+        clients.liveness.reportActionResult({
+          runtimeId: params.runtimeId,
+          actionId,
+          kind,
+          status: body.status ?? "",
+          output: body.output,
+          error: body.error,
+          resultJson: toResult(body),
+        }),
+        "failed to persist completion",
+      );
+      return sendJson(reply, 200, { status: "ok" });
+    };
+
+  const runtimePath = "/api/daemon/runtimes/:runtimeId";
+  router.add("POST", `${runtimePath}/update/:updateId/result`, resultRoute(ActionKind.ACTION_KIND_UPDATE, "updateId", "update not found", {}, () => undefined));
+  router.add(
+    "POST",
+    `${runtimePath}/models/:requestId/result`,
+    resultRoute(ActionKind.ACTION_KIND_MODEL_LIST, "requestId", "request not found", { models: z.array(z.unknown()).nullish(), supported: bool() }, (b) =>
+      JSON.stringify({ models: b.models ?? [], supported: b.supported ?? true }),
+    ),
+  );
+  router.add(
+    "POST",
+    `${runtimePath}/local-skills/:requestId/result`,
+    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILLS, "requestId", "request not found", { skills: z.array(z.unknown()).nullish(), supported: bool() }, (b) =>
+      JSON.stringify({ skills: b.skills ?? [], supported: b.supported ?? true }),
+    ),
+  );
+  router.add(
+    "POST",
+    `${runtimePath}/local-skills/import/:requestId/result`,
+    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT, "requestId", "request not found", { skill: z.record(z.unknown()).nullish() }, (b) =>
+      b.skill ? JSON.stringify({ skill: b.skill }) : undefined,
+    ),
+  );
+}
+
+function importJson(action: DeliveredAction) {
+  return { id: action.id, skill_key: action.skillKey ?? "" };
+}

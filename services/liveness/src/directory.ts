@@ -1,0 +1,75 @@
+import { hasCode, InvalidArgumentError, NotFoundError, status, type PromiseClient } from "@controlplane/grpc";
+
+/** The canonical form of a runtime id, or INVALID_ARGUMENT "invalid runtime_id". */
+export function runtimeIdOf(raw: string): string {
+  const id = parseUuid(raw);
+  if (!id) throw new InvalidArgumentError("invalid runtime_id");
+  return id;
+}
+import type { DatabasePool } from "@controlplane/db";
+import { parseUuid } from "@controlplane/ids";
+import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import * as repo from "./repository/runtimes.js";
+import type { LivenessState, RuntimeState } from "./state.js";
+
+export const RUNTIME_NOT_FOUND = "runtime not found";
+
+/**
+ * Which runtimes exist, and their workspace. Learned from registry events
+ * (`runtime.registered`, `daemon.registered`, `runtime.deleted`), kept in the
+ * database and in memory; an unknown id is looked up in the registry once.
+ * Only the registry saying NOT_FOUND makes a runtime unknown: a failed
+ * lookup is an error, never a 404.
+ */
+export class Directory {
+  constructor(
+    private readonly pool: DatabasePool,
+    private readonly state: LivenessState,
+    private readonly registry: PromiseClient<typeof RuntimeRegistryServiceService>,
+  ) {}
+
+  /** Loads every known runtime into memory (start-up). */
+  async load(): Promise<number> {
+    const rows = await repo.loadAll(this.pool);
+    for (const row of rows) this.state.runtimes.set(row.runtime_id, fromRow(row));
+    return rows.length;
+  }
+
+  /** The runtime's state by its canonical id; NOT_FOUND "runtime not found" only when it does not exist. */
+  async resolve(id: string): Promise<RuntimeState> {
+    const known = this.state.runtimes.get(id);
+    if (known) return known;
+    const stored = (await repo.find(this.pool, id)) ?? (await this.lookup(id));
+    const entry = this.state.runtimes.get(id) ?? fromRow(stored);
+    this.state.runtimes.set(id, entry);
+    return entry;
+  }
+
+  /** Records a runtime the registry announced. */
+  async learn(runtimeId: string, workspaceId: string): Promise<void> {
+    const row = await repo.remember(this.pool, runtimeId, workspaceId);
+    if (!this.state.runtimes.has(runtimeId)) this.state.runtimes.set(runtimeId, fromRow(row));
+  }
+
+  private async lookup(runtimeId: string) {
+    let runtime;
+    try {
+      ({ runtime } = await this.registry.getRuntime({ runtimeId }));
+    } catch (error) {
+      if (hasCode(error, status.NOT_FOUND)) throw new NotFoundError(RUNTIME_NOT_FOUND);
+      throw error;
+    }
+    return repo.remember(this.pool, runtimeId, runtime!.workspaceId);
+  }
+}
+
+function fromRow(row: repo.LivenessRow): RuntimeState {
+  return {
+    workspaceId: row.workspace_id,
+    status: row.status,
+    lastBeatAt: 0,
+    // Unknown after a start: the first beat refreshes the database.
+    lastFlushedAt: 0,
+    storeWrittenAt: 0,
+  };
+}

@@ -1,0 +1,64 @@
+import { startConsumer, type RunningConsumer } from "@controlplane/events";
+import { OfflineReason } from "@controlplane/proto/events/v1/events";
+import type { LivenessDeps } from "./deps.js";
+import * as repo from "./repository/runtimes.js";
+
+/**
+ * What liveness consumes from the registry:
+ * - runtime.registered / daemon.registered: the runtime exists, in this workspace;
+ * - runtime.deleted: forget it (its beats answer 404 from now on);
+ * - runtime.offline (deregister): its daemon said goodbye; the next beat,
+ *   if any, brings it back online with an event.
+ * Every replica is told at once over core NATS; the database is the record.
+ *
+ * Published (through the outbox): runtime.online (a beat brought a runtime
+ * back), runtime.offline (reason stale, by the sweeper), action.finished.
+ */
+export async function startLivenessConsumers(deps: LivenessDeps): Promise<RunningConsumer[]> {
+  const { log } = deps;
+  const { bus } = deps;
+  return Promise.all([
+    startConsumer({
+      bus,
+      log,
+      durable: "liveness-runtime-registered",
+      type: "runtime.registered",
+      handler: async (event) => {
+        if (event.runtime) await deps.directory.learn(event.runtime.id, event.runtime.workspaceId);
+      },
+    }),
+    startConsumer({
+      bus,
+      log,
+      durable: "liveness-daemon-registered",
+      type: "daemon.registered",
+      handler: async (event) => {
+        for (const runtime of event.runtimes) await deps.directory.learn(runtime.id, runtime.workspaceId);
+      },
+    }),
+    startConsumer({
+      bus,
+      log,
+      durable: "liveness-runtime-deleted",
+      type: "runtime.deleted",
+      handler: async (event) => {
+        await repo.forget(deps.pool, event.runtimeId);
+        deps.state.forget(event.runtimeId);
+        deps.broadcast.send("deleted", event.runtimeId);
+        await deps.store.forget(event.runtimeId).catch(() => undefined);
+      },
+    }),
+    startConsumer({
+      bus,
+      log,
+      durable: "liveness-runtime-deregistered",
+      type: "runtime.offline",
+      handler: async (event) => {
+        if (event.reason !== OfflineReason.OFFLINE_REASON_DEREGISTER) return;
+        await repo.markOfflineQuietly(deps.pool, event.runtimeId);
+        deps.state.markOffline(event.runtimeId);
+        deps.broadcast.send("offline", event.runtimeId);
+      },
+    }),
+  ]);
+}

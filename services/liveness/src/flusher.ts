@@ -1,0 +1,55 @@
+import { counter, histogram } from "@controlplane/metrics";
+import type { LivenessDeps } from "./deps.js";
+import * as repo from "./repository/runtimes.js";
+
+const flushed = counter({ name: "liveness_flushed_total", help: "last_seen_at values written by bulk flushes.", labelNames: [] as const });
+const flushes = counter({ name: "liveness_flushes_total", help: "Bulk flush statements, by outcome.", labelNames: ["outcome"] as const });
+const batchSize = histogram({
+  name: "liveness_flush_batch_size",
+  help: "Runtimes per bulk flush.",
+  labelNames: [] as const,
+  buckets: [1, 10, 100, 1_000, 10_000, 100_000],
+});
+
+/**
+ * Writes every beat queued since the last tick in ONE UPDATE. A failed flush
+ * drops its batch: the runtimes' next beats queue them again. Rows the
+ * statement skipped went offline meanwhile (a sweep): their next beat takes
+ * the flip path.
+ */
+export async function flushOnce(deps: LivenessDeps): Promise<number> {
+  const taken = deps.state.takeFlush();
+  if (taken.size === 0) return 0;
+  const beats = [...taken].map(([runtimeId, at]) => ({ runtimeId, seenAt: new Date(at) }));
+  batchSize.observe(beats.length);
+  try {
+    const written = await repo.flushLastSeen(deps.pool, beats);
+    flushes.inc({ outcome: "ok" });
+    flushed.inc(written);
+    for (const { runtimeId, seenAt } of beats) {
+      const entry = deps.state.runtimes.get(runtimeId);
+      if (entry) entry.lastFlushedAt = seenAt.getTime();
+    }
+    return written;
+  } catch (error) {
+    flushes.inc({ outcome: "failed" });
+    deps.log.warn({ err: error, runtimes: beats.length }, "last_seen flush failed; the next beats queue these again");
+    return 0;
+  }
+}
+
+export function startFlusher(deps: LivenessDeps): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => flushOnce(deps));
+  }, deps.config.FLUSH_TICK_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+      // Beats that arrived since the last tick are not lost on shutdown.
+      await flushOnce(deps);
+    },
+  };
+}

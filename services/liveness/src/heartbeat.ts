@@ -1,0 +1,87 @@
+import { InternalError, InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { counter, histogram } from "@controlplane/metrics";
+import type { HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
+import { deliverPending } from "./actions.js";
+import type { LivenessDeps } from "./deps.js";
+import { runtimeIdOf } from "./directory.js";
+import * as repo from "./repository/runtimes.js";
+
+const beats = counter({ name: "liveness_heartbeats_total", help: "Heartbeats answered.", labelNames: ["outcome"] as const });
+const flips = counter({ name: "liveness_online_flips_total", help: "Runtimes brought back online by a beat.", labelNames: [] as const });
+const beatSeconds = histogram({ name: "liveness_heartbeat_seconds", help: "Time to answer a heartbeat.", labelNames: [] as const });
+
+/**
+ * One beat. In the common case nothing touches the database: the beat is
+ * noted in memory, mirrored (at most every third of the TTL) to the shared
+ * store, and queued for the next bulk flush when the database copy is older
+ * than the flush interval. A runtime that was offline is flipped online at
+ * once (and `runtime.online` recorded). Pending actions are popped last.
+ */
+export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchImports: boolean): Promise<HeartbeatResponse> {
+  const started = performance.now();
+  const stages: Record<string, number> = {};
+  const stage = (name: string, since: number) => (stages[name] = Math.round((performance.now() - since) * 10) / 10);
+  let outcome = "ok";
+  let runtimeId = rawRuntimeId;
+  try {
+    if (!rawRuntimeId) throw new InvalidArgumentError("runtime_id is required");
+    runtimeId = runtimeIdOf(rawRuntimeId);
+    let at = performance.now();
+    const entry = await deps.directory.resolve(runtimeId);
+    stage("resolve", at);
+
+    const now = Date.now();
+    entry.lastBeatAt = now;
+    at = performance.now();
+    let storeFailed = false;
+    if (now - entry.storeWrittenAt >= deps.config.LIVENESS_TTL_MS / 3) {
+      entry.storeWrittenAt = now;
+      await deps.store.touch(runtimeId).catch((error: unknown) => {
+        // The store could not vouch for this runtime: make sure the database does.
+        storeFailed = true;
+        entry.storeWrittenAt = 0;
+        deps.log.warn({ err: error, runtime_id: runtimeId }, "liveness store write failed");
+      });
+    }
+    stage("store", at);
+
+    at = performance.now();
+    if (entry.status !== "online") {
+      await flipOnline(deps, runtimeId, entry.workspaceId);
+      entry.status = "online";
+      entry.lastFlushedAt = now;
+    } else if (storeFailed || now - entry.lastFlushedAt >= deps.config.FLUSH_INTERVAL_MS) {
+      deps.state.queueFlush(runtimeId, now);
+    }
+    stage("db", at);
+
+    at = performance.now();
+    const pending = await deliverPending(deps, runtimeId, batchImports);
+    stage("pending", at);
+    return { pendingLocalSkillImports: [], ...pending, workspaceId: entry.workspaceId };
+  } catch (error) {
+    outcome = error instanceof NotFoundError ? "not_found" : error instanceof InvalidArgumentError ? "invalid" : "error";
+    throw error;
+  } finally {
+    const ms = performance.now() - started;
+    beats.inc({ outcome });
+    beatSeconds.observe(ms / 1000);
+    if (ms >= deps.config.SLOW_HEARTBEAT_MS) deps.log.info({ runtime_id: runtimeId, ms: Math.round(ms), stages, outcome }, "slow heartbeat");
+  }
+}
+
+/** offline -> online, written at once with its event; a failure answers "heartbeat failed". */
+async function flipOnline(deps: LivenessDeps, runtimeId: string, workspaceId: string): Promise<void> {
+  try {
+    await deps.outbox.transaction(async (tx) => {
+      const row = await repo.markOnline(tx, runtimeId);
+      if (row) {
+        await deps.outbox.write(tx, "runtime.online", { runtimeId, lastSeenAt: row.last_seen_at ?? undefined }, { workspaceId });
+      }
+    });
+    flips.inc();
+  } catch (error) {
+    deps.log.error({ err: error, runtime_id: runtimeId }, "online flip failed");
+    throw new InternalError("heartbeat failed");
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What this replica keeps in memory per runtime: enough to answer a beat
+ * without touching the database in the common case.
+ */
+export interface RuntimeState {
+  workspaceId: string;
+  status: "online" | "offline";
+  /** The latest beat this replica saw (ms). */
+  lastBeatAt: number;
+  /** When last_seen_at last reached the database for it (ms; 0: unknown). */
+  lastFlushedAt: number;
+  /** When its key in the liveness store was last refreshed (ms). */
+  storeWrittenAt: number;
+}
+
+export class LivenessState {
+  readonly runtimes = new Map<string, RuntimeState>();
+  /** Runtimes to write in the next bulk flush, with their latest beat. */
+  private pendingFlush = new Map<string, number>();
+  /** Runtimes that may have pending actions, with a version bumped on each hint. */
+  private readonly maybePending = new Map<string, number>();
+
+  queueFlush(runtimeId: string, at: number): void {
+    this.pendingFlush.set(runtimeId, at);
+  }
+
+  /** Hands over the beats to flush and starts a new set. */
+  takeFlush(): Map<string, number> {
+    const taken = this.pendingFlush;
+    this.pendingFlush = new Map();
+    return taken;
+  }
+
+  get flushBacklog(): number {
+    return this.pendingFlush.size;
+  }
+
+  hintPending(runtimeId: string): void {
+    this.maybePending.set(runtimeId, (this.maybePending.get(runtimeId) ?? 0) + 1);
+  }
+
+  /** The hint's version, or undefined when nothing may be pending. */
+  pendingVersion(runtimeId: string): number | undefined {
+    return this.maybePending.get(runtimeId);
+  }
+
+  /** Drops the hint unless a newer one arrived while the beat was probing. */
+  clearPending(runtimeId: string, version: number): void {
+    if (this.maybePending.get(runtimeId) === version) this.maybePending.delete(runtimeId);
+  }
+
+  replacePendingHints(runtimeIds: Iterable<string>): void {
+    for (const id of runtimeIds) this.hintPending(id);
+  }
+
+  markOffline(runtimeId: string): void {
+    const state = this.runtimes.get(runtimeId);
+    if (state) state.status = "offline";
+  }
+
+  forget(runtimeId: string): void {
+    this.runtimes.delete(runtimeId);
+    this.pendingFlush.delete(runtimeId);
+  }
+}
