@@ -37,6 +37,8 @@ export interface Stack {
   livenessService: RunningLiveness;
   db: TestDatabase;
   events: TestEvents;
+  /** The environment the services were started with. */
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -72,7 +74,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   const registryClient = createClient(RuntimeRegistryServiceService, registryAddr);
   const tasksClient = createClient(TaskQueueServiceService, tasksAddr, { deadlineMs: 60_000 });
   const livenessClient = createClient(LivenessServiceService, livenessAddr);
-  return {
+  const stack: Stack = {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
     registryAddr,
     profilesAddr,
@@ -86,6 +88,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     livenessService,
     db,
     events,
+    env,
     async stop() {
       identity.close();
       profiles.close();
@@ -93,7 +96,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
       tasksClient.close();
       livenessClient.close();
       await gateway.stop();
-      await livenessService.stop();
+      await stack.livenessService.stop();
       await taskQueue.stop();
       await profileCatalog.stop();
       await registry.stop();
@@ -101,6 +104,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
       await db.drop();
     },
   };
+  return stack;
 }
 
 export interface SeededUser {

@@ -1,0 +1,195 @@
+import test from "ava";
+import pg from "pg";
+import { startGateway } from "@controlplane/gateway";
+import { loadGatewayConfig } from "@controlplane/gateway/config";
+import { createClient, status } from "@controlplane/grpc";
+import { startLiveness, type RunningLiveness } from "@controlplane/liveness";
+import { loadLivenessConfig } from "@controlplane/liveness/config";
+import { sweepOnce } from "@controlplane/liveness/sweeper";
+import { createLogger } from "@controlplane/log";
+import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
+import { createTestDatabase, query, waitFor } from "@controlplane/testkit";
+import { http } from "../support/http.js";
+import { seedWorkspace, startStack, type SeededWorkspace, type Stack } from "../support/stack.js";
+import { seedRuntime } from "../support/tasks.js";
+
+const log = createLogger("test", "silent");
+let stack: Stack;
+test.before(async () => {
+  // A short timing chain (300 + 200 + 300 < 1200 ms), sweeps on demand.
+  stack = await startStack({
+    HEARTBEAT_INTERVAL_MS: "200",
+    FLUSH_INTERVAL_MS: "300",
+    FLUSH_TICK_MS: "300",
+    LIVENESS_TTL_MS: "700",
+    STALE_THRESHOLD_MS: "1200",
+    SWEEP_INTERVAL_MS: "600000",
+  });
+});
+test.after.always(async () => {
+  await stack?.stop();
+});
+// Each test starts from a quiet fleet: runtimes earlier tests left online would
+// count towards (and compete for) the sweep cap.
+test.beforeEach(async () => {
+  await query(stack.db.url, "UPDATE liveness.runtime_liveness SET status = 'offline' WHERE status = 'online'");
+  for (const entry of stack.livenessService.deps.state.runtimes.values()) entry.status = "offline";
+});
+
+const beat = (ws: SeededWorkspace, runtimeId: string) =>
+  http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: runtimeId } });
+
+const statusOf = async (runtimeId: string) =>
+  (await query<{ status: string }>(stack.db.url, "SELECT status FROM liveness.runtime_liveness WHERE runtime_id = $1", [runtimeId]))[0]?.status;
+
+const offlineEvents = async (runtimeId: string) =>
+  (await stack.events.read("runtime.offline")).filter((e) => e.event.runtimeId === runtimeId && e.event.reason === 2);
+
+/** Keeps a runtime beating every 150 ms until stopped, as a live daemon would (its cadence, not a wait). */
+function keepBeating(ws: SeededWorkspace, runtimeId: string) {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      await beat(ws, runtimeId);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+test.serial("the sweeper takes a silent runtime offline with one event; a beating one stays online", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const silent = await seedRuntime(stack, ws);
+  const live = await seedRuntime(stack, ws);
+  await beat(ws, silent);
+  const stop = keepBeating(ws, live);
+  try {
+    await waitFor("the silent runtime to be swept", async () => {
+      await sweepOnce(stack.livenessService.deps);
+      return (await statusOf(silent)) === "offline";
+    }, { timeoutMs: 6_000, intervalMs: 200 });
+    await sweepOnce(stack.livenessService.deps);
+    t.is(await statusOf(live), "online");
+    const events = await waitFor("runtime.offline", async () => {
+      const all = await offlineEvents(silent);
+      return all.length > 0 ? all : undefined;
+    });
+    t.is(events.length, 1);
+    t.deepEqual(await offlineEvents(live), []);
+    await waitFor("the registry to follow", async () => (await stack.registry.getRuntime({ runtimeId: silent })).runtime!.status === "offline");
+  } finally {
+    await stop();
+  }
+});
+
+test.serial("two sweepers never both act: one holding the lock blocks the other; concurrent sweeps flip once", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  await beat(ws, runtimeId);
+  await waitFor("the runtime to look dead", async () => {
+    const rows = await query<{ stale: boolean }>(
+      stack.db.url,
+      "SELECT last_seen_at < now() - interval '1200 milliseconds' AS stale FROM liveness.runtime_liveness WHERE runtime_id = $1",
+      [runtimeId],
+    );
+    return rows[0]!.stale;
+  }, { timeoutMs: 5_000, intervalMs: 100 });
+  await waitFor("its key to expire", async () => !(await stack.livenessService.deps.store.isAlive(runtimeId)), { timeoutMs: 5_000 });
+
+  const holder = new pg.Client({ connectionString: stack.db.url });
+  await holder.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query("SELECT pg_advisory_xact_lock(19542, 1)");
+    const blocked = await sweepOnce(stack.livenessService.deps);
+    t.false(blocked.swept, "another sweeper holds the lock");
+    t.is(await statusOf(runtimeId), "online");
+    await holder.query("COMMIT");
+  } finally {
+    await holder.end();
+  }
+
+  const second = await startLiveness(loadLivenessConfig({ ...stack.env, LIVENESS_GRPC_PORT: "0" }), log);
+  try {
+    const results = await Promise.all([
+      sweepOnce(stack.livenessService.deps),
+      sweepOnce(second.deps),
+      sweepOnce(stack.livenessService.deps),
+      sweepOnce(second.deps),
+    ]);
+      t.is(results.flatMap((r) => r.offline).filter((id) => id === runtimeId).length, 1, "flipped by exactly one sweep");
+    t.is(await statusOf(runtimeId), "offline");
+  } finally {
+    await second.stop();
+  }
+  await waitFor("the event", async () => (await offlineEvents(runtimeId)).length > 0);
+  t.is((await offlineEvents(runtimeId)).length, 1);
+});
+
+test.serial("a liveness restart does not take live runtimes offline; silent ones still go", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const live = await seedRuntime(stack, ws);
+  const silent = await seedRuntime(stack, ws);
+  await beat(ws, silent);
+  const stop = keepBeating(ws, live);
+  try {
+    await waitFor("the live runtime online", async () => (await statusOf(live)) === "online");
+    const port = Number(stack.env.LIVENESS_GRPC_PORT);
+    await stack.livenessService.stop();
+    stack.livenessService = await startLiveness(loadLivenessConfig(stack.env), log);
+    t.is(port, stack.livenessService.port);
+    // The database alone would call both dead: only the shared store and the new beats know better.
+    await query(stack.db.url, "UPDATE liveness.runtime_liveness SET last_seen_at = now() - interval '1 hour' WHERE runtime_id = ANY($1)", [[live, silent]]);
+    await waitFor("the silent runtime's key to expire", async () => !(await stack.livenessService.deps.store.isAlive(silent)), { timeoutMs: 5_000 });
+    const result = await sweepOnce(stack.livenessService.deps);
+    t.deepEqual(result.offline, [silent]);
+    t.is(await statusOf(live), "online");
+  } finally {
+    await stop();
+  }
+});
+
+test.serial("one sweep takes at most half the online fleet offline", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimes = await Promise.all(Array.from({ length: 6 }, () => seedRuntime(stack, ws)));
+  for (const id of runtimes) await beat(ws, id);
+  const lastBeat = Date.now();
+  await waitFor("all six to go silent past the threshold, keys expired", async () => {
+    if (Date.now() - lastBeat < 1_300) return false;
+    const alive = await Promise.all(runtimes.map((id) => stack.livenessService.deps.store.isAlive(id)));
+    return alive.every((a) => !a);
+  }, { timeoutMs: 5_000, intervalMs: 100 });
+  const first = await sweepOnce(stack.livenessService.deps);
+  t.is(first.offline.length, 3);
+  t.is(first.capped, 3);
+  const second = await sweepOnce(stack.livenessService.deps);
+  t.is(second.offline.length, 1, "half of the three still online");
+});
+
+test.serial("a failing runtime lookup is a 500 heartbeat failed, never a 404", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  // A liveness replica with an empty directory and no way to reach the registry.
+  const db = await createTestDatabase();
+  const broken = await startLiveness(loadLivenessConfig({ ...stack.env, DATABASE_URL: db.url, LIVENESS_GRPC_PORT: "0", REGISTRY_GRPC_ADDR: "127.0.0.1:1" }), log);
+  const gateway = await startGateway(
+    loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0", LIVENESS_GRPC_ADDR: `127.0.0.1:${broken.port}` }),
+    log,
+  );
+  try {
+    const client = createClient(LivenessServiceService, `127.0.0.1:${broken.port}`);
+    const error = await t.throwsAsync(client.heartbeat({ runtimeId, supportsBatchImport: true }));
+    client.close();
+    t.not((error as unknown as { code: number }).code, status.NOT_FOUND);
+    const answer = await http(`http://127.0.0.1:${gateway.port}`, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: runtimeId } });
+    t.is(answer.status, 500);
+    t.is(answer.text, '{"error":"heartbeat failed"}\n');
+  } finally {
+    await gateway.stop();
+    await broken.stop();
+    await db.drop();
+  }
+});
