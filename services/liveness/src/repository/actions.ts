@@ -73,9 +73,9 @@ export function hasPending(db: CommonQueryMethods, runtimeId: string, kind: Acti
  * statement. Rows another beat holds are skipped, so each action goes to
  * exactly one heartbeat.
  */
-export function pop(db: CommonQueryMethods, runtimeId: string, kind: ActionKindName, limit: number) {
+export async function pop(db: CommonQueryMethods, runtimeId: string, kind: ActionKindName, limit: number) {
   const t = ACTION_TIMEOUTS[kind];
-  return db.any(sql.type(actionRow)`
+  const rows = await db.any(sql.type(actionRow)`
     UPDATE liveness.pending_action a SET status = 'running', run_started_at = now(), updated_at = now()
     WHERE a.id IN (
       SELECT p.id FROM liveness.pending_action p
@@ -86,6 +86,8 @@ export function pop(db: CommonQueryMethods, runtimeId: string, kind: ActionKindN
       FOR UPDATE SKIP LOCKED)
     RETURNING ${sql.fragment`a.id, a.runtime_id, a.workspace_id, a.kind, a.status, a.request::text AS request_json,
       a.result::text AS result_json, a.error, a.created_at, a.updated_at, a.run_started_at`}`);
+  // UPDATE ... RETURNING does not keep the subquery's order: oldest first again.
+  return [...rows].sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1));
 }
 
 /** Finishes a non-terminal action; null when it was already terminal. */
