@@ -19,7 +19,8 @@ test.after.always(async () => {
 
 async function cpctl(...args: string[]): Promise<unknown> {
   const { stdout } = await run("node", [
-    CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--tasks", stack.tasksAddr, "--json", ...args,
+    CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--tasks", stack.tasksAddr,
+    "--liveness", stack.livenessAddr, "--json", ...args,
   ]);
   return JSON.parse(stdout);
 }
@@ -63,6 +64,14 @@ test("an operator sets up a workspace with cpctl and a daemon token works at the
   const cancelled = (await cpctl("task", "cancel", queued.task.id)) as { transitioned: boolean; task: { status: string } };
   t.deepEqual([cancelled.transitioned, cancelled.task.status], [true, "cancelled"]);
   t.is(((await cpctl("task", "list", ws.id, "--active")) as unknown[]).length, 0);
+
+  const beat = await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: issued.token, body: { runtime_id: runtimeId } });
+  t.is(beat.text, '{"status":"ok"}\n');
+  t.like((await cpctl("runtime", "status", runtimeId)) as object, { status: "online" });
+  const update = (await cpctl("action", "enqueue", runtimeId, "--kind", "update", "--target-version", "9.9.9")) as { id: string };
+  const delivered = await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: issued.token, body: { runtime_id: runtimeId } });
+  t.deepEqual(delivered.json, { status: "ok", pending_update: { id: update.id, target_version: "9.9.9" } });
+  t.like((await cpctl("action", "show", update.id)) as object, { status: "running" });
 
   await cpctl("token", "revoke", issued.info.id);
   const tokens = (await cpctl("token", "list", "--workspace", ws.id)) as Array<{ revokedAt: string | null }>;

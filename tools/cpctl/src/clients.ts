@@ -1,4 +1,5 @@
 import { createClient } from "@controlplane/grpc";
+import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
@@ -8,6 +9,7 @@ export interface Addresses {
   registry: string;
   profiles: string;
   tasks: string;
+  liveness: string;
 }
 
 export function identityClient(addresses: Addresses) {
@@ -24,4 +26,8 @@ export function registryClient(addresses: Addresses) {
 
 export function tasksClient(addresses: Addresses) {
   return createClient(TaskQueueServiceService, addresses.tasks, { deadlineMs: 10_000 });
+}
+
+export function livenessClient(addresses: Addresses) {
+  return createClient(LivenessServiceService, addresses.liveness, { deadlineMs: 10_000 });
 }

@@ -1,4 +1,5 @@
 import { hasCode, isServiceError, status } from "@controlplane/grpc";
+import { registerActionCommands } from "./commands/action.js";
 import { registerAgentCommands } from "./commands/agent.js";
 import { registerMemberCommands } from "./commands/member.js";
 import { registerProfileCommands } from "./commands/profile.js";
@@ -15,6 +16,7 @@ registerProfileCommands(program);
 registerRuntimeCommands(program);
 registerAgentCommands(program);
 registerTaskCommands(program);
+registerActionCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { registryClient } from "../clients.js";
+import { livenessClient, registryClient } from "../clients.js";
 import { fields, print, table } from "../output.js";
 import { context } from "../program.js";
 
@@ -46,6 +46,28 @@ export function registerRuntimeCommands(program: Command): void {
             ["owner_id", r!.ownerId],
             ["last_seen_at", r!.lastSeenAt],
             ["legacy_daemon_id", r!.legacyDaemonId],
+          ]),
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  runtime
+    .command("status <runtime-id>")
+    .description("what liveness knows: online or offline, last seen, last beat")
+    .action(async (runtimeId: string) => {
+      const { addresses, out } = context();
+      const client = livenessClient(addresses);
+      try {
+        const live = await client.getRuntimeLiveness({ runtimeId });
+        print(out, live, () =>
+          fields([
+            ["runtime_id", live.runtimeId],
+            ["status", live.status],
+            ["last_seen_at", live.lastSeenAt],
+            ["last_beat_at", live.lastBeatAt ?? "(no beat at this replica)"],
+            ["status_changed_at", live.statusChangedAt],
           ]),
         );
       } finally {
