@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { freePort } from "@controlplane/lifecycle";
+import { checkHealth } from "@controlplane/testkit";
 
 /**
  * The whole control plane in child processes, on a fresh database and
@@ -22,11 +23,22 @@ export interface ControlPlane {
 
 const SERVER = process.env.BENCH_DATABASE_SERVER_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-export async function startControlPlane(extraEnv: Record<string, string> = {}): Promise<ControlPlane> {
+export async function startControlPlane(
+  extraEnv: Record<string, string> = {},
+  /** Runs after migrations, before any service starts (e.g. to load a fleet). */
+  beforeStart?: (databaseUrl: string) => Promise<void>,
+): Promise<ControlPlane> {
   const suffix = randomBytes(4).toString("hex");
   const database = `cp_bench_${suffix}`;
   const databaseUrl = SERVER.replace(/\/[^/]*$/, `/${database}`);
-  const ports = { gateway: await freePort(), registry: await freePort(), profiles: await freePort(), tasks: await freePort(), metrics: await freePort() };
+  const ports = {
+    gateway: await freePort(),
+    registry: await freePort(),
+    profiles: await freePort(),
+    tasks: await freePort(),
+    liveness: await freePort(),
+    metrics: await freePort(),
+  };
   const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const env = {
       ...process.env,
@@ -37,12 +49,15 @@ export async function startControlPlane(extraEnv: Record<string, string> = {}): 
       REGISTRY_GRPC_PORT: String(ports.registry),
       PROFILE_CATALOG_GRPC_PORT: String(ports.profiles),
       TASK_QUEUE_GRPC_PORT: String(ports.tasks),
+      LIVENESS_GRPC_PORT: String(ports.liveness),
       METRICS_PORT: String(ports.metrics),
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       DB_POOL_SIZE: "10",
       REGISTRY_GRPC_ADDR: `127.0.0.1:${ports.registry}`,
       PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${ports.profiles}`,
       TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${ports.tasks}`,
+      LIVENESS_GRPC_ADDR: `127.0.0.1:${ports.liveness}`,
+      LIVENESS_METRICS_PORT: "0",
       REGISTRY_METRICS_PORT: "0",
       PROFILE_CATALOG_METRICS_PORT: "0",
       TASK_QUEUE_METRICS_PORT: "0",
@@ -55,26 +70,44 @@ export async function startControlPlane(extraEnv: Record<string, string> = {}): 
       stdio: ["ignore", "inherit", "inherit"],
     });
   const children: ChildProcess[] = [];
+  // The database and every schema exist before anything starts.
+  const { execFileSync } = await import("node:child_process");
+  execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../tools/all-in-one/src/migrate.ts", import.meta.url))], { env, stdio: "inherit" });
+  await beforeStart?.(databaseUrl);
   if (process.env.BENCH_ALL_IN_ONE === "1") {
     children.push(run("tools/all-in-one/src/main.ts"));
   } else {
-    // The registry creates the database and the schemas the others need first.
-    const { execFileSync } = await import("node:child_process");
-    execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../tools/all-in-one/src/migrate.ts", import.meta.url))], { env, stdio: "inherit" });
-    for (const entry of ["services/runtime-registry/src/main.ts", "services/profile-catalog/src/main.ts", "services/task-queue/src/main.ts", "services/gateway/src/main.ts"]) {
+    for (const entry of [
+      "services/runtime-registry/src/main.ts",
+      "services/profile-catalog/src/main.ts",
+      "services/task-queue/src/main.ts",
+      "services/liveness/src/main.ts",
+      "services/gateway/src/main.ts",
+    ]) {
       children.push(run(entry));
     }
   }
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
+  const grpcAddrs = [ports.registry, ports.profiles, ports.tasks, ports.liveness].map((port) => `127.0.0.1:${port}`);
   const deadline = Date.now() + 60_000;
+  // Ready when the gateway answers and every service reports SERVING.
   for (;;) {
-    if (children.some((c) => c.exitCode !== null)) throw new Error("a control-plane process exited during start");
+    const failure = children.some((c) => c.exitCode !== null)
+      ? "a control-plane process exited during start"
+      : Date.now() > deadline
+        ? "control plane did not start within 60 s"
+        : undefined;
+    if (failure) {
+      for (const child of children) child.kill("SIGKILL");
+      throw new Error(failure);
+    }
     try {
-      if ((await fetch(`${gatewayUrl}/healthz`)).ok) break;
+      const gatewayUp = (await fetch(`${gatewayUrl}/healthz`)).ok;
+      const serving = await Promise.all(grpcAddrs.map((addr) => checkHealth(addr)));
+      if (gatewayUp && serving.every((s) => s === "SERVING")) break;
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error("control plane did not start within 60 s");
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return {

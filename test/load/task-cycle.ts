@@ -167,7 +167,7 @@ try {
       `load generator ${cpuPerCycleMs.bench.toFixed(2)} ms (2 cores = 2,000 ms of CPU per second)`,
   );
   console.log(`enqueue->claim with long-poll: p50 ${ms(dispatch, 50)} ms, p99 ${ms(dispatch, 99)} ms over ${dispatch.totalCount} tasks`);
-  console.log(`control plane RSS after the gateway phase: ${rssAfterGateway} MiB (${plane.pids.length === 1 ? "all in one process" : "registry, profile catalog, task queue, gateway"})`);
+  console.log(`control plane RSS after the gateway phase: ${rssAfterGateway} MiB (${plane.pids.length === 1 ? "all in one process" : "registry, profile catalog, task queue, liveness, gateway"})`);
 } catch (error) {
   console.error("benchmark failed:", error);
   process.exitCode = 1;
