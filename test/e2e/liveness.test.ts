@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import test from "ava";
+import { status } from "@controlplane/grpc";
+import { registry as metrics } from "@controlplane/metrics";
 import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { query, waitFor } from "@controlplane/testkit";
 import { golden, normalize } from "../support/golden.js";
@@ -100,6 +102,61 @@ test("beats write nothing to the database; one bulk UPDATE per tick flushes them
   const flushed = await Promise.all(runtimes.map(livenessRow));
   t.is(new Set(flushed.map((r) => r.xmin)).size, 1, "every row written by the same single statement");
   t.true(flushed.every((r, i) => r.last_seen_at! > before[i]!.last_seen_at!));
+});
+
+test("HeartbeatBatch answers each beat on its own, in request order", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const live = await seedRuntime(stack, ws);
+  const { outcomes } = await stack.liveness.heartbeatBatch({
+    beats: [
+      { runtimeId: live, supportsBatchImport: true },
+      { runtimeId: "x", supportsBatchImport: false },
+      { runtimeId: randomUUID(), supportsBatchImport: false },
+      { runtimeId: "", supportsBatchImport: false },
+      { runtimeId: live.toUpperCase(), supportsBatchImport: false },
+    ],
+  });
+  // Decoded messages carry every optional field (undefined): compare as JSON.
+  t.deepEqual(
+    JSON.parse(JSON.stringify(outcomes.map((o) => o.outcome))),
+    [
+      { $case: "ack", value: { pendingLocalSkillImports: [], workspaceId: ws.workspaceId } },
+      { $case: "error", value: { code: status.INVALID_ARGUMENT, message: "invalid runtime_id" } },
+      { $case: "error", value: { code: status.NOT_FOUND, message: "runtime not found" } },
+      { $case: "error", value: { code: status.INVALID_ARGUMENT, message: "runtime_id is required" } },
+      { $case: "ack", value: { pendingLocalSkillImports: [], workspaceId: ws.workspaceId } },
+    ],
+  );
+});
+
+test("concurrent beats through the gateway share liveness calls, each answered on its own", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimes = await Promise.all(Array.from({ length: 39 }, () => seedRuntime(stack, ws)));
+  // One more runtime, of a custom profile: deleting the profile deletes it.
+  const profile = await http(stack.gatewayUrl, "POST", `/api/workspaces/${ws.workspaceId}/runtime-profiles`, {
+    token: ws.admin.pat,
+    body: { display_name: "doomed", protocol_family: "kimi", command_name: "kimi" },
+  });
+  const profileId = (profile.json as { id: string }).id;
+  const registered = await http(stack.gatewayUrl, "POST", "/api/daemon/register", {
+    token: ws.member.pat,
+    body: { workspace_id: ws.workspaceId, daemon_id: `d-${randomUUID()}`, runtimes: [{ type: "kimi", version: "1", status: "online", profile_id: profileId }] },
+  });
+  const gone = (registered.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
+  for (const id of [...runtimes, gone]) await beat(ws, id); // the gateway learns each runtime's workspace
+  t.is((await http(stack.gatewayUrl, "DELETE", `/api/workspaces/${ws.workspaceId}/runtime-profiles/${profileId}`, { token: ws.admin.pat })).status, 204);
+  await waitFor("liveness to learn the runtime is gone", () =>
+    stack.liveness.getRuntimeLiveness({ runtimeId: gone }).then(() => false, (error: unknown) => (error as { code?: number }).code === status.NOT_FOUND));
+  const batchCalls = async () =>
+    ((await metrics.getSingleMetric("grpc_server_handled_total")!.get()).values.find(
+      (v) => v.labels.grpc_method === "HeartbeatBatch" && v.labels.grpc_code === "OK",
+    )?.value ?? 0);
+  const callsBefore = await batchCalls();
+  const answers = await Promise.all([...runtimes, gone].map((id) => beat(ws, id)));
+  t.deepEqual(answers.slice(0, -1).map((a) => a.status), runtimes.map(() => 200));
+  t.is(answers.at(-1)!.text, '{"error":"runtime not found"}\n', "a gone runtime in the same batch gets its own 404");
+  const calls = (await batchCalls()) - callsBefore;
+  t.true(calls >= 1 && calls < 40, `40 concurrent beats took ${calls} liveness calls`);
 });
 
 async function flushNow(): Promise<number> {

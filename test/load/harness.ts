@@ -39,7 +39,11 @@ export async function startControlPlane(
     liveness: await freePort(),
     metrics: await freePort(),
   };
-  const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // BENCH_CPU_PROF=<dir> profiles every service; BENCH_NODE_FLAGS adds flags (e.g. --trace-gc).
+  const profile = [
+    ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+  ];
   const env = {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -157,13 +161,22 @@ export async function cpuSeconds(pids: number[]): Promise<number> {
 }
 
 /** Process ids of every Postgres server process on this machine. */
-export async function postgresPids(): Promise<number[]> {
+export function postgresPids(): Promise<number[]> {
+  return pidsNamed("postgres");
+}
+
+/** Process ids of the NATS server. */
+export function natsPids(): Promise<number[]> {
+  return pidsNamed("nats-server");
+}
+
+async function pidsNamed(command: string): Promise<number[]> {
   const { readdir, readFile } = await import("node:fs/promises");
   const pids: number[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if ((await readFile(`/proc/${entry}/comm`, "utf8")).trim() === "postgres") pids.push(Number(entry));
+      if ((await readFile(`/proc/${entry}/comm`, "utf8")).trim() === command) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }

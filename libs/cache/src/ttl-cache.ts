@@ -12,13 +12,18 @@ export class TtlCache<V> {
   ) {}
 
   get(key: string): V | undefined {
+    return this.entry(key)?.value;
+  }
+
+  /** The live entry with its expiry, or undefined. */
+  entry(key: string): { value: V; expiresAt: number } | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
     if (entry.expiresAt <= Date.now()) {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.value;
+    return entry;
   }
 
   /** Stores `value` for the TTL, or until `notAfter` if that comes first. */
@@ -39,9 +44,23 @@ export class TtlCache<V> {
   }
 }
 
+export interface ReadThroughOptions<V> {
+  /** A value is never kept past this (e.g. a credential's own expiry). */
+  notAfter?: (value: V) => Date | undefined;
+  /** Only values this accepts are kept (e.g. not a negative answer). */
+  keep?: (value: V) => boolean;
+  /**
+   * An entry this close to its expiry is reloaded in the background while
+   * it is still served, so a busy key never expires under its readers. A
+   * failed reload changes nothing: the entry still expires on time.
+   */
+  refreshAheadMs?: number;
+}
+
 /**
  * Reads through `cache`: a hit is returned as is, a miss loads and stores.
- * Concurrent misses of one key share a single load.
+ * Concurrent misses of one key share a single load, so an entry expiring
+ * under load costs one call, not one per waiting request.
  */
 export class ReadThrough<V> {
   private readonly loading = new Map<string, Promise<V>>();
@@ -51,18 +70,31 @@ export class ReadThrough<V> {
   constructor(
     readonly cache: TtlCache<V>,
     private readonly load: (key: string) => Promise<V>,
+    private readonly options: ReadThroughOptions<V> = {},
   ) {}
 
   async get(key: string): Promise<V> {
-    const hit = this.cache.get(key);
-    if (hit !== undefined) return hit;
+    const hit = this.cache.entry(key);
+    if (hit !== undefined) {
+      const refreshAhead = this.options.refreshAheadMs;
+      if (refreshAhead !== undefined && hit.expiresAt - Date.now() <= refreshAhead && !this.loading.has(key)) {
+        this.start(key).catch(() => undefined);
+      }
+      return hit.value;
+    }
+    return this.loading.get(key) ?? this.start(key);
+  }
+
+  private start(key: string): Promise<V> {
     let pending = this.loading.get(key);
     if (!pending) {
       const generation = this.generations.get(key) ?? 0;
       pending = this.load(key).then(
         (value) => {
           this.loading.delete(key);
-          if ((this.generations.get(key) ?? 0) === generation) this.cache.set(key, value);
+          const current = (this.generations.get(key) ?? 0) === generation;
+          if (current && (this.options.keep?.(value) ?? true)) this.cache.set(key, value, this.options.notAfter?.(value));
+          else if (current) this.cache.delete(key); // e.g. a refresh learned the member left
           return value;
         },
         (error: unknown) => {

@@ -4,6 +4,7 @@ import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/pr
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { HeartbeatBatcher } from "./heartbeat-batcher.js";
 
 /** The gRPC services the gateway translates to. */
 export interface GatewayClients {
@@ -12,6 +13,8 @@ export interface GatewayClients {
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
   tasks: PromiseClient<typeof TaskQueueServiceService>;
   liveness: PromiseClient<typeof LivenessServiceService>;
+  /** Heartbeats go through this, many per liveness call. */
+  heartbeats: HeartbeatBatcher;
 }
 
 /** Below the daemon's 30 s HTTP timeout, so it sees our answer, not its own timeout. */
@@ -23,6 +26,10 @@ export function createGatewayClients(addresses: {
   taskQueue: string;
   liveness: string;
 }): GatewayClients {
+  const liveness = createClient(LivenessServiceService, addresses.liveness, {
+    deadlineMs: DEADLINE_MS,
+    idempotent: ["getRuntimeLiveness"],
+  });
   return {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
@@ -40,10 +47,8 @@ export function createGatewayClients(addresses: {
       deadlineMs: DEADLINE_MS,
       idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "resolveTaskToken"],
     }),
-    liveness: createClient(LivenessServiceService, addresses.liveness, {
-      deadlineMs: DEADLINE_MS,
-      idempotent: ["getRuntimeLiveness"],
-    }),
+    liveness,
+    heartbeats: new HeartbeatBatcher((request) => liveness.heartbeatBatch(request)),
   };
 }
 

@@ -20,20 +20,21 @@ const batchSize = histogram({
 export async function flushOnce(deps: LivenessDeps): Promise<number> {
   const taken = deps.state.takeFlush();
   if (taken.size === 0) return 0;
-  const beats = [...taken].map(([runtimeId, at]) => ({ runtimeId, seenAt: new Date(at) }));
-  batchSize.observe(beats.length);
+  const runtimeIds = [...taken.keys()];
+  const seenAtMs = [...taken.values()];
+  batchSize.observe(runtimeIds.length);
   try {
-    const written = await repo.flushLastSeen(deps.pool, beats);
+    const written = await repo.flushLastSeen(deps.pool, runtimeIds, seenAtMs);
     flushes.inc({ outcome: "ok" });
     flushed.inc(written);
-    for (const { runtimeId, seenAt } of beats) {
+    for (const [runtimeId, at] of taken) {
       const entry = deps.state.runtimes.get(runtimeId);
-      if (entry) entry.lastFlushedAt = seenAt.getTime();
+      if (entry) entry.lastFlushedAt = at;
     }
     return written;
   } catch (error) {
     flushes.inc({ outcome: "failed" });
-    deps.log.warn({ err: error, runtimes: beats.length }, "last_seen flush failed; the next beats queue these again");
+    deps.log.warn({ err: error, runtimes: runtimeIds.length }, "last_seen flush failed; the next beats queue these again");
     return 0;
   }
 }

@@ -12,9 +12,9 @@ const beatSeconds = histogram({ name: "liveness_heartbeat_seconds", help: "Time 
 
 /**
  * One beat. In the common case nothing touches the database: the beat is
- * noted in memory, mirrored (at most every third of the TTL) to the shared
- * store, and queued for the next bulk flush when the database copy is older
- * than the flush interval. A runtime that was offline is flipped online at
+ * noted in memory, mirrored (at most every third of the TTL, without waiting
+ * for the ack) to the shared store, and queued for the next bulk flush when
+ * the database copy is older than the flush interval. A runtime that was offline is flipped online at
  * once (and `runtime.online` recorded). Pending actions are popped last.
  */
 export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchImports: boolean): Promise<HeartbeatResponse> {
@@ -33,15 +33,14 @@ export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchI
     const now = Date.now();
     entry.lastBeatAt = now;
     at = performance.now();
-    let storeFailed = false;
     if (now - entry.storeWrittenAt >= deps.config.LIVENESS_TTL_MS / 3) {
-      entry.storeWrittenAt = now;
-      await deps.store.touch(runtimeId).catch((error: unknown) => {
+      const started = deps.store.touch(runtimeId, (error) => {
         // The store could not vouch for this runtime: make sure the database does.
-        storeFailed = true;
         entry.storeWrittenAt = 0;
+        if (entry.status === "online") deps.state.queueFlush(runtimeId, now);
         deps.log.warn({ err: error, runtime_id: runtimeId }, "liveness store write failed");
       });
+      if (started) entry.storeWrittenAt = now;
     }
     stage("store", at);
 
@@ -50,7 +49,7 @@ export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchI
       await flipOnline(deps, runtimeId, entry.workspaceId);
       entry.status = "online";
       entry.lastFlushedAt = now;
-    } else if (storeFailed || now - entry.lastFlushedAt >= deps.config.FLUSH_INTERVAL_MS) {
+    } else if (now - entry.lastFlushedAt >= deps.config.FLUSH_INTERVAL_MS) {
       deps.state.queueFlush(runtimeId, now);
     }
     stage("db", at);

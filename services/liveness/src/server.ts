@@ -1,5 +1,5 @@
-import { NotFoundError, type UnaryHandlers } from "@controlplane/grpc";
-import type { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
+import { DomainError, NotFoundError, toServiceError, type UnaryHandlers } from "@controlplane/grpc";
+import type { HeartbeatOutcome, LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import * as actions from "./actions.js";
 import type { LivenessDeps } from "./deps.js";
 import { RUNTIME_NOT_FOUND, runtimeIdOf } from "./directory.js";
@@ -10,6 +10,22 @@ import * as repo from "./repository/runtimes.js";
 export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof LivenessServiceService> {
   return {
     heartbeat: (req) => heartbeat(deps, req.runtimeId, req.supportsBatchImport),
+    async heartbeatBatch(req, call) {
+      const outcomes = await Promise.all(
+        req.beats.map((beat): Promise<HeartbeatOutcome> =>
+          heartbeat(deps, beat.runtimeId, beat.supportsBatchImport).then(
+            (ack) => ({ outcome: { $case: "ack", value: ack } }),
+            (error: unknown) => {
+              // What the unary call's wrapper would log: anything that is not a rule saying no.
+              if (!(error instanceof DomainError)) call.log.error({ err: error, runtime_id: beat.runtimeId }, "heartbeat failed");
+              const { code, details } = toServiceError(error);
+              return { outcome: { $case: "error", value: { code, message: details } } };
+            },
+          ),
+        ),
+      );
+      return { outcomes };
+    },
     async getRuntimeLiveness(req) {
       const id = runtimeIdOf(req.runtimeId);
       const entry = await deps.directory.resolve(id);

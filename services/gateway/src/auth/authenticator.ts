@@ -2,7 +2,7 @@ import { hasCode, status } from "@controlplane/grpc";
 import { TokenKind, type Identity } from "@controlplane/proto/registry/v1/identity";
 import type { GatewayClients } from "../clients.js";
 import { HttpError, type ErrorStyle } from "../wire/errors.js";
-import { TtlCache } from "@controlplane/cache";
+import { ReadThrough, TtlCache } from "@controlplane/cache";
 
 export type Role = "owner" | "admin" | "member";
 
@@ -29,17 +29,45 @@ const ROLE_NAMES: Record<number, Role> = { 1: "owner", 2: "admin", 3: "member" }
  * Negative answers are never cached, so a new member or token works at once.
  */
 export class Authenticator {
-  private readonly identities: TtlCache<Identity>;
+  // Read-through with refresh-ahead: a token or membership in steady use is
+  // re-read shortly before it expires, so a fleet's requests never all miss
+  // at once; concurrent misses share one registry call.
+  private readonly identities: ReadThrough<Identity>;
   private readonly taskTokens: TtlCache<Caller>;
-  private readonly roles: TtlCache<Role>;
+  private readonly roles: ReadThrough<Role | null>;
 
   constructor(
     private readonly clients: GatewayClients,
     ttlMs: number,
   ) {
-    this.identities = new TtlCache(ttlMs);
+    this.identities = new ReadThrough(
+      new TtlCache(ttlMs),
+      async (token) => {
+        const { identity } = await this.clients.identity.resolveToken({ token });
+        if (!identity) throw new Error("the registry answered without an identity");
+        return identity;
+      },
+      { notAfter: (identity) => identity.expiresAt, refreshAheadMs: ttlMs / 3 },
+    );
     this.taskTokens = new TtlCache(ttlMs);
-    this.roles = new TtlCache(ttlMs);
+    this.roles = new ReadThrough(
+      new TtlCache(ttlMs),
+      async (key) => {
+        // The user id (ours, a UUID) comes first; the workspace id is as sent.
+        const cut = key.indexOf(":");
+        const userId = key.slice(0, cut);
+        const workspaceId = key.slice(cut + 1);
+        try {
+          const { member } = await this.clients.identity.getMembership({ workspaceId, userId });
+          return (member && ROLE_NAMES[member.role]) ?? null;
+        } catch (error) {
+          if (hasCode(error, status.NOT_FOUND)) return null;
+          throw error;
+        }
+      },
+      // Not being a member is never cached: a new member gets in at once.
+      { keep: (role) => role !== null, refreshAheadMs: ttlMs / 3 },
+    );
   }
 
   /**
@@ -48,16 +76,12 @@ export class Authenticator {
    * 401 as "log in again").
    */
   async resolve(token: string, style: ErrorStyle): Promise<Caller> {
-    let identity = this.identities.get(token);
-    if (!identity) {
-      try {
-        ({ identity } = await this.clients.identity.resolveToken({ token }));
-      } catch (error) {
-        if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
-        throw new HttpError(503, "authentication unavailable", style);
-      }
-      if (!identity) throw new HttpError(503, "authentication unavailable", style);
-      this.identities.set(token, identity, identity.expiresAt);
+    let identity: Identity;
+    try {
+      identity = await this.identities.get(token);
+    } catch (error) {
+      if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
+      throw new HttpError(503, "authentication unavailable", style);
     }
     return toCaller(identity, token);
   }
@@ -90,17 +114,9 @@ export class Authenticator {
    * not a UUID). Infrastructure failures throw a 5xx with `failureMessage`.
    */
   async roleOf(userId: string, workspaceId: string, failureMessage: string, style: ErrorStyle): Promise<Role | null> {
-    const key = `${userId}:${workspaceId}`;
-    const cached = this.roles.get(key);
-    if (cached) return cached;
     try {
-      const { member } = await this.clients.identity.getMembership({ workspaceId, userId });
-      const role = member ? ROLE_NAMES[member.role] : undefined;
-      if (!role) return null;
-      this.roles.set(key, role);
-      return role;
+      return await this.roles.get(`${userId}:${workspaceId}`);
     } catch (error) {
-      if (hasCode(error, status.NOT_FOUND)) return null;
       throw new HttpError(hasCode(error, status.UNAVAILABLE) ? 503 : 500, failureMessage, style);
     }
   }

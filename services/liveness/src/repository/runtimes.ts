@@ -55,12 +55,15 @@ export async function markOfflineQuietly(db: CommonQueryMethods, runtimeId: stri
  * Only last_seen_at changes (HOT-friendly) and only for online rows; a row a
  * sweeper just took offline is left for its next beat to bring back.
  */
-export async function flushLastSeen(db: CommonQueryMethods, beats: Array<{ runtimeId: string; seenAt: Date }>) {
-  if (beats.length === 0) return 0;
+export async function flushLastSeen(db: CommonQueryMethods, runtimeIds: string[], seenAtMs: number[]) {
+  if (runtimeIds.length === 0) return 0;
+  // Two comma-joined texts instead of two array parameters: a fleet's flush
+  // is tens of thousands of values, and per-element array encoding would
+  // hold the event loop (and every beat behind it) for a noticeable time.
   const result = await db.query(sql.unsafe`
-    UPDATE liveness.runtime_liveness r SET last_seen_at = greatest(r.last_seen_at, b.seen_at)
-    FROM unnest(${sql.array(beats.map((b) => b.runtimeId), "uuid")}::uuid[],
-                ${sql.array(beats.map((b) => b.seenAt.toISOString()), "timestamptz")}::timestamptz[]) AS b(runtime_id, seen_at)
+    UPDATE liveness.runtime_liveness r SET last_seen_at = greatest(r.last_seen_at, to_timestamp(b.seen_ms / 1000.0))
+    FROM unnest(string_to_array(${runtimeIds.join(",")}, ',')::uuid[],
+                string_to_array(${seenAtMs.join(",")}, ',')::float8[]) AS b(runtime_id, seen_ms)
     WHERE r.runtime_id = b.runtime_id AND r.status = 'online'`);
   return result.rowCount;
 }

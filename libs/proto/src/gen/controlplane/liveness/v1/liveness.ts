@@ -113,6 +113,28 @@ export interface HeartbeatResponse {
   workspaceId: string;
 }
 
+export interface HeartbeatBatchRequest {
+  beats: HeartbeatRequest[];
+}
+
+export interface HeartbeatBatchResponse {
+  /** One per beat of the request, in the same order. */
+  outcomes: HeartbeatOutcome[];
+}
+
+/** What Heartbeat would have answered for one beat: its response or its error. */
+export interface HeartbeatOutcome {
+  outcome?: { $case: "ack"; value: HeartbeatResponse } | { $case: "error"; value: HeartbeatError } | undefined;
+}
+
+/** A beat's error as Heartbeat would have raised it. */
+export interface HeartbeatError {
+  /** A google.rpc.Code value (e.g. 5 NOT_FOUND, 13 INTERNAL). */
+  code: number;
+  /** The contract's message (e.g. "runtime not found"). */
+  message: string;
+}
+
 export interface GetRuntimeLivenessRequest {
   runtimeId: string;
 }
@@ -594,6 +616,332 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
     message.pendingLocalSkillImports = object.pendingLocalSkillImports?.map((e) => DeliveredAction.fromPartial(e)) ||
       [];
     message.workspaceId = object.workspaceId ?? "";
+    return message;
+  },
+};
+
+function createBaseHeartbeatBatchRequest(): HeartbeatBatchRequest {
+  return { beats: [] };
+}
+
+export const HeartbeatBatchRequest: MessageFns<HeartbeatBatchRequest> = {
+  encode(message: HeartbeatBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.beats) {
+      HeartbeatRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.beats.push(HeartbeatRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatBatchRequest {
+    return {
+      beats: globalThis.Array.isArray(object?.beats) ? object.beats.map((e: any) => HeartbeatRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: HeartbeatBatchRequest): unknown {
+    const obj: any = {};
+    if (message.beats?.length) {
+      obj.beats = message.beats.map((e) => HeartbeatRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatBatchRequest>, I>>(base?: I): HeartbeatBatchRequest {
+    return HeartbeatBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatBatchRequest>, I>>(object: I): HeartbeatBatchRequest {
+    const message = createBaseHeartbeatBatchRequest();
+    message.beats = object.beats?.map((e) => HeartbeatRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHeartbeatBatchResponse(): HeartbeatBatchResponse {
+  return { outcomes: [] };
+}
+
+export const HeartbeatBatchResponse: MessageFns<HeartbeatBatchResponse> = {
+  encode(message: HeartbeatBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      HeartbeatOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(HeartbeatOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatBatchResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => HeartbeatOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: HeartbeatBatchResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => HeartbeatOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatBatchResponse>, I>>(base?: I): HeartbeatBatchResponse {
+    return HeartbeatBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatBatchResponse>, I>>(object: I): HeartbeatBatchResponse {
+    const message = createBaseHeartbeatBatchResponse();
+    message.outcomes = object.outcomes?.map((e) => HeartbeatOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHeartbeatOutcome(): HeartbeatOutcome {
+  return { outcome: undefined };
+}
+
+export const HeartbeatOutcome: MessageFns<HeartbeatOutcome> = {
+  encode(message: HeartbeatOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "ack":
+        HeartbeatResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        HeartbeatError.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "ack", value: HeartbeatResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: HeartbeatError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatOutcome {
+    return {
+      outcome: isSet(object.ack)
+        ? { $case: "ack", value: HeartbeatResponse.fromJSON(object.ack) }
+        : isSet(object.error)
+        ? { $case: "error", value: HeartbeatError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: HeartbeatOutcome): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "ack") {
+      obj.ack = HeartbeatResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = HeartbeatError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatOutcome>, I>>(base?: I): HeartbeatOutcome {
+    return HeartbeatOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatOutcome>, I>>(object: I): HeartbeatOutcome {
+    const message = createBaseHeartbeatOutcome();
+    switch (object.outcome?.$case) {
+      case "ack": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "ack", value: HeartbeatResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: HeartbeatError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseHeartbeatError(): HeartbeatError {
+  return { code: 0, message: "" };
+}
+
+export const HeartbeatError: MessageFns<HeartbeatError> = {
+  encode(message: HeartbeatError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: HeartbeatError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatError>, I>>(base?: I): HeartbeatError {
+    return HeartbeatError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatError>, I>>(object: I): HeartbeatError {
+    const message = createBaseHeartbeatError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -1851,6 +2199,22 @@ export const LivenessServiceService = {
     responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
   },
+  /**
+   * Many beats in one call, for a caller that carries a fleet's traffic (the
+   * gateway): each beat is handled exactly as Heartbeat would handle it and
+   * answered on its own, in request order. Not retried: beats pop actions.
+   */
+  heartbeatBatch: {
+    path: "/controlplane.liveness.v1.LivenessService/HeartbeatBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HeartbeatBatchRequest): Buffer =>
+      Buffer.from(HeartbeatBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HeartbeatBatchRequest => HeartbeatBatchRequest.decode(value),
+    responseSerialize: (value: HeartbeatBatchResponse): Buffer =>
+      Buffer.from(HeartbeatBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeartbeatBatchResponse => HeartbeatBatchResponse.decode(value),
+  },
   /** What liveness knows of a runtime right now. */
   getRuntimeLiveness: {
     path: "/controlplane.liveness.v1.LivenessService/GetRuntimeLiveness" as const,
@@ -1905,6 +2269,12 @@ export interface LivenessServiceServer extends UntypedServiceImplementation {
    * runtime does not exist; a store failure is INTERNAL "heartbeat failed".
    */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
+  /**
+   * Many beats in one call, for a caller that carries a fleet's traffic (the
+   * gateway): each beat is handled exactly as Heartbeat would handle it and
+   * answered on its own, in request order. Not retried: beats pop actions.
+   */
+  heartbeatBatch: handleUnaryCall<HeartbeatBatchRequest, HeartbeatBatchResponse>;
   /** What liveness knows of a runtime right now. */
   getRuntimeLiveness: handleUnaryCall<GetRuntimeLivenessRequest, GetRuntimeLivenessResponse>;
   /** Queues an action for a runtime's daemon. */
@@ -1935,6 +2305,26 @@ export interface LivenessServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Many beats in one call, for a caller that carries a fleet's traffic (the
+   * gateway): each beat is handled exactly as Heartbeat would handle it and
+   * answered on its own, in request order. Not retried: beats pop actions.
+   */
+  heartbeatBatch(
+    request: HeartbeatBatchRequest,
+    callback: (error: ServiceError | null, response: HeartbeatBatchResponse) => void,
+  ): ClientUnaryCall;
+  heartbeatBatch(
+    request: HeartbeatBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeartbeatBatchResponse) => void,
+  ): ClientUnaryCall;
+  heartbeatBatch(
+    request: HeartbeatBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeartbeatBatchResponse) => void,
   ): ClientUnaryCall;
   /** What liveness knows of a runtime right now. */
   getRuntimeLiveness(
