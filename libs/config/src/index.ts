@@ -45,12 +45,22 @@ export const url = (schemes: string[], fallback: string) =>
       }
     }, `must be a ${schemes.map((s) => s + "://").join(" or ")} URL`);
 
-/** host:port of a gRPC peer. */
+/**
+ * host:port of a gRPC peer, or dns:///host:port to balance over every
+ * address the name resolves to (e.g. a headless Kubernetes Service).
+ */
 export const address = (fallback: string) =>
   z
     .string()
     .default(fallback)
-    .refine((value) => /^[^\s:]+:\d+$/.test(value), "must be host:port");
+    .refine((value) => /^(dns:\/\/\/)?[^\s:/]+:\d+$/.test(value), "must be host:port or dns:///host:port");
+
+/** "true"/"false" (also 1/0, yes/no) from the environment. */
+export const flag = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"])
+    .default(fallback ? "true" : "false")
+    .transform((value) => value === "true" || value === "1" || value === "yes");
 
 export const logLevel = () =>
   z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info");
@@ -65,6 +75,12 @@ export const commonEnv = {
   /** First token of every event subject: <root>.<domain>.<event>. */
   EVENTS_SUBJECT_ROOT: z.string().regex(/^[a-z0-9_-]+$/, "lower-case letters, digits, _ and - only").default("controlplane"),
   DB_POOL_SIZE: positiveInt(10),
+  /**
+   * Apply this service's migrations at start. Deployments that run them
+   * beforehand (the Helm chart's migrations Job) set false, so pods never
+   * run DDL.
+   */
+  MIGRATE_ON_START: flag(true),
 };
 
 export { z };

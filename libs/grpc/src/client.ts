@@ -29,6 +29,7 @@ export type PromiseClient<D extends ServiceDefinitionOf> = {
 };
 
 const DEFAULT_DEADLINE_MS = 5_000;
+const ROUND_ROBIN = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
 const RETRY_BASE_MS = 25;
 
 /**
@@ -44,6 +45,8 @@ export function createClient<D extends ServiceDefinitionOf>(
   const channel = new Client(address, credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    // With a dns:/// address naming several replicas, spread calls over all of them.
+    "grpc.service_config": ROUND_ROBIN,
   });
   const idempotent = new Set<keyof D>(options.idempotent ?? []);
   const maxAttempts = options.maxAttempts ?? 3;

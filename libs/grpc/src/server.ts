@@ -32,6 +32,9 @@ export type UnaryHandlers<D extends ServiceDefinitionOf> = {
   [K in keyof D]: (request: RequestOf<D[K]>, call: CallInfo) => Promise<ResponseOf<D[K]>>;
 };
 
+/** How long a client connection lives before the server asks it to reconnect. */
+const MAX_CONNECTION_AGE_MS = 5 * 60_000;
+
 /** RPCs slower than this are logged at info even when they succeed. */
 const SLOW_CALL_MS = 500;
 
@@ -42,7 +45,14 @@ const SLOW_CALL_MS = 500;
  * handler's async scope, and domain errors mapped to gRPC status codes.
  */
 export class GrpcServer {
-  readonly server = new Server({ "grpc.max_receive_message_length": 8 * 1024 * 1024 });
+  readonly server = new Server({
+    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    // Clients reconnect (and resolve the name again) at least this often, so
+    // replicas added by autoscaling get their share of a long-lived client.
+    "grpc.max_connection_age_ms": MAX_CONNECTION_AGE_MS,
+    // Room for the longest call (a claim's long-poll) to finish on the old connection.
+    "grpc.max_connection_age_grace_ms": 60_000,
+  });
   readonly health = new HealthImplementation({ "": "NOT_SERVING" });
   private readonly serviceNames: string[] = [];
   private started = false;

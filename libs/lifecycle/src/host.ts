@@ -15,6 +15,8 @@ export interface ServiceHostOptions {
     EVENTS_STREAM: string;
     EVENTS_SUBJECT_ROOT: string;
     DB_POOL_SIZE: number;
+    /** False when migrations ran before the start (a deploy-time job). */
+    MIGRATE_ON_START?: boolean;
   };
   log: Logger;
 }
@@ -39,7 +41,9 @@ export async function openServiceHost(options: ServiceHostOptions): Promise<Serv
   try {
     const pool = await createDbPool(config.DATABASE_URL, { name: options.name, maxSize: config.DB_POOL_SIZE });
     parts.push(() => pool.end());
-    await migrate({ databaseUrl: config.DATABASE_URL, schema: options.schema, dir: options.migrationsDir, log });
+    if (config.MIGRATE_ON_START !== false) {
+      await migrate({ databaseUrl: config.DATABASE_URL, schema: options.schema, dir: options.migrationsDir, log });
+    }
     const bus = await connectEventBus({
       url: config.NATS_URL,
       name: options.name,

@@ -51,11 +51,11 @@ static_resources:
                 normalize_path: true
                 merge_slashes: true
                 path_with_escaped_slashes_action: REJECT_REQUEST
-                max_request_headers_kb: {{ $e.maxRequestHeadersKb }}
+                max_request_headers_kb: {{ int $e.maxRequestHeadersKb }}
                 request_timeout: 60s
                 stream_idle_timeout: 60s
                 common_http_protocol_options:
-                  idle_timeout: {{ $e.timeouts.idleSeconds }}s
+                  idle_timeout: {{ int $e.timeouts.idleSeconds }}s
                   headers_with_underscores_action: REJECT_REQUEST
                 access_log:
                   {{- include "controlplane.envoyAccessLog" . | nindent 18 }}
@@ -71,7 +71,7 @@ static_resources:
                   - name: envoy.filters.http.buffer
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer
-                      max_request_bytes: {{ $e.maxRequestBytes }}
+                      max_request_bytes: {{ int $e.maxRequestBytes }}
                   - name: envoy.filters.http.router
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
@@ -93,7 +93,7 @@ static_resources:
                             safe_regex: { regex: "^/api/daemon/runtimes/[^/]+/tasks/claim$" }
                           route:
                             cluster: gateway
-                            timeout: {{ $e.timeouts.claimSeconds }}s
+                            timeout: {{ int $e.timeouts.claimSeconds }}s
                           {{- include "controlplane.envoyDaemonRateLimit" . | nindent 26 }}
                         # Reads are safe to retry on another replica.
                         - name: daemon-reads
@@ -104,16 +104,16 @@ static_resources:
                                 string_match: { exact: GET }
                           route:
                             cluster: gateway
-                            timeout: {{ $e.timeouts.defaultSeconds }}s
+                            timeout: {{ int $e.timeouts.defaultSeconds }}s
                             retry_policy:
                               retry_on: connect-failure,refused-stream,reset
-                              num_retries: {{ $e.readRetries }}
+                              num_retries: {{ int $e.readRetries }}
                           {{- include "controlplane.envoyDaemonRateLimit" . | nindent 26 }}
                         - name: daemon
                           match: { prefix: /api/daemon/ }
                           route:
                             cluster: gateway
-                            timeout: {{ $e.timeouts.defaultSeconds }}s
+                            timeout: {{ int $e.timeouts.defaultSeconds }}s
                           {{- include "controlplane.envoyDaemonRateLimit" . | nindent 26 }}
                         - name: user-reads
                           match:
@@ -123,15 +123,15 @@ static_resources:
                                 string_match: { exact: GET }
                           route:
                             cluster: gateway
-                            timeout: {{ $e.timeouts.defaultSeconds }}s
+                            timeout: {{ int $e.timeouts.defaultSeconds }}s
                             retry_policy:
                               retry_on: connect-failure,refused-stream,reset
-                              num_retries: {{ $e.readRetries }}
+                              num_retries: {{ int $e.readRetries }}
                         - name: user
                           match: { prefix: /api/ }
                           route:
                             cluster: gateway
-                            timeout: {{ $e.timeouts.defaultSeconds }}s
+                            timeout: {{ int $e.timeouts.defaultSeconds }}s
                         # Anything else is not ours: 404 at the edge.
                         - name: not-found
                           match: { prefix: / }
@@ -167,24 +167,24 @@ static_resources:
                           match: { path: {{ .path | quote }}, grpc: {} }
                           route:
                             cluster: {{ .cluster }}
-                            timeout: {{ $e.timeouts.defaultSeconds }}s
+                            timeout: {{ int $e.timeouts.defaultSeconds }}s
                             retry_policy:
                               retry_on: unavailable,connect-failure,refused-stream
-                              num_retries: {{ $e.readRetries }}
+                              num_retries: {{ int $e.readRetries }}
                         {{- end }}
                         # The claim may hold a long-poll.
                         - name: /controlplane.taskqueue.v1.TaskQueueService/ClaimTask
                           match: { path: /controlplane.taskqueue.v1.TaskQueueService/ClaimTask, grpc: {} }
                           route:
                             cluster: task-queue
-                            timeout: {{ $e.timeouts.claimSeconds }}s
+                            timeout: {{ int $e.timeouts.claimSeconds }}s
                         {{- range $key, $c := $grpc }}
                         {{- range $c.grpcServices }}
                         - name: {{ printf "/%s/" . | quote }}
                           match: { prefix: {{ printf "/%s/" . | quote }}, grpc: {} }
                           route:
                             cluster: {{ $c.name }}
-                            timeout: {{ $e.timeouts.defaultSeconds }}s
+                            timeout: {{ int $e.timeouts.defaultSeconds }}s
                         {{- end }}
                         {{- end }}
 
@@ -301,8 +301,8 @@ typed_per_filter_config:
     "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
     stat_prefix: daemon_rate_limit
     token_bucket:
-      max_tokens: {{ add $r.requestsPerSecond $r.burst }}
-      tokens_per_fill: {{ $r.requestsPerSecond }}
+      max_tokens: {{ add (int $r.requestsPerSecond) (int $r.burst) }}
+      tokens_per_fill: {{ int $r.requestsPerSecond }}
       fill_interval: 1s
     filter_enabled:
       default_value: { numerator: 100, denominator: HUNDRED }
@@ -313,20 +313,20 @@ typed_per_filter_config:
 
 {{- define "controlplane.envoyHealthTiming" -}}
 {{- $h := .Values.envoy.healthCheck -}}
-interval: {{ $h.intervalSeconds }}s
-timeout: {{ $h.timeoutSeconds }}s
-unhealthy_threshold: {{ $h.unhealthyThreshold }}
-healthy_threshold: {{ $h.healthyThreshold }}
+interval: {{ int $h.intervalSeconds }}s
+timeout: {{ int $h.timeoutSeconds }}s
+unhealthy_threshold: {{ int $h.unhealthyThreshold }}
+healthy_threshold: {{ int $h.healthyThreshold }}
 {{- end }}
 
 {{- define "controlplane.envoyOutlierDetection" -}}
 {{- $o := .Values.envoy.outlierDetection -}}
 outlier_detection:
-  consecutive_5xx: {{ $o.consecutive5xx }}
-  consecutive_gateway_failure: {{ $o.consecutive5xx }}
+  consecutive_5xx: {{ int $o.consecutive5xx }}
+  consecutive_gateway_failure: {{ int $o.consecutive5xx }}
   interval: 10s
-  base_ejection_time: {{ $o.baseEjectionSeconds }}s
-  max_ejection_percent: {{ $o.maxEjectionPercent }}
+  base_ejection_time: {{ int $o.baseEjectionSeconds }}s
+  max_ejection_percent: {{ int $o.maxEjectionPercent }}
 {{- end }}
 
 {{- define "controlplane.envoyCircuitBreakers" -}}

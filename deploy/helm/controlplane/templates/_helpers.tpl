@@ -130,9 +130,9 @@ servers cap connection age so new replicas are found.
 {{/* Pod-level security: never root, default seccomp. */}}
 {{- define "controlplane.podSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: {{ .runAsUser }}
-runAsGroup: {{ .runAsUser }}
-fsGroup: {{ .runAsUser }}
+runAsUser: {{ int .runAsUser }}
+runAsGroup: {{ int .runAsUser }}
+fsGroup: {{ int .runAsUser }}
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
