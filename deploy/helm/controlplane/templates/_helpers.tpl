@@ -58,6 +58,7 @@ runtimeRegistry:
   portEnv: REGISTRY_GRPC_PORT
   metricsEnv: REGISTRY_METRICS_PORT
   addrEnv: REGISTRY_GRPC_ADDR
+  calls: [profileCatalog]
   grpcServices:
     - controlplane.registry.v1.IdentityService
     - controlplane.registry.v1.RuntimeRegistryService
@@ -69,6 +70,7 @@ profileCatalog:
   portEnv: PROFILE_CATALOG_GRPC_PORT
   metricsEnv: PROFILE_CATALOG_METRICS_PORT
   addrEnv: PROFILE_CATALOG_GRPC_ADDR
+  calls: [runtimeRegistry]
   grpcServices:
     - controlplane.profiles.v1.ProfileCatalogService
 taskQueue:
@@ -79,6 +81,7 @@ taskQueue:
   portEnv: TASK_QUEUE_GRPC_PORT
   metricsEnv: TASK_QUEUE_METRICS_PORT
   addrEnv: TASK_QUEUE_GRPC_ADDR
+  calls: [runtimeRegistry]
   grpcServices:
     - controlplane.taskqueue.v1.TaskQueueService
 liveness:
@@ -89,6 +92,7 @@ liveness:
   portEnv: LIVENESS_GRPC_PORT
   metricsEnv: LIVENESS_METRICS_PORT
   addrEnv: LIVENESS_GRPC_ADDR
+  calls: [runtimeRegistry]
   grpcServices:
     - controlplane.liveness.v1.LivenessService
 {{- end }}
@@ -99,6 +103,7 @@ name: gateway
 entry: services/gateway/src/main.ts
 httpPort: 8080
 metricsPort: 9090
+calls: [runtimeRegistry, profileCatalog, taskQueue, liveness]
 {{- end }}
 
 {{/* In-cluster DNS name of a component's (headless) Service. */}}
@@ -107,14 +112,16 @@ metricsPort: 9090
 {{- end }}
 
 {{/*
-gRPC addresses of every service, for the callers. dns:/// with a headless
-Service lets grpc-js balance calls over every replica (round robin); the
-servers cap connection age so new replicas are found.
+gRPC addresses of the services a component calls: (dict "root" $ "calls" list).
+dns:/// with a headless Service lets grpc-js balance calls over every
+replica (round robin); the servers cap connection age so new replicas are found.
 */}}
 {{- define "controlplane.grpcAddressEnv" -}}
-{{- range $key, $c := include "controlplane.grpcComponents" . | fromYaml }}
+{{- $all := include "controlplane.grpcComponents" .root | fromYaml }}
+{{- range .calls }}
+{{- $c := index $all . }}
 - name: {{ $c.addrEnv }}
-  value: "dns:///{{ include "controlplane.serviceHost" (dict "root" $ "name" $c.name) }}:{{ $c.grpcPort }}"
+  value: "dns:///{{ include "controlplane.serviceHost" (dict "root" $.root "name" $c.name) }}:{{ $c.grpcPort }}"
 {{- end }}
 {{- end }}
 
