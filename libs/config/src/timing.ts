@@ -16,3 +16,10 @@ export const DAEMON_HTTP_TIMEOUT_MS = 30_000;
 
 /** Time in-flight calls get to finish after SIGTERM, per process. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * Deadline of the gateway's gRPC calls (claims excepted: they wait up to the
+ * long-poll hold). Below the daemon's 30 s timeout, so the daemon sees our
+ * answer, not its own timeout; proxies in front wait longer than this.
+ */
+export const GATEWAY_GRPC_DEADLINE_MS = 10_000;

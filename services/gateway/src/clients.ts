@@ -1,3 +1,4 @@
+import { GATEWAY_GRPC_DEADLINE_MS } from "@controlplane/config";
 import { createClient, type PromiseClient } from "@controlplane/grpc";
 import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
@@ -17,8 +18,7 @@ export interface GatewayClients {
   heartbeats: HeartbeatBatcher;
 }
 
-/** Below the daemon's 30 s HTTP timeout, so it sees our answer, not its own timeout. */
-const DEADLINE_MS = 10_000;
+const DEADLINE_MS = GATEWAY_GRPC_DEADLINE_MS;
 
 export function createGatewayClients(addresses: {
   registry: string;

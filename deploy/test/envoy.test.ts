@@ -1,0 +1,186 @@
+import { readdirSync, readFileSync } from "node:fs";
+import test from "ava";
+import { stringify } from "yaml";
+import { CLAIM_LONG_POLL_MAX_MS, DAEMON_HTTP_TIMEOUT_MS, GATEWAY_GRPC_DEADLINE_MS, loadConfig } from "@controlplane/config";
+import { gatewayEnv } from "@controlplane/gateway/config";
+import { durationMs, envoyConfigText, parseEnvoy, routesOf, validateEnvoy, type EnvoyBootstrap } from "./support/envoy.js";
+import { byKind, NAMESPACE, render, ROOT, VALUE_SETS } from "./support/helm.js";
+
+const COMMITTED = readFileSync(`${ROOT}deploy/envoy/envoy.yaml`, "utf8");
+
+/** Every gRPC service declared in proto/, with its RPCs and which of them are marked NO_SIDE_EFFECTS. */
+function protoServices() {
+  const services: Array<{ fullName: string; rpcs: string[]; reads: string[] }> = [];
+  const root = `${ROOT}proto/controlplane/`;
+  for (const domain of readdirSync(root)) {
+    for (const file of readdirSync(`${root}${domain}/v1`).filter((f) => f.endsWith(".proto"))) {
+      const text = readFileSync(`${root}${domain}/v1/${file}`, "utf8");
+      const pkg = /^package ([\w.]+);/m.exec(text)![1];
+      for (const match of text.matchAll(/^service (\w+) \{([\s\S]*?)^\}/gm)) {
+        const body = match[2]!;
+        const rpcs = [...body.matchAll(/rpc (\w+)\(/g)].map((m) => m[1]!);
+        const reads = [...body.matchAll(/rpc (\w+)\([^)]*\) returns \([^)]*\)\s*\{([^}]*)\}/g)]
+          .filter((m) => m[2]!.includes("idempotency_level = NO_SIDE_EFFECTS"))
+          .map((m) => m[1]!);
+        services.push({ fullName: `${pkg}.${match[1]}`, rpcs, reads });
+      }
+    }
+  }
+  return services;
+}
+
+/** Which service folder serves each gRPC service, read from the code that registers it (`.add(XServiceService, ...)`). */
+function servedBy(): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const folder of readdirSync(`${ROOT}services`)) {
+    let source: string;
+    try {
+      source = readFileSync(`${ROOT}services/${folder}/src/service.ts`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const [, name] of source.matchAll(/\.add\(\s*(\w+)Service,/g)) owners.set(name!, folder);
+  }
+  return owners;
+}
+
+const clustersOf = (bootstrap: EnvoyBootstrap) => bootstrap.static_resources.clusters as EnvoyBootstrap[];
+const clusterHost = (cluster: EnvoyBootstrap) => cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+
+test("deploy/envoy/envoy.yaml is exactly what the chart renders with its default values", (t) => {
+  const rendered = envoyConfigText(render());
+  const body = COMMITTED.split("\n").filter((line) => !line.startsWith("# ")).join("\n");
+  t.is(body, rendered, "run `npm run deploy:envoy` after changing the chart's Envoy template");
+});
+
+test("the committed Envoy config and the production render pass Envoy's own API validation", (t) => {
+  for (const [name, text] of [
+    ["deploy/envoy/envoy.yaml", COMMITTED],
+    ["production values", envoyConfigText(render(VALUE_SETS[1]!.files))],
+  ] as const) {
+    const result = validateEnvoy(text);
+    t.true(result.ok, `${name}:\n${result.output}`);
+  }
+});
+
+test("the validator is not a rubber stamp: unknown fields, bad values inside typed_config and dangling clusters fail", (t) => {
+  const broken: Array<[string, (b: EnvoyBootstrap) => void, RegExp]> = [
+    ["an unknown field", (b) => (b.static_resources.listeners[0].per_connection_buffer_limit = 1), /unknown field/],
+    [
+      "a zero body limit in the buffer filter",
+      (b) => {
+        const hcm = b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+        hcm.http_filters.find((f: EnvoyBootstrap) => f.name === "envoy.filters.http.buffer").typed_config.max_request_bytes = 0;
+      },
+      /MaxRequestBytes: value must be greater than 0/,
+    ],
+    ["a route to a cluster that does not exist", (b) => (routesOf(b).find((r) => r.route.route)!.route.route.cluster = "nowhere"), /unknown cluster "nowhere"/],
+    ["a negative connect timeout", (b) => (clustersOf(b)[0].connect_timeout = "-1s"), /ConnectTimeout: value must be greater than 0s/],
+  ];
+  for (const [what, breakIt, expected] of broken) {
+    const bootstrap = parseEnvoy(COMMITTED);
+    breakIt(bootstrap);
+    const result = validateEnvoy(stringify(bootstrap));
+    t.false(result.ok, what);
+    t.regex(result.output, expected, what);
+  }
+});
+
+for (const { name, files } of VALUE_SETS) {
+  const objects = render(files);
+  const bootstrap = parseEnvoy(envoyConfigText(objects));
+  const routes = routesOf(bootstrap);
+  const services = byKind(objects, "Service");
+
+  test(`${name}: every cluster points at a Service the chart renders, on a port it exposes`, (t) => {
+    for (const cluster of clustersOf(bootstrap)) {
+      const { address, port_value: port } = clusterHost(cluster);
+      if (cluster.name === "envoy-admin") {
+        t.is(address, "127.0.0.1", "the admin interface stays on loopback");
+        continue;
+      }
+      const service = services.find((s) => `${s.metadata.name}.${NAMESPACE}.svc.cluster.local` === address);
+      t.truthy(service, `cluster ${cluster.name}: ${address} is not a rendered Service`);
+      t.true(service?.spec.ports.some((p: { port: number }) => p.port === port), `cluster ${cluster.name}: port ${port}`);
+      t.is(service?.spec.clusterIP, "None", `cluster ${cluster.name}: headless, so Envoy balances per request`);
+      t.truthy(cluster.health_checks?.length, `cluster ${cluster.name}: health checked`);
+      t.truthy(cluster.outlier_detection, `cluster ${cluster.name}: outlier detection`);
+    }
+  });
+
+  test(`${name}: every gRPC service in proto/ is routed, over HTTP/2, to the service that serves it`, (t) => {
+    const owners = servedBy();
+    const grpcRoutes = routes.filter((r) => r.listener === "grpc");
+    const protos = protoServices();
+    t.true(protos.length >= 5);
+    for (const { fullName } of protos) {
+      const owner = owners.get(fullName.split(".").at(-1)!);
+      t.truthy(owner, `${fullName}: no service registers it`);
+      const route = grpcRoutes.find((r) => r.route.match.prefix === `/${fullName}/`);
+      t.truthy(route, `${fullName}: no route`);
+      t.is(route?.route.route.cluster, owner, `${fullName} goes to ${owner}`);
+      const cluster = clustersOf(bootstrap).find((c) => c.name === owner);
+      t.truthy(cluster?.typed_extension_protocol_options?.["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]?.explicit_http_config?.http2_protocol_options);
+      const health = cluster?.health_checks[0].grpc_health_check.service_name;
+      t.true(protos.some((p) => p.fullName === health) && owners.get(health.split(".").at(-1)) === owner, `${owner}: health-checks a service it serves`);
+    }
+  });
+
+  test(`${name}: only idempotent reads are retried (NO_SIDE_EFFECTS RPCs, GET routes)`, (t) => {
+    const reads = protoServices().flatMap((s) => s.reads.map((rpc) => `/${s.fullName}/${rpc}`)).sort();
+    t.true(reads.length > 10);
+    const retriedGrpc = routes
+      .filter((r) => r.listener === "grpc" && r.route.route?.retry_policy)
+      .map((r) => r.route.match.path)
+      .sort();
+    t.deepEqual(retriedGrpc, reads);
+    for (const { route } of routes.filter((r) => r.listener === "https" && r.route.route?.retry_policy)) {
+      t.deepEqual(route.match.headers, [{ name: ":method", string_match: { exact: "GET" } }], `${route.name} retries something else than GET`);
+    }
+  });
+
+  test(`${name}: claims may outlast the long-poll hold, every route answers before the daemon gives up`, (t) => {
+    const claimRoutes = routes.filter((r) => r.route.name === "daemon-claim" || r.route.match.path === "/controlplane.taskqueue.v1.TaskQueueService/ClaimTask");
+    t.is(claimRoutes.length, 2);
+    for (const { route } of routes.filter((r) => r.listener !== "admin" && r.route.route)) {
+      const timeout = durationMs(route.route.timeout);
+      t.true(timeout < DAEMON_HTTP_TIMEOUT_MS, `${route.name}: ${timeout} ms`);
+      if (claimRoutes.some((c) => c.route === route)) t.true(timeout > CLAIM_LONG_POLL_MAX_MS, `${route.name}: ${timeout} ms`);
+      else t.true(timeout > GATEWAY_GRPC_DEADLINE_MS, `${route.name}: ${timeout} ms`);
+    }
+  });
+
+  test(`${name}: the front door terminates TLS with the mounted Secret, limits bodies as the gateway does, rate-limits daemons, logs JSON`, (t) => {
+    const https = bootstrap.static_resources.listeners.find((l: EnvoyBootstrap) => l.name === "https");
+    const chain = https.filter_chains[0];
+    const cert = chain.transport_socket.typed_config.common_tls_context.tls_certificates[0];
+    const envoy = byKind(objects, "Deployment").find((d) => d.metadata.name.endsWith("-envoy"))!;
+    const tlsMount = envoy.spec.template.spec.containers[0].volumeMounts.find((m: { name: string }) => m.name === "tls");
+    t.is(cert.certificate_chain.filename, `${tlsMount.mountPath}/tls.crt`);
+    t.is(cert.private_key.filename, `${tlsMount.mountPath}/tls.key`);
+    const hcm = chain.filters[0].typed_config;
+    const buffer = hcm.http_filters.find((f: EnvoyBootstrap) => f.name === "envoy.filters.http.buffer");
+    t.is(buffer.typed_config.max_request_bytes, loadConfig(gatewayEnv, {}).BODY_LIMIT_BYTES);
+    for (const { route } of routes.filter((r) => r.listener === "https" && r.route.match.prefix?.startsWith("/api/daemon") || r.route.name === "daemon-claim")) {
+      t.truthy(route.typed_per_filter_config?.["envoy.filters.http.local_ratelimit"]?.token_bucket, `${route.name} is rate limited`);
+    }
+    for (const listener of bootstrap.static_resources.listeners.filter((l: EnvoyBootstrap) => l.name !== "admin")) {
+      const log = listener.filter_chains[0].filters[0].typed_config.access_log[0];
+      t.truthy(log.typed_config.log_format.json_format, `${listener.name} logs JSON`);
+    }
+  });
+
+  test(`${name}: Envoy's listeners are the ports its Deployment and Services expose, and probes hit /ready`, (t) => {
+    const envoy = byKind(objects, "Deployment").find((d) => d.metadata.name.endsWith("-envoy"))!;
+    const container = envoy.spec.template.spec.containers[0];
+    const ports = new Map(container.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+    const listenerPorts = new Map(bootstrap.static_resources.listeners.map((l: EnvoyBootstrap) => [l.name, l.address.socket_address.port_value]));
+    t.is(ports.get("https"), listenerPorts.get("https"));
+    t.is(ports.get("grpc"), listenerPorts.get("grpc"));
+    t.is(ports.get("envoy-admin"), listenerPorts.get("admin"));
+    t.like(container.readinessProbe.httpGet, { path: "/ready", port: "envoy-admin" });
+    t.true(routes.some((r) => r.listener === "admin" && r.route.match.path === "/ready" && r.route.route.cluster === "envoy-admin"));
+    const mounted = envoy.spec.template.spec.containers[0].volumeMounts.find((m: { name: string }) => m.name === "config");
+    t.deepEqual(container.args.slice(0, 2), ["--config-path", mounted.mountPath]);
+  });
+}
