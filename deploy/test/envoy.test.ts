@@ -161,6 +161,9 @@ for (const { name, files } of VALUE_SETS) {
     const hcm = chain.filters[0].typed_config;
     const buffer = hcm.http_filters.find((f: EnvoyBootstrap) => f.name === "envoy.filters.http.buffer");
     t.is(buffer.typed_config.max_request_bytes, loadConfig(gatewayEnv, {}).BODY_LIMIT_BYTES);
+    // Envoy answers an oversized body itself: with the text the gateway would have used.
+    const tooLarge = hcm.local_reply_config.mappers.find((m: EnvoyBootstrap) => m.filter.status_code_filter?.comparison.value.default_value === 413);
+    t.regex(readFileSync(`${ROOT}services/gateway/src/app.ts`, "utf8"), new RegExp(`sendError\\(reply, 413, "${tooLarge.body.inline_string}"`));
     for (const { route } of routes.filter((r) => r.listener === "https" && r.route.match.prefix?.startsWith("/api/daemon") || r.route.name === "daemon-claim")) {
       t.truthy(route.typed_per_filter_config?.["envoy.filters.http.local_ratelimit"]?.token_bucket, `${route.name} is rate limited`);
     }

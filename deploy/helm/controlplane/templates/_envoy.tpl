@@ -76,7 +76,15 @@ static_resources:
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
                 local_reply_config:
-                  # Envoy's own answers (413, 429, 503...) in the contract's error shape.
+                  # Envoy's own answers (413, 429, 503...) in the contract's error shape;
+                  # a body over the limit gets the gateway's own text.
+                  mappers:
+                    - filter:
+                        status_code_filter:
+                          comparison:
+                            op: EQ
+                            value: { default_value: 413, runtime_key: local_reply.body_too_large }
+                      body: { inline_string: "request body too large" }
                   body_format:
                     json_format:
                       error: "%LOCAL_REPLY_BODY%"
