@@ -87,7 +87,8 @@ test("a pending action is delivered exactly once under concurrent heartbeats", a
   t.true(bodies.every((b) => (b.pending_local_skill_imports?.length ?? 0) <= 10), "at most 10 per beat");
 });
 
-test("beats write nothing to the database; one bulk UPDATE per tick flushes them all", async (t) => {
+// Serial: other tests' beats would join the flush it counts.
+test.serial("beats write nothing to the database; one bulk UPDATE per tick flushes them all", async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimes = await Promise.all(Array.from({ length: 30 }, () => seedRuntime(stack, ws)));
   for (const id of runtimes) await beat(ws, id); // first beats flip each runtime online (one write each)

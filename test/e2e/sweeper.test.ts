@@ -155,7 +155,8 @@ test.serial("a liveness restart does not take live runtimes offline; silent ones
 test.serial("one sweep takes at most half the online fleet offline", async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimes = await Promise.all(Array.from({ length: 6 }, () => seedRuntime(stack, ws)));
-  for (const id of runtimes) await beat(ws, id);
+  for (const id of runtimes) t.is((await beat(ws, id)).status, 200);
+  t.deepEqual(await Promise.all(runtimes.map(statusOf)), runtimes.map(() => "online"));
   const lastBeat = Date.now();
   await waitFor("all six to go silent past the threshold, keys expired", async () => {
     if (Date.now() - lastBeat < 1_300) return false;

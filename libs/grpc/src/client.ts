@@ -45,8 +45,10 @@ export function createClient<D extends ServiceDefinitionOf>(
   const channel = new Client(address, credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": 8 * 1024 * 1024,
-    // With a dns:/// address naming several replicas, spread calls over all of them.
-    "grpc.service_config": ROUND_ROBIN,
+    // A dns:/// address names several replicas: spread calls over all of them.
+    // A plain host:port keeps pick_first, whose idle reconnect after a restart
+    // lets the next call through instead of failing it during a backoff.
+    ...(address.startsWith("dns:///") ? { "grpc.service_config": ROUND_ROBIN } : {}),
   });
   const idempotent = new Set<keyof D>(options.idempotent ?? []);
   const maxAttempts = options.maxAttempts ?? 3;

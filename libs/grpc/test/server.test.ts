@@ -139,3 +139,21 @@ test("idempotent reads are retried on UNAVAILABLE; writes are not", async (t) =>
   t.like(unavailable as object, { code: status.UNAVAILABLE });
   t.is(writes, 1);
 });
+
+test("a dns:/// address balances over the name's addresses and skips those that do not answer", async (t) => {
+  let calls = 0;
+  const server = new GrpcServer(log).add(ProfileCatalogServiceService, {
+    ...unusedHandlers(ProfileCatalogServiceService),
+    listProfiles: async () => {
+      calls++;
+      return { profiles: [] };
+    },
+  });
+  // Only IPv4 loopback listens; "localhost" may also resolve to ::1, where nobody does.
+  const port = await server.listen(0, "127.0.0.1");
+  t.teardown(() => server.shutdown(1_000));
+  const client = createClient(ProfileCatalogServiceService, `dns:///localhost:${port}`, { idempotent: ["listProfiles"] });
+  t.teardown(() => client.close());
+  for (let i = 0; i < 10; i++) t.deepEqual((await client.listProfiles({ workspaceId: "w", enabledOnly: false })).profiles, []);
+  t.is(calls, 10);
+});
