@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 helm=$(bash deploy/tools/helm.sh)
 chart=deploy/helm/controlplane
+# A helm built with `go install` assumes Kubernetes 1.20 (its release builds
+# stamp a newer one); the chart needs 1.27+, so the version is always given.
 kube=(--kube-version "${KUBE_VERSION:-1.31.0}")
 for values in "" deploy/helm/values-production.yaml; do
   args=("${kube[@]}")
