@@ -192,9 +192,9 @@ test("connection secrets: values land in the chart's Secret; existing Secrets ar
 
 test("one replica of everything by default, and the ServiceMonitor only when asked", (t) => {
   const objects = render();
-  for (const deployment of byKind(objects, "Deployment").filter((d) => component(d) !== "envoy")) {
-    t.is(deployment.spec.replicas, 1, deployment.metadata.name);
-  }
+  const deployments = byKind(objects, "Deployment");
+  t.is(deployments.length, 6);
+  for (const deployment of deployments) t.is(deployment.spec.replicas, 1, deployment.metadata.name);
   t.deepEqual(byKind(objects, "HorizontalPodAutoscaler"), []);
   t.deepEqual(byKind(objects, "ServiceMonitor"), []);
   t.is(byKind(render(VALUE_SETS[1]!.files), "ServiceMonitor").length, 1);
