@@ -152,6 +152,17 @@ test.serial("a liveness restart does not take live runtimes offline; silent ones
   }
 });
 
+test.serial("a beat that arrives while liveness restarts waits for it and is answered 200", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  t.is((await beat(ws, runtimeId)).status, 200);
+  await stack.livenessService.stop();
+  const during = beat(ws, runtimeId);
+  stack.livenessService = await startLiveness(loadLivenessConfig(stack.env), log);
+  t.is((await during).status, 200);
+  t.is((await beat(ws, runtimeId)).status, 200);
+});
+
 test.serial("one sweep takes at most half the online fleet offline", async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimes = await Promise.all(Array.from({ length: 6 }, () => seedRuntime(stack, ws)));

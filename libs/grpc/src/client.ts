@@ -19,6 +19,11 @@ export interface ClientOptions<D extends ServiceDefinitionOf> {
   idempotent?: readonly (keyof D)[];
   /** Attempts for an idempotent read, the first included. */
   maxAttempts?: number;
+  /**
+   * While the peer is unreachable (e.g. restarting), a call waits for it,
+   * up to its deadline, instead of failing at once with UNAVAILABLE.
+   */
+  waitForReady?: boolean;
 }
 
 export type PromiseClient<D extends ServiceDefinitionOf> = {
@@ -44,6 +49,9 @@ export function createClient<D extends ServiceDefinitionOf>(
 ): PromiseClient<D> {
   const channel = new Client(address, credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,
+    // Peers are in the same network: after a restart, reconnect within seconds, not minutes.
+    "grpc.initial_reconnect_backoff_ms": 250,
+    "grpc.max_reconnect_backoff_ms": 5_000,
     "grpc.max_receive_message_length": 8 * 1024 * 1024,
     // A dns:/// address names several replicas: spread calls over all of them.
     // A plain host:port keeps pick_first, whose idle reconnect after a restart
@@ -53,6 +61,7 @@ export function createClient<D extends ServiceDefinitionOf>(
   const idempotent = new Set<keyof D>(options.idempotent ?? []);
   const maxAttempts = options.maxAttempts ?? 3;
   const defaultDeadline = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const waitForReady = options.waitForReady ?? false;
 
   const client = { close: () => channel.close() } as PromiseClient<D>;
   for (const key of Object.keys(definition) as (keyof D & string)[]) {
@@ -62,7 +71,7 @@ export function createClient<D extends ServiceDefinitionOf>(
     const invoke = async (request: RequestOf<D[typeof key]>, callOptions: CallOptions = {}) => {
       const started = performance.now();
       const deadline = effectiveDeadline(callOptions.deadlineMs ?? defaultDeadline);
-      const metadata = new Metadata();
+      const metadata = new Metadata({ waitForReady });
       metadata.set(REQUEST_ID_HEADER, currentScope()?.requestId ?? randomUUID());
       let code: status = status.OK;
       try {

@@ -19,6 +19,8 @@ export interface GatewayClients {
 }
 
 const DEADLINE_MS = GATEWAY_GRPC_DEADLINE_MS;
+/** A daemon's request during a service's restart waits for it (within the deadline) rather than failing. */
+const WAIT_FOR_READY = true;
 
 export function createGatewayClients(addresses: {
   registry: string;
@@ -28,23 +30,28 @@ export function createGatewayClients(addresses: {
 }): GatewayClients {
   const liveness = createClient(LivenessServiceService, addresses.liveness, {
     deadlineMs: DEADLINE_MS,
+    waitForReady: WAIT_FOR_READY,
     idempotent: ["getRuntimeLiveness"],
   });
   return {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
+      waitForReady: WAIT_FOR_READY,
       idempotent: ["getWorkspace", "getWorkspaceRepos", "listWorkspaces", "getMembership", "resolveToken", "listTokens"],
     }),
     profiles: createClient(ProfileCatalogServiceService, addresses.profileCatalog, {
       deadlineMs: DEADLINE_MS,
+      waitForReady: WAIT_FOR_READY,
       idempotent: ["listProfiles", "getProfile"],
     }),
     registry: createClient(RuntimeRegistryServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
+      waitForReady: WAIT_FOR_READY,
       idempotent: ["getRuntime", "listRuntimes", "getAgent", "listAgents"],
     }),
     tasks: createClient(TaskQueueServiceService, addresses.taskQueue, {
       deadlineMs: DEADLINE_MS,
+      waitForReady: WAIT_FOR_READY,
       idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "resolveTaskToken"],
     }),
     liveness,
