@@ -5,7 +5,7 @@ mkdir -p "$TOOLS_CACHE"
 
 need_go() {
   if ! command -v go >/dev/null 2>&1; then
-    echo "error: Go is needed to build $1 (and it is not on PATH); install Go 1.24+ or put a $1 binary at the path above" >&2
+    echo "error: Go is needed to build $1 (and it is not on PATH); install Go 1.25+ or put a $1 binary at the path above" >&2
     exit 1
   fi
 }
