@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import { z } from "zod";
-import { decodeBody, int, parseFirstValue, str, strArray } from "../src/wire/body.js";
+import { bodySchema, decodeBody, int, parseFirstValue, str, strArray } from "../src/wire/body.js";
 import { HttpError } from "../src/wire/errors.js";
 import { compactJson, goJson, goJsonWithRaw, RawJson, rfc3339 } from "../src/wire/go-json.js";
 
@@ -24,7 +24,7 @@ test("timestamps are RFC 3339 to the second", (t) => {
   t.is(rfc3339(new Date("2026-06-17T03:33:09.987Z")), "2026-06-17T03:33:09Z");
 });
 
-const shape = { name: str(), count: int(), args: strArray() };
+const shape = bodySchema({ name: str(), count: int(), args: strArray() });
 
 function decodeStatus(raw: string): unknown {
   try {

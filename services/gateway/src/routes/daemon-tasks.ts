@@ -4,7 +4,7 @@ import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { RouteHandler } from "../router.js";
 import { messageJson, taskJson } from "../task-shape.js";
-import { decodeBody, int, str } from "../wire/body.js";
+import { bodySchema, decodeBody, int, str } from "../wire/body.js";
 import { call, HttpError } from "../wire/errors.js";
 import { rfc3339Nano } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw, sendNoContent } from "../wire/reply.js";
@@ -14,6 +14,12 @@ import type { Params, RouteContext } from "./context.js";
 const MAX_WAIT_SECONDS = 60;
 /** Time a claim call may take beyond its wait before the gateway gives up. */
 const CLAIM_DEADLINE_SLACK_MS = 10_000;
+
+const WAIT_BODY = bodySchema({ reason: str() });
+const PROGRESS_BODY = bodySchema({ summary: str(), step: int(), total: int() });
+const COMPLETE_BODY = bodySchema({ pr_url: str(), output: str(), session_id: str(), work_dir: str() });
+const FAIL_BODY = bodySchema({ error: str(), session_id: str(), work_dir: str(), failure_reason: str() });
+const SESSION_BODY = bodySchema({ session_id: str(), work_dir: str() });
 
 /** Runtime- and task-scoped daemon routes of the task queue (D7, D8, D13–D21, D25–D27). */
 export function registerDaemonTaskRoutes({ router, clients, auth, resources }: RouteContext): void {
@@ -76,7 +82,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
   // D15: the body is read only when one was sent.
   router.add("POST", taskRoute("/wait-local-directory"), onTask(async (taskId, request, reply) => {
     const sent = Number(request.headers["content-length"] ?? 0) > 0;
-    const body = sent ? decodeBody(request.body, { reason: str() }) : {};
+    const body = sent ? decodeBody(request.body, WAIT_BODY) : {};
     const { task: waiting } = await call(
       clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }),
       "failed to mark task waiting",
@@ -87,7 +93,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
   // D16: the body is decoded before the task is looked up.
   router.add("POST", taskRoute("/progress"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, { summary: str(), step: int(), total: int() });
+    const body = decodeBody(request.body, PROGRESS_BODY);
     const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
     await call(
       clients.tasks.reportProgress({ taskId, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
@@ -98,7 +104,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
 
   // D17: idempotent; a task not running comes back unchanged with 200.
   router.add("POST", taskRoute("/complete"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, { pr_url: str(), output: str(), session_id: str(), work_dir: str() });
+    const body = decodeBody(request.body, COMPLETE_BODY);
     const { task: done } = await call(
       clients.tasks.completeTask({
         taskId,
@@ -114,7 +120,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
 
   // D18: idempotent like complete.
   router.add("POST", taskRoute("/fail"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, { error: str(), session_id: str(), work_dir: str(), failure_reason: str() });
+    const body = decodeBody(request.body, FAIL_BODY);
     const { task: failed } = await call(
       clients.tasks.failTask({
         taskId,
@@ -137,8 +143,9 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
     cache_read_tokens: int(),
     cache_write_tokens: int(),
   });
+  const usageBody = bodySchema({ usage: z.array(usageEntry.passthrough()).nullish() });
   router.add("POST", taskRoute("/usage"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, { usage: z.array(usageEntry.passthrough()).nullish() });
+    const body = decodeBody(request.body, usageBody);
     await call(
       clients.tasks.reportUsage({
         taskId,
@@ -165,9 +172,10 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
     input: z.record(z.unknown()).nullish(),
     output: str(),
   });
+  const messagesBody = bodySchema({ messages: z.array(message.passthrough()).nullish() });
   router.add("POST", taskRoute("/messages"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, { messages: z.array(message.passthrough()).nullish() });
+    const body = decodeBody(request.body, messagesBody);
     const batch = body.messages ?? [];
     if (batch.length === 0) return sendJson(reply, 200, { status: "ok" });
     const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
@@ -203,7 +211,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
 
   // D27: 204 without a body.
   router.add("POST", taskRoute("/session"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, { session_id: str(), work_dir: str() });
+    const body = decodeBody(request.body, SESSION_BODY);
     if (!body.session_id && !body.work_dir) throw new HttpError(400, "session_id or work_dir required");
     await call(
       clients.tasks.pinSession({ taskId, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),

@@ -3,16 +3,18 @@ import { hasCode, status } from "@controlplane/grpc";
 import { ActionKind, type DeliveredAction } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon } from "../auth/checks.js";
 import type { RouteHandler } from "../router.js";
-import { bool, decodeBody, str } from "../wire/body.js";
+import { bodySchema, bool, decodeBody, str } from "../wire/body.js";
 import { call, HttpError } from "../wire/errors.js";
 import { sendJson } from "../wire/reply.js";
 import type { Params, RouteContext } from "./context.js";
+
+const HEARTBEAT_BODY = bodySchema({ runtime_id: str(), supports_batch_import: bool() });
 
 /** The heartbeat (D3) and the pending-action result routes (D9–D12). */
 export function registerHeartbeatRoutes({ router, clients, auth, resources }: RouteContext): void {
   router.add("POST", "/api/daemon/heartbeat", async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, { runtime_id: str(), supports_batch_import: bool() });
+    const body = decodeBody(request.body, HEARTBEAT_BODY);
     if (!body.runtime_id) throw new HttpError(400, "runtime_id is required");
     const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
     let beat;
@@ -37,8 +39,15 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
    * R, then the action must exist for this runtime (path compared as sent);
    * a terminal action answers ok before the body is even read.
    */
-  const resultRoute = (kind: ActionKind, param: string, notFound: string, shape: z.ZodRawShape, toResult: (body: Record<string, unknown>) => string | undefined): RouteHandler =>
-    async (request, reply) => {
+  const resultRoute = (
+    kind: ActionKind,
+    param: string,
+    notFound: string,
+    shape: z.ZodRawShape,
+    toResult: (body: Record<string, unknown>) => string | undefined,
+  ): RouteHandler => {
+    const resultBody = bodySchema({ status: str(), output: str(), error: str(), ...shape });
+    return async (request, reply) => {
       const caller = await authenticateDaemon(request, auth);
       const params = request.params as Params<"runtimeId"> & Record<string, string>;
       await resources.runtime(caller, params.runtimeId);
@@ -52,7 +61,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
       }
       if (action!.runtimeId !== params.runtimeId || action!.kind !== kind) throw new HttpError(404, notFound);
       if (["completed", "failed", "timeout", "conflict"].includes(action!.status)) return sendJson(reply, 200, { status: "ok" });
-      const body = decodeBody(request.body, { status: str(), output: str(), error: str(), ...shape }) as Record<string, unknown> & {
+      const body = decodeBody(request.body, resultBody) as Record<string, unknown> & {
         status?: string;
         output?: string;
         error?: string;
@@ -71,6 +80,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
       );
       return sendJson(reply, 200, { status: "ok" });
     };
+  };
 
   const runtimePath = "/api/daemon/runtimes/:runtimeId";
   router.add("POST", `${runtimePath}/update/:updateId/result`, resultRoute(ActionKind.ACTION_KIND_UPDATE, "updateId", "update not found", {}, () => undefined));

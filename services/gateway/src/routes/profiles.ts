@@ -1,7 +1,7 @@
 import { parseUuid } from "@controlplane/ids";
 import { authenticateDaemon, authenticateUser, requireDaemonWorkspace, requireMember } from "../auth/checks.js";
 import { profileJson } from "../shapes.js";
-import { bool, decodeBody, str, strArray } from "../wire/body.js";
+import { bodySchema, bool, decodeBody, str, strArray } from "../wire/body.js";
 import { call, HttpError } from "../wire/errors.js";
 import { sendJson, sendNoContent } from "../wire/reply.js";
 import type { RouteHandler } from "../router.js";
@@ -11,6 +11,25 @@ const WRITERS = ["owner", "admin"] as const;
 const BASE = "/api/workspaces/:workspaceId/runtime-profiles";
 
 /** Runtime profiles: the daemon's list (D6) and the user CRUD (P1–P6). */
+const CREATE_BODY = bodySchema({
+  display_name: str(),
+  protocol_family: str(),
+  command_name: str(),
+  description: str(),
+  fixed_args: strArray(),
+  visibility: str(),
+  enabled: bool(),
+});
+/** protocol_family is not read: an update ignores it. */
+const UPDATE_BODY = bodySchema({
+  display_name: str(),
+  command_name: str(),
+  description: str(),
+  fixed_args: strArray(),
+  visibility: str(),
+  enabled: bool(),
+});
+
 export function registerProfileRoutes({ router, clients, auth }: RouteContext): void {
   // D6: enabled profiles only; the daemon matches them against its PATH.
   router.add("GET", "/api/daemon/workspaces/:workspaceId/runtime-profiles", async (request, reply) => {
@@ -45,15 +64,7 @@ export function registerProfileRoutes({ router, clients, auth }: RouteContext): 
   router.add("POST", BASE, async (request, reply) => {
     const caller = await authenticateUser(request, auth);
     const workspaceId = await requireMember(caller, (request.params as Params<"workspaceId">).workspaceId, auth, WRITERS);
-    const body = decodeBody(request.body, {
-      display_name: str(),
-      protocol_family: str(),
-      command_name: str(),
-      description: str(),
-      fixed_args: strArray(),
-      visibility: str(),
-      enabled: bool(),
-    });
+    const body = decodeBody(request.body, CREATE_BODY);
     const { profile } = await call(
       clients.profiles.createProfile({
         workspaceId,
@@ -77,14 +88,7 @@ export function registerProfileRoutes({ router, clients, auth }: RouteContext): 
     const params = request.params as Params<"workspaceId" | "profileId">;
     const workspaceId = await requireMember(caller, params.workspaceId, auth, WRITERS);
     const profileId = requireProfileId(params.profileId);
-    const body = decodeBody(request.body, {
-      display_name: str(),
-      command_name: str(),
-      description: str(),
-      fixed_args: strArray(),
-      visibility: str(),
-      enabled: bool(),
-    });
+    const body = decodeBody(request.body, UPDATE_BODY);
     const { profile } = await call(
       clients.profiles.updateProfile({
         workspaceId,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { authenticateDaemon, type Caller } from "../auth/checks.js";
 import { repoJson, runtimeJson } from "../shapes.js";
-import { decodeBody, str, strArray } from "../wire/body.js";
+import { bodySchema, decodeBody, str, strArray } from "../wire/body.js";
 import { call } from "../wire/errors.js";
 import { RawJson } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
@@ -14,19 +14,22 @@ const runtimeItem = z
   .nullable()
   .transform((v) => v ?? {});
 
+const REGISTER_BODY = bodySchema({
+  workspace_id: str(),
+  daemon_id: str(),
+  legacy_daemon_ids: strArray(),
+  device_name: str(),
+  cli_version: str(),
+  launched_by: str(),
+  runtimes: z.array(runtimeItem).nullish(),
+});
+const DEREGISTER_BODY = bodySchema({ runtime_ids: strArray() });
+
 /** Register (D1) and deregister (D2): the registry checks and writes, in the contract's order. */
 export function registerRegistrationRoutes({ router, clients, auth }: RouteContext): void {
   router.add("POST", "/api/daemon/register", async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, {
-      workspace_id: str(),
-      daemon_id: str(),
-      legacy_daemon_ids: strArray(),
-      device_name: str(),
-      cli_version: str(),
-      launched_by: str(),
-      runtimes: z.array(runtimeItem).nullish(),
-    });
+    const body = decodeBody(request.body, REGISTER_BODY);
     const answer = await call(
       clients.registry.registerDaemon({
         workspaceId: body.workspace_id ?? "",
@@ -56,7 +59,7 @@ export function registerRegistrationRoutes({ router, clients, auth }: RouteConte
 
   router.add("POST", "/api/daemon/deregister", async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, { runtime_ids: strArray() });
+    const body = decodeBody(request.body, DEREGISTER_BODY);
     await call(
       clients.registry.deregisterRuntimes({ runtimeIds: body.runtime_ids ?? [], ...callerFields(caller) }),
       "failed to deregister runtimes",
