@@ -141,6 +141,9 @@ test.serial("a liveness restart does not take live runtimes offline; silent ones
     await stack.livenessService.stop();
     stack.livenessService = await startLiveness(loadLivenessConfig(stack.env), log);
     t.is(port, stack.livenessService.port);
+    // The new replica knows when each runtime was last written, so its first beats do not all flush at once.
+    const [stored] = await query<{ last_seen_at: Date }>(stack.db.url, "SELECT last_seen_at FROM liveness.runtime_liveness WHERE runtime_id = $1", [silent]);
+    t.is(stack.livenessService.deps.state.runtimes.get(silent)?.lastFlushedAt, stored!.last_seen_at.getTime());
     // The database alone would call both dead: only the shared store and the new beats know better.
     await query(stack.db.url, "UPDATE liveness.runtime_liveness SET last_seen_at = now() - interval '1 hour' WHERE runtime_id = ANY($1)", [[live, silent]]);
     await waitFor("the silent runtime's key to expire", async () => !(await stack.livenessService.deps.store.isAlive(silent)), { timeoutMs: 5_000 });

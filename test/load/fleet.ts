@@ -31,7 +31,11 @@ const workspaceId = randomUUID();
 const userId = randomUUID();
 const runtimeIds = Array.from({ length: MAX }, () => randomUUID());
 
-/** The fleet goes straight into the registry's and liveness's tables: setup is not what is measured. */
+/**
+ * The fleet goes straight into the registry's and liveness's tables: setup is
+ * not what is measured. last_seen_at is spread over the last flush interval,
+ * as a fleet in its steady state has it.
+ */
 async function loadFleet(databaseUrl: string) {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
@@ -46,7 +50,7 @@ async function loadFleet(databaseUrl: string) {
     );
     await db.query(
       `INSERT INTO liveness.runtime_liveness (runtime_id, workspace_id, status, last_seen_at)
-       SELECT id, $2, 'online', now() FROM unnest($1::uuid[]) AS id`,
+       SELECT id, $2, 'online', now() - random() * interval '60 seconds' FROM unnest($1::uuid[]) AS id`,
       [ids, workspaceId],
     );
   }

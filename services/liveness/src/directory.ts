@@ -68,8 +68,9 @@ function fromRow(row: repo.LivenessRow): RuntimeState {
     workspaceId: row.workspace_id,
     status: row.status,
     lastBeatAt: 0,
-    // Unknown after a start: the first beat refreshes the database.
-    lastFlushedAt: 0,
+    // What the database holds: after a restart, runtimes come due for a flush
+    // as their stored times age, not all in the first tick.
+    lastFlushedAt: row.last_seen_at?.getTime() ?? 0,
     storeWrittenAt: 0,
   };
 }
