@@ -160,6 +160,22 @@ test("concurrent beats through the gateway share liveness calls, each answered o
   t.true(calls >= 1 && calls < 40, `40 concurrent beats took ${calls} liveness calls`);
 });
 
+test("a gateway meeting many runtimes at once looks them up in batches; an unknown one still answers 404", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimes = await Promise.all(Array.from({ length: 30 }, () => seedRuntime(stack, ws)));
+  const lookups = async () =>
+    ((await metrics.getSingleMetric("grpc_server_handled_total")!.get()).values.find(
+      (v) => v.labels.grpc_method === "GetRuntimeWorkspaces" && v.labels.grpc_code === "OK",
+    )?.value ?? 0);
+  const before = await lookups();
+  const unknown = randomUUID();
+  const answers = await Promise.all([...runtimes, unknown].map((id) => beat(ws, id)));
+  t.deepEqual(answers.slice(0, -1).map((a) => a.status), runtimes.map(() => 200), "first beats of new runtimes");
+  t.is(answers.at(-1)!.text, '{"error":"runtime not found"}\n');
+  const calls = (await lookups()) - before;
+  t.true(calls >= 1 && calls < 31, `31 first beats took ${calls} registry lookups`);
+});
+
 async function flushNow(): Promise<number> {
   const { flushOnce } = await import("@controlplane/liveness/flusher");
   return flushOnce(stack.livenessService.deps);

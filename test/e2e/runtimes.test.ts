@@ -131,3 +131,16 @@ test("offline runtimes with no agent are collected after the retention; ones wit
   t.is(event.event.reason, 3);
   t.is((await stack.registry.getRuntime({ runtimeId: withAgent })).runtime!.status, "offline", "a runtime an archived agent refers to stays");
 });
+
+test("GetRuntimeWorkspaces answers many runtimes in one read, leaving out unknown and malformed ids", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const other = await seedWorkspace(stack);
+  const mine = await registerOne(ws);
+  const theirs = await registerOne(other);
+  const { workspaceIds } = await stack.registry.getRuntimeWorkspaces({
+    runtimeIds: [mine, theirs.toUpperCase(), randomUUID(), "not-a-uuid", mine],
+  });
+  t.deepEqual(workspaceIds, { [mine]: ws.workspaceId, [theirs]: other.workspaceId });
+  const tooMany = await t.throwsAsync(stack.registry.getRuntimeWorkspaces({ runtimeIds: Array.from({ length: 1_001 }, () => randomUUID()) }));
+  t.like(tooMany as object, { code: status.INVALID_ARGUMENT, details: "at most 1000 runtime_ids per call" });
+});

@@ -1,11 +1,12 @@
 import { GATEWAY_GRPC_DEADLINE_MS } from "@controlplane/config";
-import { createClient, type PromiseClient } from "@controlplane/grpc";
+import { createClient, status, type PromiseClient } from "@controlplane/grpc";
 import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { HeartbeatBatcher } from "./heartbeat-batcher.js";
+import type { HeartbeatRequest, HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
+import { CodedError, MicroBatcher } from "./batcher.js";
 
 /** The gRPC services the gateway translates to. */
 export interface GatewayClients {
@@ -15,8 +16,15 @@ export interface GatewayClients {
   tasks: PromiseClient<typeof TaskQueueServiceService>;
   liveness: PromiseClient<typeof LivenessServiceService>;
   /** Heartbeats go through this, many per liveness call. */
-  heartbeats: HeartbeatBatcher;
+  heartbeats: MicroBatcher<HeartbeatRequest, HeartbeatResponse>;
+  /** First lookups of runtimes' workspaces, many per registry call (undefined: no such runtime). */
+  runtimeWorkspaces: MicroBatcher<string, string | undefined>;
 }
+
+/** Beats per HeartbeatBatch call. */
+const HEARTBEAT_BATCH = 256;
+/** Runtime ids per GetRuntimeWorkspaces call (the registry takes up to 1,000). */
+const LOOKUP_BATCH = 256;
 
 const DEADLINE_MS = GATEWAY_GRPC_DEADLINE_MS;
 /** A daemon's request during a service's restart waits for it (within the deadline) rather than failing. */
@@ -33,6 +41,11 @@ export function createGatewayClients(addresses: {
     waitForReady: WAIT_FOR_READY,
     idempotent: ["getRuntimeLiveness"],
   });
+  const registry = createClient(RuntimeRegistryServiceService, addresses.registry, {
+    deadlineMs: DEADLINE_MS,
+    waitForReady: WAIT_FOR_READY,
+    idempotent: ["getRuntime", "getRuntimeWorkspaces", "listRuntimes", "getAgent", "listAgents"],
+  });
   return {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
@@ -44,18 +57,25 @@ export function createGatewayClients(addresses: {
       waitForReady: WAIT_FOR_READY,
       idempotent: ["listProfiles", "getProfile"],
     }),
-    registry: createClient(RuntimeRegistryServiceService, addresses.registry, {
-      deadlineMs: DEADLINE_MS,
-      waitForReady: WAIT_FOR_READY,
-      idempotent: ["getRuntime", "listRuntimes", "getAgent", "listAgents"],
-    }),
+    registry,
     tasks: createClient(TaskQueueServiceService, addresses.taskQueue, {
       deadlineMs: DEADLINE_MS,
       waitForReady: WAIT_FOR_READY,
       idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "resolveTaskToken"],
     }),
     liveness,
-    heartbeats: new HeartbeatBatcher((request) => liveness.heartbeatBatch(request)),
+    heartbeats: new MicroBatcher(async (beats) => {
+      const { outcomes } = await liveness.heartbeatBatch({ beats });
+      return outcomes.map(({ outcome }) =>
+        outcome?.$case === "ack"
+          ? { ok: true, value: outcome.value }
+          : { ok: false, error: new CodedError(outcome?.value.code ?? status.INTERNAL, outcome?.value.message ?? "no outcome for this beat") },
+      );
+    }, HEARTBEAT_BATCH),
+    runtimeWorkspaces: new MicroBatcher(async (runtimeIds) => {
+      const { workspaceIds } = await registry.getRuntimeWorkspaces({ runtimeIds });
+      return runtimeIds.map((id) => ({ ok: true, value: workspaceIds[id] }));
+    }, LOOKUP_BATCH),
   };
 }
 

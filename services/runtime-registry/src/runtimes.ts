@@ -17,6 +17,18 @@ export async function getRuntime(pool: DatabasePool, runtimeId: string): Promise
   return runtimeToProto(row);
 }
 
+/** Most ids one call may ask about (a caller batches a fleet's first beats). */
+export const MAX_WORKSPACE_LOOKUPS = 1_000;
+
+/** Canonical runtime id -> workspace id, for the given runtimes that exist; ids that are not UUIDs are left out. */
+export async function getRuntimeWorkspaces(pool: DatabasePool, runtimeIds: string[]): Promise<Record<string, string>> {
+  if (runtimeIds.length > MAX_WORKSPACE_LOOKUPS) throw new InvalidArgumentError(`at most ${MAX_WORKSPACE_LOOKUPS} runtime_ids per call`);
+  const ids = [...new Set(runtimeIds.map(parseUuid).filter((id): id is string => id !== null))];
+  if (ids.length === 0) return {};
+  const rows = await repo.runtimeWorkspaces(pool, ids);
+  return Object.fromEntries(rows.map((row) => [row.id, row.workspace_id]));
+}
+
 export async function listRuntimes(pool: DatabasePool, workspaceId: string): Promise<Runtime[]> {
   return (await repo.listRuntimes(pool, requireUuid(workspaceId, "workspace_id"))).map(runtimeToProto);
 }

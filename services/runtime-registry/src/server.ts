@@ -101,6 +101,9 @@ export function registryHandlers(deps: RegistryDeps): UnaryHandlers<typeof Runti
     async getRuntime(req) {
       return { runtime: await runtimes.getRuntime(pool, req.runtimeId) };
     },
+    async getRuntimeWorkspaces(req) {
+      return { workspaceIds: await runtimes.getRuntimeWorkspaces(pool, req.runtimeIds) };
+    },
     async listRuntimes(req) {
       return { runtimes: await runtimes.listRuntimes(pool, req.workspaceId) };
     },

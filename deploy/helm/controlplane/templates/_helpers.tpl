@@ -165,6 +165,7 @@ this list against proto/ (deploy/test), so a new read must be added here.
 - { path: /controlplane.registry.v1.IdentityService/ListTokens, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.IdentityService/ResolveToken, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/GetRuntime, cluster: runtime-registry }
+- { path: /controlplane.registry.v1.RuntimeRegistryService/GetRuntimeWorkspaces, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/ListRuntimes, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/GetAgent, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/ListAgents, cluster: runtime-registry }

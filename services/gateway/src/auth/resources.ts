@@ -50,17 +50,22 @@ export class Resources {
 
   /**
    * R for the heartbeat, the hottest route: only the runtime's workspace is
-   * needed, and it never changes, so it is remembered. Whether the runtime
-   * still exists is liveness's answer to the beat itself.
+   * needed, and it never changes, so it is remembered. A new gateway meets a
+   * whole fleet at once: its first lookups go to the registry in batches.
+   * Whether the runtime still exists is liveness's answer to the beat itself.
    */
   async runtimeAccess(caller: Caller, runtimeId: string): Promise<string> {
     const id = parseUuid(runtimeId);
     if (!id) throw new HttpError(400, "invalid runtime_id");
     let workspaceId = this.runtimeWorkspaces.get(id);
     if (workspaceId === undefined) {
-      workspaceId = (await this.runtime(caller, id)).workspaceId;
+      try {
+        workspaceId = await this.clients.runtimeWorkspaces.submit(id);
+      } catch {
+        throw new HttpError(500, "failed to load runtime");
+      }
+      if (workspaceId === undefined) throw new HttpError(404, "runtime not found");
       this.runtimeWorkspaces.set(id, workspaceId);
-      return id;
     }
     await requireDaemonWorkspace(caller, workspaceId, this.auth);
     return id;

@@ -19,7 +19,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
     const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
     let beat;
     try {
-      beat = await clients.heartbeats.beat({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false });
+      beat = await clients.heartbeats.submit({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false });
     } catch (error) {
       // Only a runtime that truly does not exist answers 404: the daemon re-registers on it.
       if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");

@@ -77,6 +77,11 @@ export function findRuntime(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(runtimeRow)`SELECT ${columns} FROM registry.agent_runtime WHERE id = ${id}`);
 }
 
+export function runtimeWorkspaces(db: CommonQueryMethods, ids: string[]) {
+  return db.any(sql.type(z.object({ id: z.string(), workspace_id: z.string() }))`
+    SELECT id, workspace_id FROM registry.agent_runtime WHERE id = ANY(${sql.array(ids, "uuid")})`);
+}
+
 export function listRuntimes(db: CommonQueryMethods, workspaceId: string) {
   return db.any(sql.type(runtimeRow)`
     SELECT ${columns} FROM registry.agent_runtime WHERE workspace_id = ${workspaceId} ORDER BY created_at, id`);

@@ -135,6 +135,20 @@ export interface GetRuntimeResponse {
   runtime?: Runtime | undefined;
 }
 
+export interface GetRuntimeWorkspacesRequest {
+  runtimeIds: string[];
+}
+
+export interface GetRuntimeWorkspacesResponse {
+  /** Canonical runtime id -> workspace id, for the runtimes that exist. */
+  workspaceIds: { [key: string]: string };
+}
+
+export interface GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
+  key: string;
+  value: string;
+}
+
 export interface ListRuntimesRequest {
   workspaceId: string;
 }
@@ -1612,6 +1626,286 @@ export const GetRuntimeResponse: MessageFns<GetRuntimeResponse> = {
     message.runtime = (object.runtime !== undefined && object.runtime !== null)
       ? Runtime.fromPartial(object.runtime)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseGetRuntimeWorkspacesRequest(): GetRuntimeWorkspacesRequest {
+  return { runtimeIds: [] };
+}
+
+export const GetRuntimeWorkspacesRequest: MessageFns<GetRuntimeWorkspacesRequest> = {
+  encode(message: GetRuntimeWorkspacesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runtimeIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeWorkspacesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeWorkspacesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimeIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeWorkspacesRequest {
+    return {
+      runtimeIds: globalThis.Array.isArray(object?.runtimeIds)
+        ? object.runtimeIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.runtime_ids)
+        ? object.runtime_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetRuntimeWorkspacesRequest): unknown {
+    const obj: any = {};
+    if (message.runtimeIds?.length) {
+      obj.runtimeIds = message.runtimeIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRuntimeWorkspacesRequest>, I>>(base?: I): GetRuntimeWorkspacesRequest {
+    return GetRuntimeWorkspacesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRuntimeWorkspacesRequest>, I>>(object: I): GetRuntimeWorkspacesRequest {
+    const message = createBaseGetRuntimeWorkspacesRequest();
+    message.runtimeIds = object.runtimeIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetRuntimeWorkspacesResponse(): GetRuntimeWorkspacesResponse {
+  return { workspaceIds: {} };
+}
+
+export const GetRuntimeWorkspacesResponse: MessageFns<GetRuntimeWorkspacesResponse> = {
+  encode(message: GetRuntimeWorkspacesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.workspaceIds).forEach(([key, value]: [string, string]) => {
+      GetRuntimeWorkspacesResponse_WorkspaceIdsEntry.encode({ key: key as any, value }, writer.uint32(10).fork())
+        .join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeWorkspacesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeWorkspacesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = GetRuntimeWorkspacesResponse_WorkspaceIdsEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.workspaceIds[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeWorkspacesResponse {
+    return {
+      workspaceIds: isObject(object.workspaceIds)
+        ? (globalThis.Object.entries(object.workspaceIds) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.workspace_ids)
+        ? (globalThis.Object.entries(object.workspace_ids) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: GetRuntimeWorkspacesResponse): unknown {
+    const obj: any = {};
+    if (message.workspaceIds) {
+      const entries = globalThis.Object.entries(message.workspaceIds) as [string, string][];
+      if (entries.length > 0) {
+        obj.workspaceIds = {};
+        entries.forEach(([k, v]) => {
+          obj.workspaceIds[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRuntimeWorkspacesResponse>, I>>(base?: I): GetRuntimeWorkspacesResponse {
+    return GetRuntimeWorkspacesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRuntimeWorkspacesResponse>, I>>(object: I): GetRuntimeWorkspacesResponse {
+    const message = createBaseGetRuntimeWorkspacesResponse();
+    message.workspaceIds = (globalThis.Object.entries(object.workspaceIds ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseGetRuntimeWorkspacesResponse_WorkspaceIdsEntry(): GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
+  return { key: "", value: "" };
+}
+
+export const GetRuntimeWorkspacesResponse_WorkspaceIdsEntry: MessageFns<
+  GetRuntimeWorkspacesResponse_WorkspaceIdsEntry
+> = {
+  encode(
+    message: GetRuntimeWorkspacesResponse_WorkspaceIdsEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRuntimeWorkspacesResponse_WorkspaceIdsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: GetRuntimeWorkspacesResponse_WorkspaceIdsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRuntimeWorkspacesResponse_WorkspaceIdsEntry>, I>>(
+    base?: I,
+  ): GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
+    return GetRuntimeWorkspacesResponse_WorkspaceIdsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRuntimeWorkspacesResponse_WorkspaceIdsEntry>, I>>(
+    object: I,
+  ): GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
+    const message = createBaseGetRuntimeWorkspacesResponse_WorkspaceIdsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -3767,6 +4061,22 @@ export const RuntimeRegistryServiceService = {
     responseSerialize: (value: GetRuntimeResponse): Buffer => Buffer.from(GetRuntimeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRuntimeResponse => GetRuntimeResponse.decode(value),
   },
+  /**
+   * The workspace of each of many runtimes, in one read: what a caller that
+   * meets a fleet's runtimes for the first time (a new gateway) needs.
+   * Runtimes that do not exist (or ids that are not UUIDs) are left out.
+   */
+  getRuntimeWorkspaces: {
+    path: "/controlplane.registry.v1.RuntimeRegistryService/GetRuntimeWorkspaces" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRuntimeWorkspacesRequest): Buffer =>
+      Buffer.from(GetRuntimeWorkspacesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRuntimeWorkspacesRequest => GetRuntimeWorkspacesRequest.decode(value),
+    responseSerialize: (value: GetRuntimeWorkspacesResponse): Buffer =>
+      Buffer.from(GetRuntimeWorkspacesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRuntimeWorkspacesResponse => GetRuntimeWorkspacesResponse.decode(value),
+  },
   /** Lists a workspace's runtimes, oldest first. */
   listRuntimes: {
     path: "/controlplane.registry.v1.RuntimeRegistryService/ListRuntimes" as const,
@@ -3851,6 +4161,12 @@ export interface RuntimeRegistryServiceServer extends UntypedServiceImplementati
   deregisterRuntimes: handleUnaryCall<DeregisterRuntimesRequest, DeregisterRuntimesResponse>;
   /** Reads one runtime; NOT_FOUND "runtime not found" only when it does not exist. */
   getRuntime: handleUnaryCall<GetRuntimeRequest, GetRuntimeResponse>;
+  /**
+   * The workspace of each of many runtimes, in one read: what a caller that
+   * meets a fleet's runtimes for the first time (a new gateway) needs.
+   * Runtimes that do not exist (or ids that are not UUIDs) are left out.
+   */
+  getRuntimeWorkspaces: handleUnaryCall<GetRuntimeWorkspacesRequest, GetRuntimeWorkspacesResponse>;
   /** Lists a workspace's runtimes, oldest first. */
   listRuntimes: handleUnaryCall<ListRuntimesRequest, ListRuntimesResponse>;
   /** Creates an agent bound to a runtime, or updates it when agent_id is set. */
@@ -3925,6 +4241,26 @@ export interface RuntimeRegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRuntimeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The workspace of each of many runtimes, in one read: what a caller that
+   * meets a fleet's runtimes for the first time (a new gateway) needs.
+   * Runtimes that do not exist (or ids that are not UUIDs) are left out.
+   */
+  getRuntimeWorkspaces(
+    request: GetRuntimeWorkspacesRequest,
+    callback: (error: ServiceError | null, response: GetRuntimeWorkspacesResponse) => void,
+  ): ClientUnaryCall;
+  getRuntimeWorkspaces(
+    request: GetRuntimeWorkspacesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRuntimeWorkspacesResponse) => void,
+  ): ClientUnaryCall;
+  getRuntimeWorkspaces(
+    request: GetRuntimeWorkspacesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRuntimeWorkspacesResponse) => void,
   ): ClientUnaryCall;
   /** Lists a workspace's runtimes, oldest first. */
   listRuntimes(
