@@ -13,8 +13,6 @@ import { checkHealth } from "@controlplane/testkit";
  */
 export interface ControlPlane {
   gatewayUrl: string;
-  /** The gateway's Prometheus endpoint (services run alone) or the all-in-one process's. */
-  metricsUrl: string;
   registryAddr: string;
   tasksAddr: string;
   databaseUrl: string;
@@ -40,7 +38,6 @@ export async function startControlPlane(
     tasks: await freePort(),
     liveness: await freePort(),
     metrics: await freePort(),
-    gatewayMetrics: await freePort(),
   };
   // BENCH_CPU_PROF=<dir> profiles every service; BENCH_NODE_FLAGS adds flags (e.g. --trace-gc).
   const profile = [
@@ -68,7 +65,7 @@ export async function startControlPlane(
       REGISTRY_METRICS_PORT: "0",
       PROFILE_CATALOG_METRICS_PORT: "0",
       TASK_QUEUE_METRICS_PORT: "0",
-      GATEWAY_METRICS_PORT: String(ports.gatewayMetrics),
+      GATEWAY_METRICS_PORT: "0",
       ...extraEnv,
   };
   const run = (entry: string) =>
@@ -119,7 +116,6 @@ export async function startControlPlane(
   }
   return {
     gatewayUrl,
-    metricsUrl: `http://127.0.0.1:${process.env.BENCH_ALL_IN_ONE === "1" ? ports.metrics : ports.gatewayMetrics}/metrics`,
     registryAddr: `127.0.0.1:${ports.registry}`,
     tasksAddr: `127.0.0.1:${ports.tasks}`,
     databaseUrl,
