@@ -85,25 +85,27 @@ export class ReadThrough<V> {
     return this.loading.get(key) ?? this.start(key);
   }
 
+  /** Starts the one load of `key` (callers check none is running). */
   private start(key: string): Promise<V> {
-    let pending = this.loading.get(key);
-    if (!pending) {
-      const generation = this.generations.get(key) ?? 0;
-      pending = this.load(key).then(
-        (value) => {
-          this.loading.delete(key);
-          const current = (this.generations.get(key) ?? 0) === generation;
-          if (current && (this.options.keep?.(value) ?? true)) this.cache.set(key, value, this.options.notAfter?.(value));
-          else if (current) this.cache.delete(key); // e.g. a refresh learned the member left
-          return value;
-        },
-        (error: unknown) => {
-          this.loading.delete(key);
-          throw error;
-        },
-      );
-      this.loading.set(key, pending);
-    }
+    const generation = this.generations.get(key) ?? 0;
+    // A load that `forget` overtook must not unregister the newer one.
+    const done = () => {
+      if (this.loading.get(key) === pending) this.loading.delete(key);
+    };
+    const pending: Promise<V> = this.load(key).then(
+      (value) => {
+        done();
+        const current = (this.generations.get(key) ?? 0) === generation;
+        if (current && (this.options.keep?.(value) ?? true)) this.cache.set(key, value, this.options.notAfter?.(value));
+        else if (current) this.cache.delete(key); // e.g. a refresh learned the member left
+        return value;
+      },
+      (error: unknown) => {
+        done();
+        throw error;
+      },
+    );
+    this.loading.set(key, pending);
     return pending;
   }
 
