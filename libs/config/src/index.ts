@@ -85,3 +85,4 @@ export const commonEnv = {
 
 export { z };
 export * from "./timing.js";
+export * from "./limits.js";

@@ -1,0 +1,44 @@
+/**
+ * Bounds on what callers may send. The gateway checks them at the edge and
+ * answers the contract's 400; services check the ones that protect their own
+ * storage and events, so internal gRPC callers meet the same bounds. Nothing
+ * past the gateway (Postgres, NATS's 1 MiB payload, gRPC's 8 MiB message)
+ * is ever the validator. The README's "Limits" table lists each one.
+ *
+ * String lengths are in UTF-16 code units (JavaScript's `length`), which is
+ * never less than the character count.
+ */
+export const LIMITS = {
+  /** Ids, names, kinds, versions, providers, models, statuses, reasons. */
+  NAME_CHARS: 255,
+  /** Paths, URLs and session ids (work_dir, pr_url, session_id, fixed args). */
+  PATH_CHARS: 4_096,
+  /** Short free text broadcast as is (a progress summary, a wait reason). */
+  SUMMARY_CHARS: 16_384,
+  /** A profile description. */
+  DESCRIPTION_CHARS: 16_384,
+  /** Long free text stored on a row (a task's output or error, a message's content or output). */
+  TEXT_CHARS: 1_048_576,
+  /** A JSON object stored as is (a message's input, a daemon's action result), serialized. */
+  JSON_OBJECT_CHARS: 1_048_576,
+  /** Nesting of any JSON request body (Go's decoder allows 10,000; nothing legitimate nears this). */
+  JSON_DEPTH: 128,
+  /** Runtimes in one register (a daemon has one per agent CLI and custom profile). */
+  REGISTER_RUNTIMES: 100,
+  /** Old daemon ids one register may fold in. */
+  LEGACY_DAEMON_IDS: 32,
+  /** Runtime ids in one deregister. */
+  DEREGISTER_RUNTIMES: 100,
+  /** Messages in one batch (the daemon flushes every 500 ms: a few dozen at most). */
+  MESSAGES_PER_BATCH: 1_000,
+  /** Usage entries in one report (one per provider and model). */
+  USAGE_ENTRIES: 100,
+  /** Fixed arguments of a profile. */
+  FIXED_ARGS: 64,
+  /** Entries of a model or skill list a daemon reports. */
+  RESULT_LIST_ENTRIES: 1_000,
+} as const;
+
+/** The range of a protobuf int32 (progress steps, message seq). */
+export const INT32_MIN = -2_147_483_648;
+export const INT32_MAX = 2_147_483_647;
