@@ -107,6 +107,11 @@ export function runtimeDeletedReasonToJSON(object: RuntimeDeletedReason): string
 }
 
 /**
+ * Events say what happened and carry ids and the few fields consumers act
+ * on, never bulk bodies: NATS refuses payloads over 1 MiB and the outbox
+ * refuses events over 512 KiB. A consumer that needs a body (a message
+ * batch, a full error text) reads it from the owning service.
+ *
  * Envelope fields every event carries. The event id is also the JetStream
  * message id, so a re-published event is dropped by the stream's dedup window
  * and consumers can de-duplicate on it.
@@ -123,13 +128,21 @@ export interface EventMeta {
   actorId?: string | undefined;
 }
 
-/** controlplane.profile.created */
+/**
+ * controlplane.profile.created. The whole profile: the catalog bounds every
+ * field (names 255, description 16,384, at most 64 fixed args of at most
+ * 4,096 and 65,536 in all, UTF-16 code units), so the event stays well
+ * under the outbox's 512 KiB.
+ */
 export interface ProfileCreated {
   meta?: EventMeta | undefined;
   profile?: RuntimeProfile | undefined;
 }
 
-/** controlplane.profile.updated */
+/**
+ * controlplane.profile.updated. The whole profile after the change, bounded
+ * as in ProfileCreated.
+ */
 export interface ProfileUpdated {
   meta?: EventMeta | undefined;
   profile?: RuntimeProfile | undefined;
@@ -238,11 +251,36 @@ export interface TaskProgress {
   total: number;
 }
 
-/** controlplane.task.messages: a stored, redacted batch. */
+/**
+ * controlplane.task.messages: a batch was stored (redacted). It names the
+ * batch instead of carrying it (a batch can hold megabytes): fetch it with
+ * TaskQueueService.ListMessages(task_id, since = first_seq - 1), reading
+ * pages while seq <= last_seq. Seqs may repeat, so that range can also hold
+ * messages of other batches with the same seqs.
+ */
 export interface TaskMessages {
   meta?: EventMeta | undefined;
-  task?: TaskRef | undefined;
+  task?:
+    | TaskRef
+    | undefined;
+  /**
+   * Deprecated: no longer filled (a batch can exceed the event size limit).
+   * Read the batch with ListMessages using the fields below.
+   *
+   * @deprecated
+   */
   messages: TaskMessage[];
+  /** The lowest seq in the batch. */
+  firstSeq: number;
+  /** The highest seq in the batch. */
+  lastSeq: number;
+  /** How many messages were stored. */
+  count: number;
+  /**
+   * Their stored size: UTF-8 bytes of type, tool, content, output and input
+   * (as JSON text), summed over the batch.
+   */
+  totalBytes: number;
 }
 
 /** controlplane.task.completed */
@@ -254,11 +292,22 @@ export interface TaskCompleted {
 /** controlplane.task.failed */
 export interface TaskFailed {
   meta?: EventMeta | undefined;
-  task?: TaskRef | undefined;
+  task?:
+    | TaskRef
+    | undefined;
+  /**
+   * The error text, cut to its first 4,096 UTF-16 code units (never inside a
+   * surrogate pair) when longer; error_truncated says so. The full text is
+   * the task's `error` (TaskQueueService.GetTask).
+   */
   error: string;
   failureReason: string;
   /** The retry queued for it, if any. */
   retryTaskId: string;
+  /** True when `error` is a prefix of the stored text. */
+  errorTruncated: boolean;
+  /** Length of the full error text, in UTF-16 code units. */
+  errorLength: number;
 }
 
 /** controlplane.task.cancelled */
@@ -2065,7 +2114,7 @@ export const TaskProgress: MessageFns<TaskProgress> = {
 };
 
 function createBaseTaskMessages(): TaskMessages {
-  return { meta: undefined, task: undefined, messages: [] };
+  return { meta: undefined, task: undefined, messages: [], firstSeq: 0, lastSeq: 0, count: 0, totalBytes: 0 };
 }
 
 export const TaskMessages: MessageFns<TaskMessages> = {
@@ -2078,6 +2127,18 @@ export const TaskMessages: MessageFns<TaskMessages> = {
     }
     for (const v of message.messages) {
       TaskMessage.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.firstSeq !== 0) {
+      writer.uint32(32).int32(message.firstSeq);
+    }
+    if (message.lastSeq !== 0) {
+      writer.uint32(40).int32(message.lastSeq);
+    }
+    if (message.count !== 0) {
+      writer.uint32(48).int32(message.count);
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(56).int64(message.totalBytes);
     }
     return writer;
   },
@@ -2119,6 +2180,38 @@ export const TaskMessages: MessageFns<TaskMessages> = {
             message.messages.push(TaskMessage.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.firstSeq = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.lastSeq = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.count = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2138,6 +2231,22 @@ export const TaskMessages: MessageFns<TaskMessages> = {
       messages: globalThis.Array.isArray(object?.messages)
         ? object.messages.map((e: any) => TaskMessage.fromJSON(e))
         : [],
+      firstSeq: isSet(object.firstSeq)
+        ? globalThis.Number(object.firstSeq)
+        : isSet(object.first_seq)
+        ? globalThis.Number(object.first_seq)
+        : 0,
+      lastSeq: isSet(object.lastSeq)
+        ? globalThis.Number(object.lastSeq)
+        : isSet(object.last_seq)
+        ? globalThis.Number(object.last_seq)
+        : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
     };
   },
 
@@ -2152,6 +2261,18 @@ export const TaskMessages: MessageFns<TaskMessages> = {
     if (message.messages?.length) {
       obj.messages = message.messages.map((e) => TaskMessage.toJSON(e));
     }
+    if (message.firstSeq !== 0) {
+      obj.firstSeq = Math.round(message.firstSeq);
+    }
+    if (message.lastSeq !== 0) {
+      obj.lastSeq = Math.round(message.lastSeq);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
     return obj;
   },
 
@@ -2163,6 +2284,10 @@ export const TaskMessages: MessageFns<TaskMessages> = {
     message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
     message.task = (object.task !== undefined && object.task !== null) ? TaskRef.fromPartial(object.task) : undefined;
     message.messages = object.messages?.map((e) => TaskMessage.fromPartial(e)) || [];
+    message.firstSeq = object.firstSeq ?? 0;
+    message.lastSeq = object.lastSeq ?? 0;
+    message.count = object.count ?? 0;
+    message.totalBytes = object.totalBytes ?? 0;
     return message;
   },
 };
@@ -2253,7 +2378,15 @@ export const TaskCompleted: MessageFns<TaskCompleted> = {
 };
 
 function createBaseTaskFailed(): TaskFailed {
-  return { meta: undefined, task: undefined, error: "", failureReason: "", retryTaskId: "" };
+  return {
+    meta: undefined,
+    task: undefined,
+    error: "",
+    failureReason: "",
+    retryTaskId: "",
+    errorTruncated: false,
+    errorLength: 0,
+  };
 }
 
 export const TaskFailed: MessageFns<TaskFailed> = {
@@ -2272,6 +2405,12 @@ export const TaskFailed: MessageFns<TaskFailed> = {
     }
     if (message.retryTaskId !== "") {
       writer.uint32(42).string(message.retryTaskId);
+    }
+    if (message.errorTruncated !== false) {
+      writer.uint32(48).bool(message.errorTruncated);
+    }
+    if (message.errorLength !== 0) {
+      writer.uint32(56).int32(message.errorLength);
     }
     return writer;
   },
@@ -2329,6 +2468,22 @@ export const TaskFailed: MessageFns<TaskFailed> = {
             message.retryTaskId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.errorTruncated = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.errorLength = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2356,6 +2511,16 @@ export const TaskFailed: MessageFns<TaskFailed> = {
         : isSet(object.retry_task_id)
         ? globalThis.String(object.retry_task_id)
         : "",
+      errorTruncated: isSet(object.errorTruncated)
+        ? globalThis.Boolean(object.errorTruncated)
+        : isSet(object.error_truncated)
+        ? globalThis.Boolean(object.error_truncated)
+        : false,
+      errorLength: isSet(object.errorLength)
+        ? globalThis.Number(object.errorLength)
+        : isSet(object.error_length)
+        ? globalThis.Number(object.error_length)
+        : 0,
     };
   },
 
@@ -2376,6 +2541,12 @@ export const TaskFailed: MessageFns<TaskFailed> = {
     if (message.retryTaskId !== "") {
       obj.retryTaskId = message.retryTaskId;
     }
+    if (message.errorTruncated !== false) {
+      obj.errorTruncated = message.errorTruncated;
+    }
+    if (message.errorLength !== 0) {
+      obj.errorLength = Math.round(message.errorLength);
+    }
     return obj;
   },
 
@@ -2389,6 +2560,8 @@ export const TaskFailed: MessageFns<TaskFailed> = {
     message.error = object.error ?? "";
     message.failureReason = object.failureReason ?? "";
     message.retryTaskId = object.retryTaskId ?? "";
+    message.errorTruncated = object.errorTruncated ?? false;
+    message.errorLength = object.errorLength ?? 0;
     return message;
   },
 };
@@ -2882,6 +3055,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

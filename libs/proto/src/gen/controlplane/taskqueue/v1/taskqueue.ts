@@ -245,6 +245,18 @@ export interface TaskMessage {
   issueId?: string | undefined;
 }
 
+/**
+ * Bounds (INVALID_ARGUMENT, nothing stored, checked before any write): at
+ * most 1,000 messages (LIMITS.MESSAGES_PER_BATCH); content and output at most
+ * 1,048,576 UTF-16 code units each (TEXT_CHARS); input_json a JSON object of
+ * at most 1,048,576 code units serialized (JSON_OBJECT_CHARS) nested at most
+ * 128 deep; type and tool at most 255 (NAME_CHARS). One stored message is at
+ * most 4 MiB of UTF-8 text in all (type, tool, content, output and input as
+ * Postgres renders it), so any single message fits in a ListMessages page.
+ * What cannot be stored is repaired, not refused: NUL (U+0000) is removed
+ * from content, output, type, tool and every key and string of input, and a
+ * lone UTF-16 surrogate becomes U+FFFD.
+ */
 export interface AppendMessagesRequest {
   taskId: string;
   messages: TaskMessage[];
@@ -257,11 +269,37 @@ export interface AppendMessagesResponse {
 export interface ListMessagesRequest {
   taskId: string;
   /** Only messages with seq greater than this. */
-  since?: number | undefined;
+  since?:
+    | number
+    | undefined;
+  /**
+   * Most messages in one page; 0 means the default (1,000), larger values
+   * are lowered to 1,000, negative ones are INVALID_ARGUMENT. A page also
+   * stops before its messages pass 4 MiB (their text as UTF-8, plus 256
+   * bytes each for framing), but always holds at least one message; one
+   * message is at most 4 MiB (AppendMessages refuses larger), so a page is
+   * at most about 4 MiB, half of gRPC's 8 MiB message limit.
+   */
+  pageSize?:
+    | number
+    | undefined;
+  /**
+   * next_page_token of the previous page; empty for the first page. Opaque:
+   * it names the last message returned by its position in storage order
+   * (seq, created_at, id), so pages are exact even when seqs repeat.
+   * Send the same task_id and since with it. INVALID_ARGUMENT
+   * "invalid page_token" when it cannot be read.
+   */
+  pageToken?: string | undefined;
 }
 
 export interface ListMessagesResponse {
   messages: TaskMessage[];
+  /**
+   * Set when more messages follow: pass it as page_token. Empty on the last
+   * page. Callers written before paging get the first page only.
+   */
+  nextPageToken: string;
 }
 
 export interface Usage {
@@ -281,6 +319,11 @@ export interface ReportUsageRequest {
 export interface ReportUsageResponse {
 }
 
+/**
+ * Bounds (INVALID_ARGUMENT): output at most 1,048,576 UTF-16 code units
+ * (TEXT_CHARS); pr_url, session_id and work_dir at most 4,096 (PATH_CHARS).
+ * NUL (U+0000) is removed from every string before it is stored.
+ */
 export interface CompleteTaskRequest {
   taskId: string;
   prUrl: string;
@@ -297,6 +340,12 @@ export interface CompleteTaskResponse {
   transitioned: boolean;
 }
 
+/**
+ * Bounds (INVALID_ARGUMENT): error at most 1,048,576 UTF-16 code units
+ * (TEXT_CHARS); session_id and work_dir at most 4,096 (PATH_CHARS);
+ * failure_reason at most 255 (NAME_CHARS). NUL (U+0000) is removed from
+ * every string before it is stored.
+ */
 export interface FailTaskRequest {
   taskId: string;
   error: string;
@@ -336,6 +385,11 @@ export interface ListPendingTasksRequest {
 
 export interface ListPendingTasksResponse {
   tasks: Task[];
+  /**
+   * Set when more tasks follow: pass it as page_token. Empty on the last
+   * page. Callers written before paging get the first page only.
+   */
+  nextPageToken: string;
 }
 
 export interface ListTasksRequest {
@@ -345,10 +399,28 @@ export interface ListTasksRequest {
     | undefined;
   /** Only queued, dispatched, running and waiting_local_directory tasks. */
   activeOnly: boolean;
+  /**
+   * Most tasks in one page; 0 means the default (1,000), larger values are
+   * lowered to 1,000, negative ones are INVALID_ARGUMENT. Bounded in bytes
+   * like ListPendingTasksRequest.page_size: at most 4 MiB per page, at
+   * least one task.
+   */
+  pageSize?:
+    | number
+    | undefined;
+  /**
+   * next_page_token of the previous page; empty for the first page. Opaque:
+   * the position (created_at, id) of the last task returned. Send the same
+   * workspace_id, issue_id and active_only with it. INVALID_ARGUMENT
+   * "invalid page_token" when it cannot be read.
+   */
+  pageToken?: string | undefined;
 }
 
 export interface ListTasksResponse {
   tasks: Task[];
+  /** Set when more tasks follow: pass it as page_token. Empty on the last page. */
+  nextPageToken: string;
 }
 
 export interface PinSessionRequest {
@@ -362,6 +434,26 @@ export interface PinSessionResponse {
 
 export interface RecoverOrphansRequest {
   runtimeId: string;
+  /**
+   * Most tasks in one page; 0 means the default (1,000), larger values are
+   * lowered to 1,000, negative ones are INVALID_ARGUMENT. A page also stops
+   * before its tasks pass 4 MiB (their variable-length fields as UTF-8, the
+   * result and context as JSON text, plus 1 KiB each for ids, timestamps and
+   * framing), but always holds at least one task: a page passes 4 MiB only
+   * when its one task does. A task is bounded by its fields (output, in its
+   * result, and error at most 1,048,576 UTF-16 code units; paths 4,096) plus
+   * the context its enqueuer gave it.
+   */
+  pageSize?:
+    | number
+    | undefined;
+  /**
+   * next_page_token of the previous page; empty for the first page. Opaque:
+   * the position (priority, created_at, id) of the last task returned, so a
+   * task that leaves the pending set meanwhile does not shift the pages.
+   * INVALID_ARGUMENT "invalid page_token" when it cannot be read.
+   */
+  pageToken?: string | undefined;
 }
 
 export interface RecoverOrphansResponse {
@@ -3674,7 +3766,7 @@ export const AppendMessagesResponse: MessageFns<AppendMessagesResponse> = {
 };
 
 function createBaseListMessagesRequest(): ListMessagesRequest {
-  return { taskId: "", since: undefined };
+  return { taskId: "", since: undefined, pageSize: undefined, pageToken: undefined };
 }
 
 export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
@@ -3684,6 +3776,12 @@ export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
     }
     if (message.since !== undefined) {
       writer.uint32(16).int64(message.since);
+    }
+    if (message.pageSize !== undefined) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      writer.uint32(34).string(message.pageToken);
     }
     return writer;
   },
@@ -3717,6 +3815,22 @@ export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
             message.since = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3737,6 +3851,16 @@ export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
         ? globalThis.String(object.task_id)
         : "",
       since: isSet(object.since) ? globalThis.Number(object.since) : undefined,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : undefined,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : undefined,
     };
   },
 
@@ -3748,6 +3872,12 @@ export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
     if (message.since !== undefined) {
       obj.since = Math.round(message.since);
     }
+    if (message.pageSize !== undefined) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -3758,18 +3888,23 @@ export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
     const message = createBaseListMessagesRequest();
     message.taskId = object.taskId ?? "";
     message.since = object.since ?? undefined;
+    message.pageSize = object.pageSize ?? undefined;
+    message.pageToken = object.pageToken ?? undefined;
     return message;
   },
 };
 
 function createBaseListMessagesResponse(): ListMessagesResponse {
-  return { messages: [] };
+  return { messages: [], nextPageToken: "" };
 }
 
 export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
   encode(message: ListMessagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.messages) {
       TaskMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
     }
     return writer;
   },
@@ -3795,6 +3930,14 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
             message.messages.push(TaskMessage.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3812,6 +3955,11 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
       messages: globalThis.Array.isArray(object?.messages)
         ? object.messages.map((e: any) => TaskMessage.fromJSON(e))
         : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
     };
   },
 
@@ -3819,6 +3967,9 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
     const obj: any = {};
     if (message.messages?.length) {
       obj.messages = message.messages.map((e) => TaskMessage.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -3829,6 +3980,7 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListMessagesResponse>, I>>(object: I): ListMessagesResponse {
     const message = createBaseListMessagesResponse();
     message.messages = object.messages?.map((e) => TaskMessage.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
@@ -4899,13 +5051,16 @@ export const ListPendingTasksRequest: MessageFns<ListPendingTasksRequest> = {
 };
 
 function createBaseListPendingTasksResponse(): ListPendingTasksResponse {
-  return { tasks: [] };
+  return { tasks: [], nextPageToken: "" };
 }
 
 export const ListPendingTasksResponse: MessageFns<ListPendingTasksResponse> = {
   encode(message: ListPendingTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.tasks) {
       Task.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
     }
     return writer;
   },
@@ -4931,6 +5086,14 @@ export const ListPendingTasksResponse: MessageFns<ListPendingTasksResponse> = {
             message.tasks.push(Task.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4944,13 +5107,23 @@ export const ListPendingTasksResponse: MessageFns<ListPendingTasksResponse> = {
   },
 
   fromJSON(object: any): ListPendingTasksResponse {
-    return { tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => Task.fromJSON(e)) : [] };
+    return {
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => Task.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
   },
 
   toJSON(message: ListPendingTasksResponse): unknown {
     const obj: any = {};
     if (message.tasks?.length) {
       obj.tasks = message.tasks.map((e) => Task.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -4961,12 +5134,13 @@ export const ListPendingTasksResponse: MessageFns<ListPendingTasksResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListPendingTasksResponse>, I>>(object: I): ListPendingTasksResponse {
     const message = createBaseListPendingTasksResponse();
     message.tasks = object.tasks?.map((e) => Task.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
 
 function createBaseListTasksRequest(): ListTasksRequest {
-  return { workspaceId: "", issueId: undefined, activeOnly: false };
+  return { workspaceId: "", issueId: undefined, activeOnly: false, pageSize: undefined, pageToken: undefined };
 }
 
 export const ListTasksRequest: MessageFns<ListTasksRequest> = {
@@ -4979,6 +5153,12 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
     }
     if (message.activeOnly !== false) {
       writer.uint32(24).bool(message.activeOnly);
+    }
+    if (message.pageSize !== undefined) {
+      writer.uint32(32).int32(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      writer.uint32(42).string(message.pageToken);
     }
     return writer;
   },
@@ -5020,6 +5200,22 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
             message.activeOnly = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5049,6 +5245,16 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
         : isSet(object.active_only)
         ? globalThis.Boolean(object.active_only)
         : false,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : undefined,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : undefined,
     };
   },
 
@@ -5063,6 +5269,12 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
     if (message.activeOnly !== false) {
       obj.activeOnly = message.activeOnly;
     }
+    if (message.pageSize !== undefined) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -5074,18 +5286,23 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
     message.workspaceId = object.workspaceId ?? "";
     message.issueId = object.issueId ?? undefined;
     message.activeOnly = object.activeOnly ?? false;
+    message.pageSize = object.pageSize ?? undefined;
+    message.pageToken = object.pageToken ?? undefined;
     return message;
   },
 };
 
 function createBaseListTasksResponse(): ListTasksResponse {
-  return { tasks: [] };
+  return { tasks: [], nextPageToken: "" };
 }
 
 export const ListTasksResponse: MessageFns<ListTasksResponse> = {
   encode(message: ListTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.tasks) {
       Task.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
     }
     return writer;
   },
@@ -5111,6 +5328,14 @@ export const ListTasksResponse: MessageFns<ListTasksResponse> = {
             message.tasks.push(Task.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5124,13 +5349,23 @@ export const ListTasksResponse: MessageFns<ListTasksResponse> = {
   },
 
   fromJSON(object: any): ListTasksResponse {
-    return { tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => Task.fromJSON(e)) : [] };
+    return {
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => Task.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
   },
 
   toJSON(message: ListTasksResponse): unknown {
     const obj: any = {};
     if (message.tasks?.length) {
       obj.tasks = message.tasks.map((e) => Task.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -5141,6 +5376,7 @@ export const ListTasksResponse: MessageFns<ListTasksResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListTasksResponse>, I>>(object: I): ListTasksResponse {
     const message = createBaseListTasksResponse();
     message.tasks = object.tasks?.map((e) => Task.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
@@ -5311,13 +5547,19 @@ export const PinSessionResponse: MessageFns<PinSessionResponse> = {
 };
 
 function createBaseRecoverOrphansRequest(): RecoverOrphansRequest {
-  return { runtimeId: "" };
+  return { runtimeId: "", pageSize: undefined, pageToken: undefined };
 }
 
 export const RecoverOrphansRequest: MessageFns<RecoverOrphansRequest> = {
   encode(message: RecoverOrphansRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runtimeId !== "") {
       writer.uint32(10).string(message.runtimeId);
+    }
+    if (message.pageSize !== undefined) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      writer.uint32(26).string(message.pageToken);
     }
     return writer;
   },
@@ -5343,6 +5585,22 @@ export const RecoverOrphansRequest: MessageFns<RecoverOrphansRequest> = {
             message.runtimeId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5362,6 +5620,16 @@ export const RecoverOrphansRequest: MessageFns<RecoverOrphansRequest> = {
         : isSet(object.runtime_id)
         ? globalThis.String(object.runtime_id)
         : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : undefined,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : undefined,
     };
   },
 
@@ -5369,6 +5637,12 @@ export const RecoverOrphansRequest: MessageFns<RecoverOrphansRequest> = {
     const obj: any = {};
     if (message.runtimeId !== "") {
       obj.runtimeId = message.runtimeId;
+    }
+    if (message.pageSize !== undefined) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      obj.pageToken = message.pageToken;
     }
     return obj;
   },
@@ -5379,6 +5653,8 @@ export const RecoverOrphansRequest: MessageFns<RecoverOrphansRequest> = {
   fromPartial<I extends Exact<DeepPartial<RecoverOrphansRequest>, I>>(object: I): RecoverOrphansRequest {
     const message = createBaseRecoverOrphansRequest();
     message.runtimeId = object.runtimeId ?? "";
+    message.pageSize = object.pageSize ?? undefined;
+    message.pageToken = object.pageToken ?? undefined;
     return message;
   },
 };
@@ -6446,7 +6722,11 @@ export const TaskQueueServiceService = {
       Buffer.from(ReportProgressResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportProgressResponse => ReportProgressResponse.decode(value),
   },
-  /** Stores a batch of messages, secrets redacted, and announces them. */
+  /**
+   * Stores a batch of messages, secrets redacted, and announces them.
+   * INVALID_ARGUMENT (nothing stored) for a batch or a field over its bound:
+   * see AppendMessagesRequest.
+   */
   appendMessages: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/AppendMessages" as const,
     requestStream: false as const,
@@ -6458,6 +6738,12 @@ export const TaskQueueServiceService = {
       Buffer.from(AppendMessagesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AppendMessagesResponse => AppendMessagesResponse.decode(value),
   },
+  /**
+   * A task's messages in storage order (seq, then arrival), one page at a
+   * time: follow next_page_token until it is empty. Every page is bounded in
+   * rows and bytes (see ListMessagesRequest), so it always fits in a gRPC
+   * message, however large the transcript.
+   */
   listMessages: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/ListMessages" as const,
     requestStream: false as const,
@@ -6478,7 +6764,10 @@ export const TaskQueueServiceService = {
     responseSerialize: (value: ReportUsageResponse): Buffer => Buffer.from(ReportUsageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportUsageResponse => ReportUsageResponse.decode(value),
   },
-  /** running -> completed. From any other state the task is returned unchanged. */
+  /**
+   * running -> completed. From any other state the task is returned unchanged.
+   * INVALID_ARGUMENT for a field over its bound (see CompleteTaskRequest).
+   */
   completeTask: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/CompleteTask" as const,
     requestStream: false as const,
@@ -6492,6 +6781,7 @@ export const TaskQueueServiceService = {
   /**
    * dispatched | running | waiting_local_directory -> failed (and a retry is
    * queued when the reason allows). Otherwise returned unchanged.
+   * INVALID_ARGUMENT for a field over its bound (see FailTaskRequest).
    */
   failTask: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/FailTask" as const,
@@ -6512,7 +6802,10 @@ export const TaskQueueServiceService = {
     responseSerialize: (value: CancelTaskResponse): Buffer => Buffer.from(CancelTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelTaskResponse => CancelTaskResponse.decode(value),
   },
-  /** Queued and dispatched tasks of a runtime, by priority then age. */
+  /**
+   * Queued and dispatched tasks of a runtime, by priority then age, one page
+   * at a time (bounded in rows and bytes; follow next_page_token).
+   */
   listPendingTasks: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/ListPendingTasks" as const,
     requestStream: false as const,
@@ -6524,7 +6817,10 @@ export const TaskQueueServiceService = {
       Buffer.from(ListPendingTasksResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListPendingTasksResponse => ListPendingTasksResponse.decode(value),
   },
-  /** Lists tasks of a workspace, optionally of one issue, newest first. */
+  /**
+   * Lists tasks of a workspace, optionally of one issue, newest first, one
+   * page at a time (bounded in rows and bytes; follow next_page_token).
+   */
   listTasks: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/ListTasks" as const,
     requestStream: false as const,
@@ -6625,23 +6921,43 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
   waitLocalDirectory: handleUnaryCall<WaitLocalDirectoryRequest, WaitLocalDirectoryResponse>;
   /** Broadcasts progress (task.progress); nothing is stored. */
   reportProgress: handleUnaryCall<ReportProgressRequest, ReportProgressResponse>;
-  /** Stores a batch of messages, secrets redacted, and announces them. */
+  /**
+   * Stores a batch of messages, secrets redacted, and announces them.
+   * INVALID_ARGUMENT (nothing stored) for a batch or a field over its bound:
+   * see AppendMessagesRequest.
+   */
   appendMessages: handleUnaryCall<AppendMessagesRequest, AppendMessagesResponse>;
+  /**
+   * A task's messages in storage order (seq, then arrival), one page at a
+   * time: follow next_page_token until it is empty. Every page is bounded in
+   * rows and bytes (see ListMessagesRequest), so it always fits in a gRPC
+   * message, however large the transcript.
+   */
   listMessages: handleUnaryCall<ListMessagesRequest, ListMessagesResponse>;
   /** Replaces token counts per (task, provider, model). */
   reportUsage: handleUnaryCall<ReportUsageRequest, ReportUsageResponse>;
-  /** running -> completed. From any other state the task is returned unchanged. */
+  /**
+   * running -> completed. From any other state the task is returned unchanged.
+   * INVALID_ARGUMENT for a field over its bound (see CompleteTaskRequest).
+   */
   completeTask: handleUnaryCall<CompleteTaskRequest, CompleteTaskResponse>;
   /**
    * dispatched | running | waiting_local_directory -> failed (and a retry is
    * queued when the reason allows). Otherwise returned unchanged.
+   * INVALID_ARGUMENT for a field over its bound (see FailTaskRequest).
    */
   failTask: handleUnaryCall<FailTaskRequest, FailTaskResponse>;
   /** Any non-terminal -> cancelled; a terminal task is returned unchanged. */
   cancelTask: handleUnaryCall<CancelTaskRequest, CancelTaskResponse>;
-  /** Queued and dispatched tasks of a runtime, by priority then age. */
+  /**
+   * Queued and dispatched tasks of a runtime, by priority then age, one page
+   * at a time (bounded in rows and bytes; follow next_page_token).
+   */
   listPendingTasks: handleUnaryCall<ListPendingTasksRequest, ListPendingTasksResponse>;
-  /** Lists tasks of a workspace, optionally of one issue, newest first. */
+  /**
+   * Lists tasks of a workspace, optionally of one issue, newest first, one
+   * page at a time (bounded in rows and bytes; follow next_page_token).
+   */
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   /** Records the resume pointer while the task is dispatched or running. */
   pinSession: handleUnaryCall<PinSessionRequest, PinSessionResponse>;
@@ -6763,7 +7079,11 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportProgressResponse) => void,
   ): ClientUnaryCall;
-  /** Stores a batch of messages, secrets redacted, and announces them. */
+  /**
+   * Stores a batch of messages, secrets redacted, and announces them.
+   * INVALID_ARGUMENT (nothing stored) for a batch or a field over its bound:
+   * see AppendMessagesRequest.
+   */
   appendMessages(
     request: AppendMessagesRequest,
     callback: (error: ServiceError | null, response: AppendMessagesResponse) => void,
@@ -6779,6 +7099,12 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AppendMessagesResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * A task's messages in storage order (seq, then arrival), one page at a
+   * time: follow next_page_token until it is empty. Every page is bounded in
+   * rows and bytes (see ListMessagesRequest), so it always fits in a gRPC
+   * message, however large the transcript.
+   */
   listMessages(
     request: ListMessagesRequest,
     callback: (error: ServiceError | null, response: ListMessagesResponse) => void,
@@ -6810,7 +7136,10 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportUsageResponse) => void,
   ): ClientUnaryCall;
-  /** running -> completed. From any other state the task is returned unchanged. */
+  /**
+   * running -> completed. From any other state the task is returned unchanged.
+   * INVALID_ARGUMENT for a field over its bound (see CompleteTaskRequest).
+   */
   completeTask(
     request: CompleteTaskRequest,
     callback: (error: ServiceError | null, response: CompleteTaskResponse) => void,
@@ -6829,6 +7158,7 @@ export interface TaskQueueServiceClient extends Client {
   /**
    * dispatched | running | waiting_local_directory -> failed (and a retry is
    * queued when the reason allows). Otherwise returned unchanged.
+   * INVALID_ARGUMENT for a field over its bound (see FailTaskRequest).
    */
   failTask(
     request: FailTaskRequest,
@@ -6861,7 +7191,10 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelTaskResponse) => void,
   ): ClientUnaryCall;
-  /** Queued and dispatched tasks of a runtime, by priority then age. */
+  /**
+   * Queued and dispatched tasks of a runtime, by priority then age, one page
+   * at a time (bounded in rows and bytes; follow next_page_token).
+   */
   listPendingTasks(
     request: ListPendingTasksRequest,
     callback: (error: ServiceError | null, response: ListPendingTasksResponse) => void,
@@ -6877,7 +7210,10 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListPendingTasksResponse) => void,
   ): ClientUnaryCall;
-  /** Lists tasks of a workspace, optionally of one issue, newest first. */
+  /**
+   * Lists tasks of a workspace, optionally of one issue, newest first, one
+   * page at a time (bounded in rows and bytes; follow next_page_token).
+   */
   listTasks(
     request: ListTasksRequest,
     callback: (error: ServiceError | null, response: ListTasksResponse) => void,
