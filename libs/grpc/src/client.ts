@@ -2,11 +2,17 @@ import { randomUUID } from "node:crypto";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import type { AnyUnaryMethod, RequestOf, ResponseOf, ServiceDefinitionOf } from "./definition.js";
 import { clientHandled, clientLatency, clientRetries, splitPath } from "./metrics.js";
-import { currentScope, REQUEST_ID_HEADER } from "./scope.js";
+import { CallCancelledError, currentScope, REQUEST_ID_HEADER } from "./scope.js";
 
 export interface CallOptions {
   /** Overrides the client's default deadline for this call. */
   deadlineMs?: number;
+  /**
+   * Cancels the call (the server sees it cancelled) when aborted. Without
+   * it, the current scope's signal is used: a call made while serving a
+   * request dies with that request.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ClientOptions<D extends ServiceDefinitionOf> {
@@ -71,15 +77,16 @@ export function createClient<D extends ServiceDefinitionOf>(
     const invoke = async (request: RequestOf<D[typeof key]>, callOptions: CallOptions = {}) => {
       const started = performance.now();
       const deadline = effectiveDeadline(callOptions.deadlineMs ?? defaultDeadline);
+      const signal = effectiveSignal(callOptions.signal);
       const metadata = new Metadata({ waitForReady });
       metadata.set(REQUEST_ID_HEADER, currentScope()?.requestId ?? randomUUID());
       let code: status = status.OK;
       try {
         for (let attempt = 1; ; attempt++) {
           try {
-            return await unary(channel, method, request, metadata, deadline);
+            return await unary(channel, method, request, metadata, deadline, signal);
           } catch (error) {
-            const retryable = (error as ServiceError).code === status.UNAVAILABLE && attempt < attempts;
+            const retryable = (error as ServiceError).code === status.UNAVAILABLE && attempt < attempts && !signal?.aborted;
             const backoff = RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + Math.random());
             if (!retryable || Date.now() + backoff >= deadline.getTime()) {
               code = (error as ServiceError).code ?? status.UNKNOWN;
@@ -105,15 +112,27 @@ function effectiveDeadline(ms: number): Date {
   return new Date(inherited !== undefined && inherited < own ? inherited : own);
 }
 
+function effectiveSignal(own: AbortSignal | undefined): AbortSignal | undefined {
+  const inherited = currentScope()?.signal;
+  if (own && inherited) return AbortSignal.any([own, inherited]);
+  return own ?? inherited;
+}
+
 function unary<M extends AnyUnaryMethod>(
   channel: Client,
   method: M,
   request: RequestOf<M>,
   metadata: Metadata,
   deadline: Date,
+  signal: AbortSignal | undefined,
 ): Promise<ResponseOf<M>> {
   return new Promise((resolve, reject) => {
-    channel.makeUnaryRequest(
+    if (signal?.aborted) {
+      reject(new CallCancelledError("the caller went away before the call started"));
+      return;
+    }
+    const onAbort = () => call.cancel();
+    const call = channel.makeUnaryRequest(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
@@ -121,9 +140,11 @@ function unary<M extends AnyUnaryMethod>(
       metadata,
       { deadline },
       (error: ServiceError | null, response?: ResponseOf<M>) => {
+        signal?.removeEventListener("abort", onAbort);
         if (error) reject(error);
         else resolve(response as ResponseOf<M>);
       },
     );
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -14,9 +14,9 @@ import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-
 import type { Logger } from "@controlplane/log";
 import { loadPackageDefinition } from "@controlplane/proto/descriptors";
 import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
-import { toServiceError } from "./errors.js";
+import { DomainError, toServiceError } from "./errors.js";
 import { serverHandled, serverLatency, splitPath } from "./metrics.js";
-import { REQUEST_ID_HEADER, runInScope } from "./scope.js";
+import { CallCancelledError, REQUEST_ID_HEADER, runInScope } from "./scope.js";
 
 /** What a handler knows about the call besides its request. */
 export interface CallInfo {
@@ -25,6 +25,13 @@ export interface CallInfo {
   /** Logger bound to this call's request id and method. */
   log: Logger;
   deadline?: Date;
+  /**
+   * Aborted when the caller cancels the call or its deadline passes: work
+   * that waits (a long-poll) stops, and work about to commit can roll back
+   * instead of finishing for nobody. Outbound calls made in the handler's
+   * scope are cancelled with it.
+   */
+  signal: AbortSignal;
 }
 
 /** A service implementation: one async function per RPC, domain errors thrown. */
@@ -133,7 +140,8 @@ export class GrpcServer {
         if (seconds * 1000 >= SLOW_CALL_MS) log().info(fields, "slow rpc");
         else if (this.log.isLevelEnabled("debug")) log().debug(fields, "rpc");
       };
-      runInScope({ requestId, deadline }, () => {
+      const { signal, release } = callSignal(call, deadline);
+      runInScope({ requestId, deadline, signal }, () => {
         const info: CallInfo = {
           requestId,
           metadata: call.metadata,
@@ -141,15 +149,21 @@ export class GrpcServer {
             return log();
           },
           deadline,
+          signal,
         };
         handler(call.request, info).then(
           (response) => {
-            finish(status.OK);
+            release();
+            finish(signal.aborted ? status.CANCELLED : status.OK);
             callback(null, response);
           },
           (error: unknown) => {
+            release();
             const mapped = toServiceError(error);
-            if (mapped.code === status.INTERNAL) log().error({ err: error }, "rpc failed");
+            // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause.
+            if (mapped.code === status.INTERNAL || (mapped.code === status.UNAVAILABLE && !(error instanceof DomainError))) {
+              log().error({ err: error, code: status[mapped.code] }, "rpc failed");
+            }
             finish(mapped.code);
             callback(mapped);
           },
@@ -157,6 +171,28 @@ export class GrpcServer {
       });
     };
   }
+}
+
+/**
+ * A signal aborted when the client cancels the call or its deadline passes
+ * (grpc-js answers DEADLINE_EXCEEDED by itself but does not tell the handler).
+ */
+function callSignal(call: ServerUnaryCall<unknown, unknown>, deadline: Date | undefined) {
+  const controller = new AbortController();
+  const onCancelled = () => controller.abort(new CallCancelledError("the caller cancelled the call"));
+  call.once("cancelled", onCancelled);
+  const left = deadline ? deadline.getTime() - Date.now() : Infinity;
+  const timer = Number.isFinite(left)
+    ? setTimeout(() => controller.abort(new CallCancelledError("the call's deadline passed")), Math.max(0, left))
+    : undefined;
+  timer?.unref();
+  return {
+    signal: controller.signal,
+    release() {
+      clearTimeout(timer);
+      call.removeListener("cancelled", onCancelled);
+    },
+  };
 }
 
 function firstValue(metadata: Metadata, key: string): string | undefined {

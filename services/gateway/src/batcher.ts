@@ -1,4 +1,4 @@
-import { status } from "@controlplane/grpc";
+import { runOutsideScope, status } from "@controlplane/grpc";
 
 /** One item's outcome in a batch answer. */
 export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
@@ -38,7 +38,9 @@ export class MicroBatcher<Item, Result> {
     const batch = this.waiting;
     if (batch.length === 0) return;
     this.waiting = [];
-    this.send(batch.map((w) => w.item)).then(
+    // The call serves every caller in the batch: it must not inherit the
+    // first one's scope (its deadline, or its cancellation if it hangs up).
+    runOutsideScope(() => this.send(batch.map((w) => w.item))).then(
       (outcomes) =>
         batch.forEach((w, i) => {
           const outcome = outcomes[i];

@@ -1,6 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
-import { runInScope } from "@controlplane/grpc";
+import { CallCancelledError, runInScope } from "@controlplane/grpc";
+
+/**
+ * Aborted when the connection closes before the response was written: the
+ * client gave up (timeout, crash, Ctrl-C), so the work it started stops.
+ */
+export function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished) controller.abort(new CallCancelledError("the HTTP client closed the connection"));
+  });
+  return controller.signal;
+}
 
 /** The methods the contract uses. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -22,8 +34,10 @@ export class Router {
     this.app.route({
       method,
       url,
-      // Every gRPC call a handler makes carries this request's id.
-      handler: (request, reply) => runInScope({ requestId: request.id }, () => handler(request, reply)),
+      // Every gRPC call a handler makes carries this request's id, and is
+      // cancelled if the client goes away before its answer is written.
+      handler: (request, reply) =>
+        runInScope({ requestId: request.id, signal: clientGone(reply) }, () => handler(request, reply)),
     });
   }
 
