@@ -256,7 +256,32 @@ test("actions time out when the daemon never answers; a late report changes noth
   });
   t.is(late.text, '{"status":"ok"}\n');
   t.is((await stack.liveness.getAction({ actionId: models.id })).action!.status, "timeout");
-  const offline = await seedRuntime(stack, ws);
-  const refused = await t.throwsAsync(enqueue(offline, ActionKind.ACTION_KIND_MODEL_LIST));
-  t.like(refused as object, { details: "runtime is offline" }, "a runtime that never beat is offline to liveness");
+  const finished = await waitFor("action.finished", async () =>
+    (await stack.events.read("action.finished")).filter((e) => e.event.actionId === models.id));
+  t.like(finished.map((e) => e.event), [{ status: "timeout", error: "daemon did not respond within 30 seconds" }]);
+  await http(stack.gatewayUrl, "POST", "/api/daemon/deregister", { token: ws.member.pat, body: { runtime_ids: [runtimeId] } });
+  await waitFor("liveness to see the deregister", async () => (await livenessRow(runtimeId)).status === "offline");
+  const refused = await t.throwsAsync(enqueue(runtimeId, ActionKind.ACTION_KIND_MODEL_LIST));
+  t.like(refused as object, { details: "runtime is offline" }, "a deregistered runtime is offline to liveness");
+});
+
+// Serial: the flip counter it reads must not move with other tests' beats.
+test.serial("a registered runtime is online to liveness before its first beat, seen at its registration", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const { runtime } = await stack.registry.getRuntime({ runtimeId });
+  const row = await waitFor("liveness to learn the registration", async () => {
+    const stored = (await query<{ status: string; last_seen_at: Date | null }>(
+      stack.db.url,
+      "SELECT status, last_seen_at FROM liveness.runtime_liveness WHERE runtime_id = $1",
+      [runtimeId],
+    ))[0];
+    return stored?.status === "online" ? stored : undefined;
+  });
+  t.is(row.last_seen_at!.getTime(), runtime!.lastSeenAt!.getTime());
+  t.is((await enqueue(runtimeId, ActionKind.ACTION_KIND_MODEL_LIST)).status, "pending", "model requests are accepted");
+  const flips = async () => (await metrics.getSingleMetric("liveness_online_flips_total")!.get()).values[0]?.value ?? 0;
+  const before = await flips();
+  t.is((await beat(ws, runtimeId)).status, 200);
+  t.is(await flips(), before, "its first beat finds it online: no flip, so no runtime.online");
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import test from "ava";
 import pg from "pg";
 import { startGateway } from "@controlplane/gateway";
@@ -35,6 +36,12 @@ test.beforeEach(async () => {
   await query(stack.db.url, "UPDATE liveness.runtime_liveness SET status = 'offline' WHERE status = 'online'");
   for (const entry of stack.livenessService.deps.state.runtimes.values()) entry.status = "offline";
 });
+
+/** The configuration under test: every bound below is derived from it. */
+const config = () => stack.livenessService.deps.config;
+
+/** A deadline for what the timing chain makes happen within a threshold or two (never a wait in itself). */
+const chainDeadline = () => 4 * (config().STALE_THRESHOLD_MS + config().LIVENESS_TTL_MS);
 
 const beat = (ws: SeededWorkspace, runtimeId: string) =>
   http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: runtimeId } });
@@ -182,6 +189,28 @@ test.serial("one sweep takes at most half the online fleet offline", async (t) =
   t.is(first.capped, 3);
   const second = await sweepOnce(stack.livenessService.deps);
   t.is(second.offline.length, 1, "half of the three still online");
+});
+
+test.serial("a runtime that registers and never beats is swept a stale threshold after registering, and again after re-registering", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const daemonId = `daemon-${randomUUID().slice(0, 8)}`;
+  const runtimeId = await seedRuntime(stack, ws, daemonId);
+  const deps = stack.livenessService.deps;
+  for (const round of [1, 2]) {
+    const { runtime } = await stack.registry.getRuntime({ runtimeId });
+    t.is(runtime!.status, "online", "register writes it online");
+    const registeredAt = runtime!.lastSeenAt!.getTime();
+    await waitFor("liveness to count it online", async () => (await statusOf(runtimeId)) === "online");
+    const sweptAt = await waitFor("the silent runtime to be swept", async () => {
+      const startedAt = Date.now();
+      return (await sweepOnce(deps)).offline.includes(runtimeId) ? startedAt : false;
+    }, { timeoutMs: chainDeadline(), intervalMs: config().STALE_THRESHOLD_MS / 10 });
+    t.true(sweptAt >= registeredAt + config().STALE_THRESHOLD_MS, "not before a stale threshold after the registration");
+    await waitFor("runtime.offline (stale)", async () => (await offlineEvents(runtimeId)).length === round);
+    await waitFor("the registry to follow", async () => (await stack.registry.getRuntime({ runtimeId })).runtime!.status === "offline");
+    // The daemon restarts: the registry writes the same runtime online again, and again it never beats.
+    if (round === 1) t.is(await seedRuntime(stack, ws, daemonId), runtimeId);
+  }
 });
 
 test.serial("a failing runtime lookup is a 500 heartbeat failed, never a 404", async (t) => {

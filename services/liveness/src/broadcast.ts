@@ -4,10 +4,10 @@ import type { Logger } from "@controlplane/log";
 /**
  * Facts every liveness replica must learn at once, over core NATS (not
  * stored; a replica that misses one catches up from the database): a runtime
- * went offline or was deleted, or has a pending action. Subjects sit outside
- * the event stream's `<root>.>`.
+ * went offline, came online without a beat (a registration), or was deleted,
+ * or has a pending action. Subjects sit outside the event stream's `<root>.>`.
  */
-export type BroadcastKind = "offline" | "deleted" | "pending";
+export type BroadcastKind = "online" | "offline" | "deleted" | "pending";
 
 export class Broadcast {
   private readonly subscription: Subscription;

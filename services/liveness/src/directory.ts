@@ -40,18 +40,36 @@ export class Directory {
     const known = this.state.runtimes.get(id);
     if (known) return known;
     const stored = (await repo.find(this.pool, id)) ?? (await this.lookup(id));
-    const entry = this.state.runtimes.get(id) ?? fromRow(stored);
-    this.state.runtimes.set(id, entry);
-    return entry;
+    // A concurrent resolve or event may have filled it meanwhile: keep that one.
+    return this.state.runtimes.get(id) ?? this.remember(stored);
   }
 
-  /** Records a runtime the registry announced. */
-  async learn(runtimeId: string, workspaceId: string): Promise<void> {
-    const row = await repo.remember(this.pool, runtimeId, workspaceId);
-    if (!this.state.runtimes.has(runtimeId)) this.state.runtimes.set(runtimeId, fromRow(row));
+  /**
+   * Records what the registry announced (a registration) or answered (a
+   * lookup), and brings this replica's memory in line with the database.
+   * Returns the new status when this changed it (other replicas must hear).
+   */
+  async learn(registration: repo.Registration): Promise<RuntimeState["status"] | null> {
+    const { row, previous } = await this.pool.transaction((tx) => repo.learn(tx, registration));
+    this.remember(row);
+    return row.status !== previous ? row.status : null;
   }
 
-  private async lookup(runtimeId: string) {
+  private remember(row: repo.LivenessRow): RuntimeState {
+    const known = this.state.runtimes.get(row.runtime_id);
+    if (!known) {
+      const entry = fromRow(row);
+      this.state.runtimes.set(row.runtime_id, entry);
+      return entry;
+    }
+    known.workspaceId = row.workspace_id;
+    known.status = row.status;
+    known.lastFlushedAt = Math.max(known.lastFlushedAt, row.last_seen_at?.getTime() ?? 0);
+    return known;
+  }
+
+  /** Mirrors the registry's row: a runtime it calls online is online here too, seen when it last saw it. */
+  private async lookup(runtimeId: string): Promise<repo.LivenessRow> {
     let runtime;
     try {
       ({ runtime } = await this.registry.getRuntime({ runtimeId }));
@@ -59,8 +77,30 @@ export class Directory {
       if (hasCode(error, status.NOT_FOUND)) throw new NotFoundError(RUNTIME_NOT_FOUND);
       throw error;
     }
-    return repo.remember(this.pool, runtimeId, runtime!.workspaceId);
+    const known = runtime!;
+    const changedAt = known.updatedAt ?? new Date();
+    const { row } = await this.pool.transaction((tx) =>
+      repo.learn(tx, {
+        runtimeId,
+        workspaceId: known.workspaceId,
+        status: known.status === "online" ? "online" : "offline",
+        changedAt,
+        seenAt: known.lastSeenAt ?? changedAt,
+      }),
+    );
+    return row;
   }
+}
+
+/** What a registry event says about one runtime, as a registration to learn. */
+export function registrationOf(runtime: { id: string; workspaceId: string; status: string; lastSeenAt?: Date }, occurredAt: Date): repo.Registration {
+  return {
+    runtimeId: runtime.id,
+    workspaceId: runtime.workspaceId,
+    status: runtime.status === "offline" ? "offline" : "online",
+    changedAt: occurredAt,
+    seenAt: runtime.lastSeenAt ?? occurredAt,
+  };
 }
 
 function fromRow(row: repo.LivenessRow): RuntimeState {

@@ -1,11 +1,15 @@
 import { startConsumer, type RunningConsumer } from "@controlplane/events";
 import { OfflineReason } from "@controlplane/proto/events/v1/events";
+import type { Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { LivenessDeps } from "./deps.js";
+import { registrationOf } from "./directory.js";
 import * as repo from "./repository/runtimes.js";
 
 /**
  * What liveness consumes from the registry:
- * - runtime.registered / daemon.registered: the runtime exists, in this workspace;
+ * - runtime.registered / daemon.registered: the runtime exists, in this
+ *   workspace, with the status register gave it (online: seen at
+ *   registration, so it is swept like any silent runtime if it never beats);
  * - runtime.deleted: forget it (its beats answer 404 from now on);
  * - runtime.offline (deregister): its daemon said goodbye; the next beat,
  *   if any, brings it back online with an event.
@@ -24,7 +28,7 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       durable: "liveness-runtime-registered",
       type: "runtime.registered",
       handler: async (event) => {
-        if (event.runtime) await deps.directory.learn(event.runtime.id, event.runtime.workspaceId);
+        if (event.runtime) await learnRegistered(deps, event.runtime, event.meta!.occurredAt!);
       },
     }),
     startConsumer({
@@ -33,7 +37,7 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       durable: "liveness-daemon-registered",
       type: "daemon.registered",
       handler: async (event) => {
-        for (const runtime of event.runtimes) await deps.directory.learn(runtime.id, runtime.workspaceId);
+        for (const runtime of event.runtimes) await learnRegistered(deps, runtime, event.meta!.occurredAt!);
       },
     }),
     startConsumer({
@@ -55,10 +59,16 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       type: "runtime.offline",
       handler: async (event) => {
         if (event.reason !== OfflineReason.OFFLINE_REASON_DEREGISTER) return;
-        await repo.markOfflineQuietly(deps.pool, event.runtimeId);
+        if (!(await repo.markOfflineQuietly(deps.pool, event.runtimeId, event.meta!.occurredAt!))) return;
         deps.state.markOffline(event.runtimeId);
         deps.broadcast.send("offline", event.runtimeId);
       },
     }),
   ]);
+}
+
+/** Learns a registered runtime; a status change reaches every replica's memory. */
+async function learnRegistered(deps: LivenessDeps, runtime: Runtime, occurredAt: Date): Promise<void> {
+  const changed = await deps.directory.learn(registrationOf(runtime, occurredAt));
+  if (changed) deps.broadcast.send(changed, runtime.id);
 }

@@ -46,9 +46,12 @@ export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchI
 
     at = performance.now();
     if (entry.status !== "online") {
-      await flipOnline(deps, runtimeId, entry.workspaceId);
+      const flipped = await flipOnline(deps, runtimeId, entry.workspaceId);
       entry.status = "online";
-      entry.lastFlushedAt = now;
+      // Already online in the database (a registration this replica had not
+      // heard of): nothing wrote last_seen_at, so the flush must.
+      if (flipped) entry.lastFlushedAt = now;
+      else deps.state.queueFlush(runtimeId, now);
     } else if (now - entry.lastFlushedAt >= deps.config.FLUSH_INTERVAL_MS) {
       deps.state.queueFlush(runtimeId, now);
     }
@@ -69,16 +72,20 @@ export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchI
   }
 }
 
-/** offline -> online, written at once with its event; a failure answers "heartbeat failed". */
-async function flipOnline(deps: LivenessDeps, runtimeId: string, workspaceId: string): Promise<void> {
+/**
+ * offline -> online, written at once with its event; false when the row was
+ * online already. A failure answers "heartbeat failed".
+ */
+async function flipOnline(deps: LivenessDeps, runtimeId: string, workspaceId: string): Promise<boolean> {
   try {
-    await deps.outbox.transaction(async (tx) => {
+    const flipped = await deps.outbox.transaction(async (tx) => {
       const row = await repo.markOnline(tx, runtimeId);
-      if (row) {
-        await deps.outbox.write(tx, "runtime.online", { runtimeId, lastSeenAt: row.last_seen_at ?? undefined }, { workspaceId });
-      }
+      if (!row) return false;
+      await deps.outbox.write(tx, "runtime.online", { runtimeId, lastSeenAt: row.last_seen_at ?? undefined }, { workspaceId });
+      return true;
     });
-    flips.inc();
+    if (flipped) flips.inc();
+    return flipped;
   } catch (error) {
     deps.log.error({ err: error, runtime_id: runtimeId }, "online flip failed");
     throw new InternalError("heartbeat failed");

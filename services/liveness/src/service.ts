@@ -63,6 +63,7 @@ export async function startLiveness(config: LivenessConfig, log: Logger): Promis
       Broadcast.prefixFor(config.EVENTS_SUBJECT_ROOT),
       (kind, runtimeId) => {
         if (kind === "pending") state.hintPending(runtimeId);
+        else if (kind === "online") state.markOnline(runtimeId);
         else if (kind === "offline") state.markOffline(runtimeId);
         else state.forget(runtimeId);
       },

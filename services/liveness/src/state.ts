@@ -53,6 +53,16 @@ export class LivenessState {
     for (const id of runtimeIds) this.hintPending(id);
   }
 
+  /**
+   * Another replica recorded the runtime online without a beat here (a
+   * registration). Its next beat here needs no flip; the flush it queues
+   * then is harmless.
+   */
+  markOnline(runtimeId: string): void {
+    const state = this.runtimes.get(runtimeId);
+    if (state) state.status = "online";
+  }
+
   markOffline(runtimeId: string): void {
     const state = this.runtimes.get(runtimeId);
     if (state) state.status = "offline";
