@@ -4,6 +4,7 @@ import { z } from "zod";
 import { encodeEvent, EventMeta, subjectFor, type EventBody, type EventBus, type EventPayload, type EventType } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 import { counter, gauge } from "@controlplane/metrics";
+import { DEFAULT_MAX_PAYLOAD_BYTES, isPermanentPublishError, publishedSize } from "./outbox-publish.js";
 import { sql } from "./sql.js";
 
 const published = counter({
@@ -13,26 +14,71 @@ const published = counter({
 });
 const lagSeconds = gauge({
   name: "outbox_lag_seconds",
-  help: "Age of the oldest event still waiting in the outbox (0 when empty).",
+  help: "Age of the oldest event still waiting in the outbox (0 when empty), measured whether or not publishing succeeds.",
   labelNames: ["schema"] as const,
 });
 const failures = counter({
   name: "outbox_relay_failures_total",
-  help: "Relay batches that failed to publish and were retried.",
+  help: "Relay passes in which events failed to publish transiently and were retried.",
+  labelNames: ["schema"] as const,
+});
+/**
+ * Alert on any increase: each one is an event that was committed but will not
+ * reach consumers until an operator fixes the cause and requeues it
+ * (requeueParked) or deletes it from outbox_parked.
+ */
+const parkedTotal = counter({
+  name: "outbox_parked_total",
+  help: "Events moved to outbox_parked because they can never be published (e.g. over NATS max_payload). Alert on increase.",
+  labelNames: ["schema"] as const,
+});
+const parkedNow = gauge({
+  name: "outbox_parked",
+  help: "Events sitting in outbox_parked right now, waiting for an operator.",
   labelNames: ["schema"] as const,
 });
 
-/** Events relayed per transaction. */
-const BATCH_SIZE = 256;
-/** Fallback poll for rows committed by other replicas or left by a crash. */
-const POLL_INTERVAL_MS = 1_000;
-/** Wait before retrying after NATS refused a batch. */
-const RETRY_DELAY_MS = 1_000;
-const PUBLISH_TIMEOUT_MS = 5_000;
+/** Relay pacing; each field is a default a test (or a caller) may override. */
+export interface OutboxRelayOptions {
+  /** Events taken per transaction. */
+  batchSize: number;
+  /** Fallback poll for rows committed by other replicas or left by a crash. */
+  pollIntervalMs: number;
+  /** Wait before retrying after events failed to publish (kicks do not shorten it). */
+  retryDelayMs: number;
+  /** How long one publish waits for JetStream's ack. */
+  publishTimeoutMs: number;
+  /** Minimum time between two lag measurements: a gauge, not worth a query per batch. */
+  lagIntervalMs: number;
+}
+
+export const OUTBOX_RELAY_DEFAULTS: Readonly<OutboxRelayOptions> = Object.freeze({
+  batchSize: 256,
+  pollIntervalMs: 1_000,
+  retryDelayMs: 1_000,
+  publishTimeoutMs: 5_000,
+  lagIntervalMs: 1_000,
+});
 
 const outboxRow = z.object({ id: z.string(), event_type: z.string(), payload: z.instanceof(Buffer), created_at: z.date() });
-/** Minimum time between two outbox lag measurements. */
-const LAG_INTERVAL_MS = 1_000;
+type OutboxRow = z.infer<typeof outboxRow>;
+
+/** What became of one row in a relay pass. */
+type RowOutcome =
+  | { kind: "published"; row: OutboxRow }
+  | { kind: "parked"; row: OutboxRow; reason: string }
+  | { kind: "failed"; row: OutboxRow; error: unknown };
+
+type ParkedRow = Extract<RowOutcome, { kind: "parked" }>;
+
+/** A committed relay transaction. */
+interface BatchResult {
+  taken: number;
+  published: number;
+  parked: ParkedRow[];
+  /** Transient publish errors; their rows stay in the outbox for the next pass. */
+  failed: unknown[];
+}
 
 export interface EventMetaInput {
   workspaceId: string;
@@ -46,14 +92,20 @@ export type PendingEvent = { [T in EventType]: { type: T; body: EventBody<T>; me
  * The transactional outbox of one service schema. `write` records an event in
  * the caller's transaction; the relay publishes committed events to JetStream
  * with the event id as message id (so a re-publish after a crash is dropped
- * by the stream) and deletes them. A NATS outage delays events, never loses them.
+ * by the stream) and deletes them. A NATS outage delays events, never loses
+ * them; an event that can never be published is parked in `outbox_parked`
+ * (and counted) instead of holding back the events behind it.
  */
 export class Outbox {
   private readonly table;
+  private readonly parkedTable;
+  private readonly options: Readonly<OutboxRelayOptions>;
   /** Transactions that wrote an event: only those wake the relay. */
   private readonly written = new WeakSet<object>();
   private wake: (() => void) | undefined;
   private pendingKick = false;
+  /** While backing off after a failure, kicks wait: retrying per write would hammer a NATS that is down. */
+  private backingOff = false;
   private stopping = false;
   private loop: Promise<void> | undefined;
   private lagMeasuredAt = 0;
@@ -63,8 +115,11 @@ export class Outbox {
     private readonly schema: string,
     private readonly bus: EventBus,
     private readonly log: Logger,
+    options: Partial<OutboxRelayOptions> = {},
   ) {
     this.table = sql.identifier([schema, "outbox"]);
+    this.parkedTable = sql.identifier([schema, "outbox_parked"]);
+    this.options = { ...OUTBOX_RELAY_DEFAULTS, ...options };
   }
 
   /** Records an event inside `tx`; returns its id. */
@@ -117,7 +172,7 @@ export class Outbox {
 
   kick(): void {
     this.pendingKick = true;
-    this.wake?.();
+    if (!this.backingOff) this.wake?.();
   }
 
   start(): void {
@@ -132,72 +187,170 @@ export class Outbox {
     await this.relayAll().catch((error: unknown) => this.log.warn({ err: error }, "final outbox flush failed"));
   }
 
+  /**
+   * Relays, measures the lag, waits; forever. The lag is measured on every
+   * pass whatever the relay did, so a head that cannot be published (NATS
+   * down, a row failing every time) shows as a growing lag.
+   */
   private async run(): Promise<void> {
     while (!this.stopping) {
-      try {
-        await this.relayAll();
-      } catch (error) {
-        failures.inc({ schema: this.schema });
-        this.log.warn({ err: error, schema: this.schema }, "outbox relay failed; retrying");
-        await this.sleep(RETRY_DELAY_MS);
-        continue;
-      }
-      await this.sleep(POLL_INTERVAL_MS);
+      const ok = await this.relayOnce();
+      await this.measureLag();
+      this.backingOff = !ok;
+      await this.sleep(ok ? this.options.pollIntervalMs : this.options.retryDelayMs);
+      this.backingOff = false;
     }
   }
 
-  /** Publishes batches until the outbox is empty. */
+  /** One relayAll that reports failure instead of throwing it. */
+  private async relayOnce(): Promise<boolean> {
+    try {
+      await this.relayAll();
+      return true;
+    } catch (error) {
+      failures.inc({ schema: this.schema });
+      this.log.warn({ err: error, schema: this.schema }, "outbox relay failed; retrying");
+      return false;
+    }
+  }
+
+  /**
+   * Publishes batches until the outbox is empty. Throws when some events
+   * failed transiently (after committing what did go out), so the loop backs
+   * off instead of taking the same failing head again at once.
+   */
   async relayAll(): Promise<number> {
     let total = 0;
     for (;;) {
       this.pendingKick = false;
-      const count = await this.relayBatch();
-      total += count;
-      if (count < BATCH_SIZE) break;
+      const batch = await this.relayBatch();
+      total += batch.published;
+      this.record(batch);
+      if (batch.failed.length > 0) {
+        throw new Error(`${batch.failed.length} of ${batch.taken} outbox events failed to publish; they stay for the next attempt`, {
+          cause: batch.failed[0],
+        });
+      }
+      if (batch.taken < this.options.batchSize) return total;
     }
-    await this.measureLag();
-    return total;
   }
 
   /**
    * Takes the oldest events (rows other relays hold are skipped), publishes
-   * them in order and commits their deletion; a failed publish rolls the
-   * deletion back and they are tried again.
+   * them, and in the same transaction deletes exactly the acknowledged ones
+   * and parks the ones that can never be published. Rows that failed
+   * transiently stay locked until commit, then wait for the next pass; rows
+   * acknowledged are gone, so they are never published again.
    */
-  private async relayBatch(): Promise<number> {
+  private async relayBatch(): Promise<BatchResult> {
     return this.pool.transaction(async (tx) => {
-      const taken = await tx.any(sql.type(outboxRow)`
-        DELETE FROM ${this.table} WHERE id IN (
-          SELECT id FROM ${this.table} ORDER BY created_at, id LIMIT ${BATCH_SIZE} FOR UPDATE SKIP LOCKED)
-        RETURNING id, event_type, payload, created_at`);
-      if (taken.length === 0) return 0;
-      const rows = [...taken].sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1));
-      // Published concurrently over one connection: the server still receives
-      // (and stores) them in this order.
-      await Promise.all(
-        rows.map((row) =>
-          this.bus.js.publish(subjectFor(this.bus.subjectRoot, row.event_type as EventType), row.payload, {
-            msgID: row.id,
-            timeout: PUBLISH_TIMEOUT_MS,
-          }),
-        ),
-      );
-      published.inc({ schema: this.schema }, rows.length);
-      return rows.length;
+      const rows = await tx.any(sql.type(outboxRow)`
+        SELECT id, event_type, payload, created_at FROM ${this.table}
+        ORDER BY created_at, id LIMIT ${this.options.batchSize} FOR UPDATE SKIP LOCKED`);
+      if (rows.length === 0) return { taken: 0, published: 0, parked: [], failed: [] };
+      const outcomes = await this.publishAll(rows);
+      const publishedIds = outcomes.filter((o) => o.kind === "published").map((o) => o.row.id);
+      const parked = outcomes.filter((o): o is ParkedRow => o.kind === "parked");
+      await this.deleteRows(tx, publishedIds);
+      await this.parkRows(tx, parked);
+      const failed = outcomes.flatMap((o) => (o.kind === "failed" ? [o.error] : []));
+      return { taken: rows.length, published: publishedIds.length, parked, failed };
     });
   }
 
+  /** Counts and logs a batch once its transaction committed. */
+  private record(batch: BatchResult): void {
+    published.inc({ schema: this.schema }, batch.published);
+    if (batch.parked.length === 0) return;
+    parkedTotal.inc({ schema: this.schema }, batch.parked.length);
+    for (const { row, reason } of batch.parked) {
+      // Error level: a parked event is committed state consumers will not see
+      // until someone acts (alert on outbox_parked_total).
+      this.log.error(
+        { schema: this.schema, event_id: row.id, event_type: row.event_type, size: row.payload.length, reason },
+        "outbox event parked: it can never be published",
+      );
+    }
+  }
+
+  /**
+   * Publishes the rows concurrently over one connection (the server still
+   * receives, and stores, them in this order) and settles each on its own:
+   * one bad row must not decide the fate of its batch-mates. When a row fails
+   * transiently while a later one succeeds, the later one goes first.
+   */
+  private publishAll(rows: readonly OutboxRow[]): Promise<RowOutcome[]> {
+    const maxPayload = this.bus.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    return Promise.all(rows.map((row) => this.publishRow(row, maxPayload)));
+  }
+
+  private async publishRow(row: OutboxRow, maxPayload: number): Promise<RowOutcome> {
+    // Checked before sending: an oversized message would make the server
+    // close the connection, failing every publish in flight with it.
+    const size = publishedSize(row.payload.length, row.id);
+    if (size > maxPayload) {
+      return { kind: "parked", row, reason: `${size} bytes with headers, over the server's max_payload of ${maxPayload}` };
+    }
+    try {
+      await this.bus.js.publish(subjectFor(this.bus.subjectRoot, row.event_type as EventType), row.payload, {
+        msgID: row.id,
+        timeout: this.options.publishTimeoutMs,
+      });
+      return { kind: "published", row };
+    } catch (error) {
+      if (isPermanentPublishError(error)) return { kind: "parked", row, reason: `publish refused: ${(error as Error).message}` };
+      return { kind: "failed", row, error };
+    }
+  }
+
+  private async deleteRows(tx: DatabaseTransactionConnection, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await tx.query(sql.unsafe`DELETE FROM ${this.table} WHERE id = ANY(${sql.array(ids, "uuid")})`);
+  }
+
+  /**
+   * Moves rows that can never be published to outbox_parked, with the reason.
+   * A row parked again after a requeue replaces its earlier parked copy
+   * (a conflict here would roll back the whole batch and wedge the relay).
+   */
+  private async parkRows(tx: DatabaseTransactionConnection, parked: readonly ParkedRow[]): Promise<void> {
+    if (parked.length === 0) return;
+    await tx.query(sql.unsafe`
+      WITH moved AS (
+        DELETE FROM ${this.table} AS o
+        USING unnest(${sql.array(parked.map((p) => p.row.id), "uuid")}, ${sql.array(parked.map((p) => p.reason), "text")}) AS p(id, reason)
+        WHERE o.id = p.id
+        RETURNING o.id, o.event_type, o.payload, o.created_at, p.reason)
+      INSERT INTO ${this.parkedTable} (id, event_type, payload, created_at, reason)
+      SELECT id, event_type, payload, created_at, reason FROM moved
+      ON CONFLICT (id) DO UPDATE SET
+        event_type = excluded.event_type, payload = excluded.payload, created_at = excluded.created_at,
+        reason = excluded.reason, parked_at = excluded.parked_at`);
+  }
+
+  /**
+   * Sets outbox_lag_seconds (age of the oldest row still in the outbox;
+   * parked rows are elsewhere) and outbox_parked, at most once per
+   * lagIntervalMs. A failed measurement keeps the last values: the relay's
+   * own failure is what gets logged.
+   */
   private async measureLag(): Promise<void> {
-    // At most once a second: it is a gauge, not worth a query per batch.
-    if (Date.now() - this.lagMeasuredAt < LAG_INTERVAL_MS) return;
+    if (Date.now() - this.lagMeasuredAt < this.options.lagIntervalMs) return;
     this.lagMeasuredAt = Date.now();
-    const oldest = await this.pool.maybeOneFirst(sql.type(z.object({ age: z.number() }))`
-      SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM ${this.table} HAVING count(*) > 0`);
-    lagSeconds.set({ schema: this.schema }, oldest ?? 0);
+    try {
+      const { lag, parked } = await this.pool.one(sql.type(z.object({ lag: z.number(), parked: z.number() }))`
+        SELECT
+          coalesce(greatest(0, extract(epoch FROM now() - (SELECT min(created_at) FROM ${this.table}))), 0)::float8 AS lag,
+          (SELECT count(*) FROM ${this.parkedTable})::int AS parked`);
+      lagSeconds.set({ schema: this.schema }, lag);
+      parkedNow.set({ schema: this.schema }, parked);
+    } catch (error) {
+      this.log.debug({ err: error, schema: this.schema }, "outbox lag not measured");
+    }
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.pendingKick || this.stopping) return Promise.resolve();
+    if (this.stopping || (this.pendingKick && !this.backingOff)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
@@ -210,4 +363,26 @@ export class Outbox {
       };
     });
   }
+}
+
+/**
+ * Moves parked events back into the outbox (same id, so JetStream still drops
+ * a copy it already stored within its duplicate window; same created_at, so
+ * they go out ahead of newer events). For an operator, after fixing what made
+ * them unpublishable; a row that still cannot be published is parked again.
+ * Returns the ids moved; an id already back in the outbox stays parked.
+ */
+export async function requeueParked(pool: DatabasePool, schema: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const outbox = sql.identifier([schema, "outbox"]);
+  const parked = sql.identifier([schema, "outbox_parked"]);
+  const moved = await pool.anyFirst(sql.type(z.object({ id: z.string() }))`
+    WITH taken AS (
+      DELETE FROM ${parked} AS p
+      WHERE p.id = ANY(${sql.array(ids, "uuid")}) AND NOT EXISTS (SELECT 1 FROM ${outbox} AS o WHERE o.id = p.id)
+      RETURNING id, event_type, payload, created_at)
+    INSERT INTO ${outbox} (id, event_type, payload, created_at)
+    SELECT id, event_type, payload, created_at FROM taken
+    RETURNING id`);
+  return [...moved];
 }
