@@ -4,6 +4,7 @@ import { z } from "zod";
 import { encodeEvent, EventMeta, subjectFor, type EventBody, type EventBus, type EventPayload, type EventType } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 import { counter, gauge } from "@controlplane/metrics";
+import { EventTooLargeError } from "./errors.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, isPermanentPublishError, publishedSize } from "./outbox-publish.js";
 import { sql } from "./sql.js";
 
@@ -37,6 +38,14 @@ const parkedNow = gauge({
   help: "Events sitting in outbox_parked right now, waiting for an operator.",
   labelNames: ["schema"] as const,
 });
+
+/**
+ * Largest encoded event `writeMany` accepts. Half of NATS's default 1 MiB
+ * max_payload: the relay adds headers, and a field that grows later (or a
+ * server configured lower) must not turn a committed event into one that can
+ * never be published. Producers keep events far smaller; this is a backstop.
+ */
+export const MAX_EVENT_BYTES = 512 * 1024;
 
 /** Relay pacing; each field is a default a test (or a caller) may override. */
 export interface OutboxRelayOptions {
@@ -133,7 +142,11 @@ export class Outbox {
     return eventId!;
   }
 
-  /** Records several events inside `tx` in one statement, in order; returns their ids. */
+  /**
+   * Records several events inside `tx` in one statement, in order; returns
+   * their ids. Throws EventTooLargeError, before inserting anything, when an
+   * encoded event is over MAX_EVENT_BYTES.
+   */
   async writeMany(tx: DatabaseTransactionConnection, events: PendingEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
     const occurredAt = new Date();
@@ -145,6 +158,7 @@ export class Outbox {
       } as EventPayload<typeof type>;
       return { eventId, type, bytes: Buffer.from(encodeEvent(type, payload)) };
     });
+    for (const row of rows) assertEventSize(row.type, row.bytes.length);
     await tx.query(sql.unsafe`
       INSERT INTO ${this.table} (id, event_type, payload, created_at)
       VALUES ${sql.join(
@@ -363,6 +377,11 @@ export class Outbox {
       };
     });
   }
+}
+
+/** Throws EventTooLargeError when an encoded event is over MAX_EVENT_BYTES. */
+function assertEventSize(type: string, size: number): void {
+  if (size > MAX_EVENT_BYTES) throw new EventTooLargeError(type, size, MAX_EVENT_BYTES);
 }
 
 /**

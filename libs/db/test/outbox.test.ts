@@ -4,6 +4,8 @@ import test from "ava";
 import {
   claimEvent,
   createDbPool,
+  EventTooLargeError,
+  MAX_EVENT_BYTES,
   migrate,
   Outbox,
   publishedSize,
@@ -141,6 +143,29 @@ test("the inbox claims an event id once per consumer", async (t) => {
     }),
   );
   t.true(await pool.transaction((tx) => claimEvent(tx, SCHEMA, "consumer-a", rolledBack)), "a failed handling can be retried");
+});
+
+test.serial("writeMany refuses an event over MAX_EVENT_BYTES and its transaction writes nothing", async (t) => {
+  const oversized = profileBody("x".repeat(MAX_EVENT_BYTES));
+  const error = await t.throwsAsync(
+    outbox.transaction(async (tx) => {
+      await tx.query(sql.unsafe`INSERT INTO kit_test.thing (id, name) VALUES (${randomUUID()}, 'beside an oversized event')`);
+      await outbox.write(tx, "profile.created", profileBody("before an oversized event"), { workspaceId: randomUUID() });
+      await outbox.writeMany(tx, [
+        { type: "profile.created", body: profileBody("next to an oversized event"), meta: { workspaceId: randomUUID() } },
+        { type: "profile.created", body: oversized, meta: { workspaceId: randomUUID() } },
+      ]);
+    }),
+    { instanceOf: EventTooLargeError },
+  );
+  t.regex(error!.message, /profile\.created/);
+  t.true(error!.size > MAX_EVENT_BYTES);
+  t.regex(error!.message, new RegExp(String(error!.size)));
+  await outbox.transaction((tx) => outbox.write(tx, "profile.created", profileBody("after the refusal"), { workspaceId: randomUUID() }));
+  await waitFor("the marker after the refusal", async () => (await publishedNames()).includes("after the refusal"));
+  const names = await publishedNames();
+  t.false(names.some((n) => n.includes("oversized") || n.startsWith("xxx")));
+  t.deepEqual(await query(db.url, "SELECT name FROM kit_test.thing WHERE name = 'beside an oversized event'"), []);
 });
 
 // The relays below each get a schema, a pool and a stream of their own, and
