@@ -63,7 +63,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(`cannot reach Postgres at ${redactUrl(databaseUrl)}: ${(error as Error).message}`);
+    throw new Error(`cannot reach Postgres at ${redactUrl(databaseUrl)}: ${(error as Error).message}`, { cause: error });
   }
   try {
     const exists = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);

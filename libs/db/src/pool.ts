@@ -75,7 +75,7 @@ export async function createDbPool(url: string, options: { name: string; maxSize
     await pool.query(sql.unsafe`SELECT 1`);
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new Error(`cannot reach Postgres at ${redactUrl(url)}: ${(error as Error).message}`);
+    throw new Error(`cannot reach Postgres at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error });
   }
   pools.set(options.name, pool);
   const end = pool.end.bind(pool);
