@@ -8,6 +8,7 @@ import { startLiveness, type RunningLiveness } from "@controlplane/liveness";
 import { loadLivenessConfig } from "@controlplane/liveness/config";
 import { sweepOnce } from "@controlplane/liveness/sweeper";
 import { createLogger } from "@controlplane/log";
+import { registry as metrics } from "@controlplane/metrics";
 import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { createTestDatabase, query, waitFor } from "@controlplane/testkit";
 import { http } from "../support/http.js";
@@ -25,6 +26,8 @@ test.before(async () => {
     LIVENESS_TTL_MS: "700",
     STALE_THRESHOLD_MS: "1200",
     SWEEP_INTERVAL_MS: "600000",
+    // A fleet of four falling silent together is taken for our outage.
+    SWEEP_SILENCE_MIN_FLEET: "4",
   });
 });
 test.after.always(async () => {
@@ -32,9 +35,11 @@ test.after.always(async () => {
 });
 // Each test starts from a quiet fleet: runtimes earlier tests left online would
 // count towards (and compete for) the sweep cap.
+// Nor does a fleet silence or resume grace an earlier test left behind.
 test.beforeEach(async () => {
   await query(stack.db.url, "UPDATE liveness.runtime_liveness SET status = 'offline' WHERE status = 'online'");
   for (const entry of stack.livenessService.deps.state.runtimes.values()) entry.status = "offline";
+  await query(stack.db.url, "UPDATE liveness.sweep_state SET silent_since = NULL, hold_until = NULL");
 });
 
 /** The configuration under test: every bound below is derived from it. */
@@ -42,6 +47,28 @@ const config = () => stack.livenessService.deps.config;
 
 /** A deadline for what the timing chain makes happen within a threshold or two (never a wait in itself). */
 const chainDeadline = () => 4 * (config().STALE_THRESHOLD_MS + config().LIVENESS_TTL_MS);
+
+/**
+ * Until each runtime would be swept on its own: stale in the database, no
+ * live key in the store, no beat within the threshold in this replica's memory.
+ */
+async function untilSweepable(runtimeIds: string[]): Promise<void> {
+  const { store, state } = stack.livenessService.deps;
+  await waitFor("the runtimes to be stale everywhere", async () => {
+    const cutoff = Date.now() - config().STALE_THRESHOLD_MS;
+    const rows = await query<{ stale: boolean }>(
+      stack.db.url,
+      "SELECT coalesce(last_seen_at, status_changed_at) < $2 AS stale FROM liveness.runtime_liveness WHERE runtime_id = ANY($1)",
+      [runtimeIds, new Date(cutoff)],
+    );
+    if (rows.length !== runtimeIds.length || !rows.every((row) => row.stale)) return false;
+    if (runtimeIds.some((id) => (state.runtimes.get(id)?.lastBeatAt ?? 0) > cutoff)) return false;
+    return (await Promise.all(runtimeIds.map((id) => store.isAlive(id)))).every((alive) => !alive);
+  }, { timeoutMs: chainDeadline(), intervalMs: config().HEARTBEAT_INTERVAL_MS / 2 });
+}
+
+const skippedSweeps = async (reason: string) =>
+  (await metrics.getSingleMetric("liveness_sweep_skipped_total")?.get())?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
 
 const beat = (ws: SeededWorkspace, runtimeId: string) =>
   http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: runtimeId } });
@@ -175,20 +202,25 @@ test.serial("a beat that arrives while liveness restarts waits for it and is ans
 
 test.serial("one sweep takes at most half the online fleet offline", async (t) => {
   const ws = await seedWorkspace(stack);
+  // One runtime keeps beating: the others' silence is theirs, not a fleet-wide one.
+  const live = await seedRuntime(stack, ws);
   const runtimes = await Promise.all(Array.from({ length: 6 }, () => seedRuntime(stack, ws)));
   for (const id of runtimes) t.is((await beat(ws, id)).status, 200);
-  t.deepEqual(await Promise.all(runtimes.map(statusOf)), runtimes.map(() => "online"));
-  const lastBeat = Date.now();
-  await waitFor("all six to go silent past the threshold, keys expired", async () => {
-    if (Date.now() - lastBeat < 1_300) return false;
-    const alive = await Promise.all(runtimes.map((id) => stack.livenessService.deps.store.isAlive(id)));
-    return alive.every((a) => !a);
-  }, { timeoutMs: 5_000, intervalMs: 100 });
-  const first = await sweepOnce(stack.livenessService.deps);
-  t.is(first.offline.length, 3);
-  t.is(first.capped, 3);
-  const second = await sweepOnce(stack.livenessService.deps);
-  t.is(second.offline.length, 1, "half of the three still online");
+  const stop = keepBeating(ws, live);
+  try {
+    t.deepEqual(await Promise.all(runtimes.map(statusOf)), runtimes.map(() => "online"));
+    await untilSweepable(runtimes);
+    const online = runtimes.length + 1;
+    const limit = Math.floor(online * config().SWEEP_MAX_FRACTION);
+    const first = await sweepOnce(stack.livenessService.deps);
+    t.is(first.offline.length, limit);
+    t.is(first.capped, runtimes.length - limit);
+    const second = await sweepOnce(stack.livenessService.deps);
+    t.is(second.offline.length, Math.floor((online - limit) * config().SWEEP_MAX_FRACTION), "the cap follows the shrinking fleet");
+    t.is(await statusOf(live), "online");
+  } finally {
+    await stop();
+  }
 });
 
 test.serial("a runtime that registers and never beats is swept a stale threshold after registering, and again after re-registering", async (t) => {
@@ -211,6 +243,72 @@ test.serial("a runtime that registers and never beats is swept a stale threshold
     // The daemon restarts: the registry writes the same runtime online again, and again it never beats.
     if (round === 1) t.is(await seedRuntime(stack, ws, daemonId), runtimeId);
   }
+});
+
+test.serial("a fleet-wide silence is our outage: no sweep, one warning; when beats resume, one threshold of grace, then the dead go", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const fleet = await Promise.all(Array.from({ length: config().SWEEP_SILENCE_MIN_FLEET }, () => seedRuntime(stack, ws)));
+  const [first, late, ...dead] = fleet as [string, string, ...string[]];
+  for (const id of fleet) t.is((await beat(ws, id)).status, 200);
+  // Sweeps run in a second replica that answers no beats: it learns of them only from what the other writes.
+  const second = await startLiveness(loadLivenessConfig({ ...stack.env, LIVENESS_GRPC_PORT: "0" }), log);
+  const lines: Array<{ msg: string }> = [];
+  const sweeper = { ...second.deps, log: createLogger("test", "warn", { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) }) };
+  const logged = (prefix: string) => lines.filter((line) => line.msg.startsWith(prefix)).length;
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    await untilSweepable(fleet);
+    const before = await skippedSweeps("fleet_silent");
+    for (let i = 0; i < 3; i++) t.like(await sweepOnce(sweeper), { swept: true, offline: [], skipped: "fleet_silent" });
+    t.is((await skippedSweeps("fleet_silent")) - before, 3, "each skipped sweep is counted");
+    t.is(logged("the whole fleet is silent"), 1, "warned once per silence, not per sweep");
+    t.deepEqual(await Promise.all(fleet.map(statusOf)), fleet.map(() => "online"));
+
+    // Beats come back, through the gateway, to the other replica.
+    const resumedAt = Date.now();
+    stops.push(keepBeating(ws, first));
+    const resumed = await waitFor("the sweeper to hear beats again", async () => {
+      const result = await sweepOnce(sweeper);
+      return result.skipped === "fleet_silent" ? false : result;
+    }, { timeoutMs: chainDeadline(), intervalMs: config().FLUSH_TICK_MS / 3 });
+    t.like(resumed, { offline: [], skipped: "resume_grace" });
+    const holdUntil = resumed.holdUntil!.getTime();
+    t.true(holdUntil >= resumedAt + config().STALE_THRESHOLD_MS, "a stale threshold of grace from the first beat back");
+    // This one's first beat after the outage comes late, within the grace.
+    stops.push(keepBeating(ws, late));
+
+    const gone: string[] = [];
+    await waitFor("the runtimes that died in the outage to be swept", async () => {
+      const startedAt = Date.now();
+      const result = await sweepOnce(sweeper);
+      if (startedAt < holdUntil) t.like(result, { offline: [], skipped: "resume_grace" }, "nothing is swept during the grace");
+      gone.push(...result.offline);
+      return gone.length >= dead.length;
+    }, { timeoutMs: chainDeadline(), intervalMs: config().STALE_THRESHOLD_MS / 10 });
+    t.deepEqual([...gone].sort(), [...dead].sort());
+    t.is(await statusOf(first), "online");
+    t.is(await statusOf(late), "online");
+    t.is(logged("beats resumed"), 1);
+    t.is(logged("the whole fleet is silent"), 1);
+  } finally {
+    for (const stop of stops) await stop();
+    await second.stop();
+  }
+});
+
+test.serial("below SWEEP_SILENCE_MIN_FLEET a total silence is real: the silent runtimes are swept", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const fleet = await Promise.all(Array.from({ length: config().SWEEP_SILENCE_MIN_FLEET - 1 }, () => seedRuntime(stack, ws)));
+  for (const id of fleet) t.is((await beat(ws, id)).status, 200);
+  await untilSweepable(fleet);
+  const gone: string[] = [];
+  await waitFor("the whole small fleet to be swept", async () => {
+    const result = await sweepOnce(stack.livenessService.deps);
+    t.is(result.skipped, undefined);
+    gone.push(...result.offline);
+    return gone.length >= fleet.length;
+  }, { timeoutMs: chainDeadline(), intervalMs: 50 });
+  t.deepEqual([...gone].sort(), [...fleet].sort());
 });
 
 test.serial("a failing runtime lookup is a 500 heartbeat failed, never a 404", async (t) => {

@@ -30,6 +30,14 @@ export const livenessEnv = z.object({
   SWEEP_GRACE_MS: z.coerce.number().int().min(0).default(0),
   /** At most this share of online runtimes goes offline in one sweep (a mass silence is more likely ours). */
   SWEEP_MAX_FRACTION: z.coerce.number().gt(0).lte(1).default(0.5),
+  /**
+   * A fleet at least this large that falls silent all at once (no beat from
+   * any runtime, see silenceWindowMs) is not swept: so many daemons do not
+   * die together, the gap is ours (gateway, network, load balancer), and
+   * sweeping would fail every running task. Below it a total silence can be
+   * real (one laptop with a few runtimes closed its lid) and is swept as usual.
+   */
+  SWEEP_SILENCE_MIN_FLEET: positiveInt(5),
   /** Beats slower than this are logged with their stage timings. */
   SLOW_HEARTBEAT_MS: millis(500),
   /** Bound on the "anything pending?" probe of a beat. */
@@ -63,6 +71,29 @@ export function checkTimingChain(c: LivenessConfig): void {
   if (c.LIVENESS_TTL_MS <= 2 * c.HEARTBEAT_INTERVAL_MS) {
     throw new Error(`invalid configuration: LIVENESS_TTL_MS (${c.LIVENESS_TTL_MS}) must outlast two heartbeats (${2 * c.HEARTBEAT_INTERVAL_MS})`);
   }
+  const silence = silenceWindowMs(c);
+  if (silence <= c.FLUSH_TICK_MS + c.HEARTBEAT_INTERVAL_MS) {
+    throw new Error(
+      `invalid configuration: STALE_THRESHOLD_MS - FLUSH_INTERVAL_MS - HEARTBEAT_INTERVAL_MS (${silence}) must exceed FLUSH_TICK_MS + HEARTBEAT_INTERVAL_MS (${c.FLUSH_TICK_MS + c.HEARTBEAT_INTERVAL_MS}), or a live fleet could look silent`,
+    );
+  }
+}
+
+/**
+ * With no beat from any runtime for this long, the fleet counts as silent.
+ * Both ends of the window are set by the timing chain:
+ * - at most: a runtime can be swept once it has been silent for
+ *   STALE_THRESHOLD - FLUSH_INTERVAL (its last_seen_at lags its last beat by
+ *   under a flush interval), and the fleet's last beat may come a heartbeat
+ *   after its own; the silence must be seen before the first of the fleet
+ *   can be swept, or an outage would still take a share of it per sweep;
+ * - at least: the fleet pulse is written every FLUSH_TICK and some runtime
+ *   beats every HEARTBEAT_INTERVAL, so a beating fleet's newest beat is
+ *   never older than FLUSH_TICK + HEARTBEAT_INTERVAL (checked at start).
+ * With the defaults: 150 - 60 - 15 = 75 s, against 30 + 15 = 45 s.
+ */
+export function silenceWindowMs(c: LivenessConfig): number {
+  return c.STALE_THRESHOLD_MS - c.FLUSH_INTERVAL_MS - c.HEARTBEAT_INTERVAL_MS;
 }
 
 /** Pending and running timeouts per action kind, with the texts the daemon and users see. */

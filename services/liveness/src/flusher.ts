@@ -1,6 +1,7 @@
 import { counter, histogram } from "@controlplane/metrics";
 import type { LivenessDeps } from "./deps.js";
 import * as repo from "./repository/runtimes.js";
+import { raisePulse } from "./repository/sweep.js";
 
 const flushed = counter({ name: "liveness_flushed_total", help: "last_seen_at values written by bulk flushes.", labelNames: [] as const });
 const flushes = counter({ name: "liveness_flushes_total", help: "Bulk flush statements, by outcome.", labelNames: ["outcome"] as const });
@@ -39,10 +40,34 @@ export async function flushOnce(deps: LivenessDeps): Promise<number> {
   }
 }
 
+/**
+ * Raises the fleet pulse to the newest beat this replica answered, if it has
+ * a newer one: one tiny write per tick, whatever the fleet size, that tells
+ * the sweeper (in whichever replica) that beats are arriving. A failed write
+ * is retried next tick; meanwhile the pulse only looks older, which can
+ * pause sweeps, never cause one.
+ */
+export async function recordPulse(deps: LivenessDeps): Promise<void> {
+  const newest = deps.state.newestBeatAt;
+  if (newest <= deps.state.pulseRecordedAt) return;
+  try {
+    await raisePulse(deps.pool, new Date(newest));
+    deps.state.pulseRecordedAt = newest;
+  } catch (error) {
+    deps.log.warn({ err: error }, "fleet pulse write failed; retried next tick");
+  }
+}
+
+/** One tick: the pulse first (it is small and the sweeper's silence rule leans on it), then the beats. */
+async function tick(deps: LivenessDeps): Promise<void> {
+  await recordPulse(deps);
+  await flushOnce(deps);
+}
+
 export function startFlusher(deps: LivenessDeps): { stop(): Promise<void> } {
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
-    running = running.then(() => flushOnce(deps));
+    running = running.then(() => tick(deps));
   }, deps.config.FLUSH_TICK_MS);
   timer.unref();
   return {
@@ -50,7 +75,7 @@ export function startFlusher(deps: LivenessDeps): { stop(): Promise<void> } {
       clearInterval(timer);
       await running;
       // Beats that arrived since the last tick are not lost on shutdown.
-      await flushOnce(deps);
+      await tick(deps);
     },
   };
 }

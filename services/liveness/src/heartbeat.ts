@@ -32,6 +32,7 @@ export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchI
 
     const now = Date.now();
     entry.lastBeatAt = now;
+    deps.state.newestBeatAt = now;
     at = performance.now();
     if (now - entry.storeWrittenAt >= deps.config.LIVENESS_TTL_MS / 3) {
       const started = deps.store.touch(runtimeId, (error) => {

@@ -15,6 +15,10 @@ export interface RuntimeState {
 
 export class LivenessState {
   readonly runtimes = new Map<string, RuntimeState>();
+  /** The newest beat this replica answered, of any runtime (ms; 0: none yet). */
+  newestBeatAt = 0;
+  /** The newest beat this replica has written to the fleet pulse (ms). */
+  pulseRecordedAt = 0;
   /** Runtimes to write in the next bulk flush, with their latest beat. */
   private pendingFlush = new Map<string, number>();
   /** Runtimes that may have pending actions, with a version bumped on each hint. */
