@@ -5,7 +5,8 @@ import {
   NotFoundError,
   UnavailableError,
 } from "@controlplane/grpc";
-import { isUniqueViolation } from "@controlplane/db";
+import { isUniqueViolation, type DatabaseTransactionConnection } from "@controlplane/db";
+import type { EventBody } from "@controlplane/events";
 import { parseUuid } from "@controlplane/ids";
 import {
   ActionKind,
@@ -97,9 +98,13 @@ export async function getAction(deps: LivenessDeps, actionId: string): Promise<A
 async function load(deps: LivenessDeps, actionId: string) {
   if (!/^[0-9a-f]{32}$/.test(actionId)) return null;
   const row = await repo.findAction(deps.pool, actionId);
-  if (!row) return null;
-  const expired = await repo.expire(deps.pool, row.id, row.kind);
-  if (expired) await announce(deps, expired);
+  if (!row || repo.TERMINAL.includes(row.status)) return row;
+  // The timeout and its event commit together, or neither does.
+  const expired = await deps.outbox.transaction(async (tx) => {
+    const timedOut = await repo.expire(tx, row.id, row.kind);
+    if (timedOut) await announce(deps, tx, [timedOut]);
+    return timedOut;
+  });
   return expired ?? row;
 }
 
@@ -120,7 +125,7 @@ export async function reportResult(deps: LivenessDeps, req: ReportActionResultRe
   if (!outcome) return { action: toProto(row), changed: false };
   const finished = await deps.outbox.transaction(async (tx) => {
     const done = await repo.finish(tx, row.id, outcome.status, outcome.result, outcome.error);
-    if (done) await announce(deps, done, tx);
+    if (done) await announce(deps, tx, [done]);
     return done;
   });
   return { action: toProto(finished ?? row), changed: finished !== null };
@@ -202,17 +207,36 @@ function delivered(row: repo.ActionRow): DeliveredAction {
   return { id: row.id };
 }
 
-/** Records `action.finished` for a terminal action (in `tx` when given). */
-export async function announce(deps: LivenessDeps, row: repo.ActionRow, tx?: Parameters<typeof deps.outbox.write>[0]) {
-  const write = (t: Parameters<typeof deps.outbox.write>[0]) =>
-    deps.outbox.write(
-      t,
-      "action.finished",
-      { actionId: row.id, runtimeId: row.runtime_id, kind: row.kind, status: row.status, resultJson: row.result_json ?? "", error: row.error ?? "" },
-      { workspaceId: row.workspace_id },
-    );
-  if (tx) await write(tx);
-  else await deps.outbox.transaction(write);
+/**
+ * The most `result_json` an `action.finished` carries (64 KiB). A daemon's
+ * model or skill list can be far larger, and every consumer of the stream
+ * would carry it; a larger result goes out empty and consumers read it in
+ * full with GetAction (the event's status still says how it ended).
+ */
+export const FINISHED_RESULT_MAX_BYTES = 64 * 1024;
+
+/**
+ * Records `action.finished` for actions that just became terminal, in the
+ * transaction that made them so: the state change and its event commit
+ * together or not at all (the outbox rule).
+ */
+export async function announce(deps: LivenessDeps, tx: DatabaseTransactionConnection, rows: readonly repo.ActionRow[]): Promise<void> {
+  await deps.outbox.writeMany(
+    tx,
+    rows.map((row) => ({ type: "action.finished" as const, body: finishedEvent(row), meta: { workspaceId: row.workspace_id } })),
+  );
+}
+
+function finishedEvent(row: repo.ActionRow): EventBody<"action.finished"> {
+  const result = row.result_json ?? "";
+  return {
+    actionId: row.id,
+    runtimeId: row.runtime_id,
+    kind: row.kind,
+    status: row.status,
+    resultJson: Buffer.byteLength(result, "utf8") > FINISHED_RESULT_MAX_BYTES ? "" : result,
+    error: row.error ?? "",
+  };
 }
 
 export function toProto(row: repo.ActionRow): Action {

@@ -11,7 +11,10 @@ const HOUSEKEEPING_INTERVAL_MS = 30_000;
  * "may have mail" hints from the database, in case a broadcast was missed.
  */
 export async function housekeepOnce(deps: LivenessDeps): Promise<void> {
-  for (const row of await actions.expireOverdue(deps.pool)) await announce(deps, row);
+  for (const kind of actions.KINDS) {
+    // Each kind's timeouts commit with their events, or neither does.
+    await deps.outbox.transaction(async (tx) => announce(deps, tx, await actions.expireOverdue(tx, kind)));
+  }
   await actions.deleteOlderThan(deps.pool, new Date(Date.now() - deps.config.ACTION_RETENTION_MS));
   deps.state.replacePendingHints(await actions.runtimesWithPending(deps.pool));
 }

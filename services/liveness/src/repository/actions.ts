@@ -111,18 +111,15 @@ export async function deleteOlderThan(db: CommonQueryMethods, cutoff: Date) {
     WHERE created_at < ${sql.timestamp(cutoff)} AND status <> ALL(${sql.array(["pending", "running"], "text")})`)).rowCount;
 }
 
-/** Every overdue pending or running action becomes `timeout`, in one statement per kind. */
-export async function expireOverdue(db: CommonQueryMethods): Promise<ActionRow[]> {
-  const expiredRows: ActionRow[] = [];
-  for (const kind of Object.keys(ACTION_TIMEOUTS) as ActionKindName[]) {
-    const t = ACTION_TIMEOUTS[kind];
-    const rows = await db.any(sql.type(actionRow)`
-      UPDATE liveness.pending_action
-      SET status = 'timeout', updated_at = now(),
-          error = CASE WHEN status = 'pending' THEN ${t.pending} ELSE ${t.running} END
-      WHERE kind = ${kind} AND ${expired(kind)}
-      RETURNING ${columns}`);
-    expiredRows.push(...rows);
-  }
-  return expiredRows;
+export const KINDS = Object.keys(ACTION_TIMEOUTS) as ActionKindName[];
+
+/** Every overdue pending or running action of a kind becomes `timeout`, in one statement. */
+export function expireOverdue(db: CommonQueryMethods, kind: ActionKindName) {
+  const t = ACTION_TIMEOUTS[kind];
+  return db.any(sql.type(actionRow)`
+    UPDATE liveness.pending_action
+    SET status = 'timeout', updated_at = now(),
+        error = CASE WHEN status = 'pending' THEN ${t.pending} ELSE ${t.running} END
+    WHERE kind = ${kind} AND ${expired(kind)}
+    RETURNING ${columns}`);
 }
