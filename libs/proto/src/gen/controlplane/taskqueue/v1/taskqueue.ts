@@ -381,14 +381,31 @@ export interface CancelTaskResponse {
 
 export interface ListPendingTasksRequest {
   runtimeId: string;
+  /**
+   * Most tasks in one page; 0 means the default (1,000), larger values are
+   * lowered to 1,000, negative ones are INVALID_ARGUMENT. A page also stops
+   * before its tasks pass 4 MiB (their variable-length fields as UTF-8, the
+   * result and context as JSON text, plus 1 KiB each for ids, timestamps and
+   * framing), but always holds at least one task: a page passes 4 MiB only
+   * when its one task does. A task is bounded by its fields (output, in its
+   * result, and error at most 1,048,576 UTF-16 code units; paths 4,096) plus
+   * the context its enqueuer gave it.
+   */
+  pageSize?:
+    | number
+    | undefined;
+  /**
+   * next_page_token of the previous page; empty for the first page. Opaque:
+   * the position (priority, created_at, id) of the last task returned, so a
+   * task that leaves the pending set meanwhile does not shift the pages.
+   * INVALID_ARGUMENT "invalid page_token" when it cannot be read.
+   */
+  pageToken?: string | undefined;
 }
 
 export interface ListPendingTasksResponse {
   tasks: Task[];
-  /**
-   * Set when more tasks follow: pass it as page_token. Empty on the last
-   * page. Callers written before paging get the first page only.
-   */
+  /** Set when more tasks follow: pass it as page_token. Empty on the last page. */
   nextPageToken: string;
 }
 
@@ -419,7 +436,10 @@ export interface ListTasksRequest {
 
 export interface ListTasksResponse {
   tasks: Task[];
-  /** Set when more tasks follow: pass it as page_token. Empty on the last page. */
+  /**
+   * Set when more tasks follow: pass it as page_token. Empty on the last
+   * page. Callers written before paging get the first page only.
+   */
   nextPageToken: string;
 }
 
@@ -435,23 +455,18 @@ export interface PinSessionResponse {
 export interface RecoverOrphansRequest {
   runtimeId: string;
   /**
-   * Most tasks in one page; 0 means the default (1,000), larger values are
-   * lowered to 1,000, negative ones are INVALID_ARGUMENT. A page also stops
-   * before its tasks pass 4 MiB (their variable-length fields as UTF-8, the
-   * result and context as JSON text, plus 1 KiB each for ids, timestamps and
-   * framing), but always holds at least one task: a page passes 4 MiB only
-   * when its one task does. A task is bounded by its fields (output, in its
-   * result, and error at most 1,048,576 UTF-16 code units; paths 4,096) plus
-   * the context its enqueuer gave it.
+   * Deprecated, ignored: committed here by mistake (they are
+   * ListPendingTasksRequest's page fields). Kept so the numbers are never reused.
+   *
+   * @deprecated
    */
   pageSize?:
     | number
     | undefined;
   /**
-   * next_page_token of the previous page; empty for the first page. Opaque:
-   * the position (priority, created_at, id) of the last task returned, so a
-   * task that leaves the pending set meanwhile does not shift the pages.
-   * INVALID_ARGUMENT "invalid page_token" when it cannot be read.
+   * Deprecated, ignored: see page_size.
+   *
+   * @deprecated
    */
   pageToken?: string | undefined;
 }
@@ -4978,13 +4993,19 @@ export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
 };
 
 function createBaseListPendingTasksRequest(): ListPendingTasksRequest {
-  return { runtimeId: "" };
+  return { runtimeId: "", pageSize: undefined, pageToken: undefined };
 }
 
 export const ListPendingTasksRequest: MessageFns<ListPendingTasksRequest> = {
   encode(message: ListPendingTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runtimeId !== "") {
       writer.uint32(10).string(message.runtimeId);
+    }
+    if (message.pageSize !== undefined) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      writer.uint32(26).string(message.pageToken);
     }
     return writer;
   },
@@ -5010,6 +5031,22 @@ export const ListPendingTasksRequest: MessageFns<ListPendingTasksRequest> = {
             message.runtimeId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5029,6 +5066,16 @@ export const ListPendingTasksRequest: MessageFns<ListPendingTasksRequest> = {
         : isSet(object.runtime_id)
         ? globalThis.String(object.runtime_id)
         : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : undefined,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : undefined,
     };
   },
 
@@ -5036,6 +5083,12 @@ export const ListPendingTasksRequest: MessageFns<ListPendingTasksRequest> = {
     const obj: any = {};
     if (message.runtimeId !== "") {
       obj.runtimeId = message.runtimeId;
+    }
+    if (message.pageSize !== undefined) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== undefined) {
+      obj.pageToken = message.pageToken;
     }
     return obj;
   },
@@ -5046,6 +5099,8 @@ export const ListPendingTasksRequest: MessageFns<ListPendingTasksRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListPendingTasksRequest>, I>>(object: I): ListPendingTasksRequest {
     const message = createBaseListPendingTasksRequest();
     message.runtimeId = object.runtimeId ?? "";
+    message.pageSize = object.pageSize ?? undefined;
+    message.pageToken = object.pageToken ?? undefined;
     return message;
   },
 };
