@@ -3,6 +3,15 @@ import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
 import { taskRef } from "./task-shape.js";
+import { prefixUtf16 } from "./text.js";
+
+/**
+ * How much of the error text `task.failed` carries, in UTF-16 code units: enough
+ * for a consumer to show or classify it, small enough that the event stays
+ * far below NATS's 1 MiB payload (a daemon's error may be 1 MiB of log).
+ * The full text stays on the task row.
+ */
+export const EVENT_ERROR_CHARS = 4_096;
 
 /** Failures worth another attempt: the runtime, not the work, was at fault. */
 const RETRYABLE = new Set(["runtime_offline", "runtime_recovery", "timeout", "codex_semantic_inactivity"]);
@@ -61,10 +70,16 @@ export async function afterFailures(tx: DatabaseTransactionConnection, outbox: O
     }
     events.push({
       type: "task.failed",
-      body: { task: taskRef(row), error: row.error ?? "", failureReason: row.failure_reason ?? "", retryTaskId: retry?.id ?? "" },
+      body: { task: taskRef(row), ...eventError(row.error ?? ""), failureReason: row.failure_reason ?? "", retryTaskId: retry?.id ?? "" },
       meta,
     });
   }
   await outbox.writeMany(tx, events);
   return retries;
+}
+
+/** The error as `task.failed` carries it: a bounded prefix, and whether (and from what length) it was cut. */
+export function eventError(error: string) {
+  const prefix = prefixUtf16(error, EVENT_ERROR_CHARS);
+  return { error: prefix, errorTruncated: prefix.length < error.length, errorLength: error.length };
 }

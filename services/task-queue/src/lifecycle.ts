@@ -1,4 +1,5 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { LIMITS } from "@controlplane/config";
 import type { DatabaseTransactionConnection } from "@controlplane/db";
 import type { TaskQueueDeps } from "./deps.js";
 import { publishActivity } from "./activity.js";
@@ -10,6 +11,7 @@ import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
 import { taskRef } from "./task-shape.js";
+import { requireLength, storableText } from "./text.js";
 
 /** dispatched | waiting_local_directory -> running; otherwise 400 with the original's text. */
 export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<TaskRow> {
@@ -24,8 +26,10 @@ export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<Ta
 
 /** dispatched -> waiting_local_directory; the reason trimmed, empty stored as NULL. */
 export async function waitLocalDirectory(deps: TaskQueueDeps, taskId: string, reason: string): Promise<TaskRow> {
-  const trimmed = reason.trim() || null;
-  const row = await tasks.markWaiting(deps.pool, requireUuid(taskId, "task_id"), trimmed);
+  const id = requireUuid(taskId, "task_id");
+  requireLength("reason", reason, LIMITS.SUMMARY_CHARS);
+  const trimmed = storableText(reason).trim() || null;
+  const row = await tasks.markWaiting(deps.pool, id, trimmed);
   if (!row) {
     await requireTask(deps.pool, taskId);
     throw new InvalidArgumentError("mark task waiting_local_directory: no rows in result set");
@@ -46,8 +50,9 @@ export interface Completion {
  * unchanged with no side effects (reports are retried and must be safe to
  * repeat). Either way the task's tokens are revoked.
  */
-export async function completeTask(deps: TaskQueueDeps, taskId: string, c: Completion) {
+export async function completeTask(deps: TaskQueueDeps, taskId: string, completion: Completion) {
   const id = requireUuid(taskId, "task_id");
+  const c = storableCompletion(completion);
   const result = { pr_url: c.prUrl, output: c.output, session_id: c.sessionId, work_dir: c.workDir };
   return deps.outbox.transaction(async (tx) => {
     const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null);
@@ -64,6 +69,23 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, c: Compl
   });
 }
 
+/**
+ * The completion as stored: bounded (INVALID_ARGUMENT before any write) and
+ * without NUL, which neither the result's jsonb nor a text column can hold.
+ */
+function storableCompletion(c: Completion): Completion {
+  requireLength("output", c.output, LIMITS.TEXT_CHARS);
+  requireLength("pr_url", c.prUrl, LIMITS.PATH_CHARS);
+  requireLength("session_id", c.sessionId, LIMITS.PATH_CHARS);
+  requireLength("work_dir", c.workDir, LIMITS.PATH_CHARS);
+  return {
+    prUrl: storableText(c.prUrl),
+    output: storableText(c.output),
+    sessionId: storableText(c.sessionId),
+    workDir: storableText(c.workDir),
+  };
+}
+
 export interface Failure {
   error: string;
   sessionId?: string;
@@ -76,8 +98,9 @@ export interface Failure {
  * given or classified from the error text; the resume pointer is kept unless
  * given. Idempotent like completion. A retry is queued when the rule allows.
  */
-export async function failTask(deps: TaskQueueDeps, taskId: string, f: Failure) {
+export async function failTask(deps: TaskQueueDeps, taskId: string, failure: Failure) {
   const id = requireUuid(taskId, "task_id");
+  const f = storableFailure(failure);
   const reason = f.failureReason.trim() || classifyFailure(f.error);
   const outcome = await deps.outbox.transaction(async (tx) => {
     const row = await tasks.fail(tx, id, f.error, reason, f.sessionId || undefined, f.workDir || undefined);
@@ -90,6 +113,20 @@ export async function failTask(deps: TaskQueueDeps, taskId: string, f: Failure) 
   });
   if (outcome.retry) deps.wake.notify(outcome.retry.runtime_id);
   return { task: outcome.task, transitioned: outcome.transitioned, retryTaskId: outcome.retry?.id };
+}
+
+/** The failure as stored: bounded (INVALID_ARGUMENT before any write) and without NUL. */
+function storableFailure(f: Failure): Failure {
+  requireLength("error", f.error, LIMITS.TEXT_CHARS);
+  requireLength("session_id", f.sessionId, LIMITS.PATH_CHARS);
+  requireLength("work_dir", f.workDir, LIMITS.PATH_CHARS);
+  requireLength("failure_reason", f.failureReason, LIMITS.NAME_CHARS);
+  return {
+    error: storableText(f.error),
+    sessionId: f.sessionId === undefined ? undefined : storableText(f.sessionId),
+    workDir: f.workDir === undefined ? undefined : storableText(f.workDir),
+    failureReason: storableText(f.failureReason),
+  };
 }
 
 /** Any non-terminal -> cancelled (tokens revoked); a terminal task comes back unchanged. */
@@ -111,7 +148,9 @@ export async function cancelTask(deps: TaskQueueDeps, taskId: string, scope: { w
 export async function pinSession(deps: TaskQueueDeps, taskId: string, sessionId: string, workDir: string) {
   const id = requireUuid(taskId, "task_id");
   if (!sessionId && !workDir) throw new InvalidArgumentError("session_id or work_dir required");
-  await tasks.pinSession(deps.pool, id, sessionId || null, workDir || null);
+  requireLength("session_id", sessionId, LIMITS.PATH_CHARS);
+  requireLength("work_dir", workDir, LIMITS.PATH_CHARS);
+  await tasks.pinSession(deps.pool, id, storableText(sessionId) || null, storableText(workDir) || null);
 }
 
 /** Fails the runtime's in-flight tasks after its daemon restarted; retries where allowed. */

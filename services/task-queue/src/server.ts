@@ -3,10 +3,10 @@ import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/t
 import { claimTask } from "./claim.js";
 import type { TaskQueueDeps } from "./deps.js";
 import { enqueueTask } from "./enqueue.js";
-import { requireTask, requireUuid } from "./ids.js";
+import { requireTask } from "./ids.js";
 import * as lifecycle from "./lifecycle.js";
 import * as messages from "./messages.js";
-import * as tasks from "./repository/tasks.js";
+import * as taskLists from "./task-lists.js";
 import { taskToProto } from "./task-shape.js";
 import { resolveTaskToken } from "./tokens.js";
 import * as usage from "./usage.js";
@@ -36,9 +36,7 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
     async appendMessages(req) {
       return { stored: await messages.appendMessages(deps, req.taskId, req.messages) };
     },
-    async listMessages(req) {
-      return { messages: await messages.listMessages(deps, req.taskId, req.since) };
-    },
+    listMessages: (req) => messages.listMessages(deps, req.taskId, req.since, req),
     async reportUsage(req) {
       await usage.reportUsage(deps, req.taskId, req.usage);
       return {};
@@ -68,14 +66,8 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
       });
       return { task: taskToProto(task), transitioned };
     },
-    async listPendingTasks(req) {
-      return { tasks: (await tasks.listPending(pool, requireUuid(req.runtimeId, "runtime_id"))).map(taskToProto) };
-    },
-    async listTasks(req) {
-      const issueId = req.issueId === undefined ? null : requireUuid(req.issueId, "issue_id");
-      const rows = await tasks.listTasks(pool, requireUuid(req.workspaceId, "workspace_id"), issueId, req.activeOnly);
-      return { tasks: rows.map(taskToProto) };
-    },
+    listPendingTasks: (req) => taskLists.listPendingTasks(deps, req.runtimeId, req),
+    listTasks: (req) => taskLists.listTasks(deps, req, req),
     async pinSession(req) {
       await lifecycle.pinSession(deps, req.taskId, req.sessionId, req.workDir);
       return {};

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { sql, type CommonQueryMethods } from "@controlplane/db";
+import type { Cursor } from "../paging.js";
 import { IN_FLIGHT, NON_TERMINAL, statusList, taskColumns, taskColumnsOf, taskRow, type TaskRow } from "./rows.js";
 
 export interface NewTask {
@@ -185,21 +186,94 @@ export async function pinSession(db: CommonQueryMethods, id: string, sessionId: 
     WHERE id = ${id} AND status IN ('dispatched', 'running')`);
 }
 
-export function listPending(db: CommonQueryMethods, runtimeId: string) {
-  return db.any(sql.type(taskRow)`
-    SELECT ${taskColumns} FROM taskqueue.task
-    WHERE runtime_id = ${runtimeId} AND status IN ('queued', 'dispatched')
-    ORDER BY priority DESC, created_at, id`);
+/**
+ * A task's measured size for paging: UTF-8 bytes of its variable-length
+ * fields as the Task message carries them (result and context as JSON text).
+ */
+const taskBytesOf = (alias: string) => {
+  const t = sql.identifier([alias]);
+  return sql.fragment`(coalesce(octet_length(${t}.result::text), 0) + coalesce(octet_length(${t}.error), 0)
+    + octet_length(${t}.claim_context::text) + coalesce(octet_length(${t}.trigger_summary), 0)
+    + coalesce(octet_length(${t}.session_id), 0) + coalesce(octet_length(${t}.work_dir), 0)
+    + coalesce(octet_length(${t}.wait_reason), 0) + coalesce(octet_length(${t}.failure_reason), 0))`;
+};
+
+const pagedTaskRow = taskRow.extend({
+  /** created_at in microseconds since the epoch, exact (the page cursor's precision). */
+  created_us: z.string(),
+  /** Rows the page query looked at: more than it returned means more follow. */
+  fetched: z.number(),
+});
+
+export type PagedTaskRow = z.infer<typeof pagedTaskRow>;
+
+/** How big a page may get: at most `rows` tasks, and (past the first) at most `budgetBytes` counting `rowOverheadBytes` each. */
+export interface TaskPageBounds {
+  rows: number;
+  budgetBytes: number;
+  rowOverheadBytes: number;
 }
 
-export function listTasks(db: CommonQueryMethods, workspaceId: string, issueId: string | null, activeOnly: boolean) {
-  return db.any(sql.type(taskRow)`
-    SELECT ${taskColumns} FROM taskqueue.task
-    WHERE workspace_id = ${workspaceId}
-      AND (${issueId}::uuid IS NULL OR issue_id = ${issueId})
-      AND (NOT ${activeOnly} OR status = ANY(${statusList(NON_TERMINAL)}))
-    ORDER BY created_at DESC, id DESC
-    LIMIT 1000`);
+/**
+ * One page of a runtime's queued and dispatched tasks, by priority then age
+ * (priority desc, created_at, id). Tasks are taken while their running size
+ * stays within the budget (the first always); one more row than the page is
+ * looked at, sizes only, to tell whether more follow.
+ */
+export function listPendingPage(db: CommonQueryMethods, runtimeId: string, after: Cursor<"pending"> | undefined, bounds: TaskPageBounds) {
+  const afterCursor = after
+    ? sql.fragment`AND (-t.priority, t.created_at, t.id)
+        > (${-after.priority}, 'epoch'::timestamptz + ${after.us}::bigint * interval '1 microsecond', ${after.id}::uuid)`
+    : sql.fragment``;
+  return db.any(sql.type(pagedTaskRow)`
+    SELECT ${taskColumnsOf("p")}, (extract(epoch FROM p.created_at) * 1000000)::bigint::text AS created_us, p.fetched::integer AS fetched
+    FROM (
+      SELECT s.*, count(*) OVER () AS fetched
+      FROM (
+        SELECT t.*, row_number() OVER w AS n, sum(${taskBytesOf("t")} + ${bounds.rowOverheadBytes}) OVER w AS running
+        FROM taskqueue.task t
+        WHERE t.runtime_id = ${runtimeId} AND t.status IN ('queued', 'dispatched') ${afterCursor}
+        WINDOW w AS (ORDER BY t.priority DESC, t.created_at, t.id ROWS UNBOUNDED PRECEDING)
+        ORDER BY t.priority DESC, t.created_at, t.id
+        LIMIT ${bounds.rows + 1}
+      ) s
+    ) p
+    WHERE p.n = 1 OR (p.n <= ${bounds.rows} AND p.running <= ${bounds.budgetBytes})
+    ORDER BY p.priority DESC, p.created_at, p.id`);
+}
+
+/**
+ * One page of a workspace's tasks (optionally of one issue, optionally only
+ * unfinished ones), newest first (created_at desc, id desc), bounded like
+ * `listPendingPage`.
+ */
+export function listTasksPage(
+  db: CommonQueryMethods,
+  filter: { workspaceId: string; issueId: string | null; activeOnly: boolean },
+  after: Cursor<"tasks"> | undefined,
+  bounds: TaskPageBounds,
+) {
+  const afterCursor = after
+    ? sql.fragment`AND (t.created_at, t.id) < ('epoch'::timestamptz + ${after.us}::bigint * interval '1 microsecond', ${after.id}::uuid)`
+    : sql.fragment``;
+  return db.any(sql.type(pagedTaskRow)`
+    SELECT ${taskColumnsOf("p")}, (extract(epoch FROM p.created_at) * 1000000)::bigint::text AS created_us, p.fetched::integer AS fetched
+    FROM (
+      SELECT s.*, count(*) OVER () AS fetched
+      FROM (
+        SELECT t.*, row_number() OVER w AS n, sum(${taskBytesOf("t")} + ${bounds.rowOverheadBytes}) OVER w AS running
+        FROM taskqueue.task t
+        WHERE t.workspace_id = ${filter.workspaceId}
+          AND (${filter.issueId}::uuid IS NULL OR t.issue_id = ${filter.issueId})
+          AND (NOT ${filter.activeOnly} OR t.status = ANY(${statusList(NON_TERMINAL)}))
+          ${afterCursor}
+        WINDOW w AS (ORDER BY t.created_at DESC, t.id DESC ROWS UNBOUNDED PRECEDING)
+        ORDER BY t.created_at DESC, t.id DESC
+        LIMIT ${bounds.rows + 1}
+      ) s
+    ) p
+    WHERE p.n = 1 OR (p.n <= ${bounds.rows} AND p.running <= ${bounds.budgetBytes})
+    ORDER BY p.created_at DESC, p.id DESC`);
 }
 
 /** Moves every task of one runtime to another (legacy merge); returns how many. */
