@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "@controlplane/grpc";
+import { LIMITS } from "@controlplane/config";
 import { isProtocolFamily, UNSUPPORTED_PROTOCOL_FAMILY } from "./protocol-families.js";
 
 /** The contract's messages, in one place. */
@@ -13,7 +14,27 @@ export const MESSAGES = {
   duplicateName: "a runtime profile with this display_name already exists",
   notFound: "runtime profile not found",
   agentsBound: "cannot delete runtime profile: active agents are still bound to its runtimes",
+  // Bounds of what is stored (not in the original contract; checked after all of its checks).
+  displayNameTooLong: "display_name too long",
+  commandNameTooLong: "command_name too long",
+  descriptionTooLong: "description too long",
+  tooManyFixedArgs: "too many fixed_args",
+  fixedArgTooLong: "fixed_args entry too long",
+  fixedArgsTooLong: "fixed_args too long",
+  nul: (field: string) => `${field} must not contain NUL characters`,
 } as const;
+
+/**
+ * All fixed args together, in UTF-16 code units. Each arg alone may be a
+ * path (PATH_CHARS), but 64 of them at that length would make the profile,
+ * and so its profile.created/updated event, as large as ~800 KB of UTF-8,
+ * past the outbox's 512 KiB event limit. With this cap a profile is at most
+ * ~82 K code units (~250 KB of UTF-8 at worst).
+ */
+export const FIXED_ARGS_TOTAL_CHARS = 65_536;
+
+/** Postgres text cannot hold U+0000. */
+const NUL = "\u0000";
 
 export interface ProfileDraft {
   displayName: string;
@@ -47,7 +68,7 @@ export function validateCreate(input: CreateInput): ProfileDraft {
   const commandName = input.commandName.trim();
   if (!commandName) throw new InvalidArgumentError(MESSAGES.commandNameRequired);
   const visibility = parseVisibility(input.visibility.trim() || "workspace");
-  return {
+  const draft: ProfileDraft = {
     displayName,
     protocolFamily,
     commandName,
@@ -56,6 +77,8 @@ export function validateCreate(input: CreateInput): ProfileDraft {
     visibility,
     enabled: input.enabled ?? true,
   };
+  requireStorable(draft);
+  return draft;
 }
 
 export interface UpdateInput {
@@ -85,7 +108,37 @@ export function validateUpdate(input: UpdateInput): ProfilePatch {
   // Unlike create, an empty visibility is rejected rather than defaulted.
   if (input.visibility !== undefined) patch.visibility = parseVisibility(input.visibility.trim());
   if (input.enabled !== undefined) patch.enabled = input.enabled;
+  requireStorable(patch);
   return patch;
+}
+
+/**
+ * The bounds on what is stored, for every caller (the gateway checks the
+ * same LIMITS at the edge; internal gRPC callers meet them here). Run after
+ * the contract's own checks, so any request the contract refuses still gets
+ * the contract's message.
+ */
+function requireStorable(fields: Pick<ProfilePatch, "displayName" | "commandName" | "fixedArgs"> & { description?: string | null }): void {
+  requireText("display_name", fields.displayName, LIMITS.NAME_CHARS, MESSAGES.displayNameTooLong);
+  requireText("command_name", fields.commandName, LIMITS.NAME_CHARS, MESSAGES.commandNameTooLong);
+  requireText("description", fields.description, LIMITS.DESCRIPTION_CHARS, MESSAGES.descriptionTooLong);
+  if (fields.fixedArgs !== undefined) requireStorableArgs(fields.fixedArgs);
+}
+
+function requireStorableArgs(args: readonly string[]): void {
+  if (args.length > LIMITS.FIXED_ARGS) throw new InvalidArgumentError(MESSAGES.tooManyFixedArgs);
+  let total = 0;
+  for (const arg of args) {
+    requireText("fixed_args", arg, LIMITS.PATH_CHARS, MESSAGES.fixedArgTooLong);
+    total += arg.length;
+  }
+  if (total > FIXED_ARGS_TOTAL_CHARS) throw new InvalidArgumentError(MESSAGES.fixedArgsTooLong);
+}
+
+function requireText(field: string, value: string | null | undefined, max: number, tooLong: string): void {
+  if (value === undefined || value === null) return;
+  if (value.length > max) throw new InvalidArgumentError(tooLong);
+  if (value.includes(NUL)) throw new InvalidArgumentError(MESSAGES.nul(field));
 }
 
 function parseVisibility(value: string): "workspace" | "private" {
