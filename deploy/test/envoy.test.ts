@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import test from "ava";
 import { stringify } from "yaml";
-import { CLAIM_LONG_POLL_MAX_MS, DAEMON_HTTP_TIMEOUT_MS, GATEWAY_GRPC_DEADLINE_MS, loadConfig } from "@controlplane/config";
+import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS, DAEMON_HTTP_TIMEOUT_MS, GATEWAY_GRPC_DEADLINE_MS, loadConfig } from "@controlplane/config";
 import { gatewayEnv } from "@controlplane/gateway/config";
 import { durationMs, envoyConfigText, parseEnvoy, routesOf, validateEnvoy, type EnvoyBootstrap } from "./support/envoy.js";
 import { byKind, NAMESPACE, render, ROOT, VALUE_SETS } from "./support/helm.js";
@@ -145,7 +145,7 @@ for (const { name, files } of VALUE_SETS) {
     for (const { route } of routes.filter((r) => r.listener !== "admin" && r.route.route)) {
       const timeout = durationMs(route.route.timeout);
       t.true(timeout < DAEMON_HTTP_TIMEOUT_MS, `${route.name}: ${timeout} ms`);
-      if (claimRoutes.some((c) => c.route === route)) t.true(timeout > CLAIM_LONG_POLL_MAX_MS, `${route.name}: ${timeout} ms`);
+      if (claimRoutes.some((c) => c.route === route)) t.true(timeout > CLAIM_LONG_POLL_MAX_MS + CLAIM_ANSWER_SLACK_MS, `${route.name}: ${timeout} ms`);
       else t.true(timeout > GATEWAY_GRPC_DEADLINE_MS, `${route.name}: ${timeout} ms`);
     }
   });

@@ -23,3 +23,11 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
  * answer, not its own timeout; proxies in front wait longer than this.
  */
 export const GATEWAY_GRPC_DEADLINE_MS = 10_000;
+
+/**
+ * What a claim gets beyond its long-poll hold to run the claim and send the
+ * answer: the gateway's deadline for a claim is hold + this, so a claim
+ * delayed by a restarting task queue still answers before the front proxy's
+ * claim timeout and the daemon's own 30 s.
+ */
+export const CLAIM_ANSWER_SLACK_MS = 2_000;

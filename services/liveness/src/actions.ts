@@ -229,12 +229,14 @@ export async function announce(deps: LivenessDeps, tx: DatabaseTransactionConnec
 
 function finishedEvent(row: repo.ActionRow): EventBody<"action.finished"> {
   const result = row.result_json ?? "";
+  const tooLarge = Buffer.byteLength(result, "utf8") > FINISHED_RESULT_MAX_BYTES;
   return {
     actionId: row.id,
     runtimeId: row.runtime_id,
     kind: row.kind,
     status: row.status,
-    resultJson: Buffer.byteLength(result, "utf8") > FINISHED_RESULT_MAX_BYTES ? "" : result,
+    resultJson: tooLarge ? "" : result,
+    resultTruncated: tooLarge,
     error: row.error ?? "",
   };
 }

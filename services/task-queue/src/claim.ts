@@ -1,5 +1,5 @@
 import { generateToken, hashToken, TOKEN_PREFIX } from "@controlplane/auth";
-import { InternalError } from "@controlplane/grpc";
+import { CallCancelledError, InternalError } from "@controlplane/grpc";
 import type { Agent, Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { ClaimedTask } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { publishActivity } from "./activity.js";
@@ -14,34 +14,97 @@ import { mintTaskToken } from "./tokens.js";
 const CONTENDED_RETRIES = 20;
 /** In-flight tasks an agent may hold when the registry never told us its limit. */
 const DEFAULT_AGENT_LIMIT = 6;
+/**
+ * Time a waiting claim keeps, before its call's deadline, to run the claim
+ * statement and build its answer: the wait ends this long before the
+ * deadline, so the caller gets an answer instead of DEADLINE_EXCEEDED.
+ */
+export const CLAIM_ANSWER_MARGIN_MS = 1_000;
 
 type Claim = Awaited<ReturnType<typeof tasks.claim>> & { task: NonNullable<Awaited<ReturnType<typeof tasks.claim>>["task"]> };
+
+/** The caller of a claim, as far as the claim cares: is it still there, and until when. */
+export interface Claimer {
+  signal?: AbortSignal;
+  deadline?: Date;
+}
 
 /**
  * Hands the runtime its next task. Without a wait it answers at once (the
  * contract). With `waitMs` it listens for wake-ups first, then looks, and
- * looks again on each wake-up until a task comes or the wait (capped) ends.
+ * looks again on each wake-up until a task comes, the wait (capped, and
+ * ended before the call's deadline) runs out, or the caller goes away. A
+ * task claimed for a caller that went away meanwhile is put back.
  */
-export async function claimTask(deps: TaskQueueDeps, runtimeId: string, waitMs: number): Promise<ClaimedTask | undefined> {
+export async function claimTask(deps: TaskQueueDeps, runtimeId: string, waitMs: number, claimer: Claimer = {}): Promise<ClaimedTask | undefined> {
   const id = requireUuid(runtimeId, "runtime_id");
+  // Gone before we began (e.g. it waited out a restart): take nothing.
+  claimer.signal?.throwIfAborted();
   const runtime = await deps.reads.runtimes.get(id);
-  const wait = Math.min(Math.max(waitMs, 0), deps.config.CLAIM_LONG_POLL_MAX_MS);
-  if (wait === 0) return claimOnce(deps, runtime);
-  const waiter = deps.wake.listen(id);
+  const wait = waitBudget(waitMs, deps.config.CLAIM_LONG_POLL_MAX_MS, claimer.deadline);
+  const claimed = wait === 0 ? await claimOnce(deps, runtime) : await claimWaiting(deps, runtime, wait, claimer.signal);
+  if (!claimed) return undefined;
+  if (claimer.signal?.aborted) {
+    await putBack(deps, claimed.row.id, runtime.id);
+    throw new CallCancelledError("the claimer went away before its answer left; the task was put back");
+  }
+  // A re-delivery of a lost answer is not a new dispatch.
+  if (!claimed.redelivered) publishActivity(deps, "task.dispatched", { task: taskRef(claimed.row) }, claimed.row.workspace_id);
+  return claimed.answer;
+}
+
+/** How long a claim may wait: what was asked, capped, and ending before the call's deadline. */
+export function waitBudget(askedMs: number, capMs: number, deadline: Date | undefined, now = Date.now()): number {
+  const asked = Math.min(Math.max(askedMs, 0), capMs);
+  if (!deadline) return asked;
+  return Math.max(0, Math.min(asked, deadline.getTime() - now - CLAIM_ANSWER_MARGIN_MS));
+}
+
+async function claimWaiting(deps: TaskQueueDeps, runtime: Runtime, wait: number, signal: AbortSignal | undefined) {
+  const waiter = deps.wake.listen(runtime.id);
   try {
     const deadline = Date.now() + wait;
     for (;;) {
+      if (signal?.aborted) return undefined;
       const claimed = await claimOnce(deps, runtime);
       if (claimed) return claimed;
       const left = deadline - Date.now();
-      if (left <= 0 || !(await waiter.next(left))) return undefined;
+      if (left <= 0 || !(await waiter.next(left, signal))) return undefined;
     }
   } finally {
     waiter.close();
   }
 }
 
-async function claimOnce(deps: TaskQueueDeps, runtime: Runtime): Promise<ClaimedTask | undefined> {
+/**
+ * Releases a claim whose answer cannot be delivered. Best effort: if it
+ * fails, the task is handed out again after the recovery window.
+ */
+export async function putBack(deps: TaskQueueDeps, taskId: string, runtimeId: string): Promise<boolean> {
+  try {
+    const released = await tasks.releaseClaim(deps.pool, taskId, runtimeId);
+    if (released) deps.wake.notify(released.runtime_id);
+    return released !== null;
+  } catch (error) {
+    deps.log.warn({ err: error, task_id: taskId }, "claimed task could not be put back; it is re-delivered after the recovery window");
+    return false;
+  }
+}
+
+/** ReleaseClaim: a caller that got a task it cannot use gives it back. */
+export async function releaseClaim(deps: TaskQueueDeps, taskId: string, runtimeId: string): Promise<boolean> {
+  const released = await tasks.releaseClaim(deps.pool, requireUuid(taskId, "task_id"), requireUuid(runtimeId, "runtime_id"));
+  if (released) deps.wake.notify(released.runtime_id);
+  return released !== null;
+}
+
+interface Claimed {
+  answer: ClaimedTask;
+  row: Claim["task"];
+  redelivered: boolean;
+}
+
+async function claimOnce(deps: TaskQueueDeps, runtime: Runtime): Promise<Claimed | undefined> {
   for (let attempt = 0; ; attempt++) {
     // The token is made up front and stored (hashed) by the claim itself.
     const token = generateToken(TOKEN_PREFIX.task);
@@ -54,7 +117,11 @@ async function claimOnce(deps: TaskQueueDeps, runtime: Runtime): Promise<Claimed
       tokenUserId: runtime.ownerId ?? null,
       tokenTtlMs: deps.config.TASK_TOKEN_TTL_MS,
     });
-    if (result.task) return answer(deps, runtime, result as Claim, token);
+    if (result.task) {
+      const claim = result as Claim;
+      const built = await answer(deps, runtime, claim, token);
+      return { answer: built, row: claim.task, redelivered: claim.redelivered };
+    }
     if (!result.contended || attempt >= CONTENDED_RETRIES) return undefined;
     await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 4));
   }
@@ -71,8 +138,6 @@ async function answer(deps: TaskQueueDeps, runtime: Runtime, claim: Claim, token
     await cancelTask(deps, row.id);
     throw new InternalError("task workspace isolation check failed");
   }
-  // A re-delivery of a lost answer is not a new dispatch.
-  if (!claim.redelivered) publishActivity(deps, "task.dispatched", { task: taskRef(row) }, row.workspace_id);
   const [agent, workspace] = await Promise.all([
     deps.reads.agents.get(row.agent_id).catch((error: unknown) => {
       deps.log.warn({ err: error, task_id: row.id }, "agent read failed; claim answered without agent");

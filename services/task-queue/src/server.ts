@@ -1,6 +1,6 @@
 import type { UnaryHandlers } from "@controlplane/grpc";
 import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { claimTask } from "./claim.js";
+import { claimTask, releaseClaim } from "./claim.js";
 import type { TaskQueueDeps } from "./deps.js";
 import { enqueueTask } from "./enqueue.js";
 import { requireTask } from "./ids.js";
@@ -17,8 +17,11 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
   const { pool } = deps;
   return {
     enqueueTask: (req) => enqueueTask(deps, req),
-    async claimTask(req) {
-      return { claimed: await claimTask(deps, req.runtimeId, req.waitMs) };
+    async claimTask(req, call) {
+      return { claimed: await claimTask(deps, req.runtimeId, req.waitMs, call) };
+    },
+    async releaseClaim(req) {
+      return { released: await releaseClaim(deps, req.taskId, req.runtimeId) };
     },
     async getTask(req) {
       return { task: taskToProto(await requireTask(pool, req.taskId)) };

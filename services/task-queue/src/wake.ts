@@ -87,17 +87,23 @@ export class Waiter {
     this.settle(false);
   }
 
-  /** Resolves true on a wake-up (possibly one already received), false on timeout or release. */
-  next(timeoutMs: number): Promise<boolean> {
-    if (this.released) return Promise.resolve(false);
+  /**
+   * Resolves true on a wake-up (possibly one already received), false on
+   * timeout, release, or when `signal` aborts (the claimer went away).
+   */
+  next(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.released || signal?.aborted) return Promise.resolve(false);
     if (this.pending) {
       this.pending = false;
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.settle(false), timeoutMs);
+      const onAbort = () => this.settle(false);
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.resolve = (woken) => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
         this.resolve = undefined;
         if (woken) this.pending = false;
         resolve(woken);

@@ -93,6 +93,21 @@ export async function claim(db: CommonQueryMethods, r: ClaimRequest) {
   };
 }
 
+/**
+ * Puts a claimed task back in the queue when its answer never reached the
+ * claimer: only while dispatched and never started, and only on the runtime
+ * it was claimed for; its tokens go with the claim. Null when nothing changed.
+ */
+export function releaseClaim(db: CommonQueryMethods, id: string, runtimeId: string) {
+  return db.maybeOne(sql.type(z.object({ id: z.string(), runtime_id: z.string() }))`
+    WITH released AS (
+      UPDATE taskqueue.task SET status = 'queued', dispatched_at = NULL, updated_at = now()
+      WHERE id = ${id} AND runtime_id = ${runtimeId} AND status = 'dispatched' AND started_at IS NULL
+      RETURNING id, runtime_id),
+    revoked AS (DELETE FROM taskqueue.task_token WHERE task_id IN (SELECT id FROM released))
+    SELECT id, runtime_id FROM released`);
+}
+
 /** A single guarded transition: the row when it was in one of `from`, else null. */
 function transition(db: CommonQueryMethods, id: string, from: readonly string[], set: ReturnType<typeof sql.fragment>) {
   return db.maybeOne(sql.type(taskRow)`

@@ -338,9 +338,15 @@ export interface ActionFinished {
   kind: string;
   /** completed, failed, timeout or conflict. */
   status: string;
-  /** Raw JSON of the daemon's result, when it sent one. */
+  /**
+   * Raw JSON of the daemon's result, when it sent one and it is at most
+   * 64 KiB; a larger result is left out (result_truncated) and is read in
+   * full with LivenessService.GetAction.
+   */
   resultJson: string;
   error: string;
+  /** True when result_json was left out for its size. */
+  resultTruncated: boolean;
 }
 
 function createBaseEventMeta(): EventMeta {
@@ -2846,7 +2852,16 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
 };
 
 function createBaseActionFinished(): ActionFinished {
-  return { meta: undefined, actionId: "", runtimeId: "", kind: "", status: "", resultJson: "", error: "" };
+  return {
+    meta: undefined,
+    actionId: "",
+    runtimeId: "",
+    kind: "",
+    status: "",
+    resultJson: "",
+    error: "",
+    resultTruncated: false,
+  };
 }
 
 export const ActionFinished: MessageFns<ActionFinished> = {
@@ -2871,6 +2886,9 @@ export const ActionFinished: MessageFns<ActionFinished> = {
     }
     if (message.error !== "") {
       writer.uint32(58).string(message.error);
+    }
+    if (message.resultTruncated !== false) {
+      writer.uint32(64).bool(message.resultTruncated);
     }
     return writer;
   },
@@ -2944,6 +2962,14 @@ export const ActionFinished: MessageFns<ActionFinished> = {
             message.error = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.resultTruncated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2977,6 +3003,11 @@ export const ActionFinished: MessageFns<ActionFinished> = {
         ? globalThis.String(object.result_json)
         : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      resultTruncated: isSet(object.resultTruncated)
+        ? globalThis.Boolean(object.resultTruncated)
+        : isSet(object.result_truncated)
+        ? globalThis.Boolean(object.result_truncated)
+        : false,
     };
   },
 
@@ -3003,6 +3034,9 @@ export const ActionFinished: MessageFns<ActionFinished> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.resultTruncated !== false) {
+      obj.resultTruncated = message.resultTruncated;
+    }
     return obj;
   },
 
@@ -3018,6 +3052,7 @@ export const ActionFinished: MessageFns<ActionFinished> = {
     message.status = object.status ?? "";
     message.resultJson = object.resultJson ?? "";
     message.error = object.error ?? "";
+    message.resultTruncated = object.resultTruncated ?? false;
     return message;
   },
 };

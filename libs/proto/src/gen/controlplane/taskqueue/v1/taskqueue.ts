@@ -163,6 +163,17 @@ export interface ClaimTaskRequest {
   waitMs: number;
 }
 
+export interface ReleaseClaimRequest {
+  taskId: string;
+  /** The runtime the task was claimed for; a task of another runtime is left alone. */
+  runtimeId: string;
+}
+
+export interface ReleaseClaimResponse {
+  /** False when the task was no longer dispatched-and-unstarted (nothing changed). */
+  released: boolean;
+}
+
 /** Claim-time data that is not stored on the task. */
 export interface ClaimedTask {
   task?:
@@ -2503,6 +2514,166 @@ export const ClaimTaskRequest: MessageFns<ClaimTaskRequest> = {
     const message = createBaseClaimTaskRequest();
     message.runtimeId = object.runtimeId ?? "";
     message.waitMs = object.waitMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseReleaseClaimRequest(): ReleaseClaimRequest {
+  return { taskId: "", runtimeId: "" };
+}
+
+export const ReleaseClaimRequest: MessageFns<ReleaseClaimRequest> = {
+  encode(message: ReleaseClaimRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(18).string(message.runtimeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseClaimRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseClaimRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseClaimRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReleaseClaimRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseClaimRequest>, I>>(base?: I): ReleaseClaimRequest {
+    return ReleaseClaimRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseClaimRequest>, I>>(object: I): ReleaseClaimRequest {
+    const message = createBaseReleaseClaimRequest();
+    message.taskId = object.taskId ?? "";
+    message.runtimeId = object.runtimeId ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseClaimResponse(): ReleaseClaimResponse {
+  return { released: false };
+}
+
+export const ReleaseClaimResponse: MessageFns<ReleaseClaimResponse> = {
+  encode(message: ReleaseClaimResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.released !== false) {
+      writer.uint32(8).bool(message.released);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseClaimResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseClaimResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.released = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseClaimResponse {
+    return { released: isSet(object.released) ? globalThis.Boolean(object.released) : false };
+  },
+
+  toJSON(message: ReleaseClaimResponse): unknown {
+    const obj: any = {};
+    if (message.released !== false) {
+      obj.released = message.released;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseClaimResponse>, I>>(base?: I): ReleaseClaimResponse {
+    return ReleaseClaimResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseClaimResponse>, I>>(object: I): ReleaseClaimResponse {
+    const message = createBaseReleaseClaimResponse();
+    message.released = object.released ?? false;
     return message;
   },
 };
@@ -6722,7 +6893,10 @@ export const TaskQueueServiceService = {
   },
   /**
    * Hands the runtime its next task, or none. With wait_ms the call waits (up
-   * to the server's cap) until a task is queued for the runtime.
+   * to the server's cap, and never past the call's deadline) until a task is
+   * queued for the runtime. A call cancelled (or past its deadline) while it
+   * waits stops waiting and hands out nothing; a task claimed for a caller
+   * that went away before the answer left is put back in the queue.
    */
   claimTask: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/ClaimTask" as const,
@@ -6732,6 +6906,21 @@ export const TaskQueueServiceService = {
     requestDeserialize: (value: Buffer): ClaimTaskRequest => ClaimTaskRequest.decode(value),
     responseSerialize: (value: ClaimTaskResponse): Buffer => Buffer.from(ClaimTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClaimTaskResponse => ClaimTaskResponse.decode(value),
+  },
+  /**
+   * Puts back a claimed task whose answer could not be delivered (the caller
+   * hung up after the claim): dispatched and never started -> queued, its
+   * token revoked, its runtime woken. Any other state: nothing changes.
+   */
+  releaseClaim: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/ReleaseClaim" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReleaseClaimRequest): Buffer => Buffer.from(ReleaseClaimRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReleaseClaimRequest => ReleaseClaimRequest.decode(value),
+    responseSerialize: (value: ReleaseClaimResponse): Buffer =>
+      Buffer.from(ReleaseClaimResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReleaseClaimResponse => ReleaseClaimResponse.decode(value),
   },
   /** Reads one task; NOT_FOUND "task not found" only when it does not exist. */
   getTask: {
@@ -6965,9 +7154,18 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
   enqueueTask: handleUnaryCall<EnqueueTaskRequest, EnqueueTaskResponse>;
   /**
    * Hands the runtime its next task, or none. With wait_ms the call waits (up
-   * to the server's cap) until a task is queued for the runtime.
+   * to the server's cap, and never past the call's deadline) until a task is
+   * queued for the runtime. A call cancelled (or past its deadline) while it
+   * waits stops waiting and hands out nothing; a task claimed for a caller
+   * that went away before the answer left is put back in the queue.
    */
   claimTask: handleUnaryCall<ClaimTaskRequest, ClaimTaskResponse>;
+  /**
+   * Puts back a claimed task whose answer could not be delivered (the caller
+   * hung up after the claim): dispatched and never started -> queued, its
+   * token revoked, its runtime woken. Any other state: nothing changes.
+   */
+  releaseClaim: handleUnaryCall<ReleaseClaimRequest, ReleaseClaimResponse>;
   /** Reads one task; NOT_FOUND "task not found" only when it does not exist. */
   getTask: handleUnaryCall<GetTaskRequest, GetTaskResponse>;
   /** dispatched | waiting_local_directory -> running. */
@@ -7053,7 +7251,10 @@ export interface TaskQueueServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Hands the runtime its next task, or none. With wait_ms the call waits (up
-   * to the server's cap) until a task is queued for the runtime.
+   * to the server's cap, and never past the call's deadline) until a task is
+   * queued for the runtime. A call cancelled (or past its deadline) while it
+   * waits stops waiting and hands out nothing; a task claimed for a caller
+   * that went away before the answer left is put back in the queue.
    */
   claimTask(
     request: ClaimTaskRequest,
@@ -7069,6 +7270,26 @@ export interface TaskQueueServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClaimTaskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Puts back a claimed task whose answer could not be delivered (the caller
+   * hung up after the claim): dispatched and never started -> queued, its
+   * token revoked, its runtime woken. Any other state: nothing changes.
+   */
+  releaseClaim(
+    request: ReleaseClaimRequest,
+    callback: (error: ServiceError | null, response: ReleaseClaimResponse) => void,
+  ): ClientUnaryCall;
+  releaseClaim(
+    request: ReleaseClaimRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReleaseClaimResponse) => void,
+  ): ClientUnaryCall;
+  releaseClaim(
+    request: ReleaseClaimRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReleaseClaimResponse) => void,
   ): ClientUnaryCall;
   /** Reads one task; NOT_FOUND "task not found" only when it does not exist. */
   getTask(
