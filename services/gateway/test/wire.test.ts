@@ -1,7 +1,8 @@
 import test from "ava";
 import fc from "fast-check";
 import { z } from "zod";
-import { bodySchema, decodeBody, int, parseFirstValue, str, strArray } from "../src/wire/body.js";
+import { LIMITS } from "@controlplane/config";
+import { bodySchema, decodeBody, int32, int64, jsonObject, parseFirstValue, str, strArray, text } from "../src/wire/body.js";
 import { HttpError } from "../src/wire/errors.js";
 import { compactJson, goJson, goJsonWithRaw, RawJson, rfc3339 } from "../src/wire/go-json.js";
 
@@ -24,7 +25,7 @@ test("timestamps are RFC 3339 to the second", (t) => {
   t.is(rfc3339(new Date("2026-06-17T03:33:09.987Z")), "2026-06-17T03:33:09Z");
 });
 
-const shape = bodySchema({ name: str(), count: int(), args: strArray() });
+const shape = bodySchema({ name: str(), count: int64(), args: strArray(3) });
 
 function decodeStatus(raw: string): unknown {
   try {
@@ -51,4 +52,54 @@ test("property: parseFirstValue reads the first JSON value, whatever follows it"
     t.deepEqual(parseFirstValue(`  ${text} ${tail}`), JSON.parse(text));
   }));
   t.is(z.string().safeParse(parseFirstValue('"a\\"b" x')).data, 'a"b');
+});
+
+const bounded = bodySchema({ name: str(), step: int32(), tokens: int64(), output: text(10), input: jsonObject(40), args: strArray(2) });
+
+function decodeBounded(raw: string): unknown {
+  try {
+    return JSON.parse(JSON.stringify(decodeBody(raw, bounded)));
+  } catch (error) {
+    return error instanceof HttpError ? `${error.statusCode} ${error.message}` : error;
+  }
+}
+
+test("a value past its bound answers 400 naming the field and the bound", (t) => {
+  t.is(decodeBounded(JSON.stringify({ name: "n".repeat(LIMITS.NAME_CHARS + 1) })), `400 name: too long (at most ${LIMITS.NAME_CHARS} characters)`);
+  t.is(decodeBounded('{"output":"12345678901"}'), "400 output: too long (at most 10 characters)");
+  t.is(decodeBounded('{"args":["a","b","c"]}'), "400 args: too many entries (at most 2)");
+  t.is(decodeBounded('{"input":{"k":"' + "x".repeat(40) + '"}}'), "400 input: too large (at most 40 characters as JSON)");
+  for (const step of ["2147483648", "-2147483649", "1e308"]) t.is(decodeBounded(`{"step":${step}}`), "400 step: out of range", step);
+  for (const tokens of ["9007199254740992", "1e308", "-1e308"]) t.is(decodeBounded(`{"tokens":${tokens}}`), "400 tokens: out of range", tokens);
+  t.deepEqual(decodeBounded('{"step":2147483647,"tokens":9007199254740991}'), { step: 2147483647, tokens: 9007199254740991 });
+});
+
+test("NUL is removed from free text and data, refused in names", (t) => {
+  t.deepEqual(decodeBounded('{"output":"a\\u0000b","input":{"k\\u0000":["x\\u0000y"]}}'), { output: "ab", input: { k: ["xy"] } });
+  t.is(decodeBounded('{"name":"a\\u0000b"}'), "400 name: contains a NUL character");
+});
+
+test("lone surrogates become U+FFFD as Go's decoder makes them; pairs stay", (t) => {
+  t.deepEqual(decodeBounded('{"output":"a\\ud800b","input":{"\\udfff":"\\ud83d\\ude00"}}'), { output: "a\ufffdb", input: { "\ufffd": "\u{1F600}" } });
+});
+
+test("JSON nested deeper than the bound is an invalid body, not a stack overflow", (t) => {
+  const deep = (depth: number) => '{"input":' + "[".repeat(depth) + "]".repeat(depth) + "}";
+  t.is(decodeBounded(deep(LIMITS.JSON_DEPTH)), "400 invalid request body");
+  t.is(decodeBounded(deep(10_000)), "400 invalid request body");
+  t.is(parseFirstValue("[".repeat(LIMITS.JSON_DEPTH) + "]".repeat(LIMITS.JSON_DEPTH))?.constructor, Array);
+});
+
+test("property: any decoded body holds only well-formed strings without NUL in free text", (t) => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), (output, key) => {
+      const decoded = decodeBody(JSON.stringify({ output: output.slice(0, 10), input: { [key.slice(0, 5)]: output.slice(0, 5) } }), bounded) as {
+        output?: string;
+        input?: Record<string, string>;
+      };
+      for (const value of [decoded.output ?? "", ...Object.keys(decoded.input ?? {}), ...Object.values(decoded.input ?? {})]) {
+        t.true(value.isWellFormed() && !value.includes("\u0000"), JSON.stringify(value));
+      }
+    }),
+  );
 });

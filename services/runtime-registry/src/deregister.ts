@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from "@controlplane/grpc";
 import type { DatabasePool, Outbox } from "@controlplane/db";
+import { LIMITS } from "@controlplane/config";
 import { parseUuid } from "@controlplane/ids";
 import { OfflineReason } from "@controlplane/proto/events/v1/events";
 import { callerOf, type Caller } from "./caller.js";
@@ -17,6 +18,9 @@ export async function deregisterRuntimes(
   request: { runtimeIds: string[]; callerWorkspaceId?: string; callerUserId?: string },
 ): Promise<string[]> {
   if (request.runtimeIds.length === 0) throw new InvalidArgumentError("runtime_ids is required");
+  if (request.runtimeIds.length > LIMITS.DEREGISTER_RUNTIMES) {
+    throw new InvalidArgumentError(`too many runtime_ids (at most ${LIMITS.DEREGISTER_RUNTIMES})`);
+  }
   const ids = request.runtimeIds.map((id) => parseUuid(id));
   if (ids.some((id) => id === null)) throw new InvalidArgumentError("invalid runtime_ids");
   const scope = scopeOf(callerOf(request));

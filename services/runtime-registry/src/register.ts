@@ -9,6 +9,7 @@ import {
   type PromiseClient,
 } from "@controlplane/grpc";
 import type { DatabasePool, Outbox } from "@controlplane/db";
+import { LIMITS } from "@controlplane/config";
 import { parseUuid } from "@controlplane/ids";
 import type { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import type { RegisterDaemonRequest, RegisterDaemonResponse, RuntimeRegistration } from "@controlplane/proto/registry/v1/registry";
@@ -37,7 +38,7 @@ type Plan = runtimes.RuntimeUpsert & { builtIn: boolean };
  * upserts, merges and events commit together, so a refused runtime leaves no
  * half-registered daemon behind.
  */
-export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequest): Promise<RegisterDaemonResponse> {
+export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequest, signal?: AbortSignal): Promise<RegisterDaemonResponse> {
   const daemonId = req.daemonId.trim();
   const rawWorkspaceId = req.workspaceId.trim();
   const deviceName = req.deviceName.trim();
@@ -46,6 +47,7 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
   if (req.runtimes.length === 0) throw new InvalidArgumentError("at least one runtime is required");
   const workspaceId = parseUuid(rawWorkspaceId);
   if (!workspaceId) throw new InvalidArgumentError("invalid workspace_id");
+  checkBounds(req);
 
   const ownerId = await authorize(deps.pool, callerOf(req), workspaceId);
   const workspace = await workspaces.findWorkspace(deps.pool, workspaceId);
@@ -74,11 +76,43 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
       { daemonId, runtimes: registered.map(runtimeToProto) },
       { workspaceId, actorId: ownerId ?? undefined },
     );
+    // A caller that gave up (or whose deadline passed) gets nothing committed
+    // behind its failure: it will register again.
+    signal?.throwIfAborted();
     return registered;
   });
 
   const repos = normalizeRepos(workspace.repos);
   return { runtimes: rows.map(runtimeToProto), repos, reposVersion: reposVersion(repos), settingsJson: workspace.settings_json };
+}
+
+/**
+ * Our bounds (the contract has none): the gateway refuses past them with a
+ * 400 already; internal callers meet them here, before the database does.
+ */
+function checkBounds(req: RegisterDaemonRequest): void {
+  if (req.runtimes.length > LIMITS.REGISTER_RUNTIMES) throw new InvalidArgumentError(`too many runtimes (at most ${LIMITS.REGISTER_RUNTIMES})`);
+  if (req.legacyDaemonIds.length > LIMITS.LEGACY_DAEMON_IDS) {
+    throw new InvalidArgumentError(`too many legacy_daemon_ids (at most ${LIMITS.LEGACY_DAEMON_IDS})`);
+  }
+  const names: Array<[string, string]> = [
+    ["daemon_id", req.daemonId],
+    ["device_name", req.deviceName],
+    ["cli_version", req.cliVersion],
+    ["launched_by", req.launchedBy],
+    ...req.legacyDaemonIds.map((id): [string, string] => ["legacy_daemon_ids", id]),
+    ...req.runtimes.flatMap((r): Array<[string, string]> => [
+      ["runtimes.name", r.name],
+      ["runtimes.type", r.type],
+      ["runtimes.version", r.version],
+      ["runtimes.status", r.status],
+      ["runtimes.profile_id", r.profileId],
+    ]),
+  ];
+  for (const [field, value] of names) {
+    if (value.length > LIMITS.NAME_CHARS) throw new InvalidArgumentError(`${field}: too long (at most ${LIMITS.NAME_CHARS} characters)`);
+    if (value.includes("\u0000")) throw new InvalidArgumentError(`${field}: contains a NUL character`);
+  }
 }
 
 /** Step 6: may the caller register into this workspace, and who owns the runtimes. */

@@ -92,8 +92,8 @@ export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof Ident
 export function registryHandlers(deps: RegistryDeps): UnaryHandlers<typeof RuntimeRegistryServiceService> {
   const { pool, outbox } = deps;
   return {
-    async registerDaemon(req) {
-      return registerDaemon(deps, req);
+    async registerDaemon(req, call) {
+      return registerDaemon(deps, req, call.signal);
     },
     async deregisterRuntimes(req) {
       return { offlineRuntimeIds: await deregisterRuntimes(deps, req) };

@@ -3,8 +3,9 @@ import { hasCode, status } from "@controlplane/grpc";
 import { ActionKind, type DeliveredAction } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon } from "../auth/checks.js";
 import type { RouteHandler } from "../router.js";
-import { bodySchema, bool, decodeBody, str } from "../wire/body.js";
-import { call, HttpError } from "../wire/errors.js";
+import { LIMITS } from "@controlplane/config";
+import { bodySchema, bool, decodeBody, jsonArray, jsonObject, str, text } from "../wire/body.js";
+import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
 import { sendJson } from "../wire/reply.js";
 import type { Params, RouteContext } from "./context.js";
 
@@ -23,7 +24,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
     } catch (error) {
       // Only a runtime that truly does not exist answers 404: the daemon re-registers on it.
       if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
-      throw new HttpError(500, "heartbeat failed");
+      throw httpErrorFromGrpc(error, "heartbeat failed");
     }
     return sendJson(reply, 200, {
       status: "ok",
@@ -46,7 +47,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
     shape: z.ZodRawShape,
     toResult: (body: Record<string, unknown>) => string | undefined,
   ): RouteHandler => {
-    const resultBody = bodySchema({ status: str(), output: str(), error: str(), ...shape });
+    const resultBody = bodySchema({ status: str(), output: text(LIMITS.TEXT_CHARS), error: text(LIMITS.TEXT_CHARS), ...shape });
     return async (request, reply) => {
       const caller = await authenticateDaemon(request, auth);
       const params = request.params as Params<"runtimeId"> & Record<string, string>;
@@ -57,7 +58,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
         ({ action } = await clients.liveness.getAction({ actionId }));
       } catch (error) {
         if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, notFound);
-        throw new HttpError(500, `failed to load ${kind === ActionKind.ACTION_KIND_UPDATE ? "update" : "request"}`);
+        throw httpErrorFromGrpc(error, `failed to load ${kind === ActionKind.ACTION_KIND_UPDATE ? "update" : "request"}`);
       }
       if (action!.runtimeId !== params.runtimeId || action!.kind !== kind) throw new HttpError(404, notFound);
       if (["completed", "failed", "timeout", "conflict"].includes(action!.status)) return sendJson(reply, 200, { status: "ok" });
@@ -87,21 +88,21 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
   router.add(
     "POST",
     `${runtimePath}/models/:requestId/result`,
-    resultRoute(ActionKind.ACTION_KIND_MODEL_LIST, "requestId", "request not found", { models: z.array(z.unknown()).nullish(), supported: bool() }, (b) =>
+    resultRoute(ActionKind.ACTION_KIND_MODEL_LIST, "requestId", "request not found", { models: jsonArray(), supported: bool() }, (b) =>
       JSON.stringify({ models: b.models ?? [], supported: b.supported ?? true }),
     ),
   );
   router.add(
     "POST",
     `${runtimePath}/local-skills/:requestId/result`,
-    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILLS, "requestId", "request not found", { skills: z.array(z.unknown()).nullish(), supported: bool() }, (b) =>
+    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILLS, "requestId", "request not found", { skills: jsonArray(), supported: bool() }, (b) =>
       JSON.stringify({ skills: b.skills ?? [], supported: b.supported ?? true }),
     ),
   );
   router.add(
     "POST",
     `${runtimePath}/local-skills/import/:requestId/result`,
-    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT, "requestId", "request not found", { skill: z.record(z.unknown()).nullish() }, (b) =>
+    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT, "requestId", "request not found", { skill: jsonObject() }, (b) =>
       b.skill ? JSON.stringify({ skill: b.skill }) : undefined,
     ),
   );

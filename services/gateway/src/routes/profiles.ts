@@ -1,7 +1,8 @@
 import { parseUuid } from "@controlplane/ids";
 import { authenticateDaemon, authenticateUser, requireDaemonWorkspace, requireMember } from "../auth/checks.js";
 import { profileJson } from "../shapes.js";
-import { bodySchema, bool, decodeBody, str, strArray } from "../wire/body.js";
+import { LIMITS } from "@controlplane/config";
+import { bodySchema, bool, decodeBody, str, strArray, text } from "../wire/body.js";
 import { call, HttpError } from "../wire/errors.js";
 import { sendJson, sendNoContent } from "../wire/reply.js";
 import type { RouteHandler } from "../router.js";
@@ -15,8 +16,8 @@ const CREATE_BODY = bodySchema({
   display_name: str(),
   protocol_family: str(),
   command_name: str(),
-  description: str(),
-  fixed_args: strArray(),
+  description: text(LIMITS.DESCRIPTION_CHARS),
+  fixed_args: strArray(LIMITS.FIXED_ARGS, LIMITS.PATH_CHARS),
   visibility: str(),
   enabled: bool(),
 });
@@ -24,8 +25,8 @@ const CREATE_BODY = bodySchema({
 const UPDATE_BODY = bodySchema({
   display_name: str(),
   command_name: str(),
-  description: str(),
-  fixed_args: strArray(),
+  description: text(LIMITS.DESCRIPTION_CHARS),
+  fixed_args: strArray(LIMITS.FIXED_ARGS, LIMITS.PATH_CHARS),
   visibility: str(),
   enabled: bool(),
 });

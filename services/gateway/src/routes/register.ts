@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LIMITS } from "@controlplane/config";
 import { authenticateDaemon, type Caller } from "../auth/checks.js";
 import { repoJson, runtimeJson } from "../shapes.js";
 import { bodySchema, decodeBody, str, strArray } from "../wire/body.js";
@@ -17,13 +18,13 @@ const runtimeItem = z
 const REGISTER_BODY = bodySchema({
   workspace_id: str(),
   daemon_id: str(),
-  legacy_daemon_ids: strArray(),
+  legacy_daemon_ids: strArray(LIMITS.LEGACY_DAEMON_IDS),
   device_name: str(),
   cli_version: str(),
   launched_by: str(),
-  runtimes: z.array(runtimeItem).nullish(),
+  runtimes: z.array(runtimeItem).max(LIMITS.REGISTER_RUNTIMES).nullish(),
 });
-const DEREGISTER_BODY = bodySchema({ runtime_ids: strArray() });
+const DEREGISTER_BODY = bodySchema({ runtime_ids: strArray(LIMITS.DEREGISTER_RUNTIMES) });
 
 /** Register (D1) and deregister (D2): the registry checks and writes, in the contract's order. */
 export function registerRegistrationRoutes({ router, clients, auth }: RouteContext): void {
