@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import { isServiceError, status } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
 import { counter, histogram } from "@controlplane/metrics";
 import { authenticateDaemon } from "./auth/checks.js";
@@ -16,6 +17,7 @@ import { registerWorkspaceRoutes } from "./routes/workspaces.js";
 import { HttpError } from "./wire/errors.js";
 import { INVALID_BODY } from "./wire/body.js";
 import { sendError } from "./wire/reply.js";
+import { answerClientError, answerFrameworkError } from "./wire/framework-errors.js";
 
 const requests = counter({
   name: "http_requests_total",
@@ -30,6 +32,24 @@ const latency = histogram({
 
 /** Requests slower than this are logged at info. */
 const SLOW_REQUEST_MS = 500;
+/** Longest path parameter routed to a handler (a UUID is 36; 32-hex action ids; room for junk to be refused by name). */
+const MAX_PARAM_CHARS = 1_024;
+
+/** Every 5xx says why: the route's message, the gRPC status under it and the cause, with the request id. */
+function logServerError(log: Logger, request: FastifyRequest, error: HttpError): void {
+  const cause = error.cause;
+  log.error(
+    {
+      request_id: request.id,
+      method: request.method,
+      route: request.routeOptions.url ?? "unmatched",
+      status: error.statusCode,
+      grpc_code: isServiceError(cause) ? status[cause.code] : undefined,
+      err: cause ?? error,
+    },
+    error.message,
+  );
+}
 
 export interface GatewayDeps {
   clients: GatewayClients;
@@ -37,15 +57,32 @@ export interface GatewayDeps {
   resources: Resources;
   log: Logger;
   bodyLimit: number;
+  /** A request not received in full within this is answered 408 and its connection closed. */
+  requestTimeoutMs: number;
+  /** Aborted when the gateway starts shutting down. */
+  shutdown: AbortSignal;
 }
 
 /** The gateway's HTTP surface: the daemon contract, byte for byte. */
-export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
+export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; router: Router } {
   const { log } = deps;
   const app = Fastify({
     bodyLimit: deps.bodyLimit,
     exposeHeadRoutes: false,
     return503OnClosing: true,
+    // A client that never finishes sending its request does not hold a
+    // connection forever (checked every few seconds, not Node's 30 s).
+    // (Node applies it only when the headers timeout is no longer, and only if both are given at creation.)
+    requestTimeout: deps.requestTimeoutMs,
+    http: {
+      requestTimeout: deps.requestTimeoutMs,
+      headersTimeout: deps.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(5_000, Math.max(100, deps.requestTimeoutMs / 4)),
+    },
+    // Ids longer than this are not ids; shorter ones reach the handlers, which answer the contract's "invalid ..._id".
+    routerOptions: { maxParamLength: MAX_PARAM_CHARS },
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     genReqId: (request) => {
       const given = request.headers["x-request-id"];
       return typeof given === "string" && given.length > 0 && given.length <= 128 ? given : randomUUID();
@@ -58,7 +95,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
 
   const router = new Router(app);
-  const context = { router, clients: deps.clients, auth: deps.auth, resources: deps.resources };
+  const context = { router, clients: deps.clients, auth: deps.auth, resources: deps.resources, shutdown: deps.shutdown };
   registerRegistrationRoutes(context);
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);
@@ -81,13 +118,24 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
-    if (error instanceof HttpError) return sendError(reply, error.statusCode, error.message, error.style);
+    if (error instanceof HttpError) {
+      if (error.statusCode >= 500) logServerError(log, request, error);
+      return sendError(reply, error.statusCode, error.message, error.style);
+    }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendError(reply, 413, "request body too large", "handler");
     if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
       return sendError(reply, 400, INVALID_BODY, "handler");
     }
     log.error({ err: error, request_id: request.id, url: request.url }, "unhandled gateway error");
     return sendError(reply, 500, "internal error", "handler");
+  });
+
+  // While shutting down, every answer closes its connection: the client's
+  // next request goes to another replica, and close() need not wait for
+  // keep-alive connections to idle out.
+  app.addHook("onSend", async (_request, reply, payload) => {
+    if (deps.shutdown.aborted) reply.header("connection", "close");
+    return payload;
   });
 
   app.addHook("onResponse", async (request, reply) => {
@@ -100,5 +148,5 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     else log.debug(fields, "request");
   });
 
-  return app;
+  return { app, router };
 }

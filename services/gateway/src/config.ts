@@ -21,6 +21,13 @@ export const gatewayEnv = z.object({
   RUNTIME_CACHE_TTL_MS: millis(5_000),
   /** Largest request body accepted; larger answers 413. */
   BODY_LIMIT_BYTES: positiveInt(4 * 1024 * 1024),
+  /**
+   * A request whose headers and body have not all arrived within this is
+   * answered 408 and its connection closed (a slow or stalled upload must not
+   * hold a connection). Long-polls are not affected: it bounds receiving the
+   * request, not answering it.
+   */
+  REQUEST_TIMEOUT_MS: millis(30_000),
   SHUTDOWN_GRACE_MS: millis(10_000),
 });
 

@@ -26,11 +26,14 @@ export type RouteHandler = (request: FastifyRequest, reply: FastifyReply) => Pro
  */
 export class Router {
   private readonly known = FindMyWay({ ignoreTrailingSlash: false });
+  /** Every route added, in order (for tests that walk the whole surface). */
+  readonly routes: Array<{ method: Method; url: string }> = [];
 
   constructor(private readonly app: FastifyInstance) {}
 
   add(method: Method, url: string, handler: RouteHandler): void {
     this.known.on(method, url, () => undefined);
+    this.routes.push({ method, url });
     this.app.route({
       method,
       url,

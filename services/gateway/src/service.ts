@@ -7,6 +7,8 @@ import type { GatewayConfig } from "./config.js";
 
 export interface RunningGateway {
   port: number;
+  /** The routes served, method and pattern. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -20,7 +22,16 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   });
   const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
   const resources = new Resources(clients, auth, config.RUNTIME_CACHE_TTL_MS);
-  const app = buildGatewayApp({ clients, auth, resources, log, bodyLimit: config.BODY_LIMIT_BYTES });
+  const shutdown = new AbortController();
+  const { app, router } = buildGatewayApp({
+    clients,
+    auth,
+    resources,
+    log,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    shutdown: shutdown.signal,
+  });
   try {
     await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
   } catch (error) {
@@ -32,8 +43,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   log.info({ port }, "gateway listening");
   return {
     port,
+    routes: router.routes,
     async stop() {
-      // Stops accepting, lets in-flight requests finish, then closes.
+      // Long-polls answer "no task" at once (the daemon asks again, on
+      // another replica); then stop accepting, let in-flight requests
+      // finish, and close.
+      shutdown.abort();
       const timer = setTimeout(() => app.server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await app.close();
       clearTimeout(timer);

@@ -81,7 +81,7 @@ export class Authenticator {
       identity = await this.identities.get(token);
     } catch (error) {
       if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
-      throw new HttpError(503, "authentication unavailable", style);
+      throw new HttpError(503, "authentication unavailable", style, { cause: error });
     }
     return toCaller(identity, token);
   }
@@ -95,7 +95,7 @@ export class Authenticator {
       resolved = await this.clients.tasks.resolveTaskToken({ token });
     } catch (error) {
       if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
-      throw new HttpError(503, "authentication unavailable", style);
+      throw new HttpError(503, "authentication unavailable", style, { cause: error });
     }
     const caller: Caller = {
       kind: "task_token",
@@ -117,7 +117,7 @@ export class Authenticator {
     try {
       return await this.roles.get(`${userId}:${workspaceId}`);
     } catch (error) {
-      throw new HttpError(hasCode(error, status.UNAVAILABLE) ? 503 : 500, failureMessage, style);
+      throw new HttpError(hasCode(error, status.UNAVAILABLE) ? 503 : 500, failureMessage, style, { cause: error });
     }
   }
 }

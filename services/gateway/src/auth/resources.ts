@@ -4,7 +4,7 @@ import { parseUuid } from "@controlplane/ids";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { GatewayClients } from "../clients.js";
-import { HttpError } from "../wire/errors.js";
+import { HttpError, httpErrorFromGrpc } from "../wire/errors.js";
 import type { Authenticator, Caller } from "./authenticator.js";
 import { requireDaemonWorkspace } from "./checks.js";
 
@@ -40,7 +40,7 @@ export class Resources {
         runtime = (await this.clients.registry.getRuntime({ runtimeId: id })).runtime!;
       } catch (error) {
         if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
-        throw new HttpError(500, "failed to load runtime");
+        throw httpErrorFromGrpc(error, "failed to load runtime");
       }
       this.runtimes.set(id, runtime);
     }
@@ -61,8 +61,8 @@ export class Resources {
     if (workspaceId === undefined) {
       try {
         workspaceId = await this.clients.runtimeWorkspaces.submit(id);
-      } catch {
-        throw new HttpError(500, "failed to load runtime");
+      } catch (error) {
+        throw httpErrorFromGrpc(error, "failed to load runtime");
       }
       if (workspaceId === undefined) throw new HttpError(404, "runtime not found");
       this.runtimeWorkspaces.set(id, workspaceId);
@@ -80,7 +80,7 @@ export class Resources {
       ({ task } = await this.clients.tasks.getTask({ taskId: id }));
     } catch (error) {
       if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "task not found");
-      throw new HttpError(500, "failed to load task");
+      throw httpErrorFromGrpc(error, "failed to load task");
     }
     if (!task!.workspaceId) throw new HttpError(404, "task not found");
     this.taskWorkspaces.set(task!.id, task!.workspaceId);

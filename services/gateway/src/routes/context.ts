@@ -9,6 +9,8 @@ export interface RouteContext {
   clients: GatewayClients;
   auth: Authenticator;
   resources: Resources;
+  /** Aborted when the gateway starts shutting down: long-polls answer at once. */
+  shutdown: AbortSignal;
 }
 
 /** Path parameters, all strings as sent. */

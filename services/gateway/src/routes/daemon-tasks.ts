@@ -1,49 +1,76 @@
 import { z } from "zod";
+import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS, GATEWAY_GRPC_DEADLINE_MS, INT32_MAX, INT32_MIN, LIMITS } from "@controlplane/config";
+import { currentScope, hasCode, runOutsideScope, status } from "@controlplane/grpc";
+import type { GatewayClients } from "../clients.js";
+import { listAllMessages, listAllPendingTasks } from "../paging.js";
 import { parseUuid } from "@controlplane/ids";
 import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { RouteHandler } from "../router.js";
 import { messageJson, taskJson } from "../task-shape.js";
-import { bodySchema, decodeBody, int, str } from "../wire/body.js";
-import { call, HttpError } from "../wire/errors.js";
+import { bodySchema, decodeBody, int32, int64, jsonObject, path, str, text } from "../wire/body.js";
+import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
 import { rfc3339Nano } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw, sendNoContent } from "../wire/reply.js";
 import type { Params, RouteContext } from "./context.js";
 
-/** Longest wait a claim may ask for, in seconds (the service caps it again). */
-const MAX_WAIT_SECONDS = 60;
-/** Time a claim call may take beyond its wait before the gateway gives up. */
-const CLAIM_DEADLINE_SLACK_MS = 10_000;
 
-const WAIT_BODY = bodySchema({ reason: str() });
-const PROGRESS_BODY = bodySchema({ summary: str(), step: int(), total: int() });
-const COMPLETE_BODY = bodySchema({ pr_url: str(), output: str(), session_id: str(), work_dir: str() });
-const FAIL_BODY = bodySchema({ error: str(), session_id: str(), work_dir: str(), failure_reason: str() });
-const SESSION_BODY = bodySchema({ session_id: str(), work_dir: str() });
+const WAIT_BODY = bodySchema({ reason: text(LIMITS.SUMMARY_CHARS) });
+const PROGRESS_BODY = bodySchema({ summary: text(LIMITS.SUMMARY_CHARS), step: int32(), total: int32() });
+const COMPLETE_BODY = bodySchema({ pr_url: path(), output: text(LIMITS.TEXT_CHARS), session_id: path(), work_dir: path() });
+const FAIL_BODY = bodySchema({ error: text(LIMITS.TEXT_CHARS), session_id: path(), work_dir: path(), failure_reason: str() });
+const SESSION_BODY = bodySchema({ session_id: path(), work_dir: path() });
+const USAGE_ENTRY = z
+  .object({
+    provider: str(),
+    model: str(),
+    input_tokens: int64(),
+    output_tokens: int64(),
+    cache_read_tokens: int64(),
+    cache_write_tokens: int64(),
+  })
+  .passthrough();
+const USAGE_BODY = bodySchema({ usage: z.array(USAGE_ENTRY).max(LIMITS.USAGE_ENTRIES).nullish() });
+const MESSAGE = z
+  .object({
+    seq: z.number().int().min(INT32_MIN).max(INT32_MAX),
+    type: str(),
+    tool: str(),
+    content: text(LIMITS.TEXT_CHARS),
+    input: jsonObject(),
+    output: text(LIMITS.TEXT_CHARS),
+  })
+  .passthrough();
+const MESSAGES_BODY = bodySchema({ messages: z.array(MESSAGE).max(LIMITS.MESSAGES_PER_BATCH).nullish() });
 
 /** Runtime- and task-scoped daemon routes of the task queue (D7, D8, D13–D21, D25–D27). */
-export function registerDaemonTaskRoutes({ router, clients, auth, resources }: RouteContext): void {
+export function registerDaemonTaskRoutes({ router, clients, auth, resources, shutdown }: RouteContext): void {
   const runtimeRoute = (path: string) => `/api/daemon/runtimes/:runtimeId${path}`;
   const taskRoute = (path: string) => `/api/daemon/tasks/:taskId${path}`;
 
   // D7. Opt-in long-poll: ?wait=<seconds> (or X-Claim-Wait); without it the answer is immediate.
-  router.add("POST", runtimeRoute("/tasks/claim"), async (request, reply) => {
+  router.add("POST", runtimeRoute("/tasks/claim"), async function claimForRuntime(request, reply) {
     const caller = await authenticateDaemon(request, auth);
     const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
     const waitMs = claimWaitMs(request.query as Record<string, string | undefined>, request.headers["x-claim-wait"]);
-    const { claimed } = await call(
-      clients.tasks.claimTask({ runtimeId: runtime.id, waitMs }, { deadlineMs: waitMs + CLAIM_DEADLINE_SLACK_MS }),
-      "failed to claim task",
-    );
-    if (claimed) resources.rememberTask(claimed.task!.id, claimed.workspaceId);
-    return sendJsonWithRaw(reply, 200, { task: claimed ? taskJson(claimed.task!, claimed) : null });
+    const claimed = await claimOrNothingOnShutdown(clients, runtime.id, waitMs, shutdown);
+    if (!claimed) return sendJsonWithRaw(reply, 200, { task: null });
+    const task = claimed.task!;
+    if (reply.raw.destroyed || currentScope()?.signal?.aborted) {
+      // The daemon hung up after the claim: give the task back instead of
+      // leaving it dispatched to nobody until the recovery window.
+      await releaseUndelivered(clients, task.id, runtime.id);
+      return reply;
+    }
+    resources.rememberTask(task.id, claimed.workspaceId);
+    return sendJsonWithRaw(reply, 200, { task: taskJson(task, claimed) });
   });
 
   // D8: a bare array of queued and dispatched tasks.
   router.add("GET", runtimeRoute("/tasks/pending"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
     const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
-    const { tasks } = await call(clients.tasks.listPendingTasks({ runtimeId: runtime.id }), "failed to list pending tasks");
+    const tasks = await call(listAllPendingTasks(clients, { runtimeId: runtime.id }), "failed to list pending tasks");
     return sendJsonWithRaw(reply, 200, tasks.map((task) => taskJson({ ...task, workspaceId: runtime.workspaceId })));
   });
 
@@ -135,17 +162,8 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
   }));
 
   // D19
-  const usageEntry = z.object({
-    provider: str(),
-    model: str(),
-    input_tokens: int(),
-    output_tokens: int(),
-    cache_read_tokens: int(),
-    cache_write_tokens: int(),
-  });
-  const usageBody = bodySchema({ usage: z.array(usageEntry.passthrough()).nullish() });
   router.add("POST", taskRoute("/usage"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, usageBody);
+    const body = decodeBody(request.body, USAGE_BODY);
     await call(
       clients.tasks.reportUsage({
         taskId,
@@ -164,18 +182,9 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
   }));
 
   // D20: decode, an empty batch answers ok before any lookup, then T.
-  const message = z.object({
-    seq: z.number().int(),
-    type: str(),
-    tool: str(),
-    content: str(),
-    input: z.record(z.unknown()).nullish(),
-    output: str(),
-  });
-  const messagesBody = bodySchema({ messages: z.array(message.passthrough()).nullish() });
   router.add("POST", taskRoute("/messages"), async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, messagesBody);
+    const body = decodeBody(request.body, MESSAGES_BODY);
     const batch = body.messages ?? [];
     if (batch.length === 0) return sendJson(reply, 200, { status: "ok" });
     const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
@@ -200,7 +209,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
   // D21
   router.add("GET", taskRoute("/messages"), withTask(async (task, request, reply) => {
     const since = parseSince((request.query as Record<string, string | undefined>).since);
-    const { messages } = await call(clients.tasks.listMessages({ taskId: task.id, since }), "failed to list task messages");
+    const messages = await call(listAllMessages(clients, { taskId: task.id, since }), "failed to list task messages");
     return sendJsonWithRaw(reply, 200, messages.map(messageJson));
   }));
 
@@ -236,16 +245,50 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources }: R
   router.add("GET", "/api/daemon/autopilot-runs/:runId/gc-check", gcCheck("autopilot_run", "runId", "invalid run_id", "completed_at"));
 }
 
-/** Seconds from ?wait= or X-Claim-Wait; absent or malformed means no wait. */
+/** Seconds from ?wait= or X-Claim-Wait, capped at the long-poll hold; absent or malformed means no wait. */
 function claimWaitMs(query: Record<string, string | undefined>, header: string | string[] | undefined): number {
   const raw = query.wait ?? (typeof header === "string" ? header : undefined);
   if (raw === undefined || !/^\d{1,6}$/.test(raw)) return 0;
-  return Math.min(Number(raw), MAX_WAIT_SECONDS) * 1000;
+  return Math.min(Number(raw) * 1000, CLAIM_LONG_POLL_MAX_MS);
 }
 
-/** `since` as a decimal integer (negatives allowed); 400 otherwise. */
+/**
+ * The claim call: its deadline is the hold plus the answer's slack (below the
+ * front proxy's claim timeout and the daemon's 30 s, even when the task queue
+ * was restarting), it is cancelled with the request, and a gateway shutting
+ * down ends it with "nothing for you" so the daemon asks another replica.
+ */
+async function claimOrNothingOnShutdown(clients: GatewayClients, runtimeId: string, waitMs: number, shutdown: AbortSignal) {
+  const deadlineMs = waitMs > 0 ? waitMs + CLAIM_ANSWER_SLACK_MS : GATEWAY_GRPC_DEADLINE_MS;
+  try {
+    const { claimed } = await clients.tasks.claimTask({ runtimeId, waitMs }, { deadlineMs, signal: shutdown });
+    return claimed;
+  } catch (error) {
+    if (shutdown.aborted && hasCode(error, status.CANCELLED)) return undefined;
+    throw httpErrorFromGrpc(error, "failed to claim task");
+  }
+}
+
+/** Gives back a task whose claim answer could not be written; outside the request's (cancelled) scope. */
+async function releaseUndelivered(clients: GatewayClients, taskId: string, runtimeId: string): Promise<void> {
+  await runOutsideScope(() => clients.tasks.releaseClaim({ taskId, runtimeId })).catch(() => undefined);
+}
+
+/** Bounds of Go's int64, which the original parsed `since` into. */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * `since` as a decimal int64 (negatives allowed), as the original parsed it;
+ * 400 otherwise. Seqs are int32, so a value past either end of that range
+ * is clamped to it: the answer (every message, or none) is the same.
+ */
 export function parseSince(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^[+-]?\d{1,18}$/.test(raw)) throw new HttpError(400, "invalid since parameter");
-  return Number(raw);
+  if (!/^[+-]?\d{1,20}$/.test(raw)) throw new HttpError(400, "invalid since parameter");
+  const value = BigInt(raw);
+  if (value < INT64_MIN || value > INT64_MAX) throw new HttpError(400, "invalid since parameter");
+  if (value > BigInt(INT32_MAX)) return INT32_MAX;
+  if (value < BigInt(INT32_MIN)) return INT32_MIN - 1;
+  return Number(value);
 }

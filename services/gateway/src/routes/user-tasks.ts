@@ -4,10 +4,12 @@ import { parseUuid } from "@controlplane/ids";
 import { authenticateUser, requireMemberByHeader, requireRole, type Caller } from "../auth/checks.js";
 import type { GatewayClients } from "../clients.js";
 import { messageJson, taskJson } from "../task-shape.js";
-import { call, HttpError } from "../wire/errors.js";
+import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
 import type { Params, RouteContext } from "./context.js";
 import { parseSince } from "./daemon-tasks.js";
+import { listAllMessages, listAllTasks } from "../paging.js";
+import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 
 /** User-facing task routes (T1–T6): header-scoped workspace, member access. */
 export function registerUserTaskRoutes({ router, clients, auth }: RouteContext): void {
@@ -22,10 +24,7 @@ export function registerUserTaskRoutes({ router, clients, auth }: RouteContext):
   router.add("GET", "/api/issues/:issueId/active-task", async (request, reply) => {
     const { workspaceId } = await scope(request);
     const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
-    const tasks = await clients.tasks.listTasks({ workspaceId, issueId, activeOnly: true }).then(
-      (r) => r.tasks,
-      () => [],
-    );
+    const tasks = await listAllTasks(clients, { workspaceId, issueId, activeOnly: true }, { maxTasks: 1000 }).catch((): Task[] => []);
     return sendJsonWithRaw(reply, 200, { tasks: tasks.map((t) => taskJson(t)) });
   });
 
@@ -44,7 +43,7 @@ export function registerUserTaskRoutes({ router, clients, auth }: RouteContext):
   router.add("GET", "/api/issues/:issueId/task-runs", async (request, reply) => {
     const { workspaceId } = await scope(request);
     const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
-    const { tasks } = await call(clients.tasks.listTasks({ workspaceId, issueId, activeOnly: false }), "failed to list tasks");
+    const tasks = await call(listAllTasks(clients, { workspaceId, issueId, activeOnly: false }, { maxTasks: 1000 }), "failed to list tasks");
     return sendJsonWithRaw(reply, 200, tasks.map((t) => taskJson(t)));
   });
 
@@ -69,7 +68,7 @@ export function registerUserTaskRoutes({ router, clients, auth }: RouteContext):
     if (!taskId) throw new HttpError(400, "invalid task_id");
     await taskInWorkspace(clients, taskId, workspaceId);
     const since = parseSince((request.query as Record<string, string | undefined>).since);
-    const { messages } = await call(clients.tasks.listMessages({ taskId, since }), "failed to list task messages");
+    const messages = await call(listAllMessages(clients, { taskId, since }), "failed to list task messages");
     return sendJsonWithRaw(reply, 200, messages.map(messageJson));
   });
 
@@ -95,9 +94,10 @@ async function requireIssue(clients: GatewayClients, workspaceId: string, raw: s
     throw new HttpError(404, "issue not found");
   } catch (error) {
     if (error instanceof HttpError) throw error;
-    if (!hasCode(error, status.NOT_FOUND)) throw new HttpError(500, "failed to load issue");
+    if (!hasCode(error, status.NOT_FOUND)) throw httpErrorFromGrpc(error, "failed to load issue");
   }
-  const { tasks } = await call(clients.tasks.listTasks({ workspaceId, issueId, activeOnly: false }), "failed to load issue");
+  // Only whether a task exists matters: one row is enough.
+  const { tasks } = await call(clients.tasks.listTasks({ workspaceId, issueId, activeOnly: false, pageSize: 1 }), "failed to load issue");
   if (tasks.length === 0) throw new HttpError(404, "issue not found");
   return issueId;
 }
@@ -107,7 +107,7 @@ async function taskInWorkspace(clients: GatewayClients, taskId: string, workspac
     const { task } = await clients.tasks.getTask({ taskId });
     if (task?.workspaceId === workspaceId) return task;
   } catch (error) {
-    if (!hasCode(error, status.NOT_FOUND)) throw new HttpError(500, "failed to load task");
+    if (!hasCode(error, status.NOT_FOUND)) throw httpErrorFromGrpc(error, "failed to load task");
   }
   throw new HttpError(404, "task not found");
 }

@@ -9,14 +9,19 @@ import { INTERNAL_MESSAGE, status, isServiceError } from "@controlplane/grpc";
  */
 export type ErrorStyle = "handler" | "middleware" | "auth";
 
+/** Not sent to anyone: the status recorded for a request whose client hung up (nginx's convention). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /** An answer that is not a success. Thrown by handlers, written in one place. */
 export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
     readonly style: ErrorStyle = "handler",
+    /** What went wrong underneath (logged with every 5xx; never sent). */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "HttpError";
   }
 }
@@ -26,33 +31,43 @@ export class HttpError extends Error {
  * contract's message; infrastructure errors answer with the route's own 5xx
  * message (never a 404: the daemon reads 404 as "gone").
  */
-export function httpErrorFromGrpc(error: unknown, failureMessage: string): HttpError {
-  if (!isServiceError(error)) return new HttpError(500, failureMessage);
+export function httpErrorFromGrpc(error: unknown, failureMessage: string, style: ErrorStyle = "handler"): HttpError {
+  const mapped = mapGrpcError(error, failureMessage);
+  return new HttpError(mapped.statusCode, mapped.message, style, { cause: error });
+}
+
+function mapGrpcError(error: unknown, failureMessage: string): { statusCode: number; message: string } {
+  if (!isServiceError(error)) return { statusCode: 500, message: failureMessage };
   switch (error.code) {
     case status.INVALID_ARGUMENT:
     case status.OUT_OF_RANGE:
-      return new HttpError(400, error.details);
+      return { statusCode: 400, message: error.details };
     case status.NOT_FOUND:
-      return new HttpError(404, error.details);
+      return { statusCode: 404, message: error.details };
     case status.ALREADY_EXISTS:
     case status.FAILED_PRECONDITION:
     case status.ABORTED:
-      return new HttpError(409, error.details);
+      return { statusCode: 409, message: error.details };
     case status.PERMISSION_DENIED:
-      return new HttpError(403, error.details);
+      return { statusCode: 403, message: error.details };
     case status.UNAUTHENTICATED:
-      return new HttpError(401, error.details);
+      return { statusCode: 401, message: error.details };
     case status.RESOURCE_EXHAUSTED:
-      return new HttpError(429, error.details);
+      // gRPC's own message-size limits: our failure, never a "slow down"
+      // (a daemon retries 429 forever). No service throttles with it.
+      return { statusCode: 500, message: failureMessage };
     case status.UNAVAILABLE:
-      return new HttpError(503, failureMessage);
+      return { statusCode: 503, message: failureMessage };
+    case status.CANCELLED:
+      // The HTTP client went away (its request's calls are cancelled with it): nobody reads this answer.
+      return { statusCode: CLIENT_CLOSED_REQUEST, message: failureMessage };
     case status.DEADLINE_EXCEEDED:
-      return new HttpError(504, failureMessage);
+      return { statusCode: 504, message: failureMessage };
     case status.INTERNAL:
       // A service's deliberate 500 message passes through; anything else is the route's.
-      return new HttpError(500, error.details && error.details !== INTERNAL_MESSAGE ? error.details : failureMessage);
+      return { statusCode: 500, message: error.details && error.details !== INTERNAL_MESSAGE ? error.details : failureMessage };
     default:
-      return new HttpError(500, failureMessage);
+      return { statusCode: 500, message: failureMessage };
   }
 }
 
