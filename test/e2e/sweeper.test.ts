@@ -311,7 +311,7 @@ test.serial("below SWEEP_SILENCE_MIN_FLEET a total silence is real: the silent r
   t.deepEqual([...gone].sort(), [...fleet].sort());
 });
 
-test.serial("a failing runtime lookup is a 500 heartbeat failed, never a 404", async (t) => {
+test.serial("a runtime lookup that cannot reach the registry is a 503 heartbeat failed (retryable), never a 404", async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimeId = await seedRuntime(stack, ws);
   // A liveness replica with an empty directory and no way to reach the registry.
@@ -327,7 +327,7 @@ test.serial("a failing runtime lookup is a 500 heartbeat failed, never a 404", a
     client.close();
     t.not((error as unknown as { code: number }).code, status.NOT_FOUND);
     const answer = await http(`http://127.0.0.1:${gateway.port}`, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: runtimeId } });
-    t.is(answer.status, 500);
+    t.is(answer.status, 503);
     t.is(answer.text, '{"error":"heartbeat failed"}\n');
   } finally {
     await gateway.stop();

@@ -24,6 +24,8 @@ export const JWT_SECRET = "test-secret-of-at-least-16-chars";
 /** Every service and the gateway on OS-picked ports, on a database and stream of their own. */
 export interface Stack {
   gatewayUrl: string;
+  /** Every route the gateway serves. */
+  gatewayRoutes: ReadonlyArray<{ method: string; url: string }>;
   registryAddr: string;
   profilesAddr: string;
   identity: PromiseClient<typeof IdentityServiceService>;
@@ -76,6 +78,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   const livenessClient = createClient(LivenessServiceService, livenessAddr);
   const stack: Stack = {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
+    gatewayRoutes: gateway.routes,
     registryAddr,
     profilesAddr,
     identity,
