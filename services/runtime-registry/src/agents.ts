@@ -1,5 +1,6 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { isForeignKeyViolation, type DatabasePool, type Outbox } from "@controlplane/db";
+import type { EventBody } from "@controlplane/events";
 import { parseUuid } from "@controlplane/ids";
 import type { Agent, UpsertAgentRequest } from "@controlplane/proto/registry/v1/registry";
 import * as repo from "./repository/agents.js";
@@ -49,7 +50,7 @@ export async function upsertAgent(
       const row = agentId === undefined ? await repo.insertAgent(tx, fields) : await repo.updateAgent(tx, agentId, fields);
       if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
       const agent = agentToProto(row);
-      await outbox.write(tx, "agent.upserted", { agent }, { workspaceId });
+      await outbox.write(tx, "agent.upserted", upsertedEvent(agent), { workspaceId });
       return { agent, created: agentId === undefined };
     });
   } catch (error) {
@@ -66,9 +67,20 @@ export async function archiveAgent(outbox: Outbox, workspaceId: string, agentId:
     const row = await repo.archiveAgent(tx, ws, id);
     if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
     const agent = agentToProto(row);
-    await outbox.write(tx, "agent.upserted", { agent }, { workspaceId: ws });
+    await outbox.write(tx, "agent.upserted", upsertedEvent(agent), { workspaceId: ws });
     return agent;
   });
+}
+
+/** What consumers of agent.upserted act on: the agent's id and limits, not its (unbounded) content. */
+function upsertedEvent(agent: Agent): EventBody<"agent.upserted"> {
+  return {
+    agent: undefined,
+    agentId: agent.id,
+    runtimeId: agent.runtimeId,
+    maxConcurrentTasks: agent.maxConcurrentTasks,
+    archived: agent.archivedAt !== undefined,
+  };
 }
 
 export async function getAgent(pool: DatabasePool, agentId: string): Promise<Agent> {

@@ -64,11 +64,9 @@ export async function startTaskQueueConsumers(deps: TaskQueueDeps): Promise<Runn
       durable: "taskqueue-agent-upserted",
       type: "agent.upserted",
       handler: async (event) => {
-        if (!event.agent) return;
-        deps.reads.agents.forget(event.agent.id);
-        if (event.agent.maxConcurrentTasks > 0) {
-          await tasks.upsertAgentLimit(deps.pool, event.agent.id, event.agent.maxConcurrentTasks);
-        }
+        if (!event.agentId) return;
+        deps.reads.agents.forget(event.agentId);
+        if (event.maxConcurrentTasks > 0) await tasks.upsertAgentLimit(deps.pool, event.agentId, event.maxConcurrentTasks);
       },
     }),
   ]);

@@ -323,10 +323,28 @@ export interface IssueFirstExecuted {
   taskId: string;
 }
 
-/** controlplane.agent.upserted: an agent was created, changed or archived. */
+/**
+ * controlplane.agent.upserted: an agent was created, changed or archived.
+ * It names the agent and carries what consumers act on; the agent itself
+ * (instructions, skills: unbounded product data) is read with
+ * RuntimeRegistryService.GetAgent.
+ */
 export interface AgentUpserted {
-  meta?: EventMeta | undefined;
+  meta?:
+    | EventMeta
+    | undefined;
+  /**
+   * No longer filled: an agent's skills and instructions can pass NATS's
+   * payload limit. Use the fields below, and GetAgent for the rest.
+   *
+   * @deprecated
+   */
   agent?: Agent | undefined;
+  agentId: string;
+  runtimeId: string;
+  /** In-flight tasks allowed across all runtimes. */
+  maxConcurrentTasks: number;
+  archived: boolean;
 }
 
 /** controlplane.action.finished: a pending action reached a terminal state. */
@@ -2767,7 +2785,7 @@ export const IssueFirstExecuted: MessageFns<IssueFirstExecuted> = {
 };
 
 function createBaseAgentUpserted(): AgentUpserted {
-  return { meta: undefined, agent: undefined };
+  return { meta: undefined, agent: undefined, agentId: "", runtimeId: "", maxConcurrentTasks: 0, archived: false };
 }
 
 export const AgentUpserted: MessageFns<AgentUpserted> = {
@@ -2777,6 +2795,18 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
     }
     if (message.agent !== undefined) {
       Agent.encode(message.agent, writer.uint32(18).fork()).join();
+    }
+    if (message.agentId !== "") {
+      writer.uint32(26).string(message.agentId);
+    }
+    if (message.runtimeId !== "") {
+      writer.uint32(34).string(message.runtimeId);
+    }
+    if (message.maxConcurrentTasks !== 0) {
+      writer.uint32(40).int32(message.maxConcurrentTasks);
+    }
+    if (message.archived !== false) {
+      writer.uint32(48).bool(message.archived);
     }
     return writer;
   },
@@ -2810,6 +2840,38 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
             message.agent = Agent.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxConcurrentTasks = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.archived = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2826,6 +2888,22 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
     return {
       meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
       agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined,
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      maxConcurrentTasks: isSet(object.maxConcurrentTasks)
+        ? globalThis.Number(object.maxConcurrentTasks)
+        : isSet(object.max_concurrent_tasks)
+        ? globalThis.Number(object.max_concurrent_tasks)
+        : 0,
+      archived: isSet(object.archived) ? globalThis.Boolean(object.archived) : false,
     };
   },
 
@@ -2837,6 +2915,18 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
     if (message.agent !== undefined) {
       obj.agent = Agent.toJSON(message.agent);
     }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.maxConcurrentTasks !== 0) {
+      obj.maxConcurrentTasks = Math.round(message.maxConcurrentTasks);
+    }
+    if (message.archived !== false) {
+      obj.archived = message.archived;
+    }
     return obj;
   },
 
@@ -2847,6 +2937,10 @@ export const AgentUpserted: MessageFns<AgentUpserted> = {
     const message = createBaseAgentUpserted();
     message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
     message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    message.agentId = object.agentId ?? "";
+    message.runtimeId = object.runtimeId ?? "";
+    message.maxConcurrentTasks = object.maxConcurrentTasks ?? 0;
+    message.archived = object.archived ?? false;
     return message;
   },
 };
