@@ -31,3 +31,21 @@ export const GATEWAY_GRPC_DEADLINE_MS = 10_000;
  * claim timeout and the daemon's own 30 s.
  */
 export const CLAIM_ANSWER_SLACK_MS = 2_000;
+
+/**
+ * The daemon socket (GET /api/daemon/ws) pings this often. The original
+ * server pinged every 54 s and today's daemon drops a socket that has been
+ * silent for 60 s, so this must stay below 60 s; proxies on the way must keep
+ * an idle upgraded stream open longer than this.
+ */
+export const DAEMON_SOCKET_PING_INTERVAL_MS = 54_000;
+
+/** A socket whose last pong is older than this is closed (the original's read deadline). */
+export const DAEMON_SOCKET_PONG_TIMEOUT_MS = 60_000;
+
+/**
+ * On SIGTERM the gateway closes its daemon sockets (close frame 1001, "going
+ * away") and waits up to this for the close handshakes before it stops; the
+ * pod's termination grace must cover it.
+ */
+export const DAEMON_SOCKET_DRAIN_MS = 2_000;
