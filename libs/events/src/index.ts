@@ -1,3 +1,4 @@
 export * from "./catalog.js";
 export * from "./connection.js";
 export * from "./consumer.js";
+export * from "./signals.js";

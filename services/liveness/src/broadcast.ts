@@ -1,4 +1,5 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { livenessSignalPrefix } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 
 /**
@@ -31,7 +32,7 @@ export class Broadcast {
   }
 
   static prefixFor(subjectRoot: string): string {
-    return `${subjectRoot}_liveness`;
+    return livenessSignalPrefix(subjectRoot);
   }
 
   send(kind: BroadcastKind, runtimeId: string): void {

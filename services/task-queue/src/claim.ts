@@ -83,7 +83,7 @@ async function claimWaiting(deps: TaskQueueDeps, runtime: Runtime, wait: number,
 export async function putBack(deps: TaskQueueDeps, taskId: string, runtimeId: string): Promise<boolean> {
   try {
     const released = await tasks.releaseClaim(deps.pool, taskId, runtimeId);
-    if (released) deps.wake.notify(released.runtime_id);
+    if (released) deps.wake.notify(released.runtime_id, released.id);
     return released !== null;
   } catch (error) {
     deps.log.warn({ err: error, task_id: taskId }, "claimed task could not be put back; it is re-delivered after the recovery window");
@@ -94,7 +94,7 @@ export async function putBack(deps: TaskQueueDeps, taskId: string, runtimeId: st
 /** ReleaseClaim: a caller that got a task it cannot use gives it back. */
 export async function releaseClaim(deps: TaskQueueDeps, taskId: string, runtimeId: string): Promise<boolean> {
   const released = await tasks.releaseClaim(deps.pool, requireUuid(taskId, "task_id"), requireUuid(runtimeId, "runtime_id"));
-  if (released) deps.wake.notify(released.runtime_id);
+  if (released) deps.wake.notify(released.runtime_id, released.id);
   return released !== null;
 }
 

@@ -62,7 +62,7 @@ export async function enqueueTask(deps: TaskQueueDeps, req: EnqueueTaskRequest):
     return { row, deduplicated: false };
   });
   if (!result.row) throw new FailedPreconditionError("a pending task for this issue finished while enqueueing; try again");
-  if (!result.deduplicated) deps.wake.notify(result.row.runtime_id);
+  if (!result.deduplicated) deps.wake.notify(result.row.runtime_id, result.row.id);
   return { task: taskToProto(result.row), deduplicated: result.deduplicated };
 }
 

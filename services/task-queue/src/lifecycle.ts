@@ -54,7 +54,7 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
   const id = requireUuid(taskId, "task_id");
   const c = storableCompletion(completion);
   const result = { pr_url: c.prUrl, output: c.output, session_id: c.sessionId, work_dir: c.workDir };
-  return deps.outbox.transaction(async (tx) => {
+  const outcome = await deps.outbox.transaction(async (tx) => {
     const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null);
     if (!done) return { task: await current(tx, id), transitioned: false };
     const { first_execution: firstExecution, ...row } = done;
@@ -67,6 +67,16 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
     ]);
     return { task: row, transitioned: true };
   });
+  if (outcome.transitioned) slotFreed(deps, outcome.task);
+  return outcome;
+}
+
+/**
+ * A finished task frees a slot of its agent: its runtime's daemon may now
+ * take more work, so it is told (today's daemons claim again on it).
+ */
+function slotFreed(deps: TaskQueueDeps, row: TaskRow): void {
+  deps.wake.notify(row.runtime_id);
 }
 
 /**
@@ -111,7 +121,8 @@ export async function failTask(deps: TaskQueueDeps, taskId: string, failure: Fai
     const [retry] = await afterFailures(tx, deps.outbox, [row]);
     return { task: row, transitioned: true, retry };
   });
-  if (outcome.retry) deps.wake.notify(outcome.retry.runtime_id);
+  if (outcome.transitioned) slotFreed(deps, outcome.task);
+  if (outcome.retry) deps.wake.notify(outcome.retry.runtime_id, outcome.retry.id);
   return { task: outcome.task, transitioned: outcome.transitioned, retryTaskId: outcome.retry?.id };
 }
 
@@ -132,7 +143,7 @@ function storableFailure(f: Failure): Failure {
 /** Any non-terminal -> cancelled (tokens revoked); a terminal task comes back unchanged. */
 export async function cancelTask(deps: TaskQueueDeps, taskId: string, scope: { workspaceId?: string; issueId?: string } = {}) {
   const id = requireUuid(taskId, "task_id");
-  return deps.outbox.transaction(async (tx) => {
+  const outcome = await deps.outbox.transaction(async (tx) => {
     const existing = await requireTask(tx, id);
     if ((scope.workspaceId && existing.workspace_id !== scope.workspaceId) || (scope.issueId && existing.issue_id !== scope.issueId)) {
       throw new NotFoundError(TASK_NOT_FOUND);
@@ -142,6 +153,8 @@ export async function cancelTask(deps: TaskQueueDeps, taskId: string, scope: { w
     await afterCancellations(tx, deps.outbox, [row]);
     return { task: row, transitioned: true };
   });
+  if (outcome.transitioned) slotFreed(deps, outcome.task);
+  return outcome;
 }
 
 /** Records the resume pointer, only while dispatched or running; silently nothing otherwise. */
@@ -160,7 +173,7 @@ export async function recoverOrphans(deps: TaskQueueDeps, runtimeId: string) {
   return { orphaned: failed.length, retried: retries.length };
 }
 
-/** Fails the tasks `where` selects through the shared pipeline, then wakes the retries' runtimes. */
+/** Fails the tasks `where` selects through the shared pipeline, then wakes their runtimes (slots freed, retries queued). */
 export async function failTasksWhere(
   deps: TaskQueueDeps,
   where: Parameters<typeof tasks.failWhere>[1],
@@ -173,7 +186,8 @@ export async function failTasksWhere(
     const retries = failed.length > 0 ? await afterFailures(tx, deps.outbox, failed) : [];
     return { failed, retries };
   });
-  for (const runtime of new Set(outcome.retries.map((r) => r.runtime_id))) deps.wake.notify(runtime);
+  for (const runtime of new Set(outcome.failed.map((r) => r.runtime_id))) deps.wake.notify(runtime);
+  for (const retry of outcome.retries) deps.wake.notify(retry.runtime_id, retry.id);
   return outcome;
 }
 

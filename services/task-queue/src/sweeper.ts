@@ -30,11 +30,23 @@ export async function sweepOnce(deps: TaskQueueDeps): Promise<{ timedOut: number
         "queued_expired",
         EXPIRE_BATCH,
       );
+      await wakeForRedelivery(deps, connection, now);
       return { timedOut: dispatched.failed.length + running.failed.length, expired: expired.failed.length };
     } finally {
       await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${SWEEP_LOCK[0]}, ${SWEEP_LOCK[1]})`);
     }
   });
+}
+
+/**
+ * Tasks whose claim answer became "lost" since the previous pass are handed
+ * out again by the next claim: wake their runtimes' daemons now rather than
+ * at their next poll.
+ */
+async function wakeForRedelivery(deps: TaskQueueDeps, db: Parameters<typeof tasks.runtimesWithRedeliveryDue>[0], now: number) {
+  const { CLAIM_RECOVERY_WINDOW_MS: window, TASK_SWEEP_INTERVAL_MS: interval } = deps.config;
+  const due = await tasks.runtimesWithRedeliveryDue(db, new Date(now - window - interval), new Date(now - window));
+  for (const runtimeId of due) deps.wake.notify(runtimeId);
 }
 
 export function startSweeper(deps: TaskQueueDeps): { stop(): Promise<void> } {

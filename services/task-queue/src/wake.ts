@@ -1,10 +1,12 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { taskWakePrefix } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 
 /**
- * Wake-ups for long-polling claims, over core NATS: an enqueue publishes
- * "<root>_wake.task.<runtime>" after commit, and every task-queue replica
- * wakes its waiters for that runtime. Best effort by design: a lost wake-up
+ * Wake-ups for long-polling claims and daemon sockets, over core NATS: an
+ * enqueue publishes "<root>_wake.task.<runtime>" after commit, and every
+ * task-queue replica wakes its waiters for that runtime (gateways turn it
+ * into `daemon:task_available` on the sockets that watch the runtime). Best effort by design: a lost wake-up
  * only means a claim answers at its deadline and the daemon asks again. The
  * subject is outside the event stream's `<root>.>` so nothing is stored.
  */
@@ -31,12 +33,16 @@ export class WakeHub {
   }
 
   static subjectPrefix(subjectRoot: string): string {
-    return `${subjectRoot}_wake.task`;
+    return taskWakePrefix(subjectRoot);
   }
 
-  /** Tells every replica that `runtimeId` has work. */
-  notify(runtimeId: string): void {
-    if (!this.closed) this.nc.publish(`${this.prefix}.${runtimeId}`);
+  /**
+   * Tells every replica, and every gateway holding the runtime's daemon
+   * socket, that `runtimeId` has work: `taskId` when a task was queued for
+   * it, none when a finished task freed one of its slots.
+   */
+  notify(runtimeId: string, taskId?: string): void {
+    if (!this.closed) this.nc.publish(`${this.prefix}.${runtimeId}`, taskId ?? "");
   }
 
   /** Starts listening for `runtimeId` (before looking for work, so no wake-up is missed). */

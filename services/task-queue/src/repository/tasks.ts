@@ -186,6 +186,18 @@ export const dispatchedBefore = (cutoff: Date) => sql.fragment`v.status = 'dispa
 export const runningBefore = (cutoff: Date) => sql.fragment`v.status = 'running' AND v.started_at < ${sql.timestamp(cutoff)}`;
 export const queuedBefore = (cutoff: Date) => sql.fragment`v.status = 'queued' AND v.created_at < ${sql.timestamp(cutoff)}`;
 
+/**
+ * Runtimes with a dispatched, never-started task whose answer became "lost"
+ * (past the recovery window) within [from, to): the claim hands it out
+ * again, and the runtime's daemon is told so it need not wait for its poll.
+ */
+export async function runtimesWithRedeliveryDue(db: CommonQueryMethods, from: Date, to: Date) {
+  return db.anyFirst(sql.type(z.object({ runtime_id: z.string() }))`
+    SELECT DISTINCT runtime_id FROM taskqueue.task
+    WHERE status = 'dispatched' AND started_at IS NULL
+      AND dispatched_at >= ${sql.timestamp(from)} AND dispatched_at < ${sql.timestamp(to)}`);
+}
+
 /** Cancels every non-terminal task of a runtime (it no longer exists). */
 export function cancelOnRuntime(db: CommonQueryMethods, runtimeId: string) {
   return db.any(sql.type(taskRow)`
