@@ -285,3 +285,54 @@ test.serial("a registered runtime is online to liveness before its first beat, s
   t.is((await beat(ws, runtimeId)).status, 200);
   t.is(await flips(), before, "its first beat finds it online: no flip, so no runtime.online");
 });
+
+test("a beat over a daemon socket shows in GetRuntimeLiveness; HTTP beats leave last_socket_beat_at unset", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const [socketRuntime, httpRuntime] = [await seedRuntime(stack, ws), await seedRuntime(stack, ws)];
+  const before = Date.now();
+  await stack.liveness.heartbeat({ runtimeId: socketRuntime, supportsBatchImport: true, viaSocket: true });
+  await stack.liveness.heartbeat({ runtimeId: httpRuntime, supportsBatchImport: true, viaSocket: false });
+  t.is((await beat(ws, httpRuntime)).status, 200, "and one through the gateway's HTTP route");
+  const socket = await stack.liveness.getRuntimeLiveness({ runtimeId: socketRuntime });
+  t.true(socket.lastSocketBeatAt!.getTime() >= before);
+  t.deepEqual(socket.lastSocketBeatAt, socket.lastBeatAt, "the latest beat was the socket's");
+  const plain = await stack.liveness.getRuntimeLiveness({ runtimeId: httpRuntime });
+  t.truthy(plain.lastBeatAt);
+  t.is(plain.lastSocketBeatAt, undefined);
+  await stack.liveness.heartbeat({ runtimeId: socketRuntime, supportsBatchImport: true });
+  const later = await stack.liveness.getRuntimeLiveness({ runtimeId: socketRuntime });
+  t.deepEqual(later.lastSocketBeatAt, socket.lastSocketBeatAt, "an HTTP beat does not move the socket's time");
+  t.true(later.lastBeatAt! >= socket.lastBeatAt!);
+});
+
+test("actions popped for an ack that never reached the daemon go back, and the next beat delivers them again", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  await beat(ws, runtimeId);
+  const models = await enqueue(runtimeId, ActionKind.ACTION_KIND_MODEL_LIST);
+  const first = await beat(ws, runtimeId);
+  t.deepEqual(first.json, { status: "ok", pending_model_list: { id: models.id } });
+  t.is((await beat(ws, runtimeId)).text, '{"status":"ok"}\n', "an empty beat in between: the mailbox hint is gone");
+  const returned = await stack.liveness.returnActions({ runtimeId, actionIds: [models.id] });
+  t.deepEqual(returned, { returnedCount: 1, returnedActionIds: [models.id] });
+  const { action } = await stack.liveness.getAction({ actionId: models.id });
+  t.like(action!, { status: "pending", runStartedAt: undefined });
+  t.deepEqual((await beat(ws, runtimeId)).json, { status: "ok", pending_model_list: { id: models.id } }, "delivered again");
+  t.is((await stack.liveness.getAction({ actionId: models.id })).action!.status, "running");
+});
+
+test("ReturnActions leaves an action the daemon already answered as it is", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  await beat(ws, runtimeId);
+  const update = await enqueue(runtimeId, ActionKind.ACTION_KIND_UPDATE, { targetVersion: "3.0.0" });
+  t.like((await beat(ws, runtimeId)).json as object, { pending_update: { id: update.id } });
+  const report = await http(stack.gatewayUrl, "POST", `/api/daemon/runtimes/${runtimeId}/update/${update.id}/result`, {
+    token: ws.member.pat,
+    body: { status: "completed", output: "done" },
+  });
+  t.is(report.status, 200);
+  t.deepEqual(await stack.liveness.returnActions({ runtimeId, actionIds: [update.id] }), { returnedCount: 0, returnedActionIds: [] });
+  t.is((await stack.liveness.getAction({ actionId: update.id })).action!.status, "completed");
+  t.is((await beat(ws, runtimeId)).text, '{"status":"ok"}\n', "nothing is delivered again");
+});

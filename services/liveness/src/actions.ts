@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { counter } from "@controlplane/metrics";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -15,6 +16,8 @@ import {
   type EnqueueActionRequest,
   type HeartbeatResponse,
   type ReportActionResultRequest,
+  type ReturnActionsRequest,
+  type ReturnActionsResponse,
 } from "@controlplane/proto/liveness/v1/liveness";
 import type { ActionKindName } from "./config.js";
 import type { LivenessDeps } from "./deps.js";
@@ -28,6 +31,22 @@ const KIND_NAMES: Record<number, ActionKindName> = {
   [ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT]: "local_skill_import",
 };
 const KIND_VALUES = Object.fromEntries(Object.entries(KIND_NAMES).map(([value, name]) => [name, Number(value)])) as Record<ActionKindName, ActionKind>;
+
+/** What an action id looks like (32 lower-case hex characters); anything else names no action. */
+const ACTION_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * Most ids one ReturnActions takes. An ack carries one action per kind plus
+ * a batch of imports (IMPORT_BATCH, 10 by default): 100 leaves room, and
+ * bounds the statement.
+ */
+export const RETURN_MAX_IDS = 100;
+
+const returnedTotal = counter({
+  name: "liveness_actions_returned_total",
+  help: "Popped actions put back in their mailbox because the ack carrying them never reached the daemon.",
+  labelNames: [] as const,
+});
 
 /** Delivery order on a beat. */
 const ORDER: ActionKindName[] = ["update", "model_list", "local_skills", "local_skill_import"];
@@ -96,7 +115,7 @@ export async function getAction(deps: LivenessDeps, actionId: string): Promise<A
 }
 
 async function load(deps: LivenessDeps, actionId: string) {
-  if (!/^[0-9a-f]{32}$/.test(actionId)) return null;
+  if (!ACTION_ID.test(actionId)) return null;
   const row = await repo.findAction(deps.pool, actionId);
   if (!row || repo.TERMINAL.includes(row.status)) return row;
   // The timeout and its event commit together, or neither does.
@@ -150,6 +169,29 @@ function decide(kind: ActionKindName, req: ReportActionResultRequest): { status:
     if (skill === undefined || skill === null) return { status: "failed", result: null, error: "daemon returned an empty skill bundle" };
   }
   return { status: "completed", result: req.resultJson ?? "{}", error: null };
+}
+
+/**
+ * Puts actions a beat popped back in the runtime's mailbox: the gateway could
+ * not write the ack carrying them to the daemon's socket. An ack is thus
+ * delivered at most once and its actions are not lost: the next beat pops
+ * them again, on whichever replica it lands (the hint is raised here and
+ * broadcast, after the rows committed, so no beat clears it before they are
+ * back). Ids of other runtimes, malformed or unknown ones are skipped.
+ */
+export async function returnActions(deps: LivenessDeps, req: ReturnActionsRequest): Promise<ReturnActionsResponse> {
+  const runtimeId = runtimeIdOf(req.runtimeId);
+  if (req.actionIds.length > RETURN_MAX_IDS) throw new InvalidArgumentError("too many action_ids");
+  const ids = [...new Set(req.actionIds)].filter((id) => ACTION_ID.test(id));
+  if (ids.length === 0) return { returnedCount: 0, returnedActionIds: [] };
+  const moved = new Set(await repo.unpop(deps.pool, runtimeId, ids));
+  if (moved.size > 0) {
+    deps.state.hintPending(runtimeId);
+    deps.broadcast.send("pending", runtimeId);
+    returnedTotal.inc(moved.size);
+  }
+  const returnedActionIds = ids.filter((id) => moved.has(id));
+  return { returnedCount: returnedActionIds.length, returnedActionIds };
 }
 
 /**

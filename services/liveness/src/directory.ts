@@ -108,6 +108,7 @@ function fromRow(row: repo.LivenessRow): RuntimeState {
     workspaceId: row.workspace_id,
     status: row.status,
     lastBeatAt: 0,
+    lastSocketBeatAt: 0,
     // What the database holds: after a restart, runtimes come due for a flush
     // as their stored times age, not all in the first tick.
     lastFlushedAt: row.last_seen_at?.getTime() ?? 0,

@@ -1,6 +1,6 @@
 import { InternalError, InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { counter, histogram } from "@controlplane/metrics";
-import type { HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
+import type { HeartbeatRequest, HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
 import { deliverPending } from "./actions.js";
 import type { LivenessDeps } from "./deps.js";
 import { runtimeIdOf } from "./directory.js";
@@ -16,8 +16,11 @@ const beatSeconds = histogram({ name: "liveness_heartbeat_seconds", help: "Time 
  * for the ack) to the shared store, and queued for the next bulk flush when
  * the database copy is older than the flush interval. A runtime that was offline is flipped online at
  * once (and `runtime.online` recorded). Pending actions are popped last.
+ * A beat that came over a daemon socket is noted as such, so that an
+ * operator can tell which runtimes hold a socket.
  */
-export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchImports: boolean): Promise<HeartbeatResponse> {
+export async function heartbeat(deps: LivenessDeps, beat: HeartbeatRequest): Promise<HeartbeatResponse> {
+  const { runtimeId: rawRuntimeId, supportsBatchImport: batchImports, viaSocket } = beat;
   const started = performance.now();
   const stages: Record<string, number> = {};
   const stage = (name: string, since: number) => (stages[name] = Math.round((performance.now() - since) * 10) / 10);
@@ -32,6 +35,7 @@ export async function heartbeat(deps: LivenessDeps, rawRuntimeId: string, batchI
 
     const now = Date.now();
     entry.lastBeatAt = now;
+    if (viaSocket) entry.lastSocketBeatAt = now;
     deps.state.newestBeatAt = now;
     at = performance.now();
     if (now - entry.storeWrittenAt >= deps.config.LIVENESS_TTL_MS / 3) {

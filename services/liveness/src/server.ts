@@ -9,11 +9,11 @@ import * as repo from "./repository/runtimes.js";
 /** The gRPC face of liveness: decode, call the use case, encode. */
 export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof LivenessServiceService> {
   return {
-    heartbeat: (req) => heartbeat(deps, req.runtimeId, req.supportsBatchImport),
+    heartbeat: (req) => heartbeat(deps, req),
     async heartbeatBatch(req, call) {
       const outcomes = await Promise.all(
         req.beats.map((beat): Promise<HeartbeatOutcome> =>
-          heartbeat(deps, beat.runtimeId, beat.supportsBatchImport).then(
+          heartbeat(deps, beat).then(
             (ack) => ({ outcome: { $case: "ack", value: ack } }),
             (error: unknown) => {
               // What the unary call's wrapper would log: anything that is not a rule saying no.
@@ -37,6 +37,7 @@ export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof Liven
         status: row.status,
         lastSeenAt: row.last_seen_at ?? undefined,
         lastBeatAt: entry.lastBeatAt > 0 ? new Date(entry.lastBeatAt) : undefined,
+        lastSocketBeatAt: entry.lastSocketBeatAt > 0 ? new Date(entry.lastSocketBeatAt) : undefined,
         statusChangedAt: row.status_changed_at,
       };
     },
@@ -47,5 +48,6 @@ export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof Liven
       return { action: await actions.getAction(deps, req.actionId) };
     },
     reportActionResult: (req) => actions.reportResult(deps, req),
+    returnActions: (req) => actions.returnActions(deps, req),
   };
 }

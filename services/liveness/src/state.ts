@@ -7,6 +7,8 @@ export interface RuntimeState {
   status: "online" | "offline";
   /** The latest beat this replica saw (ms). */
   lastBeatAt: number;
+  /** The latest beat this replica saw come over a daemon socket (ms; 0: none). */
+  lastSocketBeatAt: number;
   /** When last_seen_at last reached the database for it (ms; 0: unknown). */
   lastFlushedAt: number;
   /** When its key in the liveness store was last refreshed (ms). */

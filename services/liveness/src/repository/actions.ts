@@ -90,6 +90,29 @@ export async function pop(db: CommonQueryMethods, runtimeId: string, kind: Actio
   return [...rows].sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1));
 }
 
+/**
+ * Popped actions of the runtime, among `ids`, back to pending: their beat's
+ * answer never reached the daemon. Only rows still running and within their
+ * kind's running timeout move, in one statement, so a report or a timeout
+ * that got there first keeps its state. Returns the ids that moved.
+ */
+export function unpop(db: CommonQueryMethods, runtimeId: string, ids: readonly string[]) {
+  return db.anyFirst(sql.type(z.object({ id: z.string() }))`
+    UPDATE liveness.pending_action
+    SET status = 'pending', run_started_at = NULL, updated_at = now()
+    WHERE runtime_id = ${runtimeId} AND id = ANY(${sql.array(ids, "text")}) AND status = 'running'
+      AND ${withinRunningTimeout()}
+    RETURNING id`);
+}
+
+/** Running for less than its kind's running timeout (every kind, as one predicate). */
+function withinRunningTimeout() {
+  const rules = KINDS.map(
+    (kind) => sql.fragment`(kind = ${kind} AND run_started_at >= now() - make_interval(secs => ${ACTION_TIMEOUTS[kind].runningMs / 1000}))`,
+  );
+  return sql.fragment`(${sql.join(rules, sql.fragment` OR `)})`;
+}
+
 /** Finishes a non-terminal action; null when it was already terminal. */
 export function finish(db: CommonQueryMethods, id: string, status: string, result: string | null, error: string | null) {
   return db.maybeOne(sql.type(actionRow)`

@@ -84,6 +84,12 @@ export interface HeartbeatRequest {
   runtimeId: string;
   /** The daemon can take several skill imports per beat. */
   supportsBatchImport: boolean;
+  /**
+   * The beat came over a daemon socket (GET /api/daemon/ws); absent or
+   * false: over HTTP. Optional only so that callers that never send socket
+   * beats need not name it.
+   */
+  viaSocket?: boolean | undefined;
 }
 
 /** An action as handed to the daemon. */
@@ -150,7 +156,15 @@ export interface GetRuntimeLivenessResponse {
     | undefined;
   /** The latest beat this replica saw. */
   lastBeatAt?: Date | undefined;
-  statusChangedAt?: Date | undefined;
+  statusChangedAt?:
+    | Date
+    | undefined;
+  /**
+   * The latest beat this replica saw over a daemon socket (via_socket);
+   * unset when none came that way. Within two heartbeat intervals, the
+   * runtime's daemon holds a socket.
+   */
+  lastSocketBeatAt?: Date | undefined;
 }
 
 /** A pending action and its outcome. */
@@ -228,8 +242,22 @@ export interface ReportActionResultResponse {
   changed: boolean;
 }
 
+export interface ReturnActionsRequest {
+  /** The runtime the actions were popped for. */
+  runtimeId: string;
+  /** The actions the undelivered ack carried (DeliveredAction.id). */
+  actionIds: string[];
+}
+
+export interface ReturnActionsResponse {
+  /** How many went back to pending. */
+  returnedCount: number;
+  /** Which ones, in request order; an id missing here was left as it was. */
+  returnedActionIds: string[];
+}
+
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { runtimeId: "", supportsBatchImport: false };
+  return { runtimeId: "", supportsBatchImport: false, viaSocket: undefined };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -239,6 +267,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.supportsBatchImport !== false) {
       writer.uint32(16).bool(message.supportsBatchImport);
+    }
+    if (message.viaSocket !== undefined) {
+      writer.uint32(24).bool(message.viaSocket);
     }
     return writer;
   },
@@ -272,6 +303,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.supportsBatchImport = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.viaSocket = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -296,6 +335,11 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         : isSet(object.supports_batch_import)
         ? globalThis.Boolean(object.supports_batch_import)
         : false,
+      viaSocket: isSet(object.viaSocket)
+        ? globalThis.Boolean(object.viaSocket)
+        : isSet(object.via_socket)
+        ? globalThis.Boolean(object.via_socket)
+        : undefined,
     };
   },
 
@@ -307,6 +351,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.supportsBatchImport !== false) {
       obj.supportsBatchImport = message.supportsBatchImport;
     }
+    if (message.viaSocket !== undefined) {
+      obj.viaSocket = message.viaSocket;
+    }
     return obj;
   },
 
@@ -317,6 +364,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     const message = createBaseHeartbeatRequest();
     message.runtimeId = object.runtimeId ?? "";
     message.supportsBatchImport = object.supportsBatchImport ?? false;
+    message.viaSocket = object.viaSocket ?? undefined;
     return message;
   },
 };
@@ -1027,6 +1075,7 @@ function createBaseGetRuntimeLivenessResponse(): GetRuntimeLivenessResponse {
     lastSeenAt: undefined,
     lastBeatAt: undefined,
     statusChangedAt: undefined,
+    lastSocketBeatAt: undefined,
   };
 }
 
@@ -1049,6 +1098,9 @@ export const GetRuntimeLivenessResponse: MessageFns<GetRuntimeLivenessResponse> 
     }
     if (message.statusChangedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.statusChangedAt), writer.uint32(50).fork()).join();
+    }
+    if (message.lastSocketBeatAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastSocketBeatAt), writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1114,6 +1166,14 @@ export const GetRuntimeLivenessResponse: MessageFns<GetRuntimeLivenessResponse> 
             message.statusChangedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lastSocketBeatAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1154,6 +1214,11 @@ export const GetRuntimeLivenessResponse: MessageFns<GetRuntimeLivenessResponse> 
         : isSet(object.status_changed_at)
         ? fromJsonTimestamp(object.status_changed_at)
         : undefined,
+      lastSocketBeatAt: isSet(object.lastSocketBeatAt)
+        ? fromJsonTimestamp(object.lastSocketBeatAt)
+        : isSet(object.last_socket_beat_at)
+        ? fromJsonTimestamp(object.last_socket_beat_at)
+        : undefined,
     };
   },
 
@@ -1177,6 +1242,9 @@ export const GetRuntimeLivenessResponse: MessageFns<GetRuntimeLivenessResponse> 
     if (message.statusChangedAt !== undefined) {
       obj.statusChangedAt = message.statusChangedAt.toISOString();
     }
+    if (message.lastSocketBeatAt !== undefined) {
+      obj.lastSocketBeatAt = message.lastSocketBeatAt.toISOString();
+    }
     return obj;
   },
 
@@ -1191,6 +1259,7 @@ export const GetRuntimeLivenessResponse: MessageFns<GetRuntimeLivenessResponse> 
     message.lastSeenAt = object.lastSeenAt ?? undefined;
     message.lastBeatAt = object.lastBeatAt ?? undefined;
     message.statusChangedAt = object.statusChangedAt ?? undefined;
+    message.lastSocketBeatAt = object.lastSocketBeatAt ?? undefined;
     return message;
   },
 };
@@ -2178,6 +2247,192 @@ export const ReportActionResultResponse: MessageFns<ReportActionResultResponse> 
   },
 };
 
+function createBaseReturnActionsRequest(): ReturnActionsRequest {
+  return { runtimeId: "", actionIds: [] };
+}
+
+export const ReturnActionsRequest: MessageFns<ReturnActionsRequest> = {
+  encode(message: ReturnActionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runtimeId !== "") {
+      writer.uint32(10).string(message.runtimeId);
+    }
+    for (const v of message.actionIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReturnActionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReturnActionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.actionIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReturnActionsRequest {
+    return {
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      actionIds: globalThis.Array.isArray(object?.actionIds)
+        ? object.actionIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.action_ids)
+        ? object.action_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReturnActionsRequest): unknown {
+    const obj: any = {};
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.actionIds?.length) {
+      obj.actionIds = message.actionIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReturnActionsRequest>, I>>(base?: I): ReturnActionsRequest {
+    return ReturnActionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReturnActionsRequest>, I>>(object: I): ReturnActionsRequest {
+    const message = createBaseReturnActionsRequest();
+    message.runtimeId = object.runtimeId ?? "";
+    message.actionIds = object.actionIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseReturnActionsResponse(): ReturnActionsResponse {
+  return { returnedCount: 0, returnedActionIds: [] };
+}
+
+export const ReturnActionsResponse: MessageFns<ReturnActionsResponse> = {
+  encode(message: ReturnActionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.returnedCount !== 0) {
+      writer.uint32(8).int32(message.returnedCount);
+    }
+    for (const v of message.returnedActionIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReturnActionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReturnActionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.returnedCount = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.returnedActionIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReturnActionsResponse {
+    return {
+      returnedCount: isSet(object.returnedCount)
+        ? globalThis.Number(object.returnedCount)
+        : isSet(object.returned_count)
+        ? globalThis.Number(object.returned_count)
+        : 0,
+      returnedActionIds: globalThis.Array.isArray(object?.returnedActionIds)
+        ? object.returnedActionIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.returned_action_ids)
+        ? object.returned_action_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReturnActionsResponse): unknown {
+    const obj: any = {};
+    if (message.returnedCount !== 0) {
+      obj.returnedCount = Math.round(message.returnedCount);
+    }
+    if (message.returnedActionIds?.length) {
+      obj.returnedActionIds = message.returnedActionIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReturnActionsResponse>, I>>(base?: I): ReturnActionsResponse {
+    return ReturnActionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReturnActionsResponse>, I>>(object: I): ReturnActionsResponse {
+    const message = createBaseReturnActionsResponse();
+    message.returnedCount = object.returnedCount ?? 0;
+    message.returnedActionIds = object.returnedActionIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /**
  * LivenessService owns runtime liveness (heartbeats, the online/offline
  * state, the stale sweeper) and the pending-action mailboxes whose actions
@@ -2260,6 +2515,27 @@ export const LivenessServiceService = {
       Buffer.from(ReportActionResultResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportActionResultResponse => ReportActionResultResponse.decode(value),
   },
+  /**
+   * Puts actions a beat popped back in the runtime's mailbox, so that its
+   * next beat delivers them again. The gateway calls it when a heartbeat ack
+   * carrying popped actions could not be written to the daemon's socket: an
+   * ack is delivered at most once, and no action is lost with it. Only
+   * actions of that runtime still `running` (and within their running
+   * timeout) go back to `pending`, with run_started_at cleared; one the
+   * daemon already reported on, or that timed out, stays as it is. Unknown
+   * ids are skipped. INVALID_ARGUMENT "invalid runtime_id", or "too many
+   * action_ids" past 100 ids.
+   */
+  returnActions: {
+    path: "/controlplane.liveness.v1.LivenessService/ReturnActions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReturnActionsRequest): Buffer => Buffer.from(ReturnActionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReturnActionsRequest => ReturnActionsRequest.decode(value),
+    responseSerialize: (value: ReturnActionsResponse): Buffer =>
+      Buffer.from(ReturnActionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReturnActionsResponse => ReturnActionsResponse.decode(value),
+  },
 } as const;
 
 export interface LivenessServiceServer extends UntypedServiceImplementation {
@@ -2283,6 +2559,18 @@ export interface LivenessServiceServer extends UntypedServiceImplementation {
   getAction: handleUnaryCall<GetActionRequest, GetActionResponse>;
   /** The daemon's report on an action; terminal actions are left unchanged. */
   reportActionResult: handleUnaryCall<ReportActionResultRequest, ReportActionResultResponse>;
+  /**
+   * Puts actions a beat popped back in the runtime's mailbox, so that its
+   * next beat delivers them again. The gateway calls it when a heartbeat ack
+   * carrying popped actions could not be written to the daemon's socket: an
+   * ack is delivered at most once, and no action is lost with it. Only
+   * actions of that runtime still `running` (and within their running
+   * timeout) go back to `pending`, with run_started_at cleared; one the
+   * daemon already reported on, or that timed out, stays as it is. Unknown
+   * ids are skipped. INVALID_ARGUMENT "invalid runtime_id", or "too many
+   * action_ids" past 100 ids.
+   */
+  returnActions: handleUnaryCall<ReturnActionsRequest, ReturnActionsResponse>;
 }
 
 export interface LivenessServiceClient extends Client {
@@ -2389,6 +2677,32 @@ export interface LivenessServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportActionResultResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Puts actions a beat popped back in the runtime's mailbox, so that its
+   * next beat delivers them again. The gateway calls it when a heartbeat ack
+   * carrying popped actions could not be written to the daemon's socket: an
+   * ack is delivered at most once, and no action is lost with it. Only
+   * actions of that runtime still `running` (and within their running
+   * timeout) go back to `pending`, with run_started_at cleared; one the
+   * daemon already reported on, or that timed out, stays as it is. Unknown
+   * ids are skipped. INVALID_ARGUMENT "invalid runtime_id", or "too many
+   * action_ids" past 100 ids.
+   */
+  returnActions(
+    request: ReturnActionsRequest,
+    callback: (error: ServiceError | null, response: ReturnActionsResponse) => void,
+  ): ClientUnaryCall;
+  returnActions(
+    request: ReturnActionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReturnActionsResponse) => void,
+  ): ClientUnaryCall;
+  returnActions(
+    request: ReturnActionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReturnActionsResponse) => void,
   ): ClientUnaryCall;
 }
 
