@@ -3,8 +3,10 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import test from "ava";
+import { isConnectedBySocket, SOCKET_FRESH_MS } from "../../tools/cpctl/src/commands/runtime.js";
 import { http } from "../support/http.js";
-import { startStack, type Stack } from "../support/stack.js";
+import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
+import { seedRuntime } from "../support/tasks.js";
 
 const run = promisify(execFile);
 const CPCTL = fileURLToPath(new URL("../../bin/cpctl.js", import.meta.url));
@@ -18,11 +20,16 @@ test.after.always(async () => {
 });
 
 async function cpctl(...args: string[]): Promise<unknown> {
+  return JSON.parse(await cpctlText("--json", ...args));
+}
+
+/** cpctl's output as a person sees it (or as JSON with "--json" first). */
+async function cpctlText(...args: string[]): Promise<string> {
   const { stdout } = await run("node", [
     CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--tasks", stack.tasksAddr,
-    "--liveness", stack.livenessAddr, "--json", ...args,
+    "--liveness", stack.livenessAddr, ...args,
   ]);
-  return JSON.parse(stdout);
+  return stdout;
 }
 
 test("an operator sets up a workspace with cpctl and a daemon token works at the gateway", async (t) => {
@@ -82,4 +89,28 @@ test("cpctl reports a refused request on stderr with a non-zero exit", async (t)
   const error = await t.throwsAsync(cpctl("workspace", "show", randomUUID()));
   t.like(error as object, { code: 1 });
   t.regex((error as unknown as { stderr: string }).stderr, /^cpctl: workspace not found\n$/);
+});
+
+test("runtime status tells a runtime whose daemon beats over a socket from one on HTTP heartbeats", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const [socketRuntime, httpRuntime] = [await seedRuntime(stack, ws), await seedRuntime(stack, ws)];
+  await stack.liveness.heartbeat({ runtimeId: socketRuntime, supportsBatchImport: true, viaSocket: true });
+  await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: httpRuntime } });
+
+  const onSocket = (await cpctl("runtime", "status", socketRuntime)) as { lastSocketBeatAt: string | null; connectedBySocket: boolean };
+  t.truthy(onSocket.lastSocketBeatAt);
+  t.true(onSocket.connectedBySocket);
+  t.regex(await cpctlText("runtime", "status", socketRuntime), /^connection\s+connected by socket$/m);
+
+  const onHttp = (await cpctl("runtime", "status", httpRuntime)) as { lastSocketBeatAt: string | null; connectedBySocket: boolean };
+  t.deepEqual([onHttp.lastSocketBeatAt, onHttp.connectedBySocket], [null, false]);
+  t.regex(await cpctlText("runtime", "status", httpRuntime), /^connection\s+not on a socket \(HTTP heartbeats\)$/m);
+});
+
+test("a socket beat older than two heartbeat intervals no longer counts as connected", (t) => {
+  const now = Date.now();
+  t.is(SOCKET_FRESH_MS, 30_000);
+  t.true(isConnectedBySocket(new Date(now - SOCKET_FRESH_MS), now));
+  t.false(isConnectedBySocket(new Date(now - SOCKET_FRESH_MS - 1), now));
+  t.false(isConnectedBySocket(undefined, now));
 });

@@ -55,18 +55,21 @@ export function registerRuntimeCommands(program: Command): void {
 
   runtime
     .command("status <runtime-id>")
-    .description("what liveness knows: online or offline, last seen, last beat")
+    .description("what liveness knows: online or offline, last seen, last beat, whether its daemon holds a socket")
     .action(async (runtimeId: string) => {
       const { addresses, out } = context();
       const client = livenessClient(addresses);
       try {
         const live = await client.getRuntimeLiveness({ runtimeId });
-        print(out, live, () =>
+        const connectedBySocket = isConnectedBySocket(live.lastSocketBeatAt, Date.now());
+        print(out, { ...live, connectedBySocket }, () =>
           fields([
             ["runtime_id", live.runtimeId],
             ["status", live.status],
             ["last_seen_at", live.lastSeenAt],
             ["last_beat_at", live.lastBeatAt ?? "(no beat at this replica)"],
+            ["last_socket_beat_at", live.lastSocketBeatAt ?? "(no socket beat at this replica)"],
+            ["connection", connectedBySocket ? "connected by socket" : "not on a socket (HTTP heartbeats)"],
             ["status_changed_at", live.statusChangedAt],
           ]),
         );
@@ -74,4 +77,20 @@ export function registerRuntimeCommands(program: Command): void {
         client.close();
       }
     });
+}
+
+/**
+ * How recent a socket beat must be for the runtime to count as connected by
+ * socket: two heartbeat intervals, so one late or lost beat does not flip the
+ * verdict. The interval is liveness's HEARTBEAT_INTERVAL_MS, which no RPC
+ * exposes, so cpctl assumes the daemons' default of 15 s.
+ */
+export const SOCKET_FRESH_MS = 2 * 15_000;
+
+/**
+ * Connected by socket: the replica that answered saw a socket beat within
+ * SOCKET_FRESH_MS of `now` (this machine's clock: a skewed clock shifts it).
+ */
+export function isConnectedBySocket(lastSocketBeatAt: Date | undefined, now: number): boolean {
+  return lastSocketBeatAt !== undefined && now - lastSocketBeatAt.getTime() <= SOCKET_FRESH_MS;
 }
