@@ -1,10 +1,18 @@
 import { readdirSync, readFileSync } from "node:fs";
 import test from "ava";
 import { stringify } from "yaml";
-import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS, DAEMON_HTTP_TIMEOUT_MS, GATEWAY_GRPC_DEADLINE_MS, loadConfig } from "@controlplane/config";
+import {
+  CLAIM_ANSWER_SLACK_MS,
+  CLAIM_LONG_POLL_MAX_MS,
+  DAEMON_HTTP_TIMEOUT_MS,
+  DAEMON_SOCKET_PING_INTERVAL_MS,
+  DAEMON_SOCKET_PONG_TIMEOUT_MS,
+  GATEWAY_GRPC_DEADLINE_MS,
+  loadConfig,
+} from "@controlplane/config";
 import { gatewayEnv } from "@controlplane/gateway/config";
 import { durationMs, envoyConfigText, parseEnvoy, routesOf, validateEnvoy, type EnvoyBootstrap } from "./support/envoy.js";
-import { byKind, NAMESPACE, render, ROOT, VALUE_SETS } from "./support/helm.js";
+import { byKind, NAMESPACE, render, ROOT, template, VALUE_SETS } from "./support/helm.js";
 
 const COMMITTED = readFileSync(`${ROOT}deploy/envoy/envoy.yaml`, "utf8");
 
@@ -46,6 +54,20 @@ function servedBy(): Map<string, string> {
 
 const clustersOf = (bootstrap: EnvoyBootstrap) => bootstrap.static_resources.clusters as EnvoyBootstrap[];
 const clusterHost = (cluster: EnvoyBootstrap) => cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+const httpsManager = (bootstrap: EnvoyBootstrap) =>
+  bootstrap.static_resources.listeners.find((l: EnvoyBootstrap) => l.name === "https").filter_chains[0].filters[0].typed_config;
+
+/** The daemon socket's route (GET /api/daemon/ws): the one route without a request timeout. */
+const SOCKET_ROUTE = "daemon-ws";
+const SOCKET_PATH = "/api/daemon/ws";
+
+/** Whether a route's match could take a request for `path` (prefix, exact path or regex). */
+function couldMatch(match: EnvoyBootstrap, path: string): boolean {
+  if (match.prefix !== undefined) return path.startsWith(match.prefix);
+  if (match.path !== undefined) return match.path === path;
+  if (match.safe_regex !== undefined) return new RegExp(match.safe_regex.regex).test(path);
+  throw new Error(`a match this test does not know: ${JSON.stringify(match)}`);
+}
 
 test("deploy/envoy/envoy.yaml is exactly what the chart renders with its default values", (t) => {
   const rendered = envoyConfigText(render());
@@ -76,6 +98,11 @@ test("the validator is not a rubber stamp: unknown fields, bad values inside typ
     ],
     ["a route to a cluster that does not exist", (b) => (routesOf(b).find((r) => r.route.route)!.route.route.cluster = "nowhere"), /unknown cluster "nowhere"/],
     ["a negative connect timeout", (b) => (clustersOf(b)[0].connect_timeout = "-1s"), /ConnectTimeout: value must be greater than 0s/],
+    [
+      "a per-route buffer override that neither disables nor replaces the filter",
+      (b) => delete routesOf(b).find((r) => r.route.name === SOCKET_ROUTE)!.route.typed_per_filter_config["envoy.filters.http.buffer"].disabled,
+      /Override: value is required/,
+    ],
   ];
   for (const [what, breakIt, expected] of broken) {
     const bootstrap = parseEnvoy(COMMITTED);
@@ -142,7 +169,10 @@ for (const { name, files } of VALUE_SETS) {
   test(`${name}: claims may outlast the long-poll hold, every route answers before the daemon gives up`, (t) => {
     const claimRoutes = routes.filter((r) => r.route.name === "daemon-claim" || r.route.match.path === "/controlplane.taskqueue.v1.TaskQueueService/ClaimTask");
     t.is(claimRoutes.length, 2);
-    for (const { route } of routes.filter((r) => r.listener !== "admin" && r.route.route)) {
+    // The daemon socket has no request timeout (it lives for hours; its own test bounds it): the one exemption.
+    const exempt = routes.filter((r) => r.listener === "https" && r.route.name === SOCKET_ROUTE);
+    t.is(exempt.length, 1);
+    for (const { route } of routes.filter((r) => r.listener !== "admin" && r.route.route && !exempt.includes(r))) {
       const timeout = durationMs(route.route.timeout);
       t.true(timeout < DAEMON_HTTP_TIMEOUT_MS, `${route.name}: ${timeout} ms`);
       if (claimRoutes.some((c) => c.route === route)) t.true(timeout > CLAIM_LONG_POLL_MAX_MS + CLAIM_ANSWER_SLACK_MS, `${route.name}: ${timeout} ms`);
@@ -164,12 +194,60 @@ for (const { name, files } of VALUE_SETS) {
     // Envoy answers an oversized body itself: with the text the gateway would have used.
     const tooLarge = hcm.local_reply_config.mappers.find((m: EnvoyBootstrap) => m.filter.status_code_filter?.comparison.value.default_value === 413);
     t.regex(readFileSync(`${ROOT}services/gateway/src/app.ts`, "utf8"), new RegExp(`sendError\\(reply, 413, "${tooLarge.body.inline_string}"`));
-    for (const { route } of routes.filter((r) => r.listener === "https" && r.route.match.prefix?.startsWith("/api/daemon") || r.route.name === "daemon-claim")) {
+    // Every route to the daemon paths, the socket's upgrade request included (one token per connect).
+    const daemonRoutes = routes.filter((r) => r.listener === "https" && r.route.name?.startsWith("daemon"));
+    t.deepEqual(daemonRoutes.map((r) => r.route.name), [SOCKET_ROUTE, "daemon-claim", "daemon-reads", "daemon"]);
+    for (const { route } of daemonRoutes) {
       t.truthy(route.typed_per_filter_config?.["envoy.filters.http.local_ratelimit"]?.token_bucket, `${route.name} is rate limited`);
     }
     for (const listener of bootstrap.static_resources.listeners.filter((l: EnvoyBootstrap) => l.name !== "admin")) {
       const log = listener.filter_chains[0].filters[0].typed_config.access_log[0];
       t.truthy(log.typed_config.log_format.json_format, `${listener.name} logs JSON`);
+    }
+  });
+
+  test(`${name}: the daemon socket has its own route: first, upgraded, no timeout, idle above the pings, never retried, unbuffered`, (t) => {
+    const https = routes.filter((r) => r.listener === "https").map((r) => r.route);
+    const index = https.findIndex((r) => r.name === SOCKET_ROUTE);
+    t.true(index >= 0, "no route for the daemon socket");
+    const socket = https[index];
+    // An exact path, which Envoy compares with the path stripped of its query: ?runtime_ids=... passes.
+    t.deepEqual(socket.match, { path: SOCKET_PATH, headers: [{ name: ":method", string_match: { exact: "GET" } }] });
+    // Before every route that would also take it (daemon-reads would give it 15 s and retries).
+    const broader = https.filter((r, i) => i !== index && couldMatch(r.match, SOCKET_PATH));
+    t.true(broader.some((r) => r.name === "daemon-reads") && broader.some((r) => r.name === "daemon"));
+    for (const route of broader) t.true(https.indexOf(route) > index, `${route.name} comes before ${SOCKET_ROUTE}`);
+    t.is(socket.route.cluster, "gateway");
+
+    // WebSocket upgrades: off on the listener, on for this route and no other.
+    const hcm = httpsManager(bootstrap);
+    t.deepEqual(hcm.upgrade_configs, [{ upgrade_type: "websocket", enabled: false }]);
+    t.deepEqual(socket.route.upgrade_configs, [{ upgrade_type: "websocket", enabled: true }]);
+    for (const route of https.filter((r) => r !== socket)) t.is(route.route?.upgrade_configs, undefined, route.name);
+
+    // No request timeout (0s disables it); the idle timeout outlasts the gateway's pings and its pong deadline.
+    t.is(socket.route.timeout, "0s");
+    t.is(durationMs(socket.route.timeout), 0);
+    const idle = durationMs(socket.route.idle_timeout);
+    t.true(idle > DAEMON_SOCKET_PING_INTERVAL_MS, `idle timeout ${idle} ms <= ping interval`);
+    t.true(idle > DAEMON_SOCKET_PONG_TIMEOUT_MS, `idle timeout ${idle} ms <= pong deadline`);
+    t.true(durationMs(hcm.stream_idle_timeout) <= DAEMON_SOCKET_PONG_TIMEOUT_MS, "the listener's own stream idle timeout would not do: hence the route's");
+
+    // Never retried, neither by the route nor by its virtual host.
+    t.is(socket.route.retry_policy, undefined);
+    t.is(socket.route.hedge_policy, undefined);
+    t.is(hcm.route_config.virtual_hosts[0].retry_policy, undefined);
+
+    // The buffer filter would hold the upgrade until a body end that never comes: off here, on everywhere else.
+    t.deepEqual(socket.typed_per_filter_config["envoy.filters.http.buffer"], {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+      disabled: true,
+    });
+    for (const route of https.filter((r) => r !== socket)) t.is(route.typed_per_filter_config?.["envoy.filters.http.buffer"], undefined, route.name);
+    // Every per-route filter config names a filter the listener runs.
+    const filters = hcm.http_filters.map((f: EnvoyBootstrap) => f.name);
+    for (const route of https) {
+      for (const key of Object.keys(route.typed_per_filter_config ?? {})) t.true(filters.includes(key), `${route.name}: ${key} is not in the filter chain`);
     }
   });
 
@@ -187,3 +265,13 @@ for (const { name, files } of VALUE_SETS) {
     t.deepEqual(container.args.slice(0, 2), ["--config-path", mounted.mountPath]);
   });
 }
+
+test("the chart refuses a socket idle timeout that the gateway's ping interval or pong deadline reaches", (t) => {
+  for (const variable of ["WS_PING_INTERVAL_MS", "WS_PONG_TIMEOUT_MS"]) {
+    const refused = template([], [`services.gateway.env.${variable}=180000`]);
+    t.not(refused.status, 0, `${variable}=180000 rendered`);
+    t.true(refused.stderr.includes(`envoy.timeouts.daemonSocketIdleSeconds (180 s) must be above the gateway's ${variable}`), refused.stderr);
+    const accepted = template([], [`services.gateway.env.${variable}=179000`]);
+    t.is(accepted.status, 0, accepted.stderr);
+  }
+});

@@ -14,6 +14,14 @@ Listeners:
 {{- $grpc := include "controlplane.grpcComponents" . | fromYaml -}}
 {{- $gateway := include "controlplane.gatewayComponent" . | fromYaml -}}
 {{- $reads := include "controlplane.idempotentRpcs" . | fromYamlArray -}}
+{{- /* The socket's idle timeout must outlast the gateway's ping interval and pong deadline, also when services.gateway.env changes them. */ -}}
+{{- range $name := list "WS_PING_INTERVAL_MS" "WS_PONG_TIMEOUT_MS" }}
+{{- with index $.Values.services.gateway.env $name }}
+{{- if le (mul (int $e.timeouts.daemonSocketIdleSeconds) 1000) (int .) }}
+{{- fail (printf "envoy.timeouts.daemonSocketIdleSeconds (%d s) must be above the gateway's %s (%v ms): Envoy would close live daemon sockets" (int $e.timeouts.daemonSocketIdleSeconds) $name .) }}
+{{- end }}
+{{- end }}
+{{- end -}}
 admin:
   address:
     socket_address: { address: 127.0.0.1, port_value: 9901 }
@@ -54,6 +62,12 @@ static_resources:
                 max_request_headers_kb: {{ int $e.maxRequestHeadersKb }}
                 request_timeout: 60s
                 stream_idle_timeout: 60s
+                # WebSocket upgrades are off by default and turned on per route: only the
+                # daemon socket (route daemon-ws) takes one; an upgrade request on any other
+                # route is refused (403, stat downstream_rq_ws_on_non_ws_route).
+                upgrade_configs:
+                  - upgrade_type: websocket
+                    enabled: false
                 common_http_protocol_options:
                   idle_timeout: {{ int $e.timeouts.idleSeconds }}s
                   headers_with_underscores_action: REJECT_REQUEST
@@ -95,6 +109,47 @@ static_resources:
                     - name: controlplane
                       domains: ["*"]
                       routes:
+                        # The daemon socket: GET /api/daemon/ws?runtime_ids=... (contract §12). An
+                        # exact path (the query string is not part of the match), first, before every
+                        # broader /api/daemon/ route (daemon-reads would take this GET with a 15 s
+                        # timeout and retries). Once the gateway answers 101 Envoy relays bytes:
+                        #  - the upgrade is allowed on this route only (HTTP/1.1: the daemon's client
+                        #    never offers WebSockets over HTTP/2);
+                        #  - timeout 0s: no deadline (a socket lives for hours); the handshake is
+                        #    bounded by the daemon's own 10 s dial timeout and by the idle timeout;
+                        #  - idle_timeout replaces the listener's 60 s stream idle timeout here: the
+                        #    gateway pings every 54 s and drops a socket 60 s after the last pong, so a
+                        #    live socket is never this quiet; it only reaps sockets left open by a
+                        #    gateway or daemon that vanished without closing them;
+                        #  - never retried: the daemon redials on its own, with backoff;
+                        #  - the buffer filter is off: it holds a request until its body ends, and an
+                        #    upgraded request's body (the socket) never does. Frames are bounded by
+                        #    the gateway (WS_MAX_FRAME_BYTES) and, in flight, by the listener's
+                        #    per-connection buffer;
+                        #  - rate-limited like the other daemon routes: the upgrade request takes one
+                        #    token per connect (frames take none). A fleet redialling after a restart
+                        #    is what the limit is there for, and a refused upgrade (429) costs a daemon
+                        #    nothing: it keeps working over HTTP and redials after its backoff.
+                        - name: daemon-ws
+                          match:
+                            path: /api/daemon/ws
+                            headers:
+                              - name: ":method"
+                                string_match: { exact: GET }
+                          route:
+                            cluster: gateway
+                            timeout: 0s
+                            idle_timeout: {{ int $e.timeouts.daemonSocketIdleSeconds }}s
+                            upgrade_configs:
+                              - upgrade_type: websocket
+                                enabled: true
+                          typed_per_filter_config:
+                            envoy.filters.http.buffer:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute
+                              disabled: true
+                            {{- if $e.rateLimit.enabled }}
+                            {{- include "controlplane.envoyDaemonRateLimitConfig" . | nindent 28 }}
+                            {{- end }}
                         # Claims hold a long-poll: a longer timeout, never retried (a claim hands out a task).
                         - name: daemon-claim
                           match:
@@ -302,21 +357,26 @@ static_resources:
 {{- end }}
 
 {{- define "controlplane.envoyDaemonRateLimit" -}}
-{{- $r := .Values.envoy.rateLimit -}}
-{{- if $r.enabled }}
+{{- if .Values.envoy.rateLimit.enabled }}
 typed_per_filter_config:
-  envoy.filters.http.local_ratelimit:
-    "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
-    stat_prefix: daemon_rate_limit
-    token_bucket:
-      max_tokens: {{ add (int $r.requestsPerSecond) (int $r.burst) }}
-      tokens_per_fill: {{ int $r.requestsPerSecond }}
-      fill_interval: 1s
-    filter_enabled:
-      default_value: { numerator: 100, denominator: HUNDRED }
-    filter_enforced:
-      default_value: { numerator: 100, denominator: HUNDRED }
+  {{- include "controlplane.envoyDaemonRateLimitConfig" . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/* The daemon routes' local rate limit, as one typed_per_filter_config entry. */}}
+{{- define "controlplane.envoyDaemonRateLimitConfig" -}}
+{{- $r := .Values.envoy.rateLimit -}}
+envoy.filters.http.local_ratelimit:
+  "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+  stat_prefix: daemon_rate_limit
+  token_bucket:
+    max_tokens: {{ add (int $r.requestsPerSecond) (int $r.burst) }}
+    tokens_per_fill: {{ int $r.requestsPerSecond }}
+    fill_interval: 1s
+  filter_enabled:
+    default_value: { numerator: 100, denominator: HUNDRED }
+  filter_enforced:
+    default_value: { numerator: 100, denominator: HUNDRED }
 {{- end }}
 
 {{- define "controlplane.envoyHealthTiming" -}}
