@@ -251,6 +251,18 @@ for (const { name, files } of VALUE_SETS) {
     }
   });
 
+  test(`${name}: the gateway cluster can hold a socket on every downstream connection and still take calls`, (t) => {
+    const layer = bootstrap.layered_runtime.layers.find((l: EnvoyBootstrap) => l.name === "static").static_layer;
+    const downstream = layer["overload.global_downstream_max_connections"];
+    t.true(downstream > 0);
+    const gateway = clustersOf(bootstrap).find((c) => c.name === "gateway");
+    // HTTP/1.1 upstream (the WebSocket upgrade is an HTTP/1.1 one): one request per connection, a socket pins its own.
+    t.is(gateway.typed_extension_protocol_options, undefined);
+    const [limits] = gateway.circuit_breakers.thresholds;
+    t.true(limits.max_connections >= downstream, `max_connections ${limits.max_connections} < ${downstream} downstream connections`);
+    t.true(limits.max_requests >= downstream, `max_requests ${limits.max_requests} < ${downstream} downstream connections`);
+  });
+
   test(`${name}: Envoy's listeners are the ports its Deployment and Services expose, and probes hit /ready`, (t) => {
     const envoy = byKind(objects, "Deployment").find((d) => d.metadata.name.endsWith("-envoy"))!;
     const container = envoy.spec.template.spec.containers[0];

@@ -14,6 +14,7 @@ Listeners:
 {{- $grpc := include "controlplane.grpcComponents" . | fromYaml -}}
 {{- $gateway := include "controlplane.gatewayComponent" . | fromYaml -}}
 {{- $reads := include "controlplane.idempotentRpcs" . | fromYamlArray -}}
+{{- $maxDownstreamConnections := 50000 -}}
 {{- /* The socket's idle timeout must outlast the gateway's ping interval and pong deadline, also when services.gateway.env changes them. */ -}}
 {{- range $name := list "WS_PING_INTERVAL_MS" "WS_PONG_TIMEOUT_MS" }}
 {{- with index $.Values.services.gateway.env $name }}
@@ -30,7 +31,7 @@ layered_runtime:
     - name: static
       static_layer:
         # Bounded downstream connections per Envoy (overload protection).
-        overload.global_downstream_max_connections: 50000
+        overload.global_downstream_max_connections: {{ $maxDownstreamConnections }}
 static_resources:
   listeners:
     - name: https
@@ -294,7 +295,11 @@ static_resources:
         - http_health_check: { path: /healthz }
           {{- include "controlplane.envoyHealthTiming" . | nindent 10 }}
       {{- include "controlplane.envoyOutlierDetection" . | nindent 6 }}
-      {{- include "controlplane.envoyCircuitBreakers" . | nindent 6 }}
+      # Each daemon socket holds an upstream HTTP/1.1 connection (and counts as a request)
+      # for its whole life, on top of the calls in flight: the gateway may use as many
+      # connections as Envoy accepts from downstream, lest a fleet's sockets use up the
+      # connections and leave its claims and heartbeats queued.
+      {{- include "controlplane.envoyCircuitBreakers" (dict "maxConnections" $maxDownstreamConnections) | nindent 6 }}
     {{- range $key, $c := $grpc }}
     - name: {{ $c.name }}
       type: STRICT_DNS
@@ -319,7 +324,7 @@ static_resources:
         - grpc_health_check: { service_name: {{ first $c.grpcServices | quote }} }
           {{- include "controlplane.envoyHealthTiming" $ | nindent 10 }}
       {{- include "controlplane.envoyOutlierDetection" $ | nindent 6 }}
-      {{- include "controlplane.envoyCircuitBreakers" $ | nindent 6 }}
+      {{- include "controlplane.envoyCircuitBreakers" (dict "maxConnections" 10000) | nindent 6 }}
     {{- end }}
     - name: envoy-admin
       type: STATIC
@@ -397,11 +402,12 @@ outlier_detection:
   max_ejection_percent: {{ int $o.maxEjectionPercent }}
 {{- end }}
 
+{{/* (dict "maxConnections" N): the other thresholds are the same for every cluster. */}}
 {{- define "controlplane.envoyCircuitBreakers" -}}
 circuit_breakers:
   thresholds:
     # Far above normal load (a fleet's long-polls are the most requests in flight).
-    - max_connections: 10000
+    - max_connections: {{ int .maxConnections }}
       max_pending_requests: 10000
       max_requests: 50000
       max_retries: 50
