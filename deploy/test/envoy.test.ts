@@ -263,6 +263,18 @@ for (const { name, files } of VALUE_SETS) {
     t.true(limits.max_requests >= downstream, `max_requests ${limits.max_requests} < ${downstream} downstream connections`);
   });
 
+  test(`${name}: Envoy keeps serving through the longest claim before it stops; its drain does too`, (t) => {
+    const envoy = byKind(objects, "Deployment").find((d) => d.metadata.name.endsWith("-envoy"))!;
+    const pod = envoy.spec.template.spec;
+    const container = pod.containers[0];
+    const claimMs = durationMs(routes.find((r) => r.route.name === "daemon-claim")!.route.route.timeout);
+    const preStopMs = Number(container.lifecycle.preStop.exec.command[1]) * 1000;
+    const drainMs = Number(container.args[container.args.indexOf("--drain-time-s") + 1]) * 1000;
+    t.true(preStopMs >= claimMs, `preStop ${preStopMs} ms < claim timeout ${claimMs} ms`);
+    t.true(drainMs >= claimMs, `--drain-time-s ${drainMs} ms < claim timeout ${claimMs} ms`);
+    t.true(pod.terminationGracePeriodSeconds * 1000 > preStopMs, "SIGTERM comes after the pause, within the grace period");
+  });
+
   test(`${name}: Envoy's listeners are the ports its Deployment and Services expose, and probes hit /ready`, (t) => {
     const envoy = byKind(objects, "Deployment").find((d) => d.metadata.name.endsWith("-envoy"))!;
     const container = envoy.spec.template.spec.containers[0];
