@@ -5,6 +5,7 @@ import { Job } from "kubernetes-models/batch/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { DAEMON_SOCKET_DRAIN_MS } from "@controlplane/config";
 import { gatewayEnv } from "@controlplane/gateway/config";
 import { livenessEnv } from "@controlplane/liveness/config";
 import { profileCatalogEnv } from "@controlplane/profile-catalog/config";
@@ -125,15 +126,25 @@ for (const { name, files } of VALUE_SETS) {
     }
   });
 
-  test(`${name}: termination grace covers the preStop pause and the service's own drain`, (t) => {
+  test(`${name}: termination grace covers the preStop pause and the service's own drain (the gateway's: HTTP, then its daemon sockets)`, (t) => {
     const drainSeconds = Number(configEnv.SHUTDOWN_GRACE_MS) / 1000;
     t.true(drainSeconds > 0);
     for (const deployment of deployments) {
       const pod = podOf(deployment);
       const preStop = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
-      const drain = component(deployment) === "envoy" ? 0 : drainSeconds;
-      t.true(pod.terminationGracePeriodSeconds > preStop + drain, `${deployment.metadata.name}: ${pod.terminationGracePeriodSeconds} s`);
+      const drain = {
+        envoy: 0,
+        // On SIGTERM the gateway also closes its daemon sockets (1001) and waits for the close handshakes.
+        gateway: drainSeconds + DAEMON_SOCKET_DRAIN_MS / 1000,
+      }[component(deployment)] ?? drainSeconds;
+      t.true(pod.terminationGracePeriodSeconds > preStop + drain, `${deployment.metadata.name}: ${pod.terminationGracePeriodSeconds} s <= ${preStop} + ${drain} s`);
     }
+    const gateway = deployments.find((d) => component(d) === "gateway")!;
+    const other = deployments.find((d) => component(d) === "task-queue")!;
+    t.true(
+      podOf(gateway).terminationGracePeriodSeconds - podOf(other).terminationGracePeriodSeconds >= DAEMON_SOCKET_DRAIN_MS / 1000,
+      "the gateway's grace has room for its socket drain on top of what every service gets",
+    );
   });
 
   test(`${name}: every variable the chart sets is one its program reads`, (t) => {

@@ -97,12 +97,18 @@ liveness:
     - controlplane.liveness.v1.LivenessService
 {{- end }}
 
-{{/* The gateway: HTTP, not gRPC. */}}
+{{/*
+The gateway: HTTP, not gRPC. On SIGTERM it also closes its daemon sockets
+(close 1001) and waits up to socketDrainSeconds for the close handshakes:
+DAEMON_SOCKET_DRAIN_MS (libs/config/src/timing.ts) in whole seconds, rounded
+up; deploy/test checks the two agree through the termination grace.
+*/}}
 {{- define "controlplane.gatewayComponent" -}}
 name: gateway
 entry: services/gateway/src/main.ts
 httpPort: 8080
 metricsPort: 9090
+socketDrainSeconds: 2
 calls: [runtimeRegistry, profileCatalog, taskQueue, liveness]
 {{- end }}
 
