@@ -4,6 +4,8 @@ import {
   DaemonRegistered,
   IssueFirstExecuted,
   EventMeta,
+  MemberAdded,
+  MemberRemoved,
   ProfileCreated,
   ProfileDeleted,
   ProfileUpdated,
@@ -21,6 +23,7 @@ import {
   TaskQueued,
   TaskStarted,
   TaskWaiting,
+  TokenRevoked,
 } from "@controlplane/proto/events/v1/events";
 
 /**
@@ -39,6 +42,9 @@ export const EVENT_TYPES = {
   "runtime.merged": RuntimeMerged,
   "runtime.deleted": RuntimeDeleted,
   "agent.upserted": AgentUpserted,
+  "member.added": MemberAdded,
+  "member.removed": MemberRemoved,
+  "token.revoked": TokenRevoked,
   "task.queued": TaskQueued,
   "task.dispatched": TaskDispatched,
   "task.started": TaskStarted,

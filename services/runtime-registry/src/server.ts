@@ -23,10 +23,10 @@ export interface RegistryDeps {
 }
 
 export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof IdentityServiceService> {
-  const { pool } = deps;
+  const { pool, outbox } = deps;
   return {
     async createWorkspace(req) {
-      const workspace = await workspaces.createWorkspace(pool, {
+      const workspace = await workspaces.createWorkspace(outbox, {
         name: req.name,
         slug: req.slug,
         description: req.description,
@@ -59,10 +59,10 @@ export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof Ident
       return { workspaces: await workspaces.listWorkspaces(pool, req.userId) };
     },
     async addMember(req) {
-      return { member: await members.addMember(pool, req.workspaceId, req.userId, req.role) };
+      return { member: await members.addMember(outbox, req.workspaceId, req.userId, req.role) };
     },
     async removeMember(req) {
-      await members.removeMember(pool, req.workspaceId, req.userId);
+      await members.removeMember(outbox, req.workspaceId, req.userId);
       return {};
     },
     async getMembership(req) {
@@ -75,7 +75,7 @@ export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof Ident
       return tokens.issuePersonalAccessToken(pool, req.userId, req.name, req.ttlSeconds);
     },
     async revokeToken(req) {
-      return { info: await tokens.revokeToken(pool, req.tokenId) };
+      return { info: await tokens.revokeToken(outbox, req.tokenId) };
     },
     async listTokens(req) {
       return { tokens: await tokens.listTokens(pool, req.workspaceId, req.userId) };

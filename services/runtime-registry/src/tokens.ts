@@ -1,6 +1,7 @@
 import { generateToken, hashToken, TOKEN_PREFIX } from "@controlplane/auth";
 import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "@controlplane/grpc";
-import { isForeignKeyViolation, type DatabasePool } from "@controlplane/db";
+import { isForeignKeyViolation, type CommonQueryMethods, type DatabasePool, type Outbox } from "@controlplane/db";
+import type { EventBody } from "@controlplane/events";
 import { parseUuid } from "@controlplane/ids";
 import type { Logger } from "@controlplane/log";
 import { TokenKind, type Identity, type TokenInfo } from "@controlplane/proto/registry/v1/identity";
@@ -49,15 +50,46 @@ export async function issuePersonalAccessToken(pool: DatabasePool, userId: strin
   return { token, info: patInfo(row) };
 }
 
-/** Revokes a daemon token or PAT by id; revoking twice is harmless. */
-export async function revokeToken(pool: DatabasePool, tokenId: string): Promise<TokenInfo> {
+/**
+ * Revokes a daemon token or PAT by id, announcing `token.revoked` in the
+ * same transaction so that whoever cached an identity resolved from it
+ * (Identity.token_id) can drop it. Revoking twice is harmless: the second
+ * time changes nothing, announces nothing and answers the token as it is.
+ */
+export async function revokeToken(outbox: Outbox, tokenId: string): Promise<TokenInfo> {
   const id = parseUuid(tokenId);
   if (!id) throw new NotFoundError("token not found");
-  const daemon = await repo.revokeDaemonToken(pool, id);
+  return outbox.transaction(async (tx) => {
+    const daemon = await repo.revokeDaemonToken(tx, id);
+    if (daemon) {
+      await outbox.write(tx, "token.revoked", daemonRevoked(daemon), { workspaceId: daemon.workspace_id });
+      return daemonInfo(daemon);
+    }
+    const pat = await repo.revokePat(tx, id);
+    if (pat) {
+      // A PAT belongs to a user, not to a workspace.
+      await outbox.write(tx, "token.revoked", patRevoked(pat), { workspaceId: "" });
+      return patInfo(pat);
+    }
+    return alreadyRevoked(tx, id);
+  });
+}
+
+/** The answer for a token that was revoked before (NOT_FOUND when there is no such token). */
+async function alreadyRevoked(db: CommonQueryMethods, id: string): Promise<TokenInfo> {
+  const daemon = await repo.findDaemonTokenById(db, id);
   if (daemon) return daemonInfo(daemon);
-  const pat = await repo.revokePat(pool, id);
+  const pat = await repo.findPatById(db, id);
   if (pat) return patInfo(pat);
   throw new NotFoundError("token not found");
+}
+
+function daemonRevoked(row: repo.DaemonTokenRow): EventBody<"token.revoked"> {
+  return { tokenId: row.id, kind: TokenKind.TOKEN_KIND_DAEMON, workspaceId: row.workspace_id, daemonId: row.daemon_id };
+}
+
+function patRevoked(row: repo.PatRow): EventBody<"token.revoked"> {
+  return { tokenId: row.id, kind: TokenKind.TOKEN_KIND_PERSONAL_ACCESS, userId: row.user_id };
 }
 
 export async function listTokens(pool: DatabasePool, workspaceId?: string, userId?: string): Promise<TokenInfo[]> {
@@ -81,13 +113,14 @@ export async function resolveToken(pool: DatabasePool, token: string, jwtSecret:
       workspaceId: row.workspace_id,
       daemonId: row.daemon_id,
       expiresAt: row.expires_at ?? undefined,
+      tokenId: row.id,
     };
   }
   if (token.startsWith(TOKEN_PREFIX.personalAccess)) {
     const row = await repo.findLivePat(pool, hashToken(token));
     if (!row) throw new UnauthenticatedError("invalid token");
     repo.touchPat(pool, row.id).catch((error: unknown) => log.warn({ err: error, token_id: row.id }, "last_used_at update failed"));
-    return { kind: TokenKind.TOKEN_KIND_PERSONAL_ACCESS, userId: row.user_id, expiresAt: row.expires_at ?? undefined };
+    return { kind: TokenKind.TOKEN_KIND_PERSONAL_ACCESS, userId: row.user_id, expiresAt: row.expires_at ?? undefined, tokenId: row.id };
   }
   const claims = await verifyJwt(token, jwtSecret);
   return { kind: TokenKind.TOKEN_KIND_JWT, userId: claims.userId, email: claims.email, expiresAt: claims.expiresAt };

@@ -1,7 +1,7 @@
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
-import { isUniqueViolation, type DatabasePool } from "@controlplane/db";
+import { isUniqueViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
-import type { Workspace } from "@controlplane/proto/registry/v1/identity";
+import { MemberRole, type Workspace } from "@controlplane/proto/registry/v1/identity";
 import * as members from "./repository/members.js";
 import * as repo from "./repository/workspaces.js";
 import { normalizeRepos, rawRepos, reposVersion, type Repo } from "./repos.js";
@@ -19,7 +19,8 @@ export interface CreateWorkspaceInput {
   ownerUserId?: string;
 }
 
-export async function createWorkspace(pool: DatabasePool, input: CreateWorkspaceInput): Promise<Workspace> {
+/** Creates a workspace; its owner, when named, becomes a member with `member.added` in the same transaction. */
+export async function createWorkspace(outbox: Outbox, input: CreateWorkspaceInput): Promise<Workspace> {
   const name = input.name.trim();
   if (!name) throw new InvalidArgumentError("name is required");
   const slug = input.slug.trim() || slugify(name);
@@ -29,7 +30,7 @@ export async function createWorkspace(pool: DatabasePool, input: CreateWorkspace
   const owner = input.ownerUserId ? requireUuid(input.ownerUserId, "owner_user_id") : undefined;
   const settingsJson = parseSettings(input.settingsJson || "{}");
   try {
-    return await pool.transaction(async (tx) => {
+    return await outbox.transaction(async (tx) => {
       const row = await repo.insertWorkspace(tx, {
         name,
         slug,
@@ -39,7 +40,10 @@ export async function createWorkspace(pool: DatabasePool, input: CreateWorkspace
         context: input.context ?? null,
         issuePrefix: input.issuePrefix.trim(),
       });
-      if (owner) await members.upsertMember(tx, row.id, owner, "owner");
+      if (owner) {
+        await members.insertMember(tx, row.id, owner, "owner");
+        await outbox.write(tx, "member.added", { userId: owner, role: MemberRole.MEMBER_ROLE_OWNER }, { workspaceId: row.id });
+      }
       return toProto(row);
     });
   } catch (error) {

@@ -11,11 +11,25 @@ const memberRow = z.object({
 export type MemberRow = z.infer<typeof memberRow>;
 export type Role = MemberRow["role"];
 
-/** Adds the member, or changes the role of an existing one. */
-export function upsertMember(db: CommonQueryMethods, workspaceId: string, userId: string, role: Role) {
-  return db.one(sql.type(memberRow)`
+/** Adds the membership; null when the user is a member already (nothing written). */
+export function insertMember(db: CommonQueryMethods, workspaceId: string, userId: string, role: Role) {
+  return db.maybeOne(sql.type(memberRow)`
     INSERT INTO registry.member (workspace_id, user_id, role) VALUES (${workspaceId}, ${userId}, ${role})
-    ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role
+    ON CONFLICT (workspace_id, user_id) DO NOTHING
+    RETURNING workspace_id, user_id, role, created_at`);
+}
+
+/** The membership, locked until the transaction ends (a role change reads the role it replaces). */
+export function lockMember(db: CommonQueryMethods, workspaceId: string, userId: string) {
+  return db.maybeOne(sql.type(memberRow)`
+    SELECT workspace_id, user_id, role, created_at FROM registry.member
+    WHERE workspace_id = ${workspaceId} AND user_id = ${userId}
+    FOR UPDATE`);
+}
+
+export function setRole(db: CommonQueryMethods, workspaceId: string, userId: string, role: Role) {
+  return db.one(sql.type(memberRow)`
+    UPDATE registry.member SET role = ${role} WHERE workspace_id = ${workspaceId} AND user_id = ${userId}
     RETURNING workspace_id, user_id, role, created_at`);
 }
 
@@ -25,8 +39,9 @@ export function findMember(db: CommonQueryMethods, workspaceId: string, userId: 
     WHERE workspace_id = ${workspaceId} AND user_id = ${userId}`);
 }
 
-export async function deleteMember(db: CommonQueryMethods, workspaceId: string, userId: string) {
-  const result = await db.query(sql.unsafe`
-    DELETE FROM registry.member WHERE workspace_id = ${workspaceId} AND user_id = ${userId}`);
-  return result.rowCount === 1;
+/** Deletes the membership and returns what it was; null when there was none. */
+export function deleteMember(db: CommonQueryMethods, workspaceId: string, userId: string) {
+  return db.maybeOne(sql.type(memberRow)`
+    DELETE FROM registry.member WHERE workspace_id = ${workspaceId} AND user_id = ${userId}
+    RETURNING workspace_id, user_id, role, created_at`);
 }

@@ -84,16 +84,22 @@ export function findPatById(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(patRow)`SELECT ${patColumns} FROM registry.personal_access_token WHERE id = ${id}`);
 }
 
+/** Revokes a daemon token that is not revoked yet; null when it already was, or does not exist. */
 export function revokeDaemonToken(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(daemonTokenRow)`
-    UPDATE registry.daemon_token SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id}
+    UPDATE registry.daemon_token SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL
     RETURNING ${daemonColumns}`);
 }
 
+/** Revokes a personal access token that is not revoked yet; null when it already was, or does not exist. */
 export function revokePat(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(patRow)`
-    UPDATE registry.personal_access_token SET revoked_at = coalesce(revoked_at, now()) WHERE id = ${id}
+    UPDATE registry.personal_access_token SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL
     RETURNING ${patColumns}`);
+}
+
+export function findDaemonTokenById(db: CommonQueryMethods, id: string) {
+  return db.maybeOne(sql.type(daemonTokenRow)`SELECT ${daemonColumns} FROM registry.daemon_token WHERE id = ${id}`);
 }
 
 export function listDaemonTokens(db: CommonQueryMethods, workspaceId: string) {

@@ -8,6 +8,14 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
 import { RuntimeProfile } from "../../profiles/v1/profiles.js";
+import {
+  MemberRole,
+  memberRoleFromJSON,
+  memberRoleToJSON,
+  TokenKind,
+  tokenKindFromJSON,
+  tokenKindToJSON,
+} from "../../registry/v1/identity.js";
 import { Agent, Runtime } from "../../registry/v1/registry.js";
 import { TaskMessage } from "../../taskqueue/v1/taskqueue.js";
 
@@ -365,6 +373,61 @@ export interface ActionFinished {
   error: string;
   /** True when result_json was left out for its size. */
   resultTruncated: boolean;
+}
+
+/**
+ * controlplane.member.added: a membership was stated (meta.workspace_id,
+ * user_id, role). AddMember both adds and changes roles, and so does this
+ * event: a consumer keeping (workspace, user) -> role applies it as is.
+ * previous_role tells the two apart. Published by AddMember (a new member,
+ * or a role that changed; the same role again changes nothing and publishes
+ * nothing) and by CreateWorkspace for its owner.
+ */
+export interface MemberAdded {
+  meta?: EventMeta | undefined;
+  userId: string;
+  /** The role the member has now. */
+  role: MemberRole;
+  /** Unset for a new membership; for a role change, the role before it. */
+  previousRole?: MemberRole | undefined;
+}
+
+/**
+ * controlplane.member.removed: the user is no longer a member of
+ * meta.workspace_id (RemoveMember).
+ */
+export interface MemberRemoved {
+  meta?: EventMeta | undefined;
+  userId: string;
+  /** The role the member had. */
+  role: MemberRole;
+}
+
+/**
+ * controlplane.token.revoked: a daemon token or personal access token was
+ * revoked (RevokeToken); once per token, a second revoke publishes nothing.
+ * Holders of identities resolved from it (Identity.token_id) drop them and
+ * close what the token opened. meta.workspace_id is the daemon token's
+ * workspace, empty for a PAT.
+ */
+export interface TokenRevoked {
+  meta?:
+    | EventMeta
+    | undefined;
+  /** TokenInfo.id and Identity.token_id. */
+  tokenId: string;
+  /** TOKEN_KIND_DAEMON or TOKEN_KIND_PERSONAL_ACCESS. */
+  kind: TokenKind;
+  /** Personal access tokens: their user. */
+  userId?:
+    | string
+    | undefined;
+  /** Daemon tokens: the only workspace the token reached. */
+  workspaceId?:
+    | string
+    | undefined;
+  /** Daemon tokens: the daemon id it was issued for. */
+  daemonId?: string | undefined;
 }
 
 function createBaseEventMeta(): EventMeta {
@@ -3147,6 +3210,401 @@ export const ActionFinished: MessageFns<ActionFinished> = {
     message.resultJson = object.resultJson ?? "";
     message.error = object.error ?? "";
     message.resultTruncated = object.resultTruncated ?? false;
+    return message;
+  },
+};
+
+function createBaseMemberAdded(): MemberAdded {
+  return { meta: undefined, userId: "", role: 0, previousRole: undefined };
+}
+
+export const MemberAdded: MessageFns<MemberAdded> = {
+  encode(message: MemberAdded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.role !== 0) {
+      writer.uint32(24).int32(message.role);
+    }
+    if (message.previousRole !== undefined) {
+      writer.uint32(32).int32(message.previousRole);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberAdded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberAdded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.role = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.previousRole = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberAdded {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      role: isSet(object.role) ? memberRoleFromJSON(object.role) : 0,
+      previousRole: isSet(object.previousRole)
+        ? memberRoleFromJSON(object.previousRole)
+        : isSet(object.previous_role)
+        ? memberRoleFromJSON(object.previous_role)
+        : undefined,
+    };
+  },
+
+  toJSON(message: MemberAdded): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.role !== 0) {
+      obj.role = memberRoleToJSON(message.role);
+    }
+    if (message.previousRole !== undefined) {
+      obj.previousRole = memberRoleToJSON(message.previousRole);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MemberAdded>, I>>(base?: I): MemberAdded {
+    return MemberAdded.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MemberAdded>, I>>(object: I): MemberAdded {
+    const message = createBaseMemberAdded();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.userId = object.userId ?? "";
+    message.role = object.role ?? 0;
+    message.previousRole = object.previousRole ?? undefined;
+    return message;
+  },
+};
+
+function createBaseMemberRemoved(): MemberRemoved {
+  return { meta: undefined, userId: "", role: 0 };
+}
+
+export const MemberRemoved: MessageFns<MemberRemoved> = {
+  encode(message: MemberRemoved, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.role !== 0) {
+      writer.uint32(24).int32(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberRemoved {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberRemoved();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.role = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberRemoved {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      role: isSet(object.role) ? memberRoleFromJSON(object.role) : 0,
+    };
+  },
+
+  toJSON(message: MemberRemoved): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.role !== 0) {
+      obj.role = memberRoleToJSON(message.role);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MemberRemoved>, I>>(base?: I): MemberRemoved {
+    return MemberRemoved.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MemberRemoved>, I>>(object: I): MemberRemoved {
+    const message = createBaseMemberRemoved();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.userId = object.userId ?? "";
+    message.role = object.role ?? 0;
+    return message;
+  },
+};
+
+function createBaseTokenRevoked(): TokenRevoked {
+  return { meta: undefined, tokenId: "", kind: 0, userId: undefined, workspaceId: undefined, daemonId: undefined };
+}
+
+export const TokenRevoked: MessageFns<TokenRevoked> = {
+  encode(message: TokenRevoked, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meta !== undefined) {
+      EventMeta.encode(message.meta, writer.uint32(10).fork()).join();
+    }
+    if (message.tokenId !== "") {
+      writer.uint32(18).string(message.tokenId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.userId !== undefined) {
+      writer.uint32(34).string(message.userId);
+    }
+    if (message.workspaceId !== undefined) {
+      writer.uint32(42).string(message.workspaceId);
+    }
+    if (message.daemonId !== undefined) {
+      writer.uint32(50).string(message.daemonId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenRevoked {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenRevoked();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meta = EventMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tokenId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.daemonId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenRevoked {
+    return {
+      meta: isSet(object.meta) ? EventMeta.fromJSON(object.meta) : undefined,
+      tokenId: isSet(object.tokenId)
+        ? globalThis.String(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.String(object.token_id)
+        : "",
+      kind: isSet(object.kind) ? tokenKindFromJSON(object.kind) : 0,
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : undefined,
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : undefined,
+      daemonId: isSet(object.daemonId)
+        ? globalThis.String(object.daemonId)
+        : isSet(object.daemon_id)
+        ? globalThis.String(object.daemon_id)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TokenRevoked): unknown {
+    const obj: any = {};
+    if (message.meta !== undefined) {
+      obj.meta = EventMeta.toJSON(message.meta);
+    }
+    if (message.tokenId !== "") {
+      obj.tokenId = message.tokenId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = tokenKindToJSON(message.kind);
+    }
+    if (message.userId !== undefined) {
+      obj.userId = message.userId;
+    }
+    if (message.workspaceId !== undefined) {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.daemonId !== undefined) {
+      obj.daemonId = message.daemonId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TokenRevoked>, I>>(base?: I): TokenRevoked {
+    return TokenRevoked.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TokenRevoked>, I>>(object: I): TokenRevoked {
+    const message = createBaseTokenRevoked();
+    message.meta = (object.meta !== undefined && object.meta !== null) ? EventMeta.fromPartial(object.meta) : undefined;
+    message.tokenId = object.tokenId ?? "";
+    message.kind = object.kind ?? 0;
+    message.userId = object.userId ?? undefined;
+    message.workspaceId = object.workspaceId ?? undefined;
+    message.daemonId = object.daemonId ?? undefined;
     return message;
   },
 };

@@ -343,7 +343,15 @@ export interface Identity {
     | Date
     | undefined;
   /** The JWT "email" claim, when present. */
-  email?: string | undefined;
+  email?:
+    | string
+    | undefined;
+  /**
+   * Set for daemon tokens and PATs: the token's id (TokenInfo.id), which
+   * token.revoked names, so a cache keyed by the raw token can drop what a
+   * revocation ends. JWTs have none.
+   */
+  tokenId?: string | undefined;
 }
 
 export interface ResolveTokenResponse {
@@ -3387,6 +3395,7 @@ function createBaseIdentity(): Identity {
     daemonId: undefined,
     expiresAt: undefined,
     email: undefined,
+    tokenId: undefined,
   };
 }
 
@@ -3409,6 +3418,9 @@ export const Identity: MessageFns<Identity> = {
     }
     if (message.email !== undefined) {
       writer.uint32(50).string(message.email);
+    }
+    if (message.tokenId !== undefined) {
+      writer.uint32(58).string(message.tokenId);
     }
     return writer;
   },
@@ -3474,6 +3486,14 @@ export const Identity: MessageFns<Identity> = {
             message.email = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.tokenId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3510,6 +3530,11 @@ export const Identity: MessageFns<Identity> = {
         ? fromJsonTimestamp(object.expires_at)
         : undefined,
       email: isSet(object.email) ? globalThis.String(object.email) : undefined,
+      tokenId: isSet(object.tokenId)
+        ? globalThis.String(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.String(object.token_id)
+        : undefined,
     };
   },
 
@@ -3533,6 +3558,9 @@ export const Identity: MessageFns<Identity> = {
     if (message.email !== undefined) {
       obj.email = message.email;
     }
+    if (message.tokenId !== undefined) {
+      obj.tokenId = message.tokenId;
+    }
     return obj;
   },
 
@@ -3547,6 +3575,7 @@ export const Identity: MessageFns<Identity> = {
     message.daemonId = object.daemonId ?? undefined;
     message.expiresAt = object.expiresAt ?? undefined;
     message.email = object.email ?? undefined;
+    message.tokenId = object.tokenId ?? undefined;
     return message;
   },
 };
