@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import { loadGatewayConfig } from "@controlplane/gateway/config";
-import { startGateway } from "@controlplane/gateway";
+import { startGateway, type RunningGateway } from "@controlplane/gateway";
 import { createClient, type PromiseClient } from "@controlplane/grpc";
 import { createLogger } from "@controlplane/log";
 import { loadProfileCatalogConfig } from "@controlplane/profile-catalog/config";
@@ -26,6 +26,8 @@ export interface Stack {
   gatewayUrl: string;
   /** Every route the gateway serves. */
   gatewayRoutes: ReadonlyArray<{ method: string; url: string }>;
+  /** The gateway's daemon sockets. */
+  gatewaySockets: RunningGateway["sockets"];
   registryAddr: string;
   profilesAddr: string;
   identity: PromiseClient<typeof IdentityServiceService>;
@@ -79,6 +81,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   const stack: Stack = {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
     gatewayRoutes: gateway.routes,
+    gatewaySockets: gateway.sockets,
     registryAddr,
     profilesAddr,
     identity,

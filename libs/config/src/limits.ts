@@ -27,6 +27,8 @@ export const LIMITS = {
   REGISTER_RUNTIMES: 100,
   /** Old daemon ids one register may fold in. */
   LEGACY_DAEMON_IDS: 32,
+  /** Runtime ids one daemon socket may watch (each is checked at the upgrade). */
+  RUNTIMES_PER_SOCKET: 1_000,
   /** Runtime ids in one deregister. */
   DEREGISTER_RUNTIMES: 100,
   /** Messages in one batch (the daemon flushes every 500 ms: a few dozen at most). */

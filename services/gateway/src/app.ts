@@ -8,7 +8,10 @@ import type { Authenticator } from "./auth/authenticator.js";
 import type { Resources } from "./auth/resources.js";
 import type { GatewayClients } from "./clients.js";
 import { Router } from "./router.js";
+import websocket from "@fastify/websocket";
+import { registerDaemonSocketRoute } from "./routes/daemon-socket.js";
 import { registerDaemonTaskRoutes } from "./routes/daemon-tasks.js";
+import type { SocketHub } from "./socket/hub.js";
 import { registerHeartbeatRoutes } from "./routes/heartbeat.js";
 import { registerProfileRoutes } from "./routes/profiles.js";
 import { registerRegistrationRoutes } from "./routes/register.js";
@@ -61,6 +64,10 @@ export interface GatewayDeps {
   requestTimeoutMs: number;
   /** Aborted when the gateway starts shutting down. */
   shutdown: AbortSignal;
+  /** Holds the daemon sockets. */
+  sockets: SocketHub;
+  /** Largest frame a daemon may send on its socket. */
+  maxFrameBytes: number;
 }
 
 /** The gateway's HTTP surface: the daemon contract, byte for byte. */
@@ -94,8 +101,17 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
 
+  // The daemon socket: no subprotocol is ever chosen and no extension
+  // negotiated (the original offered neither); sockets are drained by the
+  // hub on shutdown, before the server closes.
+  app.register(websocket, {
+    options: { maxPayload: deps.maxFrameBytes, perMessageDeflate: false, handleProtocols: () => false },
+    preClose: (done) => done(),
+  });
+
   const router = new Router(app);
   const context = { router, clients: deps.clients, auth: deps.auth, resources: deps.resources, shutdown: deps.shutdown };
+  registerDaemonSocketRoute(context, deps.sockets);
   registerRegistrationRoutes(context);
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);

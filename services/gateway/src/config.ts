@@ -1,4 +1,16 @@
-import { address, loadConfig, logLevel, millis, port, positiveInt, z } from "@controlplane/config";
+import {
+  address,
+  commonEnv,
+  DAEMON_SOCKET_DRAIN_MS,
+  DAEMON_SOCKET_PING_INTERVAL_MS,
+  DAEMON_SOCKET_PONG_TIMEOUT_MS,
+  loadConfig,
+  logLevel,
+  millis,
+  port,
+  positiveInt,
+  z,
+} from "@controlplane/config";
 
 export const gatewayEnv = z.object({
   LOG_LEVEL: logLevel(),
@@ -29,6 +41,29 @@ export const gatewayEnv = z.object({
    */
   REQUEST_TIMEOUT_MS: millis(30_000),
   SHUTDOWN_GRACE_MS: millis(10_000),
+  /** Wake-ups and hints for daemon sockets arrive over core NATS (no JetStream, nothing stored). */
+  NATS_URL: commonEnv.NATS_URL,
+  EVENTS_SUBJECT_ROOT: commonEnv.EVENTS_SUBJECT_ROOT,
+  /** Daemon sockets are pinged this often (below 60 s: today's daemon drops a socket silent that long). */
+  WS_PING_INTERVAL_MS: millis(DAEMON_SOCKET_PING_INTERVAL_MS),
+  /** A socket that has not answered a ping (pong) for this long is closed. */
+  WS_PONG_TIMEOUT_MS: millis(DAEMON_SOCKET_PONG_TIMEOUT_MS),
+  /** Largest frame a daemon may send; larger closes the socket with 1009. */
+  WS_MAX_FRAME_BYTES: positiveInt(64 * 1024),
+  /**
+   * Frames a socket may have waiting to be written. A wake-up that finds the
+   * queue full evicts the socket (a slow consumer never grows our memory);
+   * an ack or hint that finds it full is dropped.
+   */
+  WS_SEND_QUEUE_FRAMES: positiveInt(64),
+  /**
+   * How often an open socket's credentials are checked again (token still
+   * valid, still a member): a revoked token or removed member loses its
+   * socket within this, or at once when the registry's event arrives.
+   */
+  WS_REAUTH_INTERVAL_MS: millis(30_000),
+  /** On shutdown, how long sockets get to finish their close handshake. */
+  WS_DRAIN_MS: millis(DAEMON_SOCKET_DRAIN_MS),
 });
 
 export type GatewayConfig = z.infer<typeof gatewayEnv>;

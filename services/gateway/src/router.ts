@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
+import type { WebSocket } from "ws";
+import type {} from "@fastify/websocket";
 import { CallCancelledError, runInScope } from "@controlplane/grpc";
 
 /**
@@ -41,6 +43,34 @@ export class Router {
       // cancelled if the client goes away before its answer is written.
       handler: (request, reply) =>
         runInScope({ requestId: request.id, signal: clientGone(reply) }, () => handler(request, reply)),
+    });
+  }
+
+  /**
+   * A WebSocket route (GET): `preHandler` runs first for every request,
+   * upgrade or not; then `wsHandler` gets the upgraded socket, or `handler`
+   * answers a request that asked for no upgrade. Declared in a child
+   * context so the WebSocket plugin, registered before, sees it.
+   */
+  socket(
+    url: string,
+    route: {
+      preHandler: RouteHandler;
+      handler: RouteHandler;
+      wsHandler: (socket: WebSocket, request: FastifyRequest) => void;
+    },
+  ): void {
+    this.known.on("GET", url, () => undefined);
+    this.routes.push({ method: "GET", url });
+    this.app.register(async (scoped) => {
+      scoped.route({
+        method: "GET",
+        url,
+        // With `wsHandler` (and not `websocket: true`) the plugin upgrades, and `handler` serves plain requests.
+        preHandler: (request, reply) => runInScope({ requestId: request.id, signal: clientGone(reply) }, () => route.preHandler(request, reply)),
+        handler: (request, reply) => runInScope({ requestId: request.id }, () => route.handler(request, reply)),
+        wsHandler: route.wsHandler,
+      });
     });
   }
 

@@ -1,3 +1,4 @@
+import type { DeliveredAction, HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
 import type { RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
 import type { Repo, Workspace } from "@controlplane/proto/registry/v1/identity";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
@@ -63,4 +64,30 @@ export function runtimeJson(runtime: Runtime) {
     created_at: rfc3339(runtime.createdAt ?? new Date(0)),
     updated_at: rfc3339(runtime.updatedAt ?? new Date(0)),
   };
+}
+
+/**
+ * The pending actions a beat popped, as the heartbeat answer (D3) and the
+ * socket's ack carry them: each key only when something was popped.
+ */
+export function pendingActionsJson(beat: HeartbeatResponse) {
+  return {
+    ...(beat.pendingUpdate ? { pending_update: { id: beat.pendingUpdate.id, target_version: beat.pendingUpdate.targetVersion ?? "" } } : {}),
+    ...(beat.pendingModelList ? { pending_model_list: { id: beat.pendingModelList.id } } : {}),
+    ...(beat.pendingLocalSkills ? { pending_local_skills: { id: beat.pendingLocalSkills.id } } : {}),
+    ...(beat.pendingLocalSkillImport ? { pending_local_skill_import: importJson(beat.pendingLocalSkillImport) } : {}),
+    ...(beat.pendingLocalSkillImports.length > 0 ? { pending_local_skill_imports: beat.pendingLocalSkillImports.map(importJson) } : {}),
+  };
+}
+
+/** Ids of every action a beat popped (to give them back if its answer is never delivered). */
+export function poppedActionIds(beat: HeartbeatResponse): string[] {
+  const single = [beat.pendingUpdate, beat.pendingModelList, beat.pendingLocalSkills, beat.pendingLocalSkillImport];
+  const ids = single.filter((a): a is DeliveredAction => a !== undefined).map((a) => a.id);
+  for (const action of beat.pendingLocalSkillImports) if (!ids.includes(action.id)) ids.push(action.id);
+  return ids;
+}
+
+function importJson(action: DeliveredAction) {
+  return { id: action.id, skill_key: action.skillKey ?? "" };
 }

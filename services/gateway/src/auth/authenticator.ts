@@ -19,6 +19,8 @@ export interface Caller {
   taskId?: string;
   /** The raw bearer token, for the few routes that act on it (renew). */
   token: string;
+  /** Daemon tokens and PATs: the token's id, which a revocation names. */
+  tokenId?: string;
 }
 
 const ROLE_NAMES: Record<number, Role> = { 1: "owner", 2: "admin", 3: "member" };
@@ -35,16 +37,20 @@ export class Authenticator {
   private readonly identities: ReadThrough<Identity>;
   private readonly taskTokens: TtlCache<Caller>;
   private readonly roles: ReadThrough<Role | null>;
+  /** Token id -> the raw token cached under it, so a revocation (which names the id) drops the entry. */
+  private readonly tokensById: TtlCache<string>;
 
   constructor(
     private readonly clients: GatewayClients,
     ttlMs: number,
   ) {
+    this.tokensById = new TtlCache(ttlMs, 200_000);
     this.identities = new ReadThrough(
       new TtlCache(ttlMs),
       async (token) => {
         const { identity } = await this.clients.identity.resolveToken({ token });
         if (!identity) throw new Error("the registry answered without an identity");
+        if (identity.tokenId) this.tokensById.set(identity.tokenId, token);
         return identity;
       },
       { notAfter: (identity) => identity.expiresAt, refreshAheadMs: ttlMs / 3 },
@@ -86,6 +92,19 @@ export class Authenticator {
     return toCaller(identity, token);
   }
 
+  /** A revoked token is refused from its next request on, not only when its cache entry expires. */
+  forgetToken(tokenId: string): void {
+    const token = this.tokensById.get(tokenId);
+    if (token === undefined) return;
+    this.identities.forget(token);
+    this.tokensById.delete(tokenId);
+  }
+
+  /** A membership that changed is read again on its next use. */
+  forgetMembership(userId: string, workspaceId: string): void {
+    this.roles.forget(`${userId}:${workspaceId}`);
+  }
+
   /** A mat_ task token (user routes only): the task queue knows it. */
   async resolveTaskToken(token: string, style: ErrorStyle): Promise<Caller> {
     const cached = this.taskTokens.get(token);
@@ -125,9 +144,9 @@ export class Authenticator {
 function toCaller(identity: Identity, token: string): Caller {
   switch (identity.kind) {
     case TokenKind.TOKEN_KIND_DAEMON:
-      return { kind: "daemon_token", workspaceId: identity.workspaceId, daemonId: identity.daemonId, token };
+      return { kind: "daemon_token", workspaceId: identity.workspaceId, daemonId: identity.daemonId, token, tokenId: identity.tokenId };
     case TokenKind.TOKEN_KIND_PERSONAL_ACCESS:
-      return { kind: "pat", userId: identity.userId, token };
+      return { kind: "pat", userId: identity.userId, token, tokenId: identity.tokenId };
     default:
       return { kind: "jwt", userId: identity.userId, token };
   }

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { hasCode, status } from "@controlplane/grpc";
-import { ActionKind, type DeliveredAction } from "@controlplane/proto/liveness/v1/liveness";
+import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon } from "../auth/checks.js";
+import { pendingActionsJson } from "../shapes.js";
 import type { RouteHandler } from "../router.js";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, bool, decodeBody, jsonArray, jsonObject, str, text } from "../wire/body.js";
@@ -26,14 +27,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
       if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
       throw httpErrorFromGrpc(error, "heartbeat failed");
     }
-    return sendJson(reply, 200, {
-      status: "ok",
-      ...(beat.pendingUpdate ? { pending_update: { id: beat.pendingUpdate.id, target_version: beat.pendingUpdate.targetVersion ?? "" } } : {}),
-      ...(beat.pendingModelList ? { pending_model_list: { id: beat.pendingModelList.id } } : {}),
-      ...(beat.pendingLocalSkills ? { pending_local_skills: { id: beat.pendingLocalSkills.id } } : {}),
-      ...(beat.pendingLocalSkillImport ? { pending_local_skill_import: importJson(beat.pendingLocalSkillImport) } : {}),
-      ...(beat.pendingLocalSkillImports.length > 0 ? { pending_local_skill_imports: beat.pendingLocalSkillImports.map(importJson) } : {}),
-    });
+    return sendJson(reply, 200, { status: "ok", ...pendingActionsJson(beat) });
   });
 
   /**
@@ -106,8 +100,4 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
       b.skill ? JSON.stringify({ skill: b.skill }) : undefined,
     ),
   );
-}
-
-function importJson(action: DeliveredAction) {
-  return { id: action.id, skill_key: action.skillKey ?? "" };
 }

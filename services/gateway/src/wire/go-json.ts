@@ -3,7 +3,12 @@
  * U+2028 and U+2029 escaped as \u00XX, and a trailing newline on every body.
  */
 export function goJson(value: unknown): string {
-  return escapeHtml(JSON.stringify(value)) + "\n";
+  return goMarshal(value) + "\n";
+}
+
+/** Like goJson without the newline: json.Marshal, as the original wrote socket frames. */
+export function goMarshal(value: unknown): string {
+  return escapeHtml(JSON.stringify(value));
 }
 
 function escapeHtml(json: string): string {

@@ -1,0 +1,284 @@
+import { randomUUID } from "node:crypto";
+import test from "ava";
+import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import { taskWakeSubject } from "@controlplane/events";
+import { loadGatewayConfig } from "@controlplane/gateway/config";
+import { startGateway } from "@controlplane/gateway";
+import { createLogger } from "@controlplane/log";
+import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
+import { NATS_URL, waitFor } from "@controlplane/testkit";
+import { http } from "../support/http.js";
+import { openSocket, RefusedUpgrade, type TestSocket } from "../support/socket.js";
+import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
+import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks.js";
+
+// The daemon socket (CONTRACT §12) driven by a real WebSocket client over
+// real HTTP, against every service on real gRPC, Postgres and NATS.
+
+const PING_MS = 100;
+const PONG_TIMEOUT_MS = 1_000;
+
+let stack: Stack;
+let nc: NatsConnection;
+const sockets: TestSocket[] = [];
+
+test.before(async () => {
+  stack = await startStack({ WS_PING_INTERVAL_MS: String(PING_MS), WS_PONG_TIMEOUT_MS: String(PONG_TIMEOUT_MS), WS_SEND_QUEUE_FRAMES: "16" });
+  nc = await natsConnect({ servers: NATS_URL });
+});
+test.after.always(async () => {
+  for (const socket of sockets) socket.ws.terminate();
+  await nc?.close();
+  await stack?.stop();
+});
+
+async function setup() {
+  const ws = await seedWorkspace(stack);
+  const daemonId = `daemon-${randomUUID().slice(0, 8)}`;
+  const runtimeId = await seedRuntime(stack, ws, daemonId);
+  const agentId = await seedAgent(stack, ws, runtimeId, { maxConcurrentTasks: 10 });
+  return { ws, daemonId, runtimeId, agentId, token: ws.member.pat };
+}
+
+async function open(token: string | undefined, runtimeIds: string[], options = {}, baseUrl = stack.gatewayUrl) {
+  const socket = await openSocket(baseUrl, token, runtimeIds, options);
+  sockets.push(socket);
+  return socket;
+}
+
+async function refusal(token: string | undefined, query: string, headers: Record<string, string> = {}) {
+  const error = await openSocketRaw(token, query, headers).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof RefusedUpgrade)) throw new Error(`expected a refused upgrade, got ${String(error)}`);
+  return error;
+}
+
+function openSocketRaw(token: string | undefined, query: string, headers: Record<string, string>) {
+  const url = `${stack.gatewayUrl.replace(/^http/, "ws")}/api/daemon/ws${query}`;
+  return import("ws").then(
+    ({ WebSocket }) =>
+      new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(url, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+        ws.once("open", () => (ws.terminate(), resolve()));
+        ws.once("unexpected-response", (_request, response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+          response.on("end", () => reject(new RefusedUpgrade(response.statusCode ?? 0, response.headers, body)));
+        });
+        ws.once("error", reject);
+      }),
+  );
+}
+
+test("upgrade refusals answer the contract's errors, in its order, before any handshake", async (t) => {
+  const { ws, runtimeId, token } = await setup();
+  const other = await seedWorkspace(stack);
+  const foreign = await seedRuntime(stack, other);
+  const { token: daemonToken } = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "another-daemon", ttlSeconds: 3600 });
+
+  const cases: Array<[string | undefined, string, number, string]> = [
+    [undefined, `?runtime_ids=${runtimeId}`, 401, '{"error":"missing authorization header"}'],
+    ["mul_" + "0".repeat(40), `?runtime_ids=${runtimeId}`, 401, '{"error":"invalid token"}'],
+    [daemonToken, "", 400, '{"error":"runtime_ids required"}\n'],
+    [daemonToken, "?runtime_ids=%20,%20", 400, '{"error":"runtime_ids required"}\n'],
+    [token, "?runtime_ids=not-a-uuid", 400, '{"error":"invalid runtime_id"}\n'],
+    [token, `?runtime_ids=${randomUUID()}`, 404, '{"error":"runtime not found"}\n'],
+    [token, `?runtime_ids=${foreign}`, 404, '{"error":"not found"}\n'],
+    [token, `?runtime_id=${runtimeId}&runtime_ids=${randomUUID()}`, 404, '{"error":"runtime not found"}\n'],
+    // A daemon token reaches only runtimes of its own daemon.
+    [daemonToken, `?runtime_ids=${runtimeId}`, 404, '{"error":"runtime not found"}\n'],
+  ];
+  for (const [credential, query, status, body] of cases) {
+    const refused = await refusal(credential, query);
+    t.is(refused.status, status, query);
+    t.is(refused.body, body, query);
+  }
+});
+
+test("a plain GET with good credentials gets the WebSocket library's 400 as text", async (t) => {
+  const { runtimeId, token } = await setup();
+  const answer = await http(stack.gatewayUrl, "GET", `/api/daemon/ws?runtime_ids=${runtimeId}`, { token });
+  t.is(answer.status, 400);
+  t.is(answer.text, "Bad Request\n");
+  t.is(answer.contentType, "text/plain; charset=utf-8");
+  t.is(answer.headers.get("sec-websocket-version"), "13");
+  const wrongMethod = await http(stack.gatewayUrl, "POST", `/api/daemon/ws?runtime_ids=${runtimeId}`, { token });
+  t.is(wrongMethod.status, 405);
+});
+
+test("the upgrade answers 101 with no subprotocol even when one is offered; any origin", async (t) => {
+  const { runtimeId, token } = await setup();
+  const socket = await open(token, [runtimeId], { protocol: "chat", headers: { origin: "https://evil.example" } } as object);
+  t.is(socket.ws.protocol, "");
+  t.is(socket.ws.extensions, "");
+});
+
+test("a task queued for a watched runtime arrives as task_available with its id, on every socket watching it", async (t) => {
+  const { runtimeId, agentId, token, ws } = await setup();
+  const first = await open(token, [runtimeId]);
+  const second = await open(ws.owner.pat, [runtimeId]);
+  const { task } = await enqueue(stack, agentId);
+  for (const socket of [first, second]) {
+    const frame = await socket.next((f) => f.type === "daemon:task_available" && f.payload.task_id === task.id);
+    t.is(frame.raw, `{"type":"daemon:task_available","payload":{"runtime_id":"${runtimeId}","task_id":"${task.id}"}}`);
+  }
+});
+
+test("a retry wakes the runtime with the retry's id; a finished task wakes it without one", async (t) => {
+  const { runtimeId, agentId, token } = await setup();
+  const socket = await open(token, [runtimeId]);
+  const { task } = await enqueue(stack, agentId, { maxAttempts: 2 });
+  await claimOverHttp(stack, token, runtimeId);
+  // A reason the runtime caused is retried.
+  const failed = await http(stack.gatewayUrl, "POST", `/api/daemon/tasks/${task.id}/fail`, { token, body: { error: "boom", failure_reason: "timeout" } });
+  t.is(failed.status, 200);
+  const retry = await socket.next((f) => f.type === "daemon:task_available" && f.payload.task_id !== undefined && f.payload.task_id !== task.id);
+  t.is(retry.payload.runtime_id, runtimeId);
+  const freed = await socket.next((f) => f.type === "daemon:task_available" && f.payload.task_id === undefined);
+  t.is(freed.raw, `{"type":"daemon:task_available","payload":{"runtime_id":"${runtimeId}"}}`);
+});
+
+test("a beat over the socket is acked with the shape of §12 and delivers pending actions once", async (t) => {
+  const { runtimeId, token } = await setup();
+  const socket = await open(token, [runtimeId]);
+  socket.beat(runtimeId);
+  const plain = await socket.next((f) => f.type === "daemon:heartbeat_ack");
+  t.is(plain.raw, `{"type":"daemon:heartbeat_ack","payload":{"runtime_id":"${runtimeId}","status":"ok"}}`);
+  const { action } = await stack.liveness.enqueueAction({
+    runtimeId,
+    kind: ActionKind.ACTION_KIND_UPDATE,
+    targetVersion: "1.2.3",
+    skillKey: "",
+    importAction: "",
+    supportsConflict: false,
+  });
+  // Today's daemon is told at once that something waits for it.
+  const hint = await socket.next((f) => f.type === "daemon:pending_work");
+  t.is(hint.raw, `{"type":"daemon:pending_work","payload":{"runtime_id":"${runtimeId}"}}`);
+  socket.beat(runtimeId);
+  const carrying = await socket.next((f) => f.type === "daemon:heartbeat_ack" && f.payload.pending_update !== undefined);
+  t.is(
+    carrying.raw,
+    `{"type":"daemon:heartbeat_ack","payload":{"runtime_id":"${runtimeId}","status":"ok","pending_update":{"id":"${action!.id}","target_version":"1.2.3"}}}`,
+  );
+  socket.beat(runtimeId);
+  await waitFor("the third ack", () => socket.frames.filter((f) => f.type === "daemon:heartbeat_ack").length === 3);
+  t.is(socket.frames.filter((f) => f.payload.pending_update !== undefined).length, 1, "popped exactly once");
+  const http_ = await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token, body: { runtime_id: runtimeId } });
+  t.is(http_.text, '{"status":"ok"}\n', "not again over HTTP either");
+});
+
+test("a beat for a runtime outside the socket's set gets no ack; garbage and unknown types are ignored", async (t) => {
+  const { runtimeId, token } = await setup();
+  const other = await setup();
+  const socket = await open(token, [runtimeId]);
+  socket.beat(other.runtimeId);
+  socket.ws.send("not json at all");
+  socket.send("daemon:future_thing", { x: 1 });
+  socket.beat(runtimeId);
+  const ack = await socket.next((f) => f.type === "daemon:heartbeat_ack");
+  t.is(ack.payload.runtime_id, runtimeId);
+  // Frames are answered in order on one socket: had the foreign beat been acked, it would have come first.
+  t.is(socket.frames.filter((f) => f.type === "daemon:heartbeat_ack").length, 1);
+  t.true(socket.ws.readyState === socket.ws.OPEN);
+});
+
+test("a runtime deleted after the upgrade is acked runtime_gone, echoing the id as sent", async (t) => {
+  const { ws, token } = await setup();
+  const oldHost = `old-host-${randomUUID().slice(0, 6)}`;
+  const legacy = await seedRuntime(stack, ws, oldHost);
+  const upper = legacy.toUpperCase();
+  const socket = await open(token, [upper]);
+  // The daemon re-registers under its new id: the legacy runtime is folded in and its row deleted.
+  const merged = await http(stack.gatewayUrl, "POST", "/api/daemon/register", {
+    token,
+    body: { workspace_id: ws.workspaceId, daemon_id: `new-${oldHost}`, legacy_daemon_ids: [oldHost], runtimes: [{ type: "claude" }] },
+  });
+  t.is(merged.status, 200);
+  await waitFor("the legacy runtime to be gone", async () => {
+    socket.beat(upper);
+    const ack = await socket.next((f) => f.type === "daemon:heartbeat_ack", 1_000).catch(() => undefined);
+    socket.frames.length = 0;
+    return ack?.payload.runtime_gone === true ? ack : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 50 }).then((ack) => {
+    t.is(ack.raw, `{"type":"daemon:heartbeat_ack","payload":{"runtime_id":"${upper}","status":"runtime_gone","runtime_gone":true}}`);
+  });
+});
+
+test("the gateway pings; a socket that answers stays, one that never answers is closed after the pong deadline", async (t) => {
+  const { runtimeId, token } = await setup();
+  const answering = await open(token, [runtimeId]);
+  let pings = 0;
+  answering.ws.on("ping", () => pings++);
+  const silent = await open(token, [runtimeId], { autoPong: false });
+  const closed = await silent.closed;
+  t.is(closed.code, 1006, "cut without a close frame, like a dead peer");
+  t.true(pings >= 1, `${pings} pings answered meanwhile`);
+  t.is(answering.ws.readyState, answering.ws.OPEN);
+});
+
+test("a frame larger than the limit closes the socket with 1009", async (t) => {
+  const { runtimeId, token } = await setup();
+  const socket = await open(token, [runtimeId]);
+  socket.ws.send("x".repeat(64 * 1024 + 1));
+  t.is((await socket.closed).code, 1009);
+});
+
+// Serial, on a gateway of its own: the flood of wake-ups must not slow the other tests' sockets.
+test.serial("a socket that does not read its wake-ups is evicted, never buffered without bound", async (t) => {
+  const { runtimeId, token } = await setup();
+  const own = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0" }), createLogger("test", "silent"));
+  t.teardown(() => own.stop());
+  const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${own.port}`);
+  // The daemon stops reading: its kernel buffers fill, then the gateway's queue.
+  (socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  const subject = taskWakeSubject(stack.env.EVENTS_SUBJECT_ROOT ?? "controlplane", runtimeId);
+  await waitFor(
+    "the eviction",
+    async () => {
+      for (let i = 0; i < 20_000; i++) nc.publish(subject, randomUUID());
+      await nc.flush();
+      return own.sockets.watching(runtimeId) === 0;
+    },
+    { timeoutMs: 30_000, intervalMs: 10 },
+  );
+  t.is(own.sockets.watching(runtimeId), 0);
+});
+
+test("a wake-up reaches a socket held by another gateway replica", async (t) => {
+  const { runtimeId, agentId, token } = await setup();
+  const second = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0" }), createLogger("test", "silent"));
+  try {
+    const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${second.port}`);
+    const { task } = await enqueue(stack, agentId);
+    const frame = await socket.next((f) => f.type === "daemon:task_available" && f.payload.task_id === task.id);
+    t.is(frame.payload.runtime_id, runtimeId);
+  } finally {
+    await second.stop();
+  }
+});
+
+test("a gateway shutting down closes its sockets with 1001 so daemons reconnect elsewhere", async (t) => {
+  const { runtimeId, token } = await setup();
+  const leaving = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0" }), createLogger("test", "silent"));
+  const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${leaving.port}`);
+  await leaving.stop();
+  t.deepEqual(await socket.closed, { code: 1001, reason: "server shutting down" });
+});
+
+test("a profile change of the workspace is hinted to its sockets", async (t) => {
+  const { ws, runtimeId, token } = await setup();
+  const socket = await open(token, [runtimeId]);
+  const { profile } = await stack.profiles.createProfile({
+    workspaceId: ws.workspaceId,
+    displayName: `p-${randomUUID().slice(0, 6)}`,
+    protocolFamily: "claude",
+    commandName: "claude",
+    fixedArgs: [],
+    visibility: "",
+  });
+  const hint = await socket.next((f) => f.type === "daemon:runtime_profiles_changed");
+  t.is(hint.raw, `{"type":"daemon:runtime_profiles_changed","payload":{"workspace_id":"${ws.workspaceId}","runtime_profile_id":"${profile!.id}"}}`);
+});
