@@ -5,6 +5,7 @@ import { taskWakeSubject } from "@controlplane/events";
 import { loadGatewayConfig } from "@controlplane/gateway/config";
 import { startGateway } from "@controlplane/gateway";
 import { createLogger } from "@controlplane/log";
+import { registry as metrics } from "@controlplane/metrics";
 import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { NATS_URL, waitFor } from "@controlplane/testkit";
 import { http } from "../support/http.js";
@@ -44,6 +45,11 @@ async function open(token: string | undefined, runtimeIds: string[], options = {
   const socket = await openSocket(baseUrl, token, runtimeIds, options);
   sockets.push(socket);
   return socket;
+}
+
+async function acksWithOutcome(outcome: string): Promise<number> {
+  const metric = await metrics.getSingleMetric("gateway_daemon_socket_acks_total")!.get();
+  return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 }
 
 async function refusal(token: string | undefined, query: string, headers: Record<string, string> = {}) {
@@ -281,4 +287,51 @@ test("a profile change of the workspace is hinted to its sockets", async (t) => 
   });
   const hint = await socket.next((f) => f.type === "daemon:runtime_profiles_changed");
   t.is(hint.raw, `{"type":"daemon:runtime_profiles_changed","payload":{"workspace_id":"${ws.workspaceId}","runtime_profile_id":"${profile!.id}"}}`);
+});
+
+test("revoking the socket's token closes it with 1008 at once, and the token is refused over HTTP at once", async (t) => {
+  const { ws, runtimeId } = await setup();
+  const issued = await stack.identity.issuePersonalAccessToken({ userId: ws.member.userId, name: "revoke-me", ttlSeconds: 3600 });
+  const socket = await open(issued.token, [runtimeId]);
+  // Used once over HTTP, so the gateway's auth cache holds it.
+  t.is((await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: issued.token, body: { runtime_id: runtimeId } })).status, 200);
+  await stack.identity.revokeToken({ tokenId: issued.info!.id });
+  t.deepEqual(await socket.closed, { code: 1008, reason: "credentials revoked" });
+  const refused = await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: issued.token, body: { runtime_id: runtimeId } });
+  t.is(refused.status, 401, "no cache TTL to wait out");
+});
+
+test("membership changes: the user's sockets are told; a removed member's socket closes", async (t) => {
+  const { ws, runtimeId } = await setup();
+  const socket = await open(ws.admin.pat, [runtimeId]);
+  const elsewhere = await seedWorkspace(stack);
+  await stack.identity.addMember({ workspaceId: elsewhere.workspaceId, userId: ws.admin.userId, role: 3 });
+  const hint = await socket.next((f) => f.type === "daemon:workspaces_changed");
+  t.is(hint.raw, '{"type":"daemon:workspaces_changed","payload":{}}');
+  await stack.identity.removeMember({ workspaceId: ws.workspaceId, userId: ws.admin.userId });
+  t.is((await socket.closed).code, 1008);
+});
+
+test("an ack that cannot be delivered gives its popped actions back for the next beat", async (t) => {
+  const { runtimeId, token } = await setup();
+  const { action } = await stack.liveness.enqueueAction({
+    runtimeId,
+    kind: ActionKind.ACTION_KIND_UPDATE,
+    targetVersion: "9.9.9",
+    skillKey: "",
+    importAction: "",
+    supportsConflict: false,
+  });
+  const undeliveredBefore = await acksWithOutcome("undelivered");
+  const socket = await open(token, [runtimeId]);
+  socket.beat(runtimeId);
+  // The daemon is gone before its ack can be written.
+  socket.ws.terminate();
+  await socket.closed;
+  await waitFor("the beat to be answered to nobody", async () => (await acksWithOutcome("undelivered")) === undeliveredBefore + 1);
+  const redelivered = await waitFor("the action to be delivered again over HTTP", async () => {
+    const answer = await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token, body: { runtime_id: runtimeId } });
+    return (answer.json as { pending_update?: { id: string } }).pending_update;
+  });
+  t.is(redelivered.id, action!.id);
 });
