@@ -151,10 +151,18 @@ for (const { name, files } of VALUE_SETS) {
     for (const deployment of deployments.filter((d) => component(d) !== "envoy")) {
       const known = PROGRAMS[component(deployment)]!.env.shape;
       const set = [...podOf(deployment).containers[0].env.map((e: { name: string }) => e.name), ...Object.keys(configEnv)];
-      // The gateway shares the ConfigMap but has no database: it ignores those keys.
-      const relevant = component(deployment) === "gateway" ? set.filter((n) => !["EVENTS_STREAM", "EVENTS_SUBJECT_ROOT", "DB_POOL_SIZE", "MIGRATE_ON_START"].includes(n)) : set;
+      // The gateway shares the ConfigMap but has no database and no stream: it ignores those keys.
+      const relevant = component(deployment) === "gateway" ? set.filter((n) => !["EVENTS_STREAM", "DB_POOL_SIZE", "MIGRATE_ON_START"].includes(n)) : set;
       const unknown = relevant.filter((n) => !(n in known));
       t.deepEqual(unknown, [], `${deployment.metadata.name} is given variables it does not read`);
+    }
+  });
+
+  test(`${name}: every program is given the NATS connection it needs (the gateway: for its daemon sockets)`, (t) => {
+    for (const deployment of deployments.filter((d) => component(d) !== "envoy")) {
+      const env = podOf(deployment).containers[0].env.map((e: { name: string }) => e.name);
+      t.true(env.includes("NATS_URL"), `${deployment.metadata.name} has NATS_URL`);
+      t.true("EVENTS_SUBJECT_ROOT" in configEnv, "the subject root comes from the shared ConfigMap");
     }
   });
 
