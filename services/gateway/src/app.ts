@@ -15,6 +15,7 @@ import type { SocketHub } from "./socket/hub.js";
 import { registerHeartbeatRoutes } from "./routes/heartbeat.js";
 import { registerProfileRoutes } from "./routes/profiles.js";
 import { registerRegistrationRoutes } from "./routes/register.js";
+import { registerRuntimeActionRoutes } from "./routes/runtime-actions.js";
 import { registerUserTaskRoutes } from "./routes/user-tasks.js";
 import { registerWorkspaceRoutes } from "./routes/workspaces.js";
 import { HttpError } from "./wire/errors.js";
@@ -118,6 +119,7 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   registerDaemonTaskRoutes(context);
   registerHeartbeatRoutes(context);
   registerUserTaskRoutes(context);
+  registerRuntimeActionRoutes(context);
 
   router.add("GET", "/healthz", async (_request, reply) => reply.code(200).type("text/plain").send("ok\n"));
 
