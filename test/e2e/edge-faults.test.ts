@@ -257,3 +257,38 @@ test.serial("an agent with megabytes of skills upserts; its event names it and c
   t.is(limit.max_concurrent_tasks, 7);
   t.is((await stack.registry.getAgent({ agentId })).agent!.skills.length, 3, "the agent itself is read with GetAgent");
 });
+
+test.serial("a body over the limit is answered 413 in the contract's shape, and the client gets to read it", async (t) => {
+  const { runtimeId, token } = await setup();
+  const bodyBytes = 24 * 1024 * 1024;
+  // A gateway with the default request timeout (this file's is short, for the 408 test).
+  const gateway = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0", REQUEST_TIMEOUT_MS: "30000" }), createLogger("test", "silent"));
+  t.teardown(() => gateway.stop());
+  const [hostname, port] = ["127.0.0.1", gateway.port];
+  // A daemon uploading slowly: the answer must wait for the upload, not reset the connection under it.
+  const outcome = await new Promise<{ answer: string; writeError?: string }>((resolve) => {
+    let answer = "";
+    let writeError: string | undefined;
+    const socket = connect(Number(port), hostname, async () => {
+      const start = `{"runtime_id":"${runtimeId}","padding":"`;
+      socket.write(
+        `POST /api/daemon/heartbeat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n${start}`,
+      );
+      let left = bodyBytes - start.length - 2;
+      const chunk = Buffer.alloc(256 * 1024, "x");
+      while (left > 0 && !writeError) {
+        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= part.length;
+        if (!socket.write(part)) await new Promise((r) => socket.once("drain", r));
+      }
+      socket.write('"}');
+    });
+    socket.on("data", (data) => (answer += data.toString()));
+    socket.on("error", (error) => (writeError = error.message));
+    socket.on("close", () => resolve({ answer, writeError }));
+  });
+  t.is(outcome.writeError, undefined, "the upload was not cut");
+  t.regex(outcome.answer, /^HTTP\/1\.1 413 /);
+  t.true(outcome.answer.endsWith('{"error":"request body too large"}\n'), outcome.answer);
+});

@@ -9,6 +9,18 @@
  * never less than the character count.
  */
 export const LIMITS = {
+  /**
+   * Body of a route whose fields are all short (heartbeat, start, progress,
+   * usage, session, deregister...): far above anything legitimate, far below
+   * the general BODY_LIMIT_BYTES, so the hottest routes never buffer megabytes.
+   */
+  SMALL_BODY_BYTES: 256 * 1024,
+  /**
+   * A body over its route's limit is still read (and discarded) up to this
+   * many bytes before the 413, so the client gets to read the answer instead
+   * of a connection reset mid-upload; beyond it the connection is closed.
+   */
+  REFUSED_BODY_DRAIN_BYTES: 64 * 1024 * 1024,
   /** Ids, names, kinds, versions, providers, models, statuses, reasons. */
   NAME_CHARS: 255,
   /** Paths, URLs and session ids (work_dir, pr_url, session_id, fixed args). */

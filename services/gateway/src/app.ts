@@ -22,6 +22,7 @@ import { HttpError } from "./wire/errors.js";
 import { INVALID_BODY } from "./wire/body.js";
 import { sendError } from "./wire/reply.js";
 import { answerClientError, answerFrameworkError } from "./wire/framework-errors.js";
+import { refuseTooLarge } from "./wire/too-large.js";
 
 const requests = counter({
   name: "http_requests_total",
@@ -140,7 +141,7 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
       if (error.statusCode >= 500) logServerError(log, request, error);
       return sendError(reply, error.statusCode, error.message, error.style);
     }
-    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendError(reply, 413, "request body too large", "handler");
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") return refuseTooLarge(request, reply);
     if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
       return sendError(reply, 400, INVALID_BODY, "handler");
     }

@@ -33,12 +33,14 @@ export class Router {
 
   constructor(private readonly app: FastifyInstance) {}
 
-  add(method: Method, url: string, handler: RouteHandler): void {
+  /** `bodyLimit` overrides the gateway's for a route whose body is always small. */
+  add(method: Method, url: string, handler: RouteHandler, options: { bodyLimit?: number } = {}): void {
     this.known.on(method, url, () => undefined);
     this.routes.push({ method, url });
     this.app.route({
       method,
       url,
+      ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
       // Every gRPC call a handler makes carries this request's id, and is
       // cancelled if the client goes away before its answer is written.
       handler: (request, reply) =>
