@@ -193,7 +193,7 @@ for (const { name, files } of VALUE_SETS) {
     t.is(buffer.typed_config.max_request_bytes, loadConfig(gatewayEnv, {}).BODY_LIMIT_BYTES);
     // Envoy answers an oversized body itself: with the text the gateway would have used.
     const tooLarge = hcm.local_reply_config.mappers.find((m: EnvoyBootstrap) => m.filter.status_code_filter?.comparison.value.default_value === 413);
-    t.regex(readFileSync(`${ROOT}services/gateway/src/app.ts`, "utf8"), new RegExp(`sendError\\(reply, 413, "${tooLarge.body.inline_string}"`));
+    t.regex(readFileSync(`${ROOT}services/gateway/src/wire/too-large.ts`, "utf8"), new RegExp(`sendError\\(reply, 413, "${tooLarge.body.inline_string}"`));
     // Every route to the daemon paths, the socket's upgrade request included (one token per connect).
     const daemonRoutes = routes.filter((r) => r.listener === "https" && r.route.name?.startsWith("daemon"));
     t.deepEqual(daemonRoutes.map((r) => r.route.name), [SOCKET_ROUTE, "daemon-claim", "daemon-reads", "daemon"]);

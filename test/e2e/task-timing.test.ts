@@ -49,8 +49,12 @@ const childrenOf = (taskId: string) =>
 test("a claim answer that never arrived is handed out again after the recovery window, with a new token", async (t) => {
   const { runtimeId, agentId, token } = await setup();
   const { task } = await enqueue(stack, agentId);
+  const claimedBefore = Date.now();
   const first = (await claimOverHttp(stack, token, runtimeId)).json as { task: { id: string; auth_token: string } };
-  t.is((await claimOverHttp(stack, token, runtimeId)).text, '{"task":null}\n', "not before the window");
+  const early = await claimOverHttp(stack, token, runtimeId);
+  // Only meaningful while the window (CLAIM_RECOVERY_WINDOW_MS) has surely not passed; a loaded machine may take longer.
+  if (Date.now() - claimedBefore < Number(stack.env.CLAIM_RECOVERY_WINDOW_MS)) t.is(early.text, '{"task":null}\n', "not before the window");
+  else t.log("the machine was slower than the recovery window; the early claim is not checked");
   const again = await waitFor("the re-delivery", async () => {
     const answer = (await claimOverHttp(stack, token, runtimeId)).json as { task: { id: string; auth_token: string } | null };
     return answer.task ?? undefined;
