@@ -53,11 +53,28 @@ function heartbeat(ws: SeededWorkspace, runtimeId: string) {
   return post("/api/daemon/heartbeat", ws.member.pat, { runtime_id: runtimeId, supports_batch_import: true });
 }
 
-/** Deregisters the runtime and waits until liveness (which refuses the enqueue) holds it offline. */
-async function takeOffline(ws: SeededWorkspace, runtimeId: string) {
-  const answer = await post("/api/daemon/deregister", ws.member.pat, { runtime_ids: [runtimeId] });
-  if (answer.status !== 200) throw new Error(`deregister failed: ${answer.text}`);
-  await waitFor("liveness to hold the runtime offline", async () => (await stack.liveness.getRuntimeLiveness({ runtimeId })).status === "offline");
+/**
+ * A runtime its daemon registered as offline, once liveness (whose memory the
+ * enqueue goes by) holds it so. Registered offline rather than deregistered:
+ * liveness learns a registration from two events, each of which may land after
+ * a quick deregister and bring its memory back to online.
+ */
+async function seedOfflineRuntime(ws: SeededWorkspace): Promise<string> {
+  const answer = await post("/api/daemon/register", ws.member.pat, {
+    workspace_id: ws.workspaceId,
+    daemon_id: `daemon-${randomUUID().slice(0, 8)}`,
+    device_name: "box",
+    runtimes: [{ type: "claude", version: "2.0", status: "offline" }],
+  });
+  if (answer.status !== 200) throw new Error(`register failed: ${answer.text}`);
+  const runtimeId = (answer.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
+  await waitFor(
+    "liveness to hold the runtime offline",
+    async () =>
+      (await stack.liveness.getRuntimeLiveness({ runtimeId })).status === "offline" &&
+      stack.livenessService.deps.state.runtimes.get(runtimeId)?.status === "offline",
+  );
+  return runtimeId;
 }
 
 /** Every route of the surface, with a body that would be accepted. */
@@ -146,8 +163,7 @@ test("update: the body is read after access, as the original decoded it", async 
 
 test("an update does not need the runtime online", async (t) => {
   const ws = await seedWorkspace(stack);
-  const runtimeId = await seedRuntime(stack, ws);
-  await takeOffline(ws, runtimeId);
+  const runtimeId = await seedOfflineRuntime(ws);
   const queued = await post(`${runtimePath(runtimeId)}/update`, ws.member.pat, { target_version: "3.0.0" });
   t.like(queued.json as object, { status: "pending", target_version: "3.0.0" });
 });
@@ -279,8 +295,7 @@ test("import: the body's rules, in the original's order", async (t) => {
 
 test("an offline runtime: models, local skills and imports answer 503, even for a malformed import body", async (t) => {
   const ws = await seedWorkspace(stack);
-  const runtimeId = await seedRuntime(stack, ws);
-  await takeOffline(ws, runtimeId);
+  const runtimeId = await seedOfflineRuntime(ws);
   const base = runtimePath(runtimeId);
   isError(t, await post(`${base}/models`, ws.owner.pat), 503, "runtime is offline", "models");
   isError(t, await post(`${base}/local-skills`, ws.member.pat), 503, "runtime is offline", "local skills");
