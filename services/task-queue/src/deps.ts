@@ -4,6 +4,7 @@ import type { PromiseClient } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
 import type { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import type { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
 import type { RegistryReads } from "./reads.js";
 import type { WakeHub } from "./wake.js";
@@ -17,6 +18,8 @@ export interface TaskQueueDeps {
   identity: PromiseClient<typeof IdentityServiceService>;
   wake: WakeHub;
   reads: RegistryReads;
+  /** This replica's copy of the product's built-in skills, refreshed by version at claim. */
+  builtinSkills: BuiltinSkillsCache;
   config: TaskQueueConfig;
   log: Logger;
 }

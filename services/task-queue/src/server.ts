@@ -1,5 +1,6 @@
 import type { UnaryHandlers } from "@controlplane/grpc";
 import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import * as builtinSkills from "./builtin-skills.js";
 import { claimTask, releaseClaim } from "./claim.js";
 import type { TaskQueueDeps } from "./deps.js";
 import { enqueueTask } from "./enqueue.js";
@@ -84,6 +85,14 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
     async getWorkItem(req) {
       return { item: await workItems.getWorkItem(deps, req.kind, req.id) };
     },
+    async deleteWorkItem(req) {
+      return { cancelledTasks: await workItems.deleteWorkItem(deps, req.kind, req.id, req.deletedAt) };
+    },
+    async resolveIssue(req) {
+      return { issueId: await workItems.resolveIssue(deps, req.workspaceId, req.issueRef) };
+    },
+    setBuiltinSkills: (req) => builtinSkills.setBuiltinSkills(deps, req.version, req.skills),
+    getBuiltinSkills: () => builtinSkills.getBuiltinSkills(deps),
     resolveTaskToken: (req) => resolveTaskToken(pool, req.token),
   };
 }

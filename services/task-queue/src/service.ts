@@ -7,6 +7,7 @@ import { gauge } from "@controlplane/metrics";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
 import { startTaskQueueConsumers } from "./events.js";
 import { RegistryReads } from "./reads.js";
@@ -58,7 +59,8 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
       hubs.delete(wake);
     });
     const reads = new RegistryReads(registry, identity, config.REGISTRY_CACHE_TTL_MS);
-    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, config, log };
+    const builtinSkills = new BuiltinSkillsCache(host.pool);
+    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, builtinSkills, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
     host.onStop(startSweeper(deps));
     const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));

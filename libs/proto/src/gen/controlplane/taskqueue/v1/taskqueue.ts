@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
-import { Agent } from "../../registry/v1/registry.js";
+import { Agent, SkillFile } from "../../registry/v1/registry.js";
 
 export const protobufPackage = "controlplane.taskqueue.v1";
 
@@ -509,7 +509,22 @@ export interface WorkItem {
   /** The item's own status (issue: backlog…done; chat: active|archived; run: …). */
   status: string;
   updatedAt?: Date | undefined;
-  completedAt?: Date | undefined;
+  completedAt?:
+    | Date
+    | undefined;
+  /**
+   * Issues: the number of the issue in its workspace, whose identifier is
+   * "<workspace issue_prefix>-<number>" (e.g. ABC-42); lets the user routes
+   * find the issue by identifier. Positive; absent when unknown.
+   */
+  number?:
+    | number
+    | undefined;
+  /**
+   * Autopilot runs: the autopilot the run belongs to, so that deleting the
+   * autopilot (DeleteWorkItem kind "autopilot") ends its runs' gc-checks.
+   */
+  autopilotId?: string | undefined;
 }
 
 export interface RecordWorkItemRequest {
@@ -526,6 +541,77 @@ export interface GetWorkItemRequest {
 
 export interface GetWorkItemResponse {
   item?: WorkItem | undefined;
+}
+
+export interface DeleteWorkItemRequest {
+  /** issue, chat_session, autopilot_run or autopilot. */
+  kind: string;
+  id: string;
+  /** When the product deleted it; now when absent. */
+  deletedAt?: Date | undefined;
+}
+
+export interface DeleteWorkItemResponse {
+  /** Unfinished tasks cancelled by this deletion (0 when repeated). */
+  cancelledTasks: number;
+}
+
+export interface ResolveIssueRequest {
+  /** The caller's workspace: identifiers and UUIDs resolve only within it. */
+  workspaceId: string;
+  /** An issue UUID or an identifier like "ABC-42". */
+  issueRef: string;
+}
+
+export interface ResolveIssueResponse {
+  issueId: string;
+}
+
+/**
+ * A built-in skill: handed to every claimed task's agent after the agent's
+ * own skills, with id "" (the contract's shape for platform skills). Names
+ * carry the product's prefix (the original's "multica-...") so their on-disk
+ * slugs never collide with a workspace skill.
+ */
+export interface BuiltinSkill {
+  /** 1 to 255 characters, unique within the set. */
+  name: string;
+  /** At most 16,384 characters. */
+  description: string;
+  content: string;
+  /** Paths 1 to 4,096 characters. */
+  files: SkillFile[];
+}
+
+/**
+ * Bounds (INVALID_ARGUMENT, nothing stored): at most 100 skills and 256
+ * files in all; contents and file contents at most 4,194,304 UTF-16 code
+ * units together, so a claim answer stays well inside gRPC's 8 MiB. NUL is
+ * removed and lone surrogates replaced, as for other stored text.
+ */
+export interface SetBuiltinSkillsRequest {
+  /** Positive; higher than the stored version to replace the stored set. */
+  version: number;
+  /** In the order they are handed out. */
+  skills: BuiltinSkill[];
+}
+
+export interface SetBuiltinSkillsResponse {
+  /** False when the stored version was equal or higher (nothing changed). */
+  replaced: boolean;
+  /** The version stored after this call. */
+  storedVersion: number;
+}
+
+export interface GetBuiltinSkillsRequest {
+}
+
+export interface GetBuiltinSkillsResponse {
+  /** 0 when no set was ever registered. */
+  version: number;
+  skills: BuiltinSkill[];
+  /** When the stored set was registered; absent when none. */
+  updatedAt?: Date | undefined;
 }
 
 export interface ResolveTaskTokenRequest {
@@ -6217,7 +6303,16 @@ export const GetIssueUsageResponse: MessageFns<GetIssueUsageResponse> = {
 };
 
 function createBaseWorkItem(): WorkItem {
-  return { kind: "", id: "", workspaceId: "", status: "", updatedAt: undefined, completedAt: undefined };
+  return {
+    kind: "",
+    id: "",
+    workspaceId: "",
+    status: "",
+    updatedAt: undefined,
+    completedAt: undefined,
+    number: undefined,
+    autopilotId: undefined,
+  };
 }
 
 export const WorkItem: MessageFns<WorkItem> = {
@@ -6239,6 +6334,12 @@ export const WorkItem: MessageFns<WorkItem> = {
     }
     if (message.completedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.completedAt), writer.uint32(50).fork()).join();
+    }
+    if (message.number !== undefined) {
+      writer.uint32(56).int32(message.number);
+    }
+    if (message.autopilotId !== undefined) {
+      writer.uint32(66).string(message.autopilotId);
     }
     return writer;
   },
@@ -6304,6 +6405,22 @@ export const WorkItem: MessageFns<WorkItem> = {
             message.completedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.number = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.autopilotId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6336,6 +6453,12 @@ export const WorkItem: MessageFns<WorkItem> = {
         : isSet(object.completed_at)
         ? fromJsonTimestamp(object.completed_at)
         : undefined,
+      number: isSet(object.number) ? globalThis.Number(object.number) : undefined,
+      autopilotId: isSet(object.autopilotId)
+        ? globalThis.String(object.autopilotId)
+        : isSet(object.autopilot_id)
+        ? globalThis.String(object.autopilot_id)
+        : undefined,
     };
   },
 
@@ -6359,6 +6482,12 @@ export const WorkItem: MessageFns<WorkItem> = {
     if (message.completedAt !== undefined) {
       obj.completedAt = message.completedAt.toISOString();
     }
+    if (message.number !== undefined) {
+      obj.number = Math.round(message.number);
+    }
+    if (message.autopilotId !== undefined) {
+      obj.autopilotId = message.autopilotId;
+    }
     return obj;
   },
 
@@ -6373,6 +6502,8 @@ export const WorkItem: MessageFns<WorkItem> = {
     message.status = object.status ?? "";
     message.updatedAt = object.updatedAt ?? undefined;
     message.completedAt = object.completedAt ?? undefined;
+    message.number = object.number ?? undefined;
+    message.autopilotId = object.autopilotId ?? undefined;
     return message;
   },
 };
@@ -6648,6 +6779,798 @@ export const GetWorkItemResponse: MessageFns<GetWorkItemResponse> = {
   },
 };
 
+function createBaseDeleteWorkItemRequest(): DeleteWorkItemRequest {
+  return { kind: "", id: "", deletedAt: undefined };
+}
+
+export const DeleteWorkItemRequest: MessageFns<DeleteWorkItemRequest> = {
+  encode(message: DeleteWorkItemRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.deletedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.deletedAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteWorkItemRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteWorkItemRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deletedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteWorkItemRequest {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      deletedAt: isSet(object.deletedAt)
+        ? fromJsonTimestamp(object.deletedAt)
+        : isSet(object.deleted_at)
+        ? fromJsonTimestamp(object.deleted_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeleteWorkItemRequest): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.deletedAt !== undefined) {
+      obj.deletedAt = message.deletedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteWorkItemRequest>, I>>(base?: I): DeleteWorkItemRequest {
+    return DeleteWorkItemRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteWorkItemRequest>, I>>(object: I): DeleteWorkItemRequest {
+    const message = createBaseDeleteWorkItemRequest();
+    message.kind = object.kind ?? "";
+    message.id = object.id ?? "";
+    message.deletedAt = object.deletedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteWorkItemResponse(): DeleteWorkItemResponse {
+  return { cancelledTasks: 0 };
+}
+
+export const DeleteWorkItemResponse: MessageFns<DeleteWorkItemResponse> = {
+  encode(message: DeleteWorkItemResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cancelledTasks !== 0) {
+      writer.uint32(8).int32(message.cancelledTasks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteWorkItemResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteWorkItemResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cancelledTasks = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteWorkItemResponse {
+    return {
+      cancelledTasks: isSet(object.cancelledTasks)
+        ? globalThis.Number(object.cancelledTasks)
+        : isSet(object.cancelled_tasks)
+        ? globalThis.Number(object.cancelled_tasks)
+        : 0,
+    };
+  },
+
+  toJSON(message: DeleteWorkItemResponse): unknown {
+    const obj: any = {};
+    if (message.cancelledTasks !== 0) {
+      obj.cancelledTasks = Math.round(message.cancelledTasks);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteWorkItemResponse>, I>>(base?: I): DeleteWorkItemResponse {
+    return DeleteWorkItemResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteWorkItemResponse>, I>>(object: I): DeleteWorkItemResponse {
+    const message = createBaseDeleteWorkItemResponse();
+    message.cancelledTasks = object.cancelledTasks ?? 0;
+    return message;
+  },
+};
+
+function createBaseResolveIssueRequest(): ResolveIssueRequest {
+  return { workspaceId: "", issueRef: "" };
+}
+
+export const ResolveIssueRequest: MessageFns<ResolveIssueRequest> = {
+  encode(message: ResolveIssueRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workspaceId !== "") {
+      writer.uint32(10).string(message.workspaceId);
+    }
+    if (message.issueRef !== "") {
+      writer.uint32(18).string(message.issueRef);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveIssueRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveIssueRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.issueRef = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveIssueRequest {
+    return {
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      issueRef: isSet(object.issueRef)
+        ? globalThis.String(object.issueRef)
+        : isSet(object.issue_ref)
+        ? globalThis.String(object.issue_ref)
+        : "",
+    };
+  },
+
+  toJSON(message: ResolveIssueRequest): unknown {
+    const obj: any = {};
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.issueRef !== "") {
+      obj.issueRef = message.issueRef;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolveIssueRequest>, I>>(base?: I): ResolveIssueRequest {
+    return ResolveIssueRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolveIssueRequest>, I>>(object: I): ResolveIssueRequest {
+    const message = createBaseResolveIssueRequest();
+    message.workspaceId = object.workspaceId ?? "";
+    message.issueRef = object.issueRef ?? "";
+    return message;
+  },
+};
+
+function createBaseResolveIssueResponse(): ResolveIssueResponse {
+  return { issueId: "" };
+}
+
+export const ResolveIssueResponse: MessageFns<ResolveIssueResponse> = {
+  encode(message: ResolveIssueResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.issueId !== "") {
+      writer.uint32(10).string(message.issueId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveIssueResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveIssueResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.issueId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveIssueResponse {
+    return {
+      issueId: isSet(object.issueId)
+        ? globalThis.String(object.issueId)
+        : isSet(object.issue_id)
+        ? globalThis.String(object.issue_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResolveIssueResponse): unknown {
+    const obj: any = {};
+    if (message.issueId !== "") {
+      obj.issueId = message.issueId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolveIssueResponse>, I>>(base?: I): ResolveIssueResponse {
+    return ResolveIssueResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolveIssueResponse>, I>>(object: I): ResolveIssueResponse {
+    const message = createBaseResolveIssueResponse();
+    message.issueId = object.issueId ?? "";
+    return message;
+  },
+};
+
+function createBaseBuiltinSkill(): BuiltinSkill {
+  return { name: "", description: "", content: "", files: [] };
+}
+
+export const BuiltinSkill: MessageFns<BuiltinSkill> = {
+  encode(message: BuiltinSkill, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.description !== "") {
+      writer.uint32(18).string(message.description);
+    }
+    if (message.content !== "") {
+      writer.uint32(26).string(message.content);
+    }
+    for (const v of message.files) {
+      SkillFile.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BuiltinSkill {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBuiltinSkill();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.files.push(SkillFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BuiltinSkill {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => SkillFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: BuiltinSkill): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => SkillFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BuiltinSkill>, I>>(base?: I): BuiltinSkill {
+    return BuiltinSkill.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BuiltinSkill>, I>>(object: I): BuiltinSkill {
+    const message = createBaseBuiltinSkill();
+    message.name = object.name ?? "";
+    message.description = object.description ?? "";
+    message.content = object.content ?? "";
+    message.files = object.files?.map((e) => SkillFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSetBuiltinSkillsRequest(): SetBuiltinSkillsRequest {
+  return { version: 0, skills: [] };
+}
+
+export const SetBuiltinSkillsRequest: MessageFns<SetBuiltinSkillsRequest> = {
+  encode(message: SetBuiltinSkillsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).int64(message.version);
+    }
+    for (const v of message.skills) {
+      BuiltinSkill.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetBuiltinSkillsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetBuiltinSkillsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.skills.push(BuiltinSkill.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetBuiltinSkillsRequest {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      skills: globalThis.Array.isArray(object?.skills) ? object.skills.map((e: any) => BuiltinSkill.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SetBuiltinSkillsRequest): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.skills?.length) {
+      obj.skills = message.skills.map((e) => BuiltinSkill.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetBuiltinSkillsRequest>, I>>(base?: I): SetBuiltinSkillsRequest {
+    return SetBuiltinSkillsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetBuiltinSkillsRequest>, I>>(object: I): SetBuiltinSkillsRequest {
+    const message = createBaseSetBuiltinSkillsRequest();
+    message.version = object.version ?? 0;
+    message.skills = object.skills?.map((e) => BuiltinSkill.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSetBuiltinSkillsResponse(): SetBuiltinSkillsResponse {
+  return { replaced: false, storedVersion: 0 };
+}
+
+export const SetBuiltinSkillsResponse: MessageFns<SetBuiltinSkillsResponse> = {
+  encode(message: SetBuiltinSkillsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replaced !== false) {
+      writer.uint32(8).bool(message.replaced);
+    }
+    if (message.storedVersion !== 0) {
+      writer.uint32(16).int64(message.storedVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetBuiltinSkillsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetBuiltinSkillsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.replaced = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storedVersion = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetBuiltinSkillsResponse {
+    return {
+      replaced: isSet(object.replaced) ? globalThis.Boolean(object.replaced) : false,
+      storedVersion: isSet(object.storedVersion)
+        ? globalThis.Number(object.storedVersion)
+        : isSet(object.stored_version)
+        ? globalThis.Number(object.stored_version)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetBuiltinSkillsResponse): unknown {
+    const obj: any = {};
+    if (message.replaced !== false) {
+      obj.replaced = message.replaced;
+    }
+    if (message.storedVersion !== 0) {
+      obj.storedVersion = Math.round(message.storedVersion);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetBuiltinSkillsResponse>, I>>(base?: I): SetBuiltinSkillsResponse {
+    return SetBuiltinSkillsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetBuiltinSkillsResponse>, I>>(object: I): SetBuiltinSkillsResponse {
+    const message = createBaseSetBuiltinSkillsResponse();
+    message.replaced = object.replaced ?? false;
+    message.storedVersion = object.storedVersion ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetBuiltinSkillsRequest(): GetBuiltinSkillsRequest {
+  return {};
+}
+
+export const GetBuiltinSkillsRequest: MessageFns<GetBuiltinSkillsRequest> = {
+  encode(_: GetBuiltinSkillsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBuiltinSkillsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBuiltinSkillsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetBuiltinSkillsRequest {
+    return {};
+  },
+
+  toJSON(_: GetBuiltinSkillsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBuiltinSkillsRequest>, I>>(base?: I): GetBuiltinSkillsRequest {
+    return GetBuiltinSkillsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBuiltinSkillsRequest>, I>>(_: I): GetBuiltinSkillsRequest {
+    const message = createBaseGetBuiltinSkillsRequest();
+    return message;
+  },
+};
+
+function createBaseGetBuiltinSkillsResponse(): GetBuiltinSkillsResponse {
+  return { version: 0, skills: [], updatedAt: undefined };
+}
+
+export const GetBuiltinSkillsResponse: MessageFns<GetBuiltinSkillsResponse> = {
+  encode(message: GetBuiltinSkillsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).int64(message.version);
+    }
+    for (const v of message.skills) {
+      BuiltinSkill.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBuiltinSkillsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBuiltinSkillsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.skills.push(BuiltinSkill.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBuiltinSkillsResponse {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      skills: globalThis.Array.isArray(object?.skills) ? object.skills.map((e: any) => BuiltinSkill.fromJSON(e)) : [],
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetBuiltinSkillsResponse): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.skills?.length) {
+      obj.skills = message.skills.map((e) => BuiltinSkill.toJSON(e));
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBuiltinSkillsResponse>, I>>(base?: I): GetBuiltinSkillsResponse {
+    return GetBuiltinSkillsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBuiltinSkillsResponse>, I>>(object: I): GetBuiltinSkillsResponse {
+    const message = createBaseGetBuiltinSkillsResponse();
+    message.version = object.version ?? 0;
+    message.skills = object.skills?.map((e) => BuiltinSkill.fromPartial(e)) || [];
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
+};
+
 function createBaseResolveTaskTokenRequest(): ResolveTaskTokenRequest {
   return { token: "" };
 }
@@ -6880,7 +7803,12 @@ export type TaskQueueServiceService = typeof TaskQueueServiceService;
 export const TaskQueueServiceService = {
   /**
    * Queues a task for an agent (on the agent's runtime). One pending task per
-   * (agent, issue): a second enqueue returns the pending one.
+   * (agent, issue): a second enqueue returns the pending one. Refused before
+   * anything is stored: FAILED_PRECONDITION when a recorded issue, chat
+   * session or autopilot run belongs to another workspace than the agent
+   * (the message names both), NOT_FOUND when one was recorded deleted, and
+   * FAILED_PRECONDITION when neither the agent nor its runtime has an owner
+   * (nobody for the task token to act for).
    */
   enqueueTask: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/EnqueueTask" as const,
@@ -7109,7 +8037,10 @@ export const TaskQueueServiceService = {
   },
   /**
    * Records the state of an issue, chat session or autopilot run as the
-   * product knows it, for the daemon's disk GC checks.
+   * product knows it: for the daemon's disk GC checks, the workspace checks
+   * of enqueue and claim (a task's workspace is its work item's), and issue
+   * identifiers. A report older than the stored one (updated_at) is ignored,
+   * and so is any report after the item's deletion (DeleteWorkItem).
    */
   recordWorkItem: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/RecordWorkItem" as const,
@@ -7122,7 +8053,11 @@ export const TaskQueueServiceService = {
       Buffer.from(RecordWorkItemResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordWorkItemResponse => RecordWorkItemResponse.decode(value),
   },
-  /** Reads a recorded work item; NOT_FOUND when the product never recorded it. */
+  /**
+   * Reads a recorded work item; NOT_FOUND ("issue not found", "chat session
+   * not found", "autopilot run not found") when the product never recorded
+   * it, recorded its deletion, or (a run) recorded its autopilot's deletion.
+   */
   getWorkItem: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/GetWorkItem" as const,
     requestStream: false as const,
@@ -7131,6 +8066,77 @@ export const TaskQueueServiceService = {
     requestDeserialize: (value: Buffer): GetWorkItemRequest => GetWorkItemRequest.decode(value),
     responseSerialize: (value: GetWorkItemResponse): Buffer => Buffer.from(GetWorkItemResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetWorkItemResponse => GetWorkItemResponse.decode(value),
+  },
+  /**
+   * Records that an issue, chat session, autopilot run or autopilot was
+   * deleted in the product. From then on its gc-check is NOT_FOUND (an
+   * autopilot's: every run recorded with its autopilot_id), later
+   * RecordWorkItem calls for it are ignored (deletion is final, even when
+   * reports arrive out of order), and enqueueing for it is NOT_FOUND. Its
+   * unfinished tasks are cancelled (tokens revoked, task.cancelled): all of
+   * an issue's or chat session's; of an autopilot run (or of every run of an
+   * autopilot) those without an issue, since an issue the run created lives
+   * on. Idempotent; deleting an item never recorded leaves a tombstone.
+   */
+  deleteWorkItem: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/DeleteWorkItem" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteWorkItemRequest): Buffer =>
+      Buffer.from(DeleteWorkItemRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteWorkItemRequest => DeleteWorkItemRequest.decode(value),
+    responseSerialize: (value: DeleteWorkItemResponse): Buffer =>
+      Buffer.from(DeleteWorkItemResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteWorkItemResponse => DeleteWorkItemResponse.decode(value),
+  },
+  /**
+   * Finds an issue of a workspace by UUID or by identifier ("ABC-42": the
+   * number after the last "-", the prefix not checked, as the original did),
+   * for the user routes that take an issue id. The identifier is tried
+   * first, among issues recorded with a number; then the UUID, which must
+   * name an issue recorded in this workspace (or, never recorded, one with
+   * tasks in it). NOT_FOUND "issue not found" otherwise, also for a deleted
+   * issue or one of another workspace.
+   */
+  resolveIssue: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/ResolveIssue" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResolveIssueRequest): Buffer => Buffer.from(ResolveIssueRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResolveIssueRequest => ResolveIssueRequest.decode(value),
+    responseSerialize: (value: ResolveIssueResponse): Buffer =>
+      Buffer.from(ResolveIssueResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResolveIssueResponse => ResolveIssueResponse.decode(value),
+  },
+  /**
+   * Registers the product's built-in skill set, added after the agent's own
+   * skills to every claimed task's agent.skills. One set is stored; a higher
+   * version replaces it, an equal or lower one changes nothing (replicas of
+   * the product may all register at start, old ones during a rollout). Task
+   * queue replicas pick a new version up at their next claim.
+   */
+  setBuiltinSkills: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/SetBuiltinSkills" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetBuiltinSkillsRequest): Buffer =>
+      Buffer.from(SetBuiltinSkillsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetBuiltinSkillsRequest => SetBuiltinSkillsRequest.decode(value),
+    responseSerialize: (value: SetBuiltinSkillsResponse): Buffer =>
+      Buffer.from(SetBuiltinSkillsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetBuiltinSkillsResponse => SetBuiltinSkillsResponse.decode(value),
+  },
+  /** The stored built-in skill set (version 0 and no skills when none). */
+  getBuiltinSkills: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/GetBuiltinSkills" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBuiltinSkillsRequest): Buffer =>
+      Buffer.from(GetBuiltinSkillsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBuiltinSkillsRequest => GetBuiltinSkillsRequest.decode(value),
+    responseSerialize: (value: GetBuiltinSkillsResponse): Buffer =>
+      Buffer.from(GetBuiltinSkillsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetBuiltinSkillsResponse => GetBuiltinSkillsResponse.decode(value),
   },
   /** Resolves a presented mat_ task token; UNAUTHENTICATED "invalid token". */
   resolveTaskToken: {
@@ -7149,7 +8155,12 @@ export const TaskQueueServiceService = {
 export interface TaskQueueServiceServer extends UntypedServiceImplementation {
   /**
    * Queues a task for an agent (on the agent's runtime). One pending task per
-   * (agent, issue): a second enqueue returns the pending one.
+   * (agent, issue): a second enqueue returns the pending one. Refused before
+   * anything is stored: FAILED_PRECONDITION when a recorded issue, chat
+   * session or autopilot run belongs to another workspace than the agent
+   * (the message names both), NOT_FOUND when one was recorded deleted, and
+   * FAILED_PRECONDITION when neither the agent nor its runtime has an owner
+   * (nobody for the task token to act for).
    */
   enqueueTask: handleUnaryCall<EnqueueTaskRequest, EnqueueTaskResponse>;
   /**
@@ -7220,11 +8231,50 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
   getIssueUsage: handleUnaryCall<GetIssueUsageRequest, GetIssueUsageResponse>;
   /**
    * Records the state of an issue, chat session or autopilot run as the
-   * product knows it, for the daemon's disk GC checks.
+   * product knows it: for the daemon's disk GC checks, the workspace checks
+   * of enqueue and claim (a task's workspace is its work item's), and issue
+   * identifiers. A report older than the stored one (updated_at) is ignored,
+   * and so is any report after the item's deletion (DeleteWorkItem).
    */
   recordWorkItem: handleUnaryCall<RecordWorkItemRequest, RecordWorkItemResponse>;
-  /** Reads a recorded work item; NOT_FOUND when the product never recorded it. */
+  /**
+   * Reads a recorded work item; NOT_FOUND ("issue not found", "chat session
+   * not found", "autopilot run not found") when the product never recorded
+   * it, recorded its deletion, or (a run) recorded its autopilot's deletion.
+   */
   getWorkItem: handleUnaryCall<GetWorkItemRequest, GetWorkItemResponse>;
+  /**
+   * Records that an issue, chat session, autopilot run or autopilot was
+   * deleted in the product. From then on its gc-check is NOT_FOUND (an
+   * autopilot's: every run recorded with its autopilot_id), later
+   * RecordWorkItem calls for it are ignored (deletion is final, even when
+   * reports arrive out of order), and enqueueing for it is NOT_FOUND. Its
+   * unfinished tasks are cancelled (tokens revoked, task.cancelled): all of
+   * an issue's or chat session's; of an autopilot run (or of every run of an
+   * autopilot) those without an issue, since an issue the run created lives
+   * on. Idempotent; deleting an item never recorded leaves a tombstone.
+   */
+  deleteWorkItem: handleUnaryCall<DeleteWorkItemRequest, DeleteWorkItemResponse>;
+  /**
+   * Finds an issue of a workspace by UUID or by identifier ("ABC-42": the
+   * number after the last "-", the prefix not checked, as the original did),
+   * for the user routes that take an issue id. The identifier is tried
+   * first, among issues recorded with a number; then the UUID, which must
+   * name an issue recorded in this workspace (or, never recorded, one with
+   * tasks in it). NOT_FOUND "issue not found" otherwise, also for a deleted
+   * issue or one of another workspace.
+   */
+  resolveIssue: handleUnaryCall<ResolveIssueRequest, ResolveIssueResponse>;
+  /**
+   * Registers the product's built-in skill set, added after the agent's own
+   * skills to every claimed task's agent.skills. One set is stored; a higher
+   * version replaces it, an equal or lower one changes nothing (replicas of
+   * the product may all register at start, old ones during a rollout). Task
+   * queue replicas pick a new version up at their next claim.
+   */
+  setBuiltinSkills: handleUnaryCall<SetBuiltinSkillsRequest, SetBuiltinSkillsResponse>;
+  /** The stored built-in skill set (version 0 and no skills when none). */
+  getBuiltinSkills: handleUnaryCall<GetBuiltinSkillsRequest, GetBuiltinSkillsResponse>;
   /** Resolves a presented mat_ task token; UNAUTHENTICATED "invalid token". */
   resolveTaskToken: handleUnaryCall<ResolveTaskTokenRequest, ResolveTaskTokenResponse>;
 }
@@ -7232,7 +8282,12 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
 export interface TaskQueueServiceClient extends Client {
   /**
    * Queues a task for an agent (on the agent's runtime). One pending task per
-   * (agent, issue): a second enqueue returns the pending one.
+   * (agent, issue): a second enqueue returns the pending one. Refused before
+   * anything is stored: FAILED_PRECONDITION when a recorded issue, chat
+   * session or autopilot run belongs to another workspace than the agent
+   * (the message names both), NOT_FOUND when one was recorded deleted, and
+   * FAILED_PRECONDITION when neither the agent nor its runtime has an owner
+   * (nobody for the task token to act for).
    */
   enqueueTask(
     request: EnqueueTaskRequest,
@@ -7555,7 +8610,10 @@ export interface TaskQueueServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Records the state of an issue, chat session or autopilot run as the
-   * product knows it, for the daemon's disk GC checks.
+   * product knows it: for the daemon's disk GC checks, the workspace checks
+   * of enqueue and claim (a task's workspace is its work item's), and issue
+   * identifiers. A report older than the stored one (updated_at) is ignored,
+   * and so is any report after the item's deletion (DeleteWorkItem).
    */
   recordWorkItem(
     request: RecordWorkItemRequest,
@@ -7572,7 +8630,11 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordWorkItemResponse) => void,
   ): ClientUnaryCall;
-  /** Reads a recorded work item; NOT_FOUND when the product never recorded it. */
+  /**
+   * Reads a recorded work item; NOT_FOUND ("issue not found", "chat session
+   * not found", "autopilot run not found") when the product never recorded
+   * it, recorded its deletion, or (a run) recorded its autopilot's deletion.
+   */
   getWorkItem(
     request: GetWorkItemRequest,
     callback: (error: ServiceError | null, response: GetWorkItemResponse) => void,
@@ -7587,6 +8649,94 @@ export interface TaskQueueServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetWorkItemResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records that an issue, chat session, autopilot run or autopilot was
+   * deleted in the product. From then on its gc-check is NOT_FOUND (an
+   * autopilot's: every run recorded with its autopilot_id), later
+   * RecordWorkItem calls for it are ignored (deletion is final, even when
+   * reports arrive out of order), and enqueueing for it is NOT_FOUND. Its
+   * unfinished tasks are cancelled (tokens revoked, task.cancelled): all of
+   * an issue's or chat session's; of an autopilot run (or of every run of an
+   * autopilot) those without an issue, since an issue the run created lives
+   * on. Idempotent; deleting an item never recorded leaves a tombstone.
+   */
+  deleteWorkItem(
+    request: DeleteWorkItemRequest,
+    callback: (error: ServiceError | null, response: DeleteWorkItemResponse) => void,
+  ): ClientUnaryCall;
+  deleteWorkItem(
+    request: DeleteWorkItemRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteWorkItemResponse) => void,
+  ): ClientUnaryCall;
+  deleteWorkItem(
+    request: DeleteWorkItemRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteWorkItemResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Finds an issue of a workspace by UUID or by identifier ("ABC-42": the
+   * number after the last "-", the prefix not checked, as the original did),
+   * for the user routes that take an issue id. The identifier is tried
+   * first, among issues recorded with a number; then the UUID, which must
+   * name an issue recorded in this workspace (or, never recorded, one with
+   * tasks in it). NOT_FOUND "issue not found" otherwise, also for a deleted
+   * issue or one of another workspace.
+   */
+  resolveIssue(
+    request: ResolveIssueRequest,
+    callback: (error: ServiceError | null, response: ResolveIssueResponse) => void,
+  ): ClientUnaryCall;
+  resolveIssue(
+    request: ResolveIssueRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResolveIssueResponse) => void,
+  ): ClientUnaryCall;
+  resolveIssue(
+    request: ResolveIssueRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResolveIssueResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Registers the product's built-in skill set, added after the agent's own
+   * skills to every claimed task's agent.skills. One set is stored; a higher
+   * version replaces it, an equal or lower one changes nothing (replicas of
+   * the product may all register at start, old ones during a rollout). Task
+   * queue replicas pick a new version up at their next claim.
+   */
+  setBuiltinSkills(
+    request: SetBuiltinSkillsRequest,
+    callback: (error: ServiceError | null, response: SetBuiltinSkillsResponse) => void,
+  ): ClientUnaryCall;
+  setBuiltinSkills(
+    request: SetBuiltinSkillsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetBuiltinSkillsResponse) => void,
+  ): ClientUnaryCall;
+  setBuiltinSkills(
+    request: SetBuiltinSkillsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetBuiltinSkillsResponse) => void,
+  ): ClientUnaryCall;
+  /** The stored built-in skill set (version 0 and no skills when none). */
+  getBuiltinSkills(
+    request: GetBuiltinSkillsRequest,
+    callback: (error: ServiceError | null, response: GetBuiltinSkillsResponse) => void,
+  ): ClientUnaryCall;
+  getBuiltinSkills(
+    request: GetBuiltinSkillsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetBuiltinSkillsResponse) => void,
+  ): ClientUnaryCall;
+  getBuiltinSkills(
+    request: GetBuiltinSkillsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetBuiltinSkillsResponse) => void,
   ): ClientUnaryCall;
   /** Resolves a presented mat_ task token; UNAUTHENTICATED "invalid token". */
   resolveTaskToken(
