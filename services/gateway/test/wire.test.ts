@@ -4,7 +4,7 @@ import { z } from "zod";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, decodeBody, int32, int64, jsonObject, parseFirstValue, str, strArray, text } from "../src/wire/body.js";
 import { HttpError } from "../src/wire/errors.js";
-import { compactJson, goJson, goJsonWithRaw, RawJson, rfc3339 } from "../src/wire/go-json.js";
+import { compactJson, compareGoKeys, goAny, goJson, goJsonWithRaw, goMap, goMarshal, RawJson, rfc3339 } from "../src/wire/go-json.js";
 
 test("goJson escapes HTML characters like Go's encoder and ends with a newline", (t) => {
   t.is(goJson({ error: "a <b> & c\u2028" }), '{"error":"a \\u003cb\\u003e \\u0026 c\\u2028"}\n');
@@ -102,4 +102,25 @@ test("property: any decoded body holds only well-formed strings without NUL in f
       }
     }),
   );
+});
+
+test("a Go map writes its keys in byte order, at its own level only; structs keep theirs", (t) => {
+  // JavaScript would put "9" and "10" first, in numeric order: Go compares bytes.
+  t.is(goJson(goMap({ b: 1, "10": 2, "9": 3, a: { z: 1, y: 2 } })), '{"10":2,"9":3,"a":{"z":1,"y":2},"b":1}\n');
+  t.is(goJson({ z: goMap({ y: 1, x: 2 }), a: 0 }), '{"z":{"x":2,"y":1},"a":0}\n');
+  // UTF-8 byte order is code point order: U+E000 sorts before U+1F600, unlike UTF-16 units.
+  t.deepEqual(["\u{1F600}", "\uE000", "é", "Z", "a"].sort(compareGoKeys), ["Z", "a", "é", "\uE000", "\u{1F600}"]);
+});
+
+test("stored JSON decoded into any: maps at every depth, float64 numbers, -0 kept", (t) => {
+  t.is(goMarshal(goAny('{"work_dir": "/w", "output": "<ok>", "session_id": "", "pr_url": "u"}')), '{"output":"\\u003cok\\u003e","pr_url":"u","session_id":"","work_dir":"/w"}');
+  t.is(goMarshal(goAny('[{"b": {"d": 1.0, "c": 1e3}, "a": -0}, null, 1e-7, 1e21]')), '[{"a":-0,"b":{"c":1000,"d":1}},null,1e-7,1e+21]');
+  t.is(goMarshal(goAny('{"__proto__": 1}')), '{"__proto__":1}');
+  t.throws(() => goAny("not json"));
+});
+
+test("property: goJson with Go maps decodes back to the same value", (t) => {
+  fc.assert(fc.property(fc.jsonValue(), (value) => {
+    t.deepEqual(JSON.parse(goJson(goAny(JSON.stringify(value)))), JSON.parse(JSON.stringify(value)));
+  }));
 });

@@ -1,6 +1,8 @@
 /**
  * JSON exactly as the original server's Go encoder writes it: `<`, `>`, `&`,
  * U+2028 and U+2029 escaped as \u00XX, and a trailing newline on every body.
+ * Plain objects keep their key order (a Go struct's field order); GoMap
+ * values are written with sorted keys (a Go map); RawJson is embedded as is.
  */
 export function goJson(value: unknown): string {
   return goMarshal(value) + "\n";
@@ -8,11 +10,129 @@ export function goJson(value: unknown): string {
 
 /** Like goJson without the newline: json.Marshal, as the original wrote socket frames. */
 export function goMarshal(value: unknown): string {
-  return escapeHtml(JSON.stringify(value));
+  const out: string[] = [];
+  if (!write(value, out)) return "null";
+  return escapeHtml(out.join(""));
 }
 
 function escapeHtml(json: string): string {
   return json.replace(/[<>&\u2028\u2029]/g, (char) => "\\u" + char.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+/**
+ * A Go map (map[string]any, map[string]string): json.Marshal writes its keys
+ * sorted by their UTF-8 bytes, whatever order they were added in. Only its
+ * own keys are sorted: a plain object inside it stays a struct.
+ */
+export class GoMap {
+  constructor(readonly entries: Readonly<Record<string, unknown>>) {}
+}
+
+/** Marks an answer (or part of one) the original built as a Go map. */
+export function goMap(entries: Readonly<Record<string, unknown>>): GoMap {
+  return new GoMap(entries);
+}
+
+/**
+ * Stored JSON as the original handed it on after decoding it into Go's
+ * `any` (json.Unmarshal into `var v any`, then json.Marshal): every object
+ * becomes a map, so keys come out sorted at every depth; numbers are float64
+ * (as in JavaScript), and a negative zero keeps its sign as Go writes it.
+ * Throws on text that is not JSON.
+ */
+export function goAny(json: string): unknown {
+  return asGoAny(JSON.parse(json) as unknown);
+}
+
+function asGoAny(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(asGoAny);
+  if (typeof value === "object" && value !== null) {
+    const entries: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) Object.defineProperty(entries, key, { value: asGoAny(item), enumerable: true });
+    return new GoMap(entries);
+  }
+  if (Object.is(value, -0)) return new RawJson("-0");
+  return value;
+}
+
+/** Go's map key order: byte order of the keys' UTF-8, i.e. code point order. */
+export function compareGoKeys(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** UTF-16 units ranked as the code points they start: surrogates above U+E000–U+FFFF. */
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
+}
+
+/**
+ * Appends the JSON of `value` to `out`, as JSON.stringify would (toJSON,
+ * skipped undefined/function/symbol members, null for them in arrays and for
+ * non-finite numbers), plus RawJson and GoMap. False when the value itself is
+ * one JSON.stringify leaves out.
+ */
+function write(value: unknown, out: string[]): boolean {
+  switch (typeof value) {
+    case "string":
+      out.push(JSON.stringify(value));
+      return true;
+    case "number":
+      out.push(Number.isFinite(value) ? JSON.stringify(value) : "null");
+      return true;
+    case "boolean":
+      out.push(value ? "true" : "false");
+      return true;
+    case "bigint":
+      throw new TypeError("Do not know how to serialize a BigInt");
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) {
+    out.push("null");
+    return true;
+  }
+  if (value instanceof RawJson) {
+    out.push(compactJson(value.json));
+    return true;
+  }
+  if (value instanceof GoMap) {
+    writeObject(value.entries, Object.keys(value.entries).sort(compareGoKeys), out);
+    return true;
+  }
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === "function") return write(toJSON.call(value, ""), out);
+  if (Array.isArray(value)) {
+    out.push("[");
+    value.forEach((item, index) => {
+      if (index > 0) out.push(",");
+      if (!write(item, out)) out.push("null");
+    });
+    out.push("]");
+    return true;
+  }
+  writeObject(value as Record<string, unknown>, Object.keys(value), out);
+  return true;
+}
+
+function writeObject(object: Readonly<Record<string, unknown>>, keys: readonly string[], out: string[]): void {
+  out.push("{");
+  let first = true;
+  for (const key of keys) {
+    const mark = out.length;
+    out.push(first ? "" : ",", JSON.stringify(key), ":");
+    if (write(object[key], out)) first = false;
+    else out.length = mark;
+  }
+  out.push("}");
 }
 
 /**
@@ -39,25 +159,17 @@ export function compactJson(raw: string): string {
   return escapeHtml(out);
 }
 
-/** Marks an already-encoded JSON fragment to be embedded as is by `goJsonWithRaw`. */
+/**
+ * An already-encoded JSON fragment (a Go json.RawMessage: stored JSON handed
+ * on undecoded), embedded compacted with its key order untouched.
+ */
 export class RawJson {
   constructor(readonly json: string) {}
 }
 
-/**
- * Like goJson, but values wrapped in RawJson are embedded verbatim
- * (compacted) instead of being encoded as strings.
- */
+/** goJson: kept for the routes that embed RawJson (goJson itself embeds it). */
 export function goJsonWithRaw(value: unknown): string {
-  const raws: string[] = [];
-  const text = JSON.stringify(value, (_key, v: unknown) => {
-    if (v instanceof RawJson) {
-      raws.push(compactJson(v.json));
-      return `\u0000raw${raws.length - 1}\u0000`;
-    }
-    return v;
-  });
-  return escapeHtml(text).replace(/"\\u0000raw(\d+)\\u0000"/g, (_m, index: string) => raws[Number(index)]!) + "\n";
+  return goJson(value);
 }
 
 /** RFC 3339 to the second in UTC, as row timestamps are written: 2026-06-17T03:33:09Z. */
