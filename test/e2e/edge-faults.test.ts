@@ -203,7 +203,7 @@ test.serial("every 5xx is logged with its route, gRPC status, cause and request 
   });
   const gateway = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0" }), createLogger("gateway", "info", sink));
   try {
-    // A runtime registered with a daemon token has no owner, nor has this agent: the claim is the contract's 500.
+    // The product records the task's issue in another workspace after it was queued: the claim is the contract's 500.
     const ws = await seedWorkspace(stack);
     const { token: daemonToken } = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "d1", ttlSeconds: 3600 });
     const register = await http(`http://127.0.0.1:${gateway.port}`, "POST", "/api/daemon/register", {
@@ -211,8 +211,10 @@ test.serial("every 5xx is logged with its route, gRPC status, cause and request 
       body: { workspace_id: ws.workspaceId, daemon_id: "d1", runtimes: [{ type: "claude" }] },
     });
     const runtimeId = (register.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
-    const agentId = await seedAgent(stack, ws, runtimeId);
-    await enqueue(stack, agentId);
+    const agentId = await seedAgent(stack, ws, runtimeId, { ownerId: ws.owner.userId });
+    const { task } = await enqueue(stack, agentId);
+    const elsewhere = await seedWorkspace(stack);
+    await stack.tasks.recordWorkItem({ item: { kind: "issue", id: task.issueId!, workspaceId: elsewhere.workspaceId, status: "todo", updatedAt: new Date() } });
     const claim = await http(`http://127.0.0.1:${gateway.port}`, "POST", `/api/daemon/runtimes/${runtimeId}/tasks/claim`, {
       token: daemonToken,
       headers: { "x-request-id": "req-5xx-test" },
@@ -224,7 +226,7 @@ test.serial("every 5xx is logged with its route, gRPC status, cause and request 
     t.is(logged.status, 500);
     t.is(logged.grpc_code, "INTERNAL");
     t.is(logged.route, "/api/daemon/runtimes/:runtimeId/tasks/claim");
-    t.is(logged.msg, "runtime owner required to mint task token");
+    t.is(logged.msg, "task workspace isolation check failed");
     t.truthy((logged.err as { message?: string } | undefined)?.message, "the cause is logged");
   } finally {
     await gateway.stop();
