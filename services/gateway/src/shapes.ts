@@ -2,7 +2,7 @@ import type { DeliveredAction, HeartbeatResponse } from "@controlplane/proto/liv
 import type { RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
 import type { Repo, Workspace } from "@controlplane/proto/registry/v1/identity";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
-import { RawJson, rfc3339 } from "./wire/go-json.js";
+import { goAny, goMap, type GoMap, RawJson, rfc3339 } from "./wire/go-json.js";
 
 /** The runtime profile object of the contract (P1–P4, D6). */
 export function profileJson(profile: RuntimeProfile) {
@@ -44,7 +44,18 @@ export function workspaceJson(workspace: Workspace) {
   };
 }
 
-/** The runtime object of the contract, in its field order. */
+/** A stored JSON object decoded into `any` as the original did; `{}` when empty, null or not JSON. */
+function storedObject(json: string | undefined): unknown {
+  let value: unknown;
+  try {
+    value = json ? goAny(json) : undefined;
+  } catch {
+    value = undefined;
+  }
+  return value ?? goMap({});
+}
+
+/** The runtime object of the contract, in its field order; metadata decoded into `any` (sorted keys). */
 export function runtimeJson(runtime: Runtime) {
   return {
     id: runtime.id,
@@ -56,7 +67,7 @@ export function runtimeJson(runtime: Runtime) {
     launch_header: runtime.launchHeader,
     status: runtime.status,
     device_info: runtime.deviceInfo,
-    metadata: new RawJson(runtime.metadataJson || "{}"),
+    metadata: storedObject(runtime.metadataJson),
     owner_id: runtime.ownerId ?? null,
     visibility: runtime.visibility,
     profile_id: runtime.profileId ?? null,
@@ -78,6 +89,20 @@ export function pendingActionsJson(beat: HeartbeatResponse) {
     ...(beat.pendingLocalSkillImport ? { pending_local_skill_import: importJson(beat.pendingLocalSkillImport) } : {}),
     ...(beat.pendingLocalSkillImports.length > 0 ? { pending_local_skill_imports: beat.pendingLocalSkillImports.map(importJson) } : {}),
   };
+}
+
+/**
+ * The HTTP heartbeat answer (D3): the original built it as a Go map, so its
+ * keys are sorted (`pending_*` before `status`). The socket's ack is a struct
+ * and keeps pendingActionsJson's declaration order instead.
+ */
+export function heartbeatAnswerJson(beat: HeartbeatResponse): GoMap {
+  return goMap({ status: "ok", ...pendingActionsJson(beat) });
+}
+
+/** The daemon's profile list (D6): a Go map, so `runtime_profiles` before `workspace_id`. */
+export function daemonProfileListJson(workspaceId: string, profiles: RuntimeProfile[]): GoMap {
+  return goMap({ workspace_id: workspaceId, runtime_profiles: profiles.map(profileJson) });
 }
 
 /** Ids of every action a beat popped (to give them back if its answer is never delivered). */

@@ -1,6 +1,6 @@
 import type { Agent } from "@controlplane/proto/registry/v1/registry";
 import type { ClaimedTask, Task, TaskMessage } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { RawJson, rfc3339, rfc3339Nano } from "./wire/go-json.js";
+import { goAny, goMap, RawJson, rfc3339, rfc3339Nano } from "./wire/go-json.js";
 
 /** Keys whose value is empty are left out, as Go's omitempty does. */
 function omitEmpty(entries: Array<[string, unknown]>): Record<string, unknown> {
@@ -15,10 +15,13 @@ function omitEmpty(entries: Array<[string, unknown]>): Record<string, unknown> {
 
 const time = (date: Date | undefined) => (date ? rfc3339(date) : null);
 const raw = (json: string | undefined) => (json === undefined || json === "" ? undefined : new RawJson(json));
+/** Stored JSON the original decoded into `any` before writing it (objects become maps: sorted keys). */
+const decoded = (json: string | undefined) => (json === undefined || json === "" ? undefined : goAny(json));
 
 /**
- * The task object of every task answer, in the contract's field order.
- * Claim-only keys come from `claim` and are left out otherwise.
+ * The task object of every task answer, in the contract's field order (a Go
+ * struct). Claim-only keys come from `claim` and are left out otherwise.
+ * `result` is decoded into `any` as the original did, so its keys are sorted.
  */
 export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknown> {
   const ctx = task.context;
@@ -42,7 +45,7 @@ export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknow
     dispatched_at: time(task.dispatchedAt),
     started_at: time(task.startedAt),
     completed_at: time(task.completedAt),
-    result: raw(task.resultJson) ?? null,
+    result: decoded(task.resultJson) ?? null,
     error: task.error ?? null,
   };
   const initiatorFromTask = task.initiatorUserId ? { type: "member", id: task.initiatorUserId } : undefined;
@@ -99,7 +102,7 @@ export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknow
 
 /** The agent inside a claim answer; empty optional fields left out. */
 export function agentJson(agent: Agent): Record<string, unknown> {
-  const env = Object.keys(agent.customEnv).sort();
+  const env = Object.keys(agent.customEnv);
   const runtimeConfig = agent.runtimeConfigJson.trim();
   return {
     id: agent.id,
@@ -116,7 +119,7 @@ export function agentJson(agent: Agent): Record<string, unknown> {
           ...(s.files.length > 0 ? { files: s.files.map((f) => ({ path: f.path, content: f.content })) } : {}),
         })),
       ],
-      ["custom_env", env.length > 0 ? Object.fromEntries(env.map((key) => [key, agent.customEnv[key]])) : undefined],
+      ["custom_env", env.length > 0 ? goMap(agent.customEnv) : undefined],
       ["custom_args", agent.customArgs],
       ["mcp_config", raw(agent.mcpConfigJson)],
       ["model", agent.model],

@@ -10,7 +10,7 @@ import type { RouteHandler } from "../router.js";
 import { messageJson, taskJson } from "../task-shape.js";
 import { bodySchema, decodeBody, int32, int64, jsonObject, path, str, text } from "../wire/body.js";
 import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
-import { rfc3339Nano } from "../wire/go-json.js";
+import { goMap, rfc3339Nano } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw, sendNoContent } from "../wire/reply.js";
 import type { Params, RouteContext } from "./context.js";
 
@@ -213,9 +213,9 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
     return sendJsonWithRaw(reply, 200, messages.map(messageJson));
   }));
 
-  // D25
+  // D25 (gc-check answers are Go maps: keys sorted)
   router.add("GET", taskRoute("/gc-check"), withTask(async (task, _request, reply) =>
-    sendJson(reply, 200, { status: task.status, completed_at: rfc3339Nano(task.completedAt) }),
+    sendJson(reply, 200, goMap({ status: task.status, completed_at: rfc3339Nano(task.completedAt) })),
   ));
 
   // D27: 204 without a body.
@@ -238,7 +238,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
       const { item } = await call(clients.tasks.getWorkItem({ kind, id }), `failed to load ${kind.replace("_", " ")}`);
       await requireDaemonWorkspace(caller, item!.workspaceId, auth);
       const when = field === "updated_at" ? item!.updatedAt : item!.completedAt;
-      return sendJson(reply, 200, { status: item!.status, [field]: rfc3339Nano(when) });
+      return sendJson(reply, 200, goMap({ status: item!.status, [field]: rfc3339Nano(when) }));
     };
   router.add("GET", "/api/daemon/issues/:issueId/gc-check", gcCheck("issue", "issueId", "invalid issue_id", "updated_at"));
   router.add("GET", "/api/daemon/chat-sessions/:sessionId/gc-check", gcCheck("chat_session", "sessionId", "invalid session_id", "updated_at"));

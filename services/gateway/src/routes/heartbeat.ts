@@ -2,7 +2,7 @@ import { z } from "zod";
 import { hasCode, status } from "@controlplane/grpc";
 import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon } from "../auth/checks.js";
-import { pendingActionsJson } from "../shapes.js";
+import { heartbeatAnswerJson } from "../shapes.js";
 import type { RouteHandler } from "../router.js";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, bool, decodeBody, jsonArray, jsonObject, str, text } from "../wire/body.js";
@@ -27,7 +27,7 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
       if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
       throw httpErrorFromGrpc(error, "heartbeat failed");
     }
-    return sendJson(reply, 200, { status: "ok", ...pendingActionsJson(beat) });
+    return sendJson(reply, 200, heartbeatAnswerJson(beat));
   });
 
   /**

@@ -1,6 +1,6 @@
 import { parseUuid } from "@controlplane/ids";
 import { authenticateDaemon, authenticateUser, requireDaemonWorkspace, requireMember } from "../auth/checks.js";
-import { profileJson } from "../shapes.js";
+import { daemonProfileListJson, profileJson } from "../shapes.js";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, bool, decodeBody, str, strArray, text } from "../wire/body.js";
 import { call, HttpError } from "../wire/errors.js";
@@ -40,7 +40,7 @@ export function registerProfileRoutes({ router, clients, auth }: RouteContext): 
     const id = parseUuid(workspaceId);
     if (!id) throw new HttpError(400, "invalid workspace id");
     const { profiles } = await call(clients.profiles.listProfiles({ workspaceId: id, enabledOnly: true }), "failed to list runtime profiles");
-    return sendJson(reply, 200, { workspace_id: workspaceId, runtime_profiles: profiles.map(profileJson) });
+    return sendJson(reply, 200, daemonProfileListJson(workspaceId, profiles));
   });
 
   // P1

@@ -4,7 +4,7 @@ import { authenticateDaemon, type Caller } from "../auth/checks.js";
 import { repoJson, runtimeJson } from "../shapes.js";
 import { bodySchema, decodeBody, str, strArray } from "../wire/body.js";
 import { call } from "../wire/errors.js";
-import { RawJson } from "../wire/go-json.js";
+import { goMap, RawJson } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
 import type { RouteContext } from "./context.js";
 
@@ -50,12 +50,13 @@ export function registerRegistrationRoutes({ router, clients, auth }: RouteConte
       }),
       "failed to register runtime",
     );
-    return sendJsonWithRaw(reply, 200, {
+    // A Go map in the original: keys sorted (repos, repos_version, runtimes, settings).
+    return sendJsonWithRaw(reply, 200, goMap({
       runtimes: answer.runtimes.map(runtimeJson),
       repos: answer.repos.map(repoJson),
       repos_version: answer.reposVersion,
       settings: new RawJson(answer.settingsJson || "{}"),
-    });
+    }));
   });
 
   router.add("POST", "/api/daemon/deregister", async (request, reply) => {

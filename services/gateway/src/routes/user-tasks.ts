@@ -6,6 +6,7 @@ import type { GatewayClients } from "../clients.js";
 import { messageJson, taskJson } from "../task-shape.js";
 import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
+import { goMap } from "../wire/go-json.js";
 import type { Params, RouteContext } from "./context.js";
 import { parseSince } from "./daemon-tasks.js";
 import { listAllMessages, listAllTasks } from "../paging.js";
@@ -52,13 +53,14 @@ export function registerUserTaskRoutes({ router, clients, auth }: RouteContext):
     const { workspaceId } = await scope(request);
     const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
     const usage = await call(clients.tasks.getIssueUsage({ workspaceId, issueId }), "failed to get issue usage");
-    return sendJson(reply, 200, {
+    // A Go map in the original: keys sorted (task_count first).
+    return sendJson(reply, 200, goMap({
       total_input_tokens: usage.totalInputTokens,
       total_output_tokens: usage.totalOutputTokens,
       total_cache_read_tokens: usage.totalCacheReadTokens,
       total_cache_write_tokens: usage.totalCacheWriteTokens,
       task_count: usage.taskCount,
-    });
+    }));
   });
 
   // T5: a task's messages, for a member of its workspace.

@@ -1,0 +1,82 @@
+import { randomUUID } from "node:crypto";
+import test from "ava";
+import { golden, normalize } from "../support/golden.js";
+import { http } from "../support/http.js";
+import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
+import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks.js";
+
+/*
+ * The original's bytes where it differed from a naive encoding: answers it
+ * built as Go maps (keys sorted). Register, heartbeat and the task result
+ * are in register.json, heartbeat.json and complete.json.
+ */
+
+let stack: Stack;
+test.before(async () => {
+  stack = await startStack();
+});
+test.after.always(async () => {
+  await stack?.stop();
+});
+
+const goldenFile = (name: string) => new URL(`golden/${name}`, import.meta.url);
+/** Named ids replaced by `<name>`, and nothing else (zero times and fractions stay as they are). */
+const named = (body: string, names: Record<string, string>) =>
+  Object.entries(names).reduce((text, [name, id]) => text.replaceAll(id, `<${name}>`), body);
+
+test("the daemon's profile list (D6) is a Go map: runtime_profiles before workspace_id (golden)", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const base = `/api/workspaces/${ws.workspaceId}/runtime-profiles`;
+  for (const [name, enabled] of [["Fast Claude", true], ["Off", false], ["Wrapped Codex", true]] as const) {
+    const created = await http(stack.gatewayUrl, "POST", base, {
+      token: ws.admin.pat,
+      body: { display_name: name, protocol_family: name.includes("Codex") ? "codex" : "claude", command_name: "cmd", fixed_args: ["--x"], enabled },
+    });
+    t.is(created.status, 201);
+  }
+  const { token } = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "d", ttlSeconds: 0 });
+  const answer = await http(stack.gatewayUrl, "GET", `/api/daemon/workspaces/${ws.workspaceId}/runtime-profiles`, { token });
+  t.is(answer.status, 200);
+  const body = normalize(answer.text, { workspace: ws.workspaceId, admin: ws.admin.userId });
+  t.is(body, golden(goldenFile("daemon-profiles.json"), body));
+});
+
+test("gc-checks (D22–D25) are Go maps: completed_at / status / updated_at in key order (golden)", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const agentId = await seedAgent(stack, ws, runtimeId);
+  const { task } = await enqueue(stack, agentId);
+  const issue = randomUUID();
+  const chat = randomUUID();
+  const run = randomUUID();
+  const idle = randomUUID();
+  const at = new Date("2026-01-02T03:04:05.678Z");
+  await stack.tasks.recordWorkItem({ item: { kind: "issue", id: issue, workspaceId: ws.workspaceId, status: "in_review", updatedAt: at } });
+  await stack.tasks.recordWorkItem({ item: { kind: "chat_session", id: chat, workspaceId: ws.workspaceId, status: "archived", updatedAt: at } });
+  await stack.tasks.recordWorkItem({ item: { kind: "autopilot_run", id: run, workspaceId: ws.workspaceId, status: "completed", updatedAt: at, completedAt: at } });
+  await stack.tasks.recordWorkItem({ item: { kind: "autopilot_run", id: idle, workspaceId: ws.workspaceId, status: "running", updatedAt: at } });
+  const { token } = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "d", ttlSeconds: 0 });
+  let body = "";
+  for (const path of [`/issues/${issue}`, `/chat-sessions/${chat}`, `/autopilot-runs/${run}`, `/autopilot-runs/${idle}`, `/tasks/${task.id}`]) {
+    const answer = await http(stack.gatewayUrl, "GET", `/api/daemon${path}/gc-check`, { token });
+    t.is(answer.status, 200, path);
+    body += answer.text;
+  }
+  t.is(body, golden(goldenFile("gc-check.json"), body));
+});
+
+test("issue usage (T4) is a Go map: task_count first (golden)", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const agentId = await seedAgent(stack, ws, runtimeId);
+  const { task } = await enqueue(stack, agentId);
+  await claimOverHttp(stack, ws.member.pat, runtimeId);
+  const usage = [{ provider: "anthropic", model: "opus", input_tokens: 10, output_tokens: 5, cache_read_tokens: 1, cache_write_tokens: 2 }];
+  t.is((await http(stack.gatewayUrl, "POST", `/api/daemon/tasks/${task.id}/usage`, { token: ws.member.pat, body: { usage } })).status, 200);
+  const answer = await http(stack.gatewayUrl, "GET", `/api/issues/${task.issueId}/usage`, {
+    token: ws.member.pat,
+    headers: { "x-workspace-id": ws.workspaceId },
+  });
+  t.is(answer.status, 200);
+  t.is(answer.text, golden(goldenFile("issue-usage.json"), answer.text));
+});
