@@ -1,6 +1,6 @@
 import { generateToken, hashToken, TOKEN_PREFIX } from "@controlplane/auth";
 import { CallCancelledError, InternalError } from "@controlplane/grpc";
-import type { Agent, Runtime } from "@controlplane/proto/registry/v1/registry";
+import type { Agent, AgentSkill, Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { ClaimedTask } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { publishActivity } from "./activity.js";
 import type { TaskQueueDeps } from "./deps.js";
@@ -128,9 +128,11 @@ async function claimOnce(deps: TaskQueueDeps, runtime: Runtime): Promise<Claimed
 }
 
 /**
- * Builds the claim answer: fresh agent data, workspace repos and context, the
- * resume pointer, the task token. A task that fails isolation, or has nobody
- * to act for, is cancelled and answered with the contract's 500.
+ * Builds the claim answer: fresh agent data (its skills followed by the
+ * built-in ones), workspace repos and context, the resume pointer, the task
+ * token. A task that fails isolation (its work item's workspace is not the
+ * runtime's), or has nobody to act for, is cancelled and answered with the
+ * contract's 500.
  */
 async function answer(deps: TaskQueueDeps, runtime: Runtime, claim: Claim, token: string): Promise<ClaimedTask> {
   const row = claim.task;
@@ -147,19 +149,41 @@ async function answer(deps: TaskQueueDeps, runtime: Runtime, claim: Claim, token
   ]);
   let authToken = token;
   if (!claim.tokenMinted) authToken = await tokenForAgentOwner(deps, row, agent);
+  const builtins = agent ? await builtinSkills(deps, runtime, claim) : [];
   const task = taskToProto(row);
   const repos = task.context?.reposJson ?? (workspace && workspace.repos.length > 0 ? reposJson(workspace.repos) : undefined);
   return {
     task,
-    agent: agent ? withInstructionsSuffix(agent, task.context?.instructionsSuffix) : undefined,
+    agent: agent ? withBuiltinSkills(withInstructionsSuffix(agent, task.context?.instructionsSuffix), builtins) : undefined,
     reposJson: repos,
     workspaceContext: workspace?.context,
     // The session only carries over on the same runtime; the work dir whenever there is one.
     priorSessionId: claim.prior.runtimeId === row.runtime_id ? (claim.prior.sessionId ?? undefined) : undefined,
     priorWorkDir: claim.prior.workDir ?? undefined,
     authToken,
-    workspaceId: row.workspace_id,
+    // Passed the isolation check: the runtime's workspace.
+    workspaceId: claim.resolvedWorkspaceId ?? row.workspace_id,
   };
+}
+
+/**
+ * The built-in skill set current at the claim. Should it not be readable,
+ * the task is put back (not left dispatched until the recovery window) and
+ * the claim answered INTERNAL.
+ */
+async function builtinSkills(deps: TaskQueueDeps, runtime: Runtime, claim: Claim): Promise<AgentSkill[]> {
+  try {
+    return await deps.builtinSkills.forVersion(claim.builtinSkillsVersion ?? 0);
+  } catch (error) {
+    deps.log.error({ err: error, task_id: claim.task.id }, "built-in skills could not be read; the claim is put back");
+    await putBack(deps, claim.task.id, runtime.id);
+    throw new InternalError("failed to load built-in skills");
+  }
+}
+
+/** The agent's own skills, then the platform's built-in ones (the original's order). */
+function withBuiltinSkills(agent: Agent, builtins: AgentSkill[]): Agent {
+  return builtins.length === 0 ? agent : { ...agent, skills: [...agent.skills, ...builtins] };
 }
 
 /**

@@ -59,6 +59,9 @@ const claimResult = z
     prior_session_id: z.string().nullable(),
     prior_work_dir: z.string().nullable(),
     prior_runtime_id: z.string().nullable(),
+    resolved_workspace_id: z.string().nullable(),
+    /** bigint: read as a decimal string. */
+    builtin_skills_version: z.string().nullable(),
   })
   .passthrough();
 
@@ -66,7 +69,7 @@ export interface ClaimRequest {
   runtimeId: string;
   recoveryWindowMs: number;
   defaultLimit: number;
-  /** The runtime's workspace: a task of another one is flagged, not handed out. */
+  /** The runtime's workspace: a task resolving to another one (or none) is flagged, not handed out. */
   runtimeWorkspaceId: string;
   /** Minted for the claimed task when there is a user to act for. */
   tokenHash: string;
@@ -74,11 +77,12 @@ export interface ClaimRequest {
   tokenTtlMs: number;
 }
 
-/** Runs the claim function (see migration 002): one statement, all of the claim's writes. */
+/** Runs the claim function (see migrations 002 and 004): one statement, all of the claim's writes. */
 export async function claim(db: CommonQueryMethods, r: ClaimRequest) {
   const row = await db.one(sql.type(claimResult)`
     SELECT (c.claimed).id AS claimed_id, c.redelivered, c.contended, c.isolation_failed, c.token_minted,
-           c.prior_session_id, c.prior_work_dir, c.prior_runtime_id,
+           c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
+           c.builtin_skills_version::text AS builtin_skills_version,
            ${sql.fragment`(c.claimed).*`}, (c.claimed).result::text AS result_json
     FROM taskqueue.claim_task(
       ${r.runtimeId}, make_interval(secs => ${r.recoveryWindowMs / 1000}), ${r.defaultLimit}, ${r.runtimeWorkspaceId},
@@ -90,6 +94,10 @@ export async function claim(db: CommonQueryMethods, r: ClaimRequest) {
     isolationFailed: row.isolation_failed,
     tokenMinted: row.token_minted,
     prior: { sessionId: row.prior_session_id, workDir: row.prior_work_dir, runtimeId: row.prior_runtime_id },
+    /** The task's workspace resolved from its work items (contract §0.1); null when it resolves to none. */
+    resolvedWorkspaceId: row.resolved_workspace_id,
+    /** The built-in skill set version current at the claim (0: none); null when nothing was handed out. */
+    builtinSkillsVersion: row.builtin_skills_version === null ? null : Number(row.builtin_skills_version),
   };
 }
 
