@@ -2,13 +2,16 @@ import { randomUUID } from "node:crypto";
 import test from "ava";
 import { golden, normalize } from "../support/golden.js";
 import { http } from "../support/http.js";
+import { MemberRole } from "@controlplane/proto/registry/v1/identity";
 import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
 import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks.js";
 
 /*
  * The original's bytes where it differed from a naive encoding: answers it
- * built as Go maps (keys sorted). Register, heartbeat and the task result
- * are in register.json, heartbeat.json and complete.json.
+ * built as Go maps (keys sorted), stored JSON it decoded into `any` (keys
+ * sorted at every depth) and NULL columns written as null.
+ * Register, heartbeat and the task result are in register.json,
+ * heartbeat.json and complete.json.
  */
 
 let stack: Stack;
@@ -20,9 +23,6 @@ test.after.always(async () => {
 });
 
 const goldenFile = (name: string) => new URL(`golden/${name}`, import.meta.url);
-/** Named ids replaced by `<name>`, and nothing else (zero times and fractions stay as they are). */
-const named = (body: string, names: Record<string, string>) =>
-  Object.entries(names).reduce((text, [name, id]) => text.replaceAll(id, `<${name}>`), body);
 
 test("the daemon's profile list (D6) is a Go map: runtime_profiles before workspace_id (golden)", async (t) => {
   const ws = await seedWorkspace(stack);
@@ -79,4 +79,35 @@ test("issue usage (T4) is a Go map: task_count first (golden)", async (t) => {
   });
   t.is(answer.status, 200);
   t.is(answer.text, golden(goldenFile("issue-usage.json"), answer.text));
+});
+
+test("workspaces (U1): settings and repos decoded as Go maps, an empty description null; repos (D5) stay as stored (golden)", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const settingsJson = '{"theme": "dark", "b": {"z": 1, "a": [2, {"y": true, "x": null}]}, "10": 1, "9": 2.50}';
+  await stack.identity.updateWorkspace({
+    workspaceId: ws.workspaceId,
+    repos: { repos: [{ url: " https://github.com/acme/app ", description: "main <app>" }, { url: "https://github.com/acme/lib", description: "" }] },
+    settingsJson,
+    context: "Be kind.",
+  });
+  const { workspace: second } = await stack.identity.createWorkspace({
+    name: "Second",
+    slug: "",
+    description: "The second one",
+    repos: [],
+    settingsJson: "",
+    issuePrefix: "SEC",
+  });
+  await stack.identity.addMember({ workspaceId: second!.id, userId: ws.member.userId, role: MemberRole.MEMBER_ROLE_MEMBER });
+  const names = { workspace: ws.workspaceId, second: second!.id };
+
+  const list = await http(stack.gatewayUrl, "GET", "/api/workspaces", { token: ws.member.pat });
+  t.is(list.status, 200);
+  const listBody = normalize(list.text, names).replace(/"(?:name|slug)":"ws-[0-9a-f]{8}"/g, (m) => m.replace(/ws-[0-9a-f]{8}/, "<name>"));
+  t.is(listBody, golden(goldenFile("workspaces.json"), listBody));
+
+  const repos = await http(stack.gatewayUrl, "GET", `/api/daemon/workspaces/${ws.workspaceId}/repos`, { token: ws.member.pat });
+  t.is(repos.status, 200);
+  const reposBody = normalize(repos.text, names);
+  t.is(reposBody, golden(goldenFile("workspace-repos.json"), reposBody));
 });

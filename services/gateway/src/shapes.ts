@@ -2,7 +2,7 @@ import type { DeliveredAction, HeartbeatResponse } from "@controlplane/proto/liv
 import type { RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
 import type { Repo, Workspace } from "@controlplane/proto/registry/v1/identity";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
-import { goAny, goMap, type GoMap, RawJson, rfc3339 } from "./wire/go-json.js";
+import { goAny, goMap, type GoMap, rfc3339 } from "./wire/go-json.js";
 
 /** The runtime profile object of the contract (P1–P4, D6). */
 export function profileJson(profile: RuntimeProfile) {
@@ -27,16 +27,21 @@ export function repoJson(repo: Repo) {
   return repo.description ? { url: repo.url, description: repo.description } : { url: repo.url };
 }
 
-/** A workspace in GET /api/workspaces (the daemon reads id and name). */
+/**
+ * A workspace in GET /api/workspaces (U1; the daemon reads id and name): the
+ * original's struct, with settings and repos decoded from their stored JSON
+ * into Go's `any` (maps: keys sorted at every depth). A workspace without a
+ * description has it NULL there, written as null.
+ */
 export function workspaceJson(workspace: Workspace) {
   return {
     id: workspace.id,
     name: workspace.name,
     slug: workspace.slug,
-    description: workspace.description,
+    description: workspace.description === "" ? null : workspace.description,
     context: workspace.context ?? null,
-    settings: new RawJson(workspace.settingsJson || "{}"),
-    repos: workspace.repos.map((repo) => ({ url: repo.url, description: repo.description })),
+    settings: storedObject(workspace.settingsJson),
+    repos: workspace.repos.map((repo) => goMap({ url: repo.url, description: repo.description })),
     issue_prefix: workspace.issuePrefix,
     avatar_url: null,
     created_at: rfc3339(workspace.createdAt ?? new Date(0)),
