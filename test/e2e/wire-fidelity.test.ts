@@ -9,7 +9,7 @@ import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks
 /*
  * The original's bytes where it differed from a naive encoding: answers it
  * built as Go maps (keys sorted), stored JSON it decoded into `any` (keys
- * sorted at every depth) and NULL columns written as null.
+ * sorted at every depth), NULL columns written as null, and its redaction.
  * Register, heartbeat and the task result are in register.json,
  * heartbeat.json and complete.json.
  */
@@ -110,4 +110,47 @@ test("workspaces (U1): settings and repos decoded as Go maps, an empty descripti
   t.is(repos.status, 200);
   const reposBody = normalize(repos.text, names);
   t.is(reposBody, golden(goldenFile("workspace-repos.json"), reposBody));
+});
+
+test("messages (D20 → D21): every redaction pattern as the original applied it; input a Go map (golden)", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const agentId = await seedAgent(stack, ws, runtimeId);
+  const { task } = await enqueue(stack, agentId);
+  await claimOverHttp(stack, ws.member.pat, runtimeId);
+  // One line per pattern, in the original's order (labels free of keywords: "secret:" would be one).
+  const lines = [
+    "1) key AKIAIOSFODNN7EXAMPLE end",
+    "2) aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "3) -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- done",
+    `4) ghp_${"a".repeat(36)} x`,
+    `5) sk-${"b".repeat(20)}- x`,
+    "6) xoxb-1234567890-abcdef",
+    `7) glpat-${"c".repeat(20)}`,
+    "8) eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.SflKxwRJSMeKKF2QT4fw.",
+    "9) Authorization: bearer abc.def==",
+    "10) postgres://user:pw@db:5432/x",
+    "11) export API_KEY=abc123",
+    "10+11) DATABASE_URL=postgres://u:pw@db/x",
+  ];
+  const sent = await http(stack.gatewayUrl, "POST", `/api/daemon/tasks/${task.id}/messages`, {
+    token: ws.member.pat,
+    body: {
+      messages: [
+        { seq: 1, type: "text", content: lines.join("\n") },
+        {
+          seq: 2,
+          type: "tool_use",
+          tool: "bash",
+          input: { command: "export PASSWORD=hunter2 && run", b: 1.5, "10": "TOKEN=x", "9": null, a: { z: "TOKEN=nested", y: [1] } },
+        },
+        { seq: 3, type: "tool_result", input: {}, output: "Bearer abc.def.ghi\nredis://cache:6379/0" },
+      ],
+    },
+  });
+  t.is(sent.text, '{"status":"ok"}\n');
+  const answer = await http(stack.gatewayUrl, "GET", `/api/daemon/tasks/${task.id}/messages`, { token: ws.member.pat });
+  t.is(answer.status, 200);
+  const body = normalize(answer.text, { task: task.id, issue: task.issueId! }).replace(/"created_at":"[^"]+"/g, '"created_at":"<time>"');
+  t.is(body, golden(goldenFile("messages.json"), body));
 });

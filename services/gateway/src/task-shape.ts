@@ -1,6 +1,6 @@
 import type { Agent } from "@controlplane/proto/registry/v1/registry";
 import type { ClaimedTask, Task, TaskMessage } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { goAny, goMap, RawJson, rfc3339, rfc3339Nano } from "./wire/go-json.js";
+import { goAny, GoMap, goMap, RawJson, rfc3339, rfc3339Nano } from "./wire/go-json.js";
 
 /** Keys whose value is empty are left out, as Go's omitempty does. */
 function omitEmpty(entries: Array<[string, unknown]>): Record<string, unknown> {
@@ -129,8 +129,12 @@ export function agentJson(agent: Agent): Record<string, unknown> {
   };
 }
 
-/** A transcript message as GET …/messages answers it. */
+/**
+ * A transcript message as GET …/messages answers it: the original's struct,
+ * with `input` a Go map (keys sorted at every depth; an empty one left out).
+ */
 export function messageJson(message: TaskMessage): Record<string, unknown> {
+  const input = decoded(message.inputJson);
   return {
     task_id: message.taskId,
     ...omitEmpty([["issue_id", message.issueId]]),
@@ -139,7 +143,7 @@ export function messageJson(message: TaskMessage): Record<string, unknown> {
     ...omitEmpty([
       ["tool", message.tool],
       ["content", message.content],
-      ["input", raw(message.inputJson)],
+      ["input", input instanceof GoMap && Object.keys(input.entries).length > 0 ? input : undefined],
       ["output", message.output],
       ["created_at", message.createdAt ? rfc3339Nano(message.createdAt) : undefined],
     ]),
