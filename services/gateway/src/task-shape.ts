@@ -100,7 +100,10 @@ export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknow
   return { ...head, ...claimHead, ...state, ...middle, ...counts, ...afterCounts, ...created, ...tail, ...kind, ...token };
 }
 
-/** The agent inside a claim answer; empty optional fields left out. */
+/**
+ * The agent inside a claim answer; empty optional fields left out, except
+ * `skills`, always there (the agent's, then the built-in ones; [] when none).
+ */
 export function agentJson(agent: Agent): Record<string, unknown> {
   const env = Object.keys(agent.customEnv);
   const runtimeConfig = agent.runtimeConfigJson.trim();
@@ -108,17 +111,14 @@ export function agentJson(agent: Agent): Record<string, unknown> {
     id: agent.id,
     name: agent.name,
     instructions: agent.instructions,
+    skills: agent.skills.map((s) => ({
+      id: s.id,
+      name: s.name,
+      ...(s.description ? { description: s.description } : {}),
+      content: s.content,
+      ...(s.files.length > 0 ? { files: s.files.map((f) => ({ path: f.path, content: f.content })) } : {}),
+    })),
     ...omitEmpty([
-      [
-        "skills",
-        agent.skills.map((s) => ({
-          id: s.id,
-          name: s.name,
-          ...(s.description ? { description: s.description } : {}),
-          content: s.content,
-          ...(s.files.length > 0 ? { files: s.files.map((f) => ({ path: f.path, content: f.content })) } : {}),
-        })),
-      ],
       ["custom_env", env.length > 0 ? goMap(agent.customEnv) : undefined],
       ["custom_args", agent.customArgs],
       ["mcp_config", raw(agent.mcpConfigJson)],

@@ -86,22 +86,17 @@ export function registerUserTaskRoutes({ router, clients, auth }: RouteContext):
   });
 }
 
-/** An issue the control plane knows in this workspace (recorded, or with tasks); else 404. */
+/**
+ * The issue an issue route names, by UUID or identifier ("ABC-42"), within
+ * the request's workspace; 404 "issue not found" otherwise.
+ */
 async function requireIssue(clients: GatewayClients, workspaceId: string, raw: string): Promise<string> {
-  const issueId = parseUuid(raw);
-  if (!issueId) throw new HttpError(404, "issue not found");
   try {
-    const { item } = await clients.tasks.getWorkItem({ kind: "issue", id: issueId });
-    if (item?.workspaceId === workspaceId) return issueId;
-    throw new HttpError(404, "issue not found");
+    return (await clients.tasks.resolveIssue({ workspaceId, issueRef: raw })).issueId;
   } catch (error) {
-    if (error instanceof HttpError) throw error;
-    if (!hasCode(error, status.NOT_FOUND)) throw httpErrorFromGrpc(error, "failed to load issue");
+    if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "issue not found");
+    throw httpErrorFromGrpc(error, "failed to load issue");
   }
-  // Only whether a task exists matters: one row is enough.
-  const { tasks } = await call(clients.tasks.listTasks({ workspaceId, issueId, activeOnly: false, pageSize: 1 }), "failed to load issue");
-  if (tasks.length === 0) throw new HttpError(404, "issue not found");
-  return issueId;
 }
 
 async function taskInWorkspace(clients: GatewayClients, taskId: string, workspaceId: string) {
