@@ -184,5 +184,7 @@ this list against proto/ (deploy/test), so a new read must be added here.
 - { path: /controlplane.taskqueue.v1.TaskQueueService/GetIssueUsage, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/GetWorkItem, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/ResolveTaskToken, cluster: task-queue }
+- { path: /controlplane.taskqueue.v1.TaskQueueService/ResolveIssue, cluster: task-queue }
+- { path: /controlplane.taskqueue.v1.TaskQueueService/GetBuiltinSkills, cluster: task-queue }
 - { path: /controlplane.liveness.v1.LivenessService/GetRuntimeLiveness, cluster: liveness }
 {{- end }}
