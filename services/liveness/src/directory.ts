@@ -63,7 +63,8 @@ export class Directory {
       return entry;
     }
     known.workspaceId = row.workspace_id;
-    known.status = row.status;
+    // The row may have been read before a newer change reached memory (a deregister handled meanwhile).
+    this.state.setStatus(row.runtime_id, row.status, row.status_changed_at.getTime());
     known.lastFlushedAt = Math.max(known.lastFlushedAt, row.last_seen_at?.getTime() ?? 0);
     return known;
   }
@@ -107,6 +108,7 @@ function fromRow(row: repo.LivenessRow): RuntimeState {
   return {
     workspaceId: row.workspace_id,
     status: row.status,
+    statusChangedAt: row.status_changed_at.getTime(),
     lastBeatAt: 0,
     lastSocketBeatAt: 0,
     // What the database holds: after a restart, runtimes come due for a flush

@@ -60,7 +60,7 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       handler: async (event) => {
         if (event.reason !== OfflineReason.OFFLINE_REASON_DEREGISTER) return;
         if (!(await repo.markOfflineQuietly(deps.pool, event.runtimeId, event.meta!.occurredAt!))) return;
-        deps.state.markOffline(event.runtimeId);
+        deps.state.markOffline(event.runtimeId, event.meta!.occurredAt!.getTime());
         deps.broadcast.send("offline", event.runtimeId);
       },
     }),

@@ -53,6 +53,7 @@ export async function heartbeat(deps: LivenessDeps, beat: HeartbeatRequest): Pro
     if (entry.status !== "online") {
       const flipped = await flipOnline(deps, runtimeId, entry.workspaceId);
       entry.status = "online";
+      entry.statusChangedAt = Date.now();
       // Already online in the database (a registration this replica had not
       // heard of): nothing wrote last_seen_at, so the flush must.
       if (flipped) entry.lastFlushedAt = now;

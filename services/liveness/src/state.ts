@@ -5,6 +5,12 @@
 export interface RuntimeState {
   workspaceId: string;
   status: "online" | "offline";
+  /**
+   * When that status took effect (ms): a change learned late (an event
+   * processed after a newer one, a lookup answered after a deregister)
+   * never overwrites a newer status.
+   */
+  statusChangedAt: number;
   /** The latest beat this replica saw (ms). */
   lastBeatAt: number;
   /** The latest beat this replica saw come over a daemon socket (ms; 0: none). */
@@ -64,14 +70,20 @@ export class LivenessState {
    * registration). Its next beat here needs no flip; the flush it queues
    * then is harmless.
    */
-  markOnline(runtimeId: string): void {
-    const state = this.runtimes.get(runtimeId);
-    if (state) state.status = "online";
+  markOnline(runtimeId: string, at = Date.now()): void {
+    this.setStatus(runtimeId, "online", at);
   }
 
-  markOffline(runtimeId: string): void {
+  markOffline(runtimeId: string, at = Date.now()): void {
+    this.setStatus(runtimeId, "offline", at);
+  }
+
+  /** Applies a status that took effect at `at`, unless a newer change is already known. */
+  setStatus(runtimeId: string, status: RuntimeState["status"], at: number): void {
     const state = this.runtimes.get(runtimeId);
-    if (state) state.status = "offline";
+    if (!state || at < state.statusChangedAt) return;
+    state.status = status;
+    state.statusChangedAt = at;
   }
 
   forget(runtimeId: string): void {
