@@ -61,7 +61,7 @@ export function createGatewayClients(addresses: {
     tasks: createClient(TaskQueueServiceService, addresses.taskQueue, {
       deadlineMs: DEADLINE_MS,
       waitForReady: WAIT_FOR_READY,
-      idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "resolveTaskToken", "resolveIssue", "getBuiltinSkills"],
+      idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "checkIssues", "resolveTaskToken", "resolveIssue", "getBuiltinSkills"],
     }),
     liveness,
     heartbeats: new MicroBatcher(async (beats) => {

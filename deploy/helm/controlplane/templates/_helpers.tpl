@@ -183,6 +183,7 @@ this list against proto/ (deploy/test), so a new read must be added here.
 - { path: /controlplane.taskqueue.v1.TaskQueueService/ListTasks, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/GetIssueUsage, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/GetWorkItem, cluster: task-queue }
+- { path: /controlplane.taskqueue.v1.TaskQueueService/CheckIssues, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/ResolveTaskToken, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/ResolveIssue, cluster: task-queue }
 - { path: /controlplane.taskqueue.v1.TaskQueueService/GetBuiltinSkills, cluster: task-queue }

@@ -65,7 +65,30 @@ export interface Task {
   /** What the enqueuer supplied for the claim answer. */
   context?: TaskContext | undefined;
   createdAt?: Date | undefined;
-  updatedAt?: Date | undefined;
+  updatedAt?:
+    | Date
+    | undefined;
+  /**
+   * The git branch the run delivered its work on (complete, fail or
+   * cancel-ack from today's daemon); absent when none was reported.
+   */
+  branchName?:
+    | string
+    | undefined;
+  /**
+   * The directory that stays usable after the run's disposable worktree was
+   * removed (complete, fail or cancel-ack); absent when none was reported.
+   */
+  durableWorkDir?:
+    | string
+    | undefined;
+  /**
+   * The daemon reported that the run's session cannot be resumed (its
+   * rollout is missing): session_id was not kept.
+   */
+  sessionRolloutMissing: boolean;
+  /** A session the run retired: never offered for resume again. */
+  retiredSessionId?: string | undefined;
 }
 
 /** The quick-create payload of a task with no issue, chat or autopilot run. */
@@ -320,6 +343,11 @@ export interface Usage {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /**
+   * Cost in ticks of 1e-10 USD. Absent, zero or negative is stored as
+   * unknown (NULL); like the token counts it replaces the stored value.
+   */
+  costUsdTicks?: number | undefined;
 }
 
 export interface ReportUsageRequest {
@@ -332,8 +360,13 @@ export interface ReportUsageResponse {
 
 /**
  * Bounds (INVALID_ARGUMENT): output at most 1,048,576 UTF-16 code units
- * (TEXT_CHARS); pr_url, session_id and work_dir at most 4,096 (PATH_CHARS).
- * NUL (U+0000) is removed from every string before it is stored.
+ * (TEXT_CHARS); pr_url, session_id, work_dir, branch_name, durable_work_dir
+ * and retired_session_id at most 4,096 (PATH_CHARS). NUL (U+0000) is
+ * removed from every string before it is stored.
+ *
+ * The stored result is {pr_url, output, session_id, work_dir}, plus
+ * branch_name, durable_work_dir and retired_session_id when non-empty and
+ * session_rollout_missing when true (today's daemon's fields).
  */
 export interface CompleteTaskRequest {
   taskId: string;
@@ -341,6 +374,24 @@ export interface CompleteTaskRequest {
   output: string;
   sessionId: string;
   workDir: string;
+  /** Stored when non-empty; an empty one never clears a stored value. */
+  branchName?:
+    | string
+    | undefined;
+  /** Stored when non-empty; an empty one never clears a stored value. */
+  durableWorkDir?:
+    | string
+    | undefined;
+  /**
+   * The session cannot be resumed: session_id is not kept (the task's
+   * session_id becomes absent), and the flag is stored.
+   */
+  sessionRolloutMissing: boolean;
+  /**
+   * A session the run abandoned: stored, and no earlier task of the same
+   * agent and issue (or chat session) offers it for resume any more.
+   */
+  retiredSessionId?: string | undefined;
 }
 
 export interface CompleteTaskResponse {
@@ -353,9 +404,9 @@ export interface CompleteTaskResponse {
 
 /**
  * Bounds (INVALID_ARGUMENT): error at most 1,048,576 UTF-16 code units
- * (TEXT_CHARS); session_id and work_dir at most 4,096 (PATH_CHARS);
- * failure_reason at most 255 (NAME_CHARS). NUL (U+0000) is removed from
- * every string before it is stored.
+ * (TEXT_CHARS); session_id, work_dir, branch_name, durable_work_dir and
+ * retired_session_id at most 4,096 (PATH_CHARS); failure_reason at most 255
+ * (NAME_CHARS). NUL (U+0000) is removed from every string before it is stored.
  */
 export interface FailTaskRequest {
   taskId: string;
@@ -366,6 +417,18 @@ export interface FailTaskRequest {
     | undefined;
   /** Empty: classified from the error text. */
   failureReason: string;
+  /** As in CompleteTaskRequest: stored when non-empty, never cleared. */
+  branchName?:
+    | string
+    | undefined;
+  /** As in CompleteTaskRequest: stored when non-empty, never cleared. */
+  durableWorkDir?:
+    | string
+    | undefined;
+  /** As in CompleteTaskRequest: the session is not kept (nor inherited by a retry). */
+  sessionRolloutMissing: boolean;
+  /** As in CompleteTaskRequest. */
+  retiredSessionId?: string | undefined;
 }
 
 export interface FailTaskResponse {
@@ -373,6 +436,32 @@ export interface FailTaskResponse {
   transitioned: boolean;
   /** Set when a retry was queued. */
   retryTaskId?: string | undefined;
+}
+
+/**
+ * Every field is optional and trimmed; an empty one is not written.
+ * Bounds (INVALID_ARGUMENT): branch_name and durable_work_dir at most 4,096
+ * UTF-16 code units (PATH_CHARS), error_message 1,048,576 (TEXT_CHARS),
+ * failure_reason 255 (NAME_CHARS). NUL (U+0000) is removed first.
+ */
+export interface AcknowledgeCancelRequest {
+  taskId: string;
+  /** Written only if the task is cancelled and has no branch_name yet. */
+  branchName: string;
+  /** Written only if the task is cancelled and has no durable_work_dir yet. */
+  durableWorkDir: string;
+  /**
+   * Written as the task's error only if it is cancelled and its error is
+   * absent or empty.
+   */
+  errorMessage: string;
+  /** Written with error_message, and only if the task has no failure_reason. */
+  failureReason: string;
+}
+
+export interface AcknowledgeCancelResponse {
+  /** True when something was written (and task.cancelled recorded again). */
+  recorded: boolean;
 }
 
 export interface CancelTaskRequest {
@@ -556,6 +645,20 @@ export interface DeleteWorkItemResponse {
   cancelledTasks: number;
 }
 
+export interface CheckIssuesRequest {
+  workspaceId: string;
+  /** At most 500 UUIDs; duplicates are allowed. */
+  issueIds: string[];
+}
+
+export interface CheckIssuesResponse {
+  /**
+   * One per live issue found, in no particular order; ids are canonical
+   * (lowercase, hyphenated).
+   */
+  issues: WorkItem[];
+}
+
 export interface ResolveIssueRequest {
   /** The caller's workspace: identifiers and UUIDs resolve only within it. */
   workspaceId: string;
@@ -658,6 +761,10 @@ function createBaseTask(): Task {
     context: undefined,
     createdAt: undefined,
     updatedAt: undefined,
+    branchName: undefined,
+    durableWorkDir: undefined,
+    sessionRolloutMissing: false,
+    retiredSessionId: undefined,
   };
 }
 
@@ -749,6 +856,18 @@ export const Task: MessageFns<Task> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(234).fork()).join();
+    }
+    if (message.branchName !== undefined) {
+      writer.uint32(242).string(message.branchName);
+    }
+    if (message.durableWorkDir !== undefined) {
+      writer.uint32(250).string(message.durableWorkDir);
+    }
+    if (message.sessionRolloutMissing !== false) {
+      writer.uint32(256).bool(message.sessionRolloutMissing);
+    }
+    if (message.retiredSessionId !== undefined) {
+      writer.uint32(266).string(message.retiredSessionId);
     }
     return writer;
   },
@@ -998,6 +1117,38 @@ export const Task: MessageFns<Task> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.branchName = reader.string();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.durableWorkDir = reader.string();
+            continue;
+          }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.sessionRolloutMissing = reader.bool();
+            continue;
+          }
+          case 33: {
+            if (tag !== 266) {
+              break;
+            }
+
+            message.retiredSessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1129,6 +1280,26 @@ export const Task: MessageFns<Task> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      branchName: isSet(object.branchName)
+        ? globalThis.String(object.branchName)
+        : isSet(object.branch_name)
+        ? globalThis.String(object.branch_name)
+        : undefined,
+      durableWorkDir: isSet(object.durableWorkDir)
+        ? globalThis.String(object.durableWorkDir)
+        : isSet(object.durable_work_dir)
+        ? globalThis.String(object.durable_work_dir)
+        : undefined,
+      sessionRolloutMissing: isSet(object.sessionRolloutMissing)
+        ? globalThis.Boolean(object.sessionRolloutMissing)
+        : isSet(object.session_rollout_missing)
+        ? globalThis.Boolean(object.session_rollout_missing)
+        : false,
+      retiredSessionId: isSet(object.retiredSessionId)
+        ? globalThis.String(object.retiredSessionId)
+        : isSet(object.retired_session_id)
+        ? globalThis.String(object.retired_session_id)
+        : undefined,
     };
   },
 
@@ -1221,6 +1392,18 @@ export const Task: MessageFns<Task> = {
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
     }
+    if (message.branchName !== undefined) {
+      obj.branchName = message.branchName;
+    }
+    if (message.durableWorkDir !== undefined) {
+      obj.durableWorkDir = message.durableWorkDir;
+    }
+    if (message.sessionRolloutMissing !== false) {
+      obj.sessionRolloutMissing = message.sessionRolloutMissing;
+    }
+    if (message.retiredSessionId !== undefined) {
+      obj.retiredSessionId = message.retiredSessionId;
+    }
     return obj;
   },
 
@@ -1260,6 +1443,10 @@ export const Task: MessageFns<Task> = {
       : undefined;
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
+    message.branchName = object.branchName ?? undefined;
+    message.durableWorkDir = object.durableWorkDir ?? undefined;
+    message.sessionRolloutMissing = object.sessionRolloutMissing ?? false;
+    message.retiredSessionId = object.retiredSessionId ?? undefined;
     return message;
   },
 };
@@ -4258,7 +4445,15 @@ export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
 };
 
 function createBaseUsage(): Usage {
-  return { provider: "", model: "", inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  return {
+    provider: "",
+    model: "",
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    costUsdTicks: undefined,
+  };
 }
 
 export const Usage: MessageFns<Usage> = {
@@ -4280,6 +4475,9 @@ export const Usage: MessageFns<Usage> = {
     }
     if (message.cacheWriteTokens !== 0) {
       writer.uint32(48).int64(message.cacheWriteTokens);
+    }
+    if (message.costUsdTicks !== undefined) {
+      writer.uint32(56).int64(message.costUsdTicks);
     }
     return writer;
   },
@@ -4345,6 +4543,14 @@ export const Usage: MessageFns<Usage> = {
             message.cacheWriteTokens = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.costUsdTicks = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4381,6 +4587,11 @@ export const Usage: MessageFns<Usage> = {
         : isSet(object.cache_write_tokens)
         ? globalThis.Number(object.cache_write_tokens)
         : 0,
+      costUsdTicks: isSet(object.costUsdTicks)
+        ? globalThis.Number(object.costUsdTicks)
+        : isSet(object.cost_usd_ticks)
+        ? globalThis.Number(object.cost_usd_ticks)
+        : undefined,
     };
   },
 
@@ -4404,6 +4615,9 @@ export const Usage: MessageFns<Usage> = {
     if (message.cacheWriteTokens !== 0) {
       obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
     }
+    if (message.costUsdTicks !== undefined) {
+      obj.costUsdTicks = Math.round(message.costUsdTicks);
+    }
     return obj;
   },
 
@@ -4418,6 +4632,7 @@ export const Usage: MessageFns<Usage> = {
     message.outputTokens = object.outputTokens ?? 0;
     message.cacheReadTokens = object.cacheReadTokens ?? 0;
     message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.costUsdTicks = object.costUsdTicks ?? undefined;
     return message;
   },
 };
@@ -4564,7 +4779,17 @@ export const ReportUsageResponse: MessageFns<ReportUsageResponse> = {
 };
 
 function createBaseCompleteTaskRequest(): CompleteTaskRequest {
-  return { taskId: "", prUrl: "", output: "", sessionId: "", workDir: "" };
+  return {
+    taskId: "",
+    prUrl: "",
+    output: "",
+    sessionId: "",
+    workDir: "",
+    branchName: undefined,
+    durableWorkDir: undefined,
+    sessionRolloutMissing: false,
+    retiredSessionId: undefined,
+  };
 }
 
 export const CompleteTaskRequest: MessageFns<CompleteTaskRequest> = {
@@ -4583,6 +4808,18 @@ export const CompleteTaskRequest: MessageFns<CompleteTaskRequest> = {
     }
     if (message.workDir !== "") {
       writer.uint32(42).string(message.workDir);
+    }
+    if (message.branchName !== undefined) {
+      writer.uint32(50).string(message.branchName);
+    }
+    if (message.durableWorkDir !== undefined) {
+      writer.uint32(58).string(message.durableWorkDir);
+    }
+    if (message.sessionRolloutMissing !== false) {
+      writer.uint32(64).bool(message.sessionRolloutMissing);
+    }
+    if (message.retiredSessionId !== undefined) {
+      writer.uint32(74).string(message.retiredSessionId);
     }
     return writer;
   },
@@ -4640,6 +4877,38 @@ export const CompleteTaskRequest: MessageFns<CompleteTaskRequest> = {
             message.workDir = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.branchName = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.durableWorkDir = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sessionRolloutMissing = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.retiredSessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4675,6 +4944,26 @@ export const CompleteTaskRequest: MessageFns<CompleteTaskRequest> = {
         : isSet(object.work_dir)
         ? globalThis.String(object.work_dir)
         : "",
+      branchName: isSet(object.branchName)
+        ? globalThis.String(object.branchName)
+        : isSet(object.branch_name)
+        ? globalThis.String(object.branch_name)
+        : undefined,
+      durableWorkDir: isSet(object.durableWorkDir)
+        ? globalThis.String(object.durableWorkDir)
+        : isSet(object.durable_work_dir)
+        ? globalThis.String(object.durable_work_dir)
+        : undefined,
+      sessionRolloutMissing: isSet(object.sessionRolloutMissing)
+        ? globalThis.Boolean(object.sessionRolloutMissing)
+        : isSet(object.session_rollout_missing)
+        ? globalThis.Boolean(object.session_rollout_missing)
+        : false,
+      retiredSessionId: isSet(object.retiredSessionId)
+        ? globalThis.String(object.retiredSessionId)
+        : isSet(object.retired_session_id)
+        ? globalThis.String(object.retired_session_id)
+        : undefined,
     };
   },
 
@@ -4695,6 +4984,18 @@ export const CompleteTaskRequest: MessageFns<CompleteTaskRequest> = {
     if (message.workDir !== "") {
       obj.workDir = message.workDir;
     }
+    if (message.branchName !== undefined) {
+      obj.branchName = message.branchName;
+    }
+    if (message.durableWorkDir !== undefined) {
+      obj.durableWorkDir = message.durableWorkDir;
+    }
+    if (message.sessionRolloutMissing !== false) {
+      obj.sessionRolloutMissing = message.sessionRolloutMissing;
+    }
+    if (message.retiredSessionId !== undefined) {
+      obj.retiredSessionId = message.retiredSessionId;
+    }
     return obj;
   },
 
@@ -4708,6 +5009,10 @@ export const CompleteTaskRequest: MessageFns<CompleteTaskRequest> = {
     message.output = object.output ?? "";
     message.sessionId = object.sessionId ?? "";
     message.workDir = object.workDir ?? "";
+    message.branchName = object.branchName ?? undefined;
+    message.durableWorkDir = object.durableWorkDir ?? undefined;
+    message.sessionRolloutMissing = object.sessionRolloutMissing ?? false;
+    message.retiredSessionId = object.retiredSessionId ?? undefined;
     return message;
   },
 };
@@ -4798,7 +5103,17 @@ export const CompleteTaskResponse: MessageFns<CompleteTaskResponse> = {
 };
 
 function createBaseFailTaskRequest(): FailTaskRequest {
-  return { taskId: "", error: "", sessionId: undefined, workDir: undefined, failureReason: "" };
+  return {
+    taskId: "",
+    error: "",
+    sessionId: undefined,
+    workDir: undefined,
+    failureReason: "",
+    branchName: undefined,
+    durableWorkDir: undefined,
+    sessionRolloutMissing: false,
+    retiredSessionId: undefined,
+  };
 }
 
 export const FailTaskRequest: MessageFns<FailTaskRequest> = {
@@ -4817,6 +5132,18 @@ export const FailTaskRequest: MessageFns<FailTaskRequest> = {
     }
     if (message.failureReason !== "") {
       writer.uint32(42).string(message.failureReason);
+    }
+    if (message.branchName !== undefined) {
+      writer.uint32(50).string(message.branchName);
+    }
+    if (message.durableWorkDir !== undefined) {
+      writer.uint32(58).string(message.durableWorkDir);
+    }
+    if (message.sessionRolloutMissing !== false) {
+      writer.uint32(64).bool(message.sessionRolloutMissing);
+    }
+    if (message.retiredSessionId !== undefined) {
+      writer.uint32(74).string(message.retiredSessionId);
     }
     return writer;
   },
@@ -4874,6 +5201,38 @@ export const FailTaskRequest: MessageFns<FailTaskRequest> = {
             message.failureReason = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.branchName = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.durableWorkDir = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sessionRolloutMissing = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.retiredSessionId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4909,6 +5268,26 @@ export const FailTaskRequest: MessageFns<FailTaskRequest> = {
         : isSet(object.failure_reason)
         ? globalThis.String(object.failure_reason)
         : "",
+      branchName: isSet(object.branchName)
+        ? globalThis.String(object.branchName)
+        : isSet(object.branch_name)
+        ? globalThis.String(object.branch_name)
+        : undefined,
+      durableWorkDir: isSet(object.durableWorkDir)
+        ? globalThis.String(object.durableWorkDir)
+        : isSet(object.durable_work_dir)
+        ? globalThis.String(object.durable_work_dir)
+        : undefined,
+      sessionRolloutMissing: isSet(object.sessionRolloutMissing)
+        ? globalThis.Boolean(object.sessionRolloutMissing)
+        : isSet(object.session_rollout_missing)
+        ? globalThis.Boolean(object.session_rollout_missing)
+        : false,
+      retiredSessionId: isSet(object.retiredSessionId)
+        ? globalThis.String(object.retiredSessionId)
+        : isSet(object.retired_session_id)
+        ? globalThis.String(object.retired_session_id)
+        : undefined,
     };
   },
 
@@ -4929,6 +5308,18 @@ export const FailTaskRequest: MessageFns<FailTaskRequest> = {
     if (message.failureReason !== "") {
       obj.failureReason = message.failureReason;
     }
+    if (message.branchName !== undefined) {
+      obj.branchName = message.branchName;
+    }
+    if (message.durableWorkDir !== undefined) {
+      obj.durableWorkDir = message.durableWorkDir;
+    }
+    if (message.sessionRolloutMissing !== false) {
+      obj.sessionRolloutMissing = message.sessionRolloutMissing;
+    }
+    if (message.retiredSessionId !== undefined) {
+      obj.retiredSessionId = message.retiredSessionId;
+    }
     return obj;
   },
 
@@ -4942,6 +5333,10 @@ export const FailTaskRequest: MessageFns<FailTaskRequest> = {
     message.sessionId = object.sessionId ?? undefined;
     message.workDir = object.workDir ?? undefined;
     message.failureReason = object.failureReason ?? "";
+    message.branchName = object.branchName ?? undefined;
+    message.durableWorkDir = object.durableWorkDir ?? undefined;
+    message.sessionRolloutMissing = object.sessionRolloutMissing ?? false;
+    message.retiredSessionId = object.retiredSessionId ?? undefined;
     return message;
   },
 };
@@ -5047,6 +5442,226 @@ export const FailTaskResponse: MessageFns<FailTaskResponse> = {
     message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
     message.transitioned = object.transitioned ?? false;
     message.retryTaskId = object.retryTaskId ?? undefined;
+    return message;
+  },
+};
+
+function createBaseAcknowledgeCancelRequest(): AcknowledgeCancelRequest {
+  return { taskId: "", branchName: "", durableWorkDir: "", errorMessage: "", failureReason: "" };
+}
+
+export const AcknowledgeCancelRequest: MessageFns<AcknowledgeCancelRequest> = {
+  encode(message: AcknowledgeCancelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.branchName !== "") {
+      writer.uint32(18).string(message.branchName);
+    }
+    if (message.durableWorkDir !== "") {
+      writer.uint32(26).string(message.durableWorkDir);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(34).string(message.errorMessage);
+    }
+    if (message.failureReason !== "") {
+      writer.uint32(42).string(message.failureReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcknowledgeCancelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcknowledgeCancelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.branchName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.durableWorkDir = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.failureReason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcknowledgeCancelRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      branchName: isSet(object.branchName)
+        ? globalThis.String(object.branchName)
+        : isSet(object.branch_name)
+        ? globalThis.String(object.branch_name)
+        : "",
+      durableWorkDir: isSet(object.durableWorkDir)
+        ? globalThis.String(object.durableWorkDir)
+        : isSet(object.durable_work_dir)
+        ? globalThis.String(object.durable_work_dir)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      failureReason: isSet(object.failureReason)
+        ? globalThis.String(object.failureReason)
+        : isSet(object.failure_reason)
+        ? globalThis.String(object.failure_reason)
+        : "",
+    };
+  },
+
+  toJSON(message: AcknowledgeCancelRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.branchName !== "") {
+      obj.branchName = message.branchName;
+    }
+    if (message.durableWorkDir !== "") {
+      obj.durableWorkDir = message.durableWorkDir;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.failureReason !== "") {
+      obj.failureReason = message.failureReason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcknowledgeCancelRequest>, I>>(base?: I): AcknowledgeCancelRequest {
+    return AcknowledgeCancelRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcknowledgeCancelRequest>, I>>(object: I): AcknowledgeCancelRequest {
+    const message = createBaseAcknowledgeCancelRequest();
+    message.taskId = object.taskId ?? "";
+    message.branchName = object.branchName ?? "";
+    message.durableWorkDir = object.durableWorkDir ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    message.failureReason = object.failureReason ?? "";
+    return message;
+  },
+};
+
+function createBaseAcknowledgeCancelResponse(): AcknowledgeCancelResponse {
+  return { recorded: false };
+}
+
+export const AcknowledgeCancelResponse: MessageFns<AcknowledgeCancelResponse> = {
+  encode(message: AcknowledgeCancelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.recorded !== false) {
+      writer.uint32(8).bool(message.recorded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcknowledgeCancelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcknowledgeCancelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.recorded = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcknowledgeCancelResponse {
+    return { recorded: isSet(object.recorded) ? globalThis.Boolean(object.recorded) : false };
+  },
+
+  toJSON(message: AcknowledgeCancelResponse): unknown {
+    const obj: any = {};
+    if (message.recorded !== false) {
+      obj.recorded = message.recorded;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcknowledgeCancelResponse>, I>>(base?: I): AcknowledgeCancelResponse {
+    return AcknowledgeCancelResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcknowledgeCancelResponse>, I>>(object: I): AcknowledgeCancelResponse {
+    const message = createBaseAcknowledgeCancelResponse();
+    message.recorded = object.recorded ?? false;
     return message;
   },
 };
@@ -6957,6 +7572,168 @@ export const DeleteWorkItemResponse: MessageFns<DeleteWorkItemResponse> = {
   },
 };
 
+function createBaseCheckIssuesRequest(): CheckIssuesRequest {
+  return { workspaceId: "", issueIds: [] };
+}
+
+export const CheckIssuesRequest: MessageFns<CheckIssuesRequest> = {
+  encode(message: CheckIssuesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workspaceId !== "") {
+      writer.uint32(10).string(message.workspaceId);
+    }
+    for (const v of message.issueIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckIssuesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckIssuesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.issueIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckIssuesRequest {
+    return {
+      workspaceId: isSet(object.workspaceId)
+        ? globalThis.String(object.workspaceId)
+        : isSet(object.workspace_id)
+        ? globalThis.String(object.workspace_id)
+        : "",
+      issueIds: globalThis.Array.isArray(object?.issueIds)
+        ? object.issueIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.issue_ids)
+        ? object.issue_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CheckIssuesRequest): unknown {
+    const obj: any = {};
+    if (message.workspaceId !== "") {
+      obj.workspaceId = message.workspaceId;
+    }
+    if (message.issueIds?.length) {
+      obj.issueIds = message.issueIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckIssuesRequest>, I>>(base?: I): CheckIssuesRequest {
+    return CheckIssuesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckIssuesRequest>, I>>(object: I): CheckIssuesRequest {
+    const message = createBaseCheckIssuesRequest();
+    message.workspaceId = object.workspaceId ?? "";
+    message.issueIds = object.issueIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseCheckIssuesResponse(): CheckIssuesResponse {
+  return { issues: [] };
+}
+
+export const CheckIssuesResponse: MessageFns<CheckIssuesResponse> = {
+  encode(message: CheckIssuesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.issues) {
+      WorkItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckIssuesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckIssuesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.issues.push(WorkItem.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckIssuesResponse {
+    return {
+      issues: globalThis.Array.isArray(object?.issues) ? object.issues.map((e: any) => WorkItem.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CheckIssuesResponse): unknown {
+    const obj: any = {};
+    if (message.issues?.length) {
+      obj.issues = message.issues.map((e) => WorkItem.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckIssuesResponse>, I>>(base?: I): CheckIssuesResponse {
+    return CheckIssuesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckIssuesResponse>, I>>(object: I): CheckIssuesResponse {
+    const message = createBaseCheckIssuesResponse();
+    message.issues = object.issues?.map((e) => WorkItem.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseResolveIssueRequest(): ResolveIssueRequest {
   return { workspaceId: "", issueRef: "" };
 }
@@ -7964,6 +8741,26 @@ export const TaskQueueServiceService = {
     responseSerialize: (value: FailTaskResponse): Buffer => Buffer.from(FailTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): FailTaskResponse => FailTaskResponse.decode(value),
   },
+  /**
+   * What a daemon reports after it saw its task cancelled: the branch and the
+   * durable directory its run left, and the error that explains the work it
+   * preserved. Each is written only while the task is cancelled and only
+   * into an empty column (a replay, or an ack after a completion or a
+   * failure, changes nothing); a write records task.cancelled again so
+   * consumers read the row anew. NOT_FOUND "task not found" when the task
+   * does not exist; any other status is answered recorded=false.
+   */
+  acknowledgeCancel: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/AcknowledgeCancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AcknowledgeCancelRequest): Buffer =>
+      Buffer.from(AcknowledgeCancelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcknowledgeCancelRequest => AcknowledgeCancelRequest.decode(value),
+    responseSerialize: (value: AcknowledgeCancelResponse): Buffer =>
+      Buffer.from(AcknowledgeCancelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AcknowledgeCancelResponse => AcknowledgeCancelResponse.decode(value),
+  },
   /** Any non-terminal -> cancelled; a terminal task is returned unchanged. */
   cancelTask: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/CancelTask" as const,
@@ -8066,6 +8863,22 @@ export const TaskQueueServiceService = {
     requestDeserialize: (value: Buffer): GetWorkItemRequest => GetWorkItemRequest.decode(value),
     responseSerialize: (value: GetWorkItemResponse): Buffer => Buffer.from(GetWorkItemResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetWorkItemResponse => GetWorkItemResponse.decode(value),
+  },
+  /**
+   * The live issues among issue_ids that the product recorded in
+   * workspace_id, for the daemon's batch disk-GC check. An id never
+   * recorded, recorded deleted, or recorded in another workspace is simply
+   * absent from the answer. INVALID_ARGUMENT "too many issue_ids" past 500
+   * ids (LIMITS.GC_CHECK_ISSUE_IDS), "invalid issue_id" when one is not a UUID.
+   */
+  checkIssues: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/CheckIssues" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckIssuesRequest): Buffer => Buffer.from(CheckIssuesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckIssuesRequest => CheckIssuesRequest.decode(value),
+    responseSerialize: (value: CheckIssuesResponse): Buffer => Buffer.from(CheckIssuesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckIssuesResponse => CheckIssuesResponse.decode(value),
   },
   /**
    * Records that an issue, chat session, autopilot run or autopilot was
@@ -8211,6 +9024,16 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
    * INVALID_ARGUMENT for a field over its bound (see FailTaskRequest).
    */
   failTask: handleUnaryCall<FailTaskRequest, FailTaskResponse>;
+  /**
+   * What a daemon reports after it saw its task cancelled: the branch and the
+   * durable directory its run left, and the error that explains the work it
+   * preserved. Each is written only while the task is cancelled and only
+   * into an empty column (a replay, or an ack after a completion or a
+   * failure, changes nothing); a write records task.cancelled again so
+   * consumers read the row anew. NOT_FOUND "task not found" when the task
+   * does not exist; any other status is answered recorded=false.
+   */
+  acknowledgeCancel: handleUnaryCall<AcknowledgeCancelRequest, AcknowledgeCancelResponse>;
   /** Any non-terminal -> cancelled; a terminal task is returned unchanged. */
   cancelTask: handleUnaryCall<CancelTaskRequest, CancelTaskResponse>;
   /**
@@ -8243,6 +9066,14 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
    * it, recorded its deletion, or (a run) recorded its autopilot's deletion.
    */
   getWorkItem: handleUnaryCall<GetWorkItemRequest, GetWorkItemResponse>;
+  /**
+   * The live issues among issue_ids that the product recorded in
+   * workspace_id, for the daemon's batch disk-GC check. An id never
+   * recorded, recorded deleted, or recorded in another workspace is simply
+   * absent from the answer. INVALID_ARGUMENT "too many issue_ids" past 500
+   * ids (LIMITS.GC_CHECK_ISSUE_IDS), "invalid issue_id" when one is not a UUID.
+   */
+  checkIssues: handleUnaryCall<CheckIssuesRequest, CheckIssuesResponse>;
   /**
    * Records that an issue, chat session, autopilot run or autopilot was
    * deleted in the product. From then on its gc-check is NOT_FOUND (an
@@ -8506,6 +9337,30 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: FailTaskResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * What a daemon reports after it saw its task cancelled: the branch and the
+   * durable directory its run left, and the error that explains the work it
+   * preserved. Each is written only while the task is cancelled and only
+   * into an empty column (a replay, or an ack after a completion or a
+   * failure, changes nothing); a write records task.cancelled again so
+   * consumers read the row anew. NOT_FOUND "task not found" when the task
+   * does not exist; any other status is answered recorded=false.
+   */
+  acknowledgeCancel(
+    request: AcknowledgeCancelRequest,
+    callback: (error: ServiceError | null, response: AcknowledgeCancelResponse) => void,
+  ): ClientUnaryCall;
+  acknowledgeCancel(
+    request: AcknowledgeCancelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AcknowledgeCancelResponse) => void,
+  ): ClientUnaryCall;
+  acknowledgeCancel(
+    request: AcknowledgeCancelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AcknowledgeCancelResponse) => void,
+  ): ClientUnaryCall;
   /** Any non-terminal -> cancelled; a terminal task is returned unchanged. */
   cancelTask(
     request: CancelTaskRequest,
@@ -8649,6 +9504,28 @@ export interface TaskQueueServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetWorkItemResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The live issues among issue_ids that the product recorded in
+   * workspace_id, for the daemon's batch disk-GC check. An id never
+   * recorded, recorded deleted, or recorded in another workspace is simply
+   * absent from the answer. INVALID_ARGUMENT "too many issue_ids" past 500
+   * ids (LIMITS.GC_CHECK_ISSUE_IDS), "invalid issue_id" when one is not a UUID.
+   */
+  checkIssues(
+    request: CheckIssuesRequest,
+    callback: (error: ServiceError | null, response: CheckIssuesResponse) => void,
+  ): ClientUnaryCall;
+  checkIssues(
+    request: CheckIssuesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckIssuesResponse) => void,
+  ): ClientUnaryCall;
+  checkIssues(
+    request: CheckIssuesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckIssuesResponse) => void,
   ): ClientUnaryCall;
   /**
    * Records that an issue, chat session, autopilot run or autopilot was
