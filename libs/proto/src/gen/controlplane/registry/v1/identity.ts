@@ -214,6 +214,25 @@ export interface ListWorkspacesResponse {
   workspaces: Workspace[];
 }
 
+export interface ListDaemonWorkspacesRequest {
+  /**
+   * Who asks: a user (every membership; a user id that is not a UUID has
+   * none) or a daemon token (its workspace).
+   */
+  caller?: { $case: "userId"; value: string } | { $case: "workspaceId"; value: string } | undefined;
+}
+
+/** A workspace as a daemon lists it. */
+export interface WorkspaceSummary {
+  id: string;
+  name: string;
+}
+
+export interface ListDaemonWorkspacesResponse {
+  /** Ordered by id (byte order of the canonical lower-case form). */
+  workspaces: WorkspaceSummary[];
+}
+
 export interface Member {
   workspaceId: string;
   userId: string;
@@ -363,6 +382,61 @@ export interface RenewPersonalAccessTokenRequest {
   token: string;
   /** The user the caller authenticated as. */
   userId: string;
+}
+
+/** A user of the product, as far as the control plane shows one. */
+export interface User {
+  id: string;
+  name: string;
+  email: string;
+  avatarUrl?:
+    | string
+    | undefined;
+  /** The user's UI language, e.g. "en". */
+  language?:
+    | string
+    | undefined;
+  /** A pinned IANA time zone. */
+  timezone?: string | undefined;
+  onboardedAt?:
+    | Date
+    | undefined;
+  /** Raw JSON object; "{}" when none. */
+  onboardingQuestionnaireJson: string;
+  starterContentState?: string | undefined;
+  profileDescription: string;
+  /** Absent when the product never recorded the user. */
+  createdAt?: Date | undefined;
+  updatedAt?:
+    | Date
+    | undefined;
+  /** True when this came from RecordUser; false when it was made from the credential. */
+  recorded: boolean;
+}
+
+export interface RecordUserRequest {
+  /**
+   * The user id (JWT sub, PAT owner), a UUID. created_at / updated_at
+   * default to now; recorded is ignored.
+   */
+  user?: User | undefined;
+}
+
+export interface RecordUserResponse {
+  user?: User | undefined;
+}
+
+export interface GetUserRequest {
+  userId: string;
+  /**
+   * The email claim of the caller's JWT, if any: the email of a user the
+   * product never recorded.
+   */
+  emailClaim?: string | undefined;
+}
+
+export interface GetUserResponse {
+  user?: User | undefined;
 }
 
 export interface RenewPersonalAccessTokenResponse {
@@ -1754,6 +1828,267 @@ export const ListWorkspacesResponse: MessageFns<ListWorkspacesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListWorkspacesResponse>, I>>(object: I): ListWorkspacesResponse {
     const message = createBaseListWorkspacesResponse();
     message.workspaces = object.workspaces?.map((e) => Workspace.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListDaemonWorkspacesRequest(): ListDaemonWorkspacesRequest {
+  return { caller: undefined };
+}
+
+export const ListDaemonWorkspacesRequest: MessageFns<ListDaemonWorkspacesRequest> = {
+  encode(message: ListDaemonWorkspacesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.caller?.$case) {
+      case "userId":
+        writer.uint32(10).string(message.caller.value);
+        break;
+      case "workspaceId":
+        writer.uint32(18).string(message.caller.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDaemonWorkspacesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDaemonWorkspacesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.caller = { $case: "userId", value: reader.string() };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caller = { $case: "workspaceId", value: reader.string() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDaemonWorkspacesRequest {
+    return {
+      caller: isSet(object.userId)
+        ? { $case: "userId", value: globalThis.String(object.userId) }
+        : isSet(object.user_id)
+        ? { $case: "userId", value: globalThis.String(object.user_id) }
+        : isSet(object.workspaceId)
+        ? { $case: "workspaceId", value: globalThis.String(object.workspaceId) }
+        : isSet(object.workspace_id)
+        ? { $case: "workspaceId", value: globalThis.String(object.workspace_id) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ListDaemonWorkspacesRequest): unknown {
+    const obj: any = {};
+    if (message.caller?.$case === "userId") {
+      obj.userId = message.caller.value;
+    } else if (message.caller?.$case === "workspaceId") {
+      obj.workspaceId = message.caller.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListDaemonWorkspacesRequest>, I>>(base?: I): ListDaemonWorkspacesRequest {
+    return ListDaemonWorkspacesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDaemonWorkspacesRequest>, I>>(object: I): ListDaemonWorkspacesRequest {
+    const message = createBaseListDaemonWorkspacesRequest();
+    switch (object.caller?.$case) {
+      case "userId": {
+        if (object.caller?.value !== undefined && object.caller?.value !== null) {
+          message.caller = { $case: "userId", value: object.caller.value };
+        }
+        break;
+      }
+      case "workspaceId": {
+        if (object.caller?.value !== undefined && object.caller?.value !== null) {
+          message.caller = { $case: "workspaceId", value: object.caller.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseWorkspaceSummary(): WorkspaceSummary {
+  return { id: "", name: "" };
+}
+
+export const WorkspaceSummary: MessageFns<WorkspaceSummary> = {
+  encode(message: WorkspaceSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkspaceSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkspaceSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkspaceSummary {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: WorkspaceSummary): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WorkspaceSummary>, I>>(base?: I): WorkspaceSummary {
+    return WorkspaceSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WorkspaceSummary>, I>>(object: I): WorkspaceSummary {
+    const message = createBaseWorkspaceSummary();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseListDaemonWorkspacesResponse(): ListDaemonWorkspacesResponse {
+  return { workspaces: [] };
+}
+
+export const ListDaemonWorkspacesResponse: MessageFns<ListDaemonWorkspacesResponse> = {
+  encode(message: ListDaemonWorkspacesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.workspaces) {
+      WorkspaceSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDaemonWorkspacesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDaemonWorkspacesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workspaces.push(WorkspaceSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDaemonWorkspacesResponse {
+    return {
+      workspaces: globalThis.Array.isArray(object?.workspaces)
+        ? object.workspaces.map((e: any) => WorkspaceSummary.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListDaemonWorkspacesResponse): unknown {
+    const obj: any = {};
+    if (message.workspaces?.length) {
+      obj.workspaces = message.workspaces.map((e) => WorkspaceSummary.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListDaemonWorkspacesResponse>, I>>(base?: I): ListDaemonWorkspacesResponse {
+    return ListDaemonWorkspacesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListDaemonWorkspacesResponse>, I>>(object: I): ListDaemonWorkspacesResponse {
+    const message = createBaseListDaemonWorkspacesResponse();
+    message.workspaces = object.workspaces?.map((e) => WorkspaceSummary.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3740,6 +4075,603 @@ export const RenewPersonalAccessTokenRequest: MessageFns<RenewPersonalAccessToke
   },
 };
 
+function createBaseUser(): User {
+  return {
+    id: "",
+    name: "",
+    email: "",
+    avatarUrl: undefined,
+    language: undefined,
+    timezone: undefined,
+    onboardedAt: undefined,
+    onboardingQuestionnaireJson: "",
+    starterContentState: undefined,
+    profileDescription: "",
+    createdAt: undefined,
+    updatedAt: undefined,
+    recorded: false,
+  };
+}
+
+export const User: MessageFns<User> = {
+  encode(message: User, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.email !== "") {
+      writer.uint32(26).string(message.email);
+    }
+    if (message.avatarUrl !== undefined) {
+      writer.uint32(34).string(message.avatarUrl);
+    }
+    if (message.language !== undefined) {
+      writer.uint32(42).string(message.language);
+    }
+    if (message.timezone !== undefined) {
+      writer.uint32(50).string(message.timezone);
+    }
+    if (message.onboardedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.onboardedAt), writer.uint32(58).fork()).join();
+    }
+    if (message.onboardingQuestionnaireJson !== "") {
+      writer.uint32(66).string(message.onboardingQuestionnaireJson);
+    }
+    if (message.starterContentState !== undefined) {
+      writer.uint32(74).string(message.starterContentState);
+    }
+    if (message.profileDescription !== "") {
+      writer.uint32(82).string(message.profileDescription);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(90).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(98).fork()).join();
+    }
+    if (message.recorded !== false) {
+      writer.uint32(104).bool(message.recorded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): User {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUser();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.avatarUrl = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.language = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.onboardedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.onboardingQuestionnaireJson = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.starterContentState = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.profileDescription = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.recorded = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): User {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      avatarUrl: isSet(object.avatarUrl)
+        ? globalThis.String(object.avatarUrl)
+        : isSet(object.avatar_url)
+        ? globalThis.String(object.avatar_url)
+        : undefined,
+      language: isSet(object.language) ? globalThis.String(object.language) : undefined,
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : undefined,
+      onboardedAt: isSet(object.onboardedAt)
+        ? fromJsonTimestamp(object.onboardedAt)
+        : isSet(object.onboarded_at)
+        ? fromJsonTimestamp(object.onboarded_at)
+        : undefined,
+      onboardingQuestionnaireJson: isSet(object.onboardingQuestionnaireJson)
+        ? globalThis.String(object.onboardingQuestionnaireJson)
+        : isSet(object.onboarding_questionnaire_json)
+        ? globalThis.String(object.onboarding_questionnaire_json)
+        : "",
+      starterContentState: isSet(object.starterContentState)
+        ? globalThis.String(object.starterContentState)
+        : isSet(object.starter_content_state)
+        ? globalThis.String(object.starter_content_state)
+        : undefined,
+      profileDescription: isSet(object.profileDescription)
+        ? globalThis.String(object.profileDescription)
+        : isSet(object.profile_description)
+        ? globalThis.String(object.profile_description)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+      recorded: isSet(object.recorded) ? globalThis.Boolean(object.recorded) : false,
+    };
+  },
+
+  toJSON(message: User): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    if (message.avatarUrl !== undefined) {
+      obj.avatarUrl = message.avatarUrl;
+    }
+    if (message.language !== undefined) {
+      obj.language = message.language;
+    }
+    if (message.timezone !== undefined) {
+      obj.timezone = message.timezone;
+    }
+    if (message.onboardedAt !== undefined) {
+      obj.onboardedAt = message.onboardedAt.toISOString();
+    }
+    if (message.onboardingQuestionnaireJson !== "") {
+      obj.onboardingQuestionnaireJson = message.onboardingQuestionnaireJson;
+    }
+    if (message.starterContentState !== undefined) {
+      obj.starterContentState = message.starterContentState;
+    }
+    if (message.profileDescription !== "") {
+      obj.profileDescription = message.profileDescription;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.recorded !== false) {
+      obj.recorded = message.recorded;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<User>, I>>(base?: I): User {
+    return User.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<User>, I>>(object: I): User {
+    const message = createBaseUser();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.email = object.email ?? "";
+    message.avatarUrl = object.avatarUrl ?? undefined;
+    message.language = object.language ?? undefined;
+    message.timezone = object.timezone ?? undefined;
+    message.onboardedAt = object.onboardedAt ?? undefined;
+    message.onboardingQuestionnaireJson = object.onboardingQuestionnaireJson ?? "";
+    message.starterContentState = object.starterContentState ?? undefined;
+    message.profileDescription = object.profileDescription ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.recorded = object.recorded ?? false;
+    return message;
+  },
+};
+
+function createBaseRecordUserRequest(): RecordUserRequest {
+  return { user: undefined };
+}
+
+export const RecordUserRequest: MessageFns<RecordUserRequest> = {
+  encode(message: RecordUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordUserRequest {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: RecordUserRequest): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordUserRequest>, I>>(base?: I): RecordUserRequest {
+    return RecordUserRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordUserRequest>, I>>(object: I): RecordUserRequest {
+    const message = createBaseRecordUserRequest();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseRecordUserResponse(): RecordUserResponse {
+  return { user: undefined };
+}
+
+export const RecordUserResponse: MessageFns<RecordUserResponse> = {
+  encode(message: RecordUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordUserResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: RecordUserResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordUserResponse>, I>>(base?: I): RecordUserResponse {
+    return RecordUserResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordUserResponse>, I>>(object: I): RecordUserResponse {
+    const message = createBaseRecordUserResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetUserRequest(): GetUserRequest {
+  return { userId: "", emailClaim: undefined };
+}
+
+export const GetUserRequest: MessageFns<GetUserRequest> = {
+  encode(message: GetUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.emailClaim !== undefined) {
+      writer.uint32(18).string(message.emailClaim);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.emailClaim = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      emailClaim: isSet(object.emailClaim)
+        ? globalThis.String(object.emailClaim)
+        : isSet(object.email_claim)
+        ? globalThis.String(object.email_claim)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetUserRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.emailClaim !== undefined) {
+      obj.emailClaim = message.emailClaim;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUserRequest>, I>>(base?: I): GetUserRequest {
+    return GetUserRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUserRequest>, I>>(object: I): GetUserRequest {
+    const message = createBaseGetUserRequest();
+    message.userId = object.userId ?? "";
+    message.emailClaim = object.emailClaim ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetUserResponse(): GetUserResponse {
+  return { user: undefined };
+}
+
+export const GetUserResponse: MessageFns<GetUserResponse> = {
+  encode(message: GetUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetUserResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: GetUserResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetUserResponse>, I>>(base?: I): GetUserResponse {
+    return GetUserResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetUserResponse>, I>>(object: I): GetUserResponse {
+    const message = createBaseGetUserResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
 function createBaseRenewPersonalAccessTokenResponse(): RenewPersonalAccessTokenResponse {
   return { expiresAt: undefined, renewed: false };
 }
@@ -3902,6 +4834,22 @@ export const IdentityServiceService = {
       Buffer.from(ListWorkspacesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListWorkspacesResponse => ListWorkspacesResponse.decode(value),
   },
+  /**
+   * The workspaces a daemon works in, as id and name only, ordered by id: a
+   * user's memberships, or the one workspace of a daemon token (NOT_FOUND
+   * "workspace not found" when it does not exist).
+   */
+  listDaemonWorkspaces: {
+    path: "/controlplane.registry.v1.IdentityService/ListDaemonWorkspaces" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDaemonWorkspacesRequest): Buffer =>
+      Buffer.from(ListDaemonWorkspacesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDaemonWorkspacesRequest => ListDaemonWorkspacesRequest.decode(value),
+    responseSerialize: (value: ListDaemonWorkspacesResponse): Buffer =>
+      Buffer.from(ListDaemonWorkspacesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDaemonWorkspacesResponse => ListDaemonWorkspacesResponse.decode(value),
+  },
   /** Adds a member or changes an existing member's role. */
   addMember: {
     path: "/controlplane.registry.v1.IdentityService/AddMember" as const,
@@ -4018,6 +4966,34 @@ export const IdentityServiceService = {
     responseDeserialize: (value: Buffer): RenewPersonalAccessTokenResponse =>
       RenewPersonalAccessTokenResponse.decode(value),
   },
+  /**
+   * Records a user's profile as the product knows it (users live in the
+   * product): replaces every field of an earlier record of the same id.
+   */
+  recordUser: {
+    path: "/controlplane.registry.v1.IdentityService/RecordUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordUserRequest): Buffer => Buffer.from(RecordUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordUserRequest => RecordUserRequest.decode(value),
+    responseSerialize: (value: RecordUserResponse): Buffer => Buffer.from(RecordUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordUserResponse => RecordUserResponse.decode(value),
+  },
+  /**
+   * A user as GET /api/me shows it: the recorded profile, or, when the
+   * product never recorded one, what the credential says (its user id and
+   * the JWT email claim) with every other field empty. NOT_FOUND "user not
+   * found" when user_id is not a UUID.
+   */
+  getUser: {
+    path: "/controlplane.registry.v1.IdentityService/GetUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetUserRequest): Buffer => Buffer.from(GetUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetUserRequest => GetUserRequest.decode(value),
+    responseSerialize: (value: GetUserResponse): Buffer => Buffer.from(GetUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetUserResponse => GetUserResponse.decode(value),
+  },
 } as const;
 
 export interface IdentityServiceServer extends UntypedServiceImplementation {
@@ -4034,6 +5010,12 @@ export interface IdentityServiceServer extends UntypedServiceImplementation {
   getWorkspaceRepos: handleUnaryCall<GetWorkspaceReposRequest, GetWorkspaceReposResponse>;
   /** Lists the workspaces a user is a member of, oldest first. */
   listWorkspaces: handleUnaryCall<ListWorkspacesRequest, ListWorkspacesResponse>;
+  /**
+   * The workspaces a daemon works in, as id and name only, ordered by id: a
+   * user's memberships, or the one workspace of a daemon token (NOT_FOUND
+   * "workspace not found" when it does not exist).
+   */
+  listDaemonWorkspaces: handleUnaryCall<ListDaemonWorkspacesRequest, ListDaemonWorkspacesResponse>;
   /** Adds a member or changes an existing member's role. */
   addMember: handleUnaryCall<AddMemberRequest, AddMemberResponse>;
   /** Removes a member; NOT_FOUND when there is no such membership. */
@@ -4065,6 +5047,18 @@ export interface IdentityServiceServer extends UntypedServiceImplementation {
   resolveToken: handleUnaryCall<ResolveTokenRequest, ResolveTokenResponse>;
   /** Extends a personal access token that expires within the renew window. */
   renewPersonalAccessToken: handleUnaryCall<RenewPersonalAccessTokenRequest, RenewPersonalAccessTokenResponse>;
+  /**
+   * Records a user's profile as the product knows it (users live in the
+   * product): replaces every field of an earlier record of the same id.
+   */
+  recordUser: handleUnaryCall<RecordUserRequest, RecordUserResponse>;
+  /**
+   * A user as GET /api/me shows it: the recorded profile, or, when the
+   * product never recorded one, what the credential says (its user id and
+   * the JWT email claim) with every other field empty. NOT_FOUND "user not
+   * found" when user_id is not a UUID.
+   */
+  getUser: handleUnaryCall<GetUserRequest, GetUserResponse>;
 }
 
 export interface IdentityServiceClient extends Client {
@@ -4151,6 +5145,26 @@ export interface IdentityServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListWorkspacesResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The workspaces a daemon works in, as id and name only, ordered by id: a
+   * user's memberships, or the one workspace of a daemon token (NOT_FOUND
+   * "workspace not found" when it does not exist).
+   */
+  listDaemonWorkspaces(
+    request: ListDaemonWorkspacesRequest,
+    callback: (error: ServiceError | null, response: ListDaemonWorkspacesResponse) => void,
+  ): ClientUnaryCall;
+  listDaemonWorkspaces(
+    request: ListDaemonWorkspacesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDaemonWorkspacesResponse) => void,
+  ): ClientUnaryCall;
+  listDaemonWorkspaces(
+    request: ListDaemonWorkspacesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDaemonWorkspacesResponse) => void,
+  ): ClientUnaryCall;
   /** Adds a member or changes an existing member's role. */
   addMember(
     request: AddMemberRequest,
@@ -4307,6 +5321,46 @@ export interface IdentityServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RenewPersonalAccessTokenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records a user's profile as the product knows it (users live in the
+   * product): replaces every field of an earlier record of the same id.
+   */
+  recordUser(
+    request: RecordUserRequest,
+    callback: (error: ServiceError | null, response: RecordUserResponse) => void,
+  ): ClientUnaryCall;
+  recordUser(
+    request: RecordUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordUserResponse) => void,
+  ): ClientUnaryCall;
+  recordUser(
+    request: RecordUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordUserResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A user as GET /api/me shows it: the recorded profile, or, when the
+   * product never recorded one, what the credential says (its user id and
+   * the JWT email claim) with every other field empty. NOT_FOUND "user not
+   * found" when user_id is not a UUID.
+   */
+  getUser(
+    request: GetUserRequest,
+    callback: (error: ServiceError | null, response: GetUserResponse) => void,
+  ): ClientUnaryCall;
+  getUser(
+    request: GetUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetUserResponse) => void,
+  ): ClientUnaryCall;
+  getUser(
+    request: GetUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetUserResponse) => void,
   ): ClientUnaryCall;
 }
 

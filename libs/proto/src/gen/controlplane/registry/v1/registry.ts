@@ -68,7 +68,37 @@ export interface Runtime {
     | Date
     | undefined;
   /** The first legacy daemon id merged into this runtime, if any. */
-  legacyDaemonId?: string | undefined;
+  legacyDaemonId?:
+    | string
+    | undefined;
+  /**
+   * A user-set display name shared by the runtimes of one machine; absent
+   * when none was set. A runtime a daemon registers for the first time takes
+   * the one its machine's other runtimes agree on.
+   */
+  customName?: string | undefined;
+}
+
+/**
+ * A custom profile the daemon could not register (its command is not on
+ * the machine, or its protocol family is unknown to the daemon).
+ */
+export interface FailedProfile {
+  /** Blank entries are skipped; anything else must be a UUID. */
+  profileId: string;
+  /** The command the daemon looked for; blank means the profile's own. */
+  commandName: string;
+  /** Why; blank means "custom runtime command could not be resolved". */
+  reason: string;
+}
+
+/**
+ * The capabilities a daemon advertised (X-Client-Capabilities), trimmed, in
+ * the order sent. Only today's daemon sends the header: its presence is
+ * what tells the two daemon generations apart.
+ */
+export interface ClientCapabilities {
+  names: string[];
 }
 
 /** One runtime as the daemon reports it. */
@@ -100,16 +130,42 @@ export interface RegisterDaemonRequest {
    */
   callerWorkspaceId?: string | undefined;
   callerUserId?: string | undefined;
-  ownerId?: string | undefined;
+  ownerId?:
+    | string
+    | undefined;
+  /**
+   * Custom profiles the daemon could not register. Each one of the
+   * workspace that is enabled gets (or keeps) its runtime row, offline, with
+   * the failure in its metadata; unknown, foreign or disabled profiles are
+   * skipped (logged); a profile_id that is not a UUID refuses the whole
+   * request (INVALID_ARGUMENT "invalid profile_id"), before anything is
+   * written. Written in the same transaction as the runtimes.
+   */
+  failedProfiles: FailedProfile[];
+  /**
+   * Set when the request carried X-Client-Capabilities (today's daemon): the
+   * list is stored in every written row's metadata as `capabilities` (null
+   * when empty), and a request with neither runtimes nor failed profiles is
+   * refused as "at least one runtime or failed profile is required". Unset
+   * (the seed-era daemon): metadata has no `capabilities` key and the refusal
+   * reads "at least one runtime is required".
+   */
+  clientCapabilities?: ClientCapabilities | undefined;
 }
 
 export interface RegisterDaemonResponse {
+  /** The runtimes of the request, in request order; never the failed profiles' rows. */
   runtimes: Runtime[];
   /** The workspace repos, normalised as for GetWorkspaceRepos. */
   repos: Repo[];
   reposVersion: string;
   /** Raw JSON object of workspace settings. */
   settingsJson: string;
+  /**
+   * The offline rows written for failed_profiles, in request order (skipped
+   * profiles have none).
+   */
+  failedRuntimes: Runtime[];
 }
 
 export interface DeregisterRuntimesRequest {
@@ -119,7 +175,23 @@ export interface DeregisterRuntimesRequest {
    * touch are skipped.
    */
   callerWorkspaceId?: string | undefined;
-  callerUserId?: string | undefined;
+  callerUserId?:
+    | string
+    | undefined;
+  /**
+   * Why some of them go offline: runtime id exactly as in runtime_ids ->
+   * any JSON value (today's daemon sends {code:"not_executable", detail?,
+   * repair?}). The value is stored as metadata.offline_reason of that
+   * runtime; the next register replaces the metadata and so drops it.
+   * Entries naming no id of runtime_ids are ignored; a value that is not
+   * JSON is INVALID_ARGUMENT "invalid offline_reasons".
+   */
+  offlineReasonsJson: { [key: string]: string };
+}
+
+export interface DeregisterRuntimesRequest_OfflineReasonsJsonEntry {
+  key: string;
+  value: string;
 }
 
 export interface DeregisterRuntimesResponse {
@@ -151,6 +223,8 @@ export interface GetRuntimeWorkspacesResponse_WorkspaceIdsEntry {
 
 export interface ListRuntimesRequest {
   workspaceId: string;
+  /** Only the runtimes this user owns (an id that is not a UUID owns none). */
+  ownerId?: string | undefined;
 }
 
 export interface ListRuntimesResponse {
@@ -406,6 +480,7 @@ function createBaseRuntime(): Runtime {
     createdAt: undefined,
     updatedAt: undefined,
     legacyDaemonId: undefined,
+    customName: undefined,
   };
 }
 
@@ -461,6 +536,9 @@ export const Runtime: MessageFns<Runtime> = {
     }
     if (message.legacyDaemonId !== undefined) {
       writer.uint32(138).string(message.legacyDaemonId);
+    }
+    if (message.customName !== undefined) {
+      writer.uint32(146).string(message.customName);
     }
     return writer;
   },
@@ -614,6 +692,14 @@ export const Runtime: MessageFns<Runtime> = {
             message.legacyDaemonId = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.customName = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -693,6 +779,11 @@ export const Runtime: MessageFns<Runtime> = {
         : isSet(object.legacy_daemon_id)
         ? globalThis.String(object.legacy_daemon_id)
         : undefined,
+      customName: isSet(object.customName)
+        ? globalThis.String(object.customName)
+        : isSet(object.custom_name)
+        ? globalThis.String(object.custom_name)
+        : undefined,
     };
   },
 
@@ -749,6 +840,9 @@ export const Runtime: MessageFns<Runtime> = {
     if (message.legacyDaemonId !== undefined) {
       obj.legacyDaemonId = message.legacyDaemonId;
     }
+    if (message.customName !== undefined) {
+      obj.customName = message.customName;
+    }
     return obj;
   },
 
@@ -774,6 +868,183 @@ export const Runtime: MessageFns<Runtime> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.legacyDaemonId = object.legacyDaemonId ?? undefined;
+    message.customName = object.customName ?? undefined;
+    return message;
+  },
+};
+
+function createBaseFailedProfile(): FailedProfile {
+  return { profileId: "", commandName: "", reason: "" };
+}
+
+export const FailedProfile: MessageFns<FailedProfile> = {
+  encode(message: FailedProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.profileId !== "") {
+      writer.uint32(10).string(message.profileId);
+    }
+    if (message.commandName !== "") {
+      writer.uint32(18).string(message.commandName);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FailedProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFailedProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profileId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commandName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FailedProfile {
+    return {
+      profileId: isSet(object.profileId)
+        ? globalThis.String(object.profileId)
+        : isSet(object.profile_id)
+        ? globalThis.String(object.profile_id)
+        : "",
+      commandName: isSet(object.commandName)
+        ? globalThis.String(object.commandName)
+        : isSet(object.command_name)
+        ? globalThis.String(object.command_name)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: FailedProfile): unknown {
+    const obj: any = {};
+    if (message.profileId !== "") {
+      obj.profileId = message.profileId;
+    }
+    if (message.commandName !== "") {
+      obj.commandName = message.commandName;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FailedProfile>, I>>(base?: I): FailedProfile {
+    return FailedProfile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FailedProfile>, I>>(object: I): FailedProfile {
+    const message = createBaseFailedProfile();
+    message.profileId = object.profileId ?? "";
+    message.commandName = object.commandName ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseClientCapabilities(): ClientCapabilities {
+  return { names: [] };
+}
+
+export const ClientCapabilities: MessageFns<ClientCapabilities> = {
+  encode(message: ClientCapabilities, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.names) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClientCapabilities {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClientCapabilities();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.names.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClientCapabilities {
+    return { names: globalThis.Array.isArray(object?.names) ? object.names.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: ClientCapabilities): unknown {
+    const obj: any = {};
+    if (message.names?.length) {
+      obj.names = message.names;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClientCapabilities>, I>>(base?: I): ClientCapabilities {
+    return ClientCapabilities.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClientCapabilities>, I>>(object: I): ClientCapabilities {
+    const message = createBaseClientCapabilities();
+    message.names = object.names?.map((e) => e) || [];
     return message;
   },
 };
@@ -927,6 +1198,8 @@ function createBaseRegisterDaemonRequest(): RegisterDaemonRequest {
     callerWorkspaceId: undefined,
     callerUserId: undefined,
     ownerId: undefined,
+    failedProfiles: [],
+    clientCapabilities: undefined,
   };
 }
 
@@ -961,6 +1234,12 @@ export const RegisterDaemonRequest: MessageFns<RegisterDaemonRequest> = {
     }
     if (message.ownerId !== undefined) {
       writer.uint32(82).string(message.ownerId);
+    }
+    for (const v of message.failedProfiles) {
+      FailedProfile.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.clientCapabilities !== undefined) {
+      ClientCapabilities.encode(message.clientCapabilities, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1058,6 +1337,22 @@ export const RegisterDaemonRequest: MessageFns<RegisterDaemonRequest> = {
             message.ownerId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.failedProfiles.push(FailedProfile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.clientCapabilities = ClientCapabilities.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1120,6 +1415,16 @@ export const RegisterDaemonRequest: MessageFns<RegisterDaemonRequest> = {
         : isSet(object.owner_id)
         ? globalThis.String(object.owner_id)
         : undefined,
+      failedProfiles: globalThis.Array.isArray(object?.failedProfiles)
+        ? object.failedProfiles.map((e: any) => FailedProfile.fromJSON(e))
+        : globalThis.Array.isArray(object?.failed_profiles)
+        ? object.failed_profiles.map((e: any) => FailedProfile.fromJSON(e))
+        : [],
+      clientCapabilities: isSet(object.clientCapabilities)
+        ? ClientCapabilities.fromJSON(object.clientCapabilities)
+        : isSet(object.client_capabilities)
+        ? ClientCapabilities.fromJSON(object.client_capabilities)
+        : undefined,
     };
   },
 
@@ -1155,6 +1460,12 @@ export const RegisterDaemonRequest: MessageFns<RegisterDaemonRequest> = {
     if (message.ownerId !== undefined) {
       obj.ownerId = message.ownerId;
     }
+    if (message.failedProfiles?.length) {
+      obj.failedProfiles = message.failedProfiles.map((e) => FailedProfile.toJSON(e));
+    }
+    if (message.clientCapabilities !== undefined) {
+      obj.clientCapabilities = ClientCapabilities.toJSON(message.clientCapabilities);
+    }
     return obj;
   },
 
@@ -1173,12 +1484,16 @@ export const RegisterDaemonRequest: MessageFns<RegisterDaemonRequest> = {
     message.callerWorkspaceId = object.callerWorkspaceId ?? undefined;
     message.callerUserId = object.callerUserId ?? undefined;
     message.ownerId = object.ownerId ?? undefined;
+    message.failedProfiles = object.failedProfiles?.map((e) => FailedProfile.fromPartial(e)) || [];
+    message.clientCapabilities = (object.clientCapabilities !== undefined && object.clientCapabilities !== null)
+      ? ClientCapabilities.fromPartial(object.clientCapabilities)
+      : undefined;
     return message;
   },
 };
 
 function createBaseRegisterDaemonResponse(): RegisterDaemonResponse {
-  return { runtimes: [], repos: [], reposVersion: "", settingsJson: "" };
+  return { runtimes: [], repos: [], reposVersion: "", settingsJson: "", failedRuntimes: [] };
 }
 
 export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
@@ -1194,6 +1509,9 @@ export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
     }
     if (message.settingsJson !== "") {
       writer.uint32(34).string(message.settingsJson);
+    }
+    for (const v of message.failedRuntimes) {
+      Runtime.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1243,6 +1561,14 @@ export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
             message.settingsJson = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.failedRuntimes.push(Runtime.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1269,6 +1595,11 @@ export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
         : isSet(object.settings_json)
         ? globalThis.String(object.settings_json)
         : "",
+      failedRuntimes: globalThis.Array.isArray(object?.failedRuntimes)
+        ? object.failedRuntimes.map((e: any) => Runtime.fromJSON(e))
+        : globalThis.Array.isArray(object?.failed_runtimes)
+        ? object.failed_runtimes.map((e: any) => Runtime.fromJSON(e))
+        : [],
     };
   },
 
@@ -1286,6 +1617,9 @@ export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
     if (message.settingsJson !== "") {
       obj.settingsJson = message.settingsJson;
     }
+    if (message.failedRuntimes?.length) {
+      obj.failedRuntimes = message.failedRuntimes.map((e) => Runtime.toJSON(e));
+    }
     return obj;
   },
 
@@ -1298,12 +1632,13 @@ export const RegisterDaemonResponse: MessageFns<RegisterDaemonResponse> = {
     message.repos = object.repos?.map((e) => Repo.fromPartial(e)) || [];
     message.reposVersion = object.reposVersion ?? "";
     message.settingsJson = object.settingsJson ?? "";
+    message.failedRuntimes = object.failedRuntimes?.map((e) => Runtime.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseDeregisterRuntimesRequest(): DeregisterRuntimesRequest {
-  return { runtimeIds: [], callerWorkspaceId: undefined, callerUserId: undefined };
+  return { runtimeIds: [], callerWorkspaceId: undefined, callerUserId: undefined, offlineReasonsJson: {} };
 }
 
 export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = {
@@ -1317,6 +1652,10 @@ export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = 
     if (message.callerUserId !== undefined) {
       writer.uint32(26).string(message.callerUserId);
     }
+    globalThis.Object.entries(message.offlineReasonsJson).forEach(([key, value]: [string, string]) => {
+      DeregisterRuntimesRequest_OfflineReasonsJsonEntry.encode({ key: key as any, value }, writer.uint32(34).fork())
+        .join();
+    });
     return writer;
   },
 
@@ -1357,6 +1696,17 @@ export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = 
             message.callerUserId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = DeregisterRuntimesRequest_OfflineReasonsJsonEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.offlineReasonsJson[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1386,6 +1736,33 @@ export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = 
         : isSet(object.caller_user_id)
         ? globalThis.String(object.caller_user_id)
         : undefined,
+      offlineReasonsJson: isObject(object.offlineReasonsJson)
+        ? (globalThis.Object.entries(object.offlineReasonsJson) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.offline_reasons_json)
+        ? (globalThis.Object.entries(object.offline_reasons_json) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1400,6 +1777,15 @@ export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = 
     if (message.callerUserId !== undefined) {
       obj.callerUserId = message.callerUserId;
     }
+    if (message.offlineReasonsJson) {
+      const entries = globalThis.Object.entries(message.offlineReasonsJson) as [string, string][];
+      if (entries.length > 0) {
+        obj.offlineReasonsJson = {};
+        entries.forEach(([k, v]) => {
+          obj.offlineReasonsJson[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1411,6 +1797,107 @@ export const DeregisterRuntimesRequest: MessageFns<DeregisterRuntimesRequest> = 
     message.runtimeIds = object.runtimeIds?.map((e) => e) || [];
     message.callerWorkspaceId = object.callerWorkspaceId ?? undefined;
     message.callerUserId = object.callerUserId ?? undefined;
+    message.offlineReasonsJson = (globalThis.Object.entries(object.offlineReasonsJson ?? {}) as [string, string][])
+      .reduce((acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
+    return message;
+  },
+};
+
+function createBaseDeregisterRuntimesRequest_OfflineReasonsJsonEntry(): DeregisterRuntimesRequest_OfflineReasonsJsonEntry {
+  return { key: "", value: "" };
+}
+
+export const DeregisterRuntimesRequest_OfflineReasonsJsonEntry: MessageFns<
+  DeregisterRuntimesRequest_OfflineReasonsJsonEntry
+> = {
+  encode(
+    message: DeregisterRuntimesRequest_OfflineReasonsJsonEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeregisterRuntimesRequest_OfflineReasonsJsonEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeregisterRuntimesRequest_OfflineReasonsJsonEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeregisterRuntimesRequest_OfflineReasonsJsonEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: DeregisterRuntimesRequest_OfflineReasonsJsonEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeregisterRuntimesRequest_OfflineReasonsJsonEntry>, I>>(
+    base?: I,
+  ): DeregisterRuntimesRequest_OfflineReasonsJsonEntry {
+    return DeregisterRuntimesRequest_OfflineReasonsJsonEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeregisterRuntimesRequest_OfflineReasonsJsonEntry>, I>>(
+    object: I,
+  ): DeregisterRuntimesRequest_OfflineReasonsJsonEntry {
+    const message = createBaseDeregisterRuntimesRequest_OfflineReasonsJsonEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1911,13 +2398,16 @@ export const GetRuntimeWorkspacesResponse_WorkspaceIdsEntry: MessageFns<
 };
 
 function createBaseListRuntimesRequest(): ListRuntimesRequest {
-  return { workspaceId: "" };
+  return { workspaceId: "", ownerId: undefined };
 }
 
 export const ListRuntimesRequest: MessageFns<ListRuntimesRequest> = {
   encode(message: ListRuntimesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.workspaceId !== "") {
       writer.uint32(10).string(message.workspaceId);
+    }
+    if (message.ownerId !== undefined) {
+      writer.uint32(18).string(message.ownerId);
     }
     return writer;
   },
@@ -1943,6 +2433,14 @@ export const ListRuntimesRequest: MessageFns<ListRuntimesRequest> = {
             message.workspaceId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ownerId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1962,6 +2460,11 @@ export const ListRuntimesRequest: MessageFns<ListRuntimesRequest> = {
         : isSet(object.workspace_id)
         ? globalThis.String(object.workspace_id)
         : "",
+      ownerId: isSet(object.ownerId)
+        ? globalThis.String(object.ownerId)
+        : isSet(object.owner_id)
+        ? globalThis.String(object.owner_id)
+        : undefined,
     };
   },
 
@@ -1969,6 +2472,9 @@ export const ListRuntimesRequest: MessageFns<ListRuntimesRequest> = {
     const obj: any = {};
     if (message.workspaceId !== "") {
       obj.workspaceId = message.workspaceId;
+    }
+    if (message.ownerId !== undefined) {
+      obj.ownerId = message.ownerId;
     }
     return obj;
   },
@@ -1979,6 +2485,7 @@ export const ListRuntimesRequest: MessageFns<ListRuntimesRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListRuntimesRequest>, I>>(object: I): ListRuntimesRequest {
     const message = createBaseListRuntimesRequest();
     message.workspaceId = object.workspaceId ?? "";
+    message.ownerId = object.ownerId ?? undefined;
     return message;
   },
 };
@@ -4077,7 +4584,7 @@ export const RuntimeRegistryServiceService = {
       Buffer.from(GetRuntimeWorkspacesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRuntimeWorkspacesResponse => GetRuntimeWorkspacesResponse.decode(value),
   },
-  /** Lists a workspace's runtimes, oldest first. */
+  /** Lists a workspace's runtimes, oldest first (optionally only one owner's). */
   listRuntimes: {
     path: "/controlplane.registry.v1.RuntimeRegistryService/ListRuntimes" as const,
     requestStream: false as const,
@@ -4167,7 +4674,7 @@ export interface RuntimeRegistryServiceServer extends UntypedServiceImplementati
    * Runtimes that do not exist (or ids that are not UUIDs) are left out.
    */
   getRuntimeWorkspaces: handleUnaryCall<GetRuntimeWorkspacesRequest, GetRuntimeWorkspacesResponse>;
-  /** Lists a workspace's runtimes, oldest first. */
+  /** Lists a workspace's runtimes, oldest first (optionally only one owner's). */
   listRuntimes: handleUnaryCall<ListRuntimesRequest, ListRuntimesResponse>;
   /** Creates an agent bound to a runtime, or updates it when agent_id is set. */
   upsertAgent: handleUnaryCall<UpsertAgentRequest, UpsertAgentResponse>;
@@ -4262,7 +4769,7 @@ export interface RuntimeRegistryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRuntimeWorkspacesResponse) => void,
   ): ClientUnaryCall;
-  /** Lists a workspace's runtimes, oldest first. */
+  /** Lists a workspace's runtimes, oldest first (optionally only one owner's). */
   listRuntimes(
     request: ListRuntimesRequest,
     callback: (error: ServiceError | null, response: ListRuntimesResponse) => void,
