@@ -88,7 +88,20 @@ export interface Task {
    */
   sessionRolloutMissing: boolean;
   /** A session the run retired: never offered for resume again. */
-  retiredSessionId?: string | undefined;
+  retiredSessionId?:
+    | string
+    | undefined;
+  /**
+   * The comments this task's latest claim answer carried (the trigger
+   * comment of a comment-backed task): the delivery receipt. Empty otherwise.
+   */
+  deliveredCommentIds: string[];
+  /**
+   * Until when a claimed task is being prepared: claim, re-delivery,
+   * wait-local-directory and ExtendPrepareLease set it 45 s ahead; start and
+   * every terminal transition clear it. Absent when none.
+   */
+  prepareLeaseExpiresAt?: Date | undefined;
 }
 
 /** The quick-create payload of a task with no issue, chat or autopilot run. */
@@ -197,12 +210,52 @@ export interface ReleaseClaimResponse {
   released: boolean;
 }
 
+export interface ClaimTasksRequest {
+  /**
+   * The calling daemon: runtimes registered by another daemon are skipped
+   * (a runtime with no daemon id is not). Required: INVALID_ARGUMENT
+   * "daemon_id is required".
+   */
+  daemonId: string;
+  /**
+   * The runtimes to claim for, already authorized by the caller. Ids that
+   * are not UUIDs are skipped; duplicates count once. At most 1,000
+   * (INVALID_ARGUMENT "too many runtime_ids").
+   */
+  runtimeIds: string[];
+  /**
+   * Most tasks to hand out: 0 or less hands out none, more than 32 is
+   * lowered to 32.
+   */
+  maxTasks: number;
+}
+
+export interface ClaimTasksResponse {
+  /**
+   * Re-deliveries first, then fresh claims in the order they were made;
+   * never more than max_tasks.
+   */
+  claimed: ClaimedTask[];
+}
+
+export interface ExtendPrepareLeaseRequest {
+  runtimeId: string;
+  taskId: string;
+}
+
+export interface ExtendPrepareLeaseResponse {
+  task?: Task | undefined;
+}
+
 /** Claim-time data that is not stored on the task. */
 export interface ClaimedTask {
   task?:
     | Task
     | undefined;
-  /** Fresh from the registry; absent if it could not be read. */
+  /**
+   * Fresh from the registry. Always present: a task whose agent cannot be
+   * read is not handed out.
+   */
   agent?:
     | Agent
     | undefined;
@@ -765,6 +818,8 @@ function createBaseTask(): Task {
     durableWorkDir: undefined,
     sessionRolloutMissing: false,
     retiredSessionId: undefined,
+    deliveredCommentIds: [],
+    prepareLeaseExpiresAt: undefined,
   };
 }
 
@@ -868,6 +923,12 @@ export const Task: MessageFns<Task> = {
     }
     if (message.retiredSessionId !== undefined) {
       writer.uint32(266).string(message.retiredSessionId);
+    }
+    for (const v of message.deliveredCommentIds) {
+      writer.uint32(274).string(v!);
+    }
+    if (message.prepareLeaseExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.prepareLeaseExpiresAt), writer.uint32(282).fork()).join();
     }
     return writer;
   },
@@ -1149,6 +1210,22 @@ export const Task: MessageFns<Task> = {
             message.retiredSessionId = reader.string();
             continue;
           }
+          case 34: {
+            if (tag !== 274) {
+              break;
+            }
+
+            message.deliveredCommentIds.push(reader.string());
+            continue;
+          }
+          case 35: {
+            if (tag !== 282) {
+              break;
+            }
+
+            message.prepareLeaseExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1300,6 +1377,16 @@ export const Task: MessageFns<Task> = {
         : isSet(object.retired_session_id)
         ? globalThis.String(object.retired_session_id)
         : undefined,
+      deliveredCommentIds: globalThis.Array.isArray(object?.deliveredCommentIds)
+        ? object.deliveredCommentIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.delivered_comment_ids)
+        ? object.delivered_comment_ids.map((e: any) => globalThis.String(e))
+        : [],
+      prepareLeaseExpiresAt: isSet(object.prepareLeaseExpiresAt)
+        ? fromJsonTimestamp(object.prepareLeaseExpiresAt)
+        : isSet(object.prepare_lease_expires_at)
+        ? fromJsonTimestamp(object.prepare_lease_expires_at)
+        : undefined,
     };
   },
 
@@ -1404,6 +1491,12 @@ export const Task: MessageFns<Task> = {
     if (message.retiredSessionId !== undefined) {
       obj.retiredSessionId = message.retiredSessionId;
     }
+    if (message.deliveredCommentIds?.length) {
+      obj.deliveredCommentIds = message.deliveredCommentIds;
+    }
+    if (message.prepareLeaseExpiresAt !== undefined) {
+      obj.prepareLeaseExpiresAt = message.prepareLeaseExpiresAt.toISOString();
+    }
     return obj;
   },
 
@@ -1447,6 +1540,8 @@ export const Task: MessageFns<Task> = {
     message.durableWorkDir = object.durableWorkDir ?? undefined;
     message.sessionRolloutMissing = object.sessionRolloutMissing ?? false;
     message.retiredSessionId = object.retiredSessionId ?? undefined;
+    message.deliveredCommentIds = object.deliveredCommentIds?.map((e) => e) || [];
+    message.prepareLeaseExpiresAt = object.prepareLeaseExpiresAt ?? undefined;
     return message;
   },
 };
@@ -2947,6 +3042,348 @@ export const ReleaseClaimResponse: MessageFns<ReleaseClaimResponse> = {
   fromPartial<I extends Exact<DeepPartial<ReleaseClaimResponse>, I>>(object: I): ReleaseClaimResponse {
     const message = createBaseReleaseClaimResponse();
     message.released = object.released ?? false;
+    return message;
+  },
+};
+
+function createBaseClaimTasksRequest(): ClaimTasksRequest {
+  return { daemonId: "", runtimeIds: [], maxTasks: 0 };
+}
+
+export const ClaimTasksRequest: MessageFns<ClaimTasksRequest> = {
+  encode(message: ClaimTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.daemonId !== "") {
+      writer.uint32(10).string(message.daemonId);
+    }
+    for (const v of message.runtimeIds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.maxTasks !== 0) {
+      writer.uint32(24).int32(message.maxTasks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.daemonId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runtimeIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxTasks = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimTasksRequest {
+    return {
+      daemonId: isSet(object.daemonId)
+        ? globalThis.String(object.daemonId)
+        : isSet(object.daemon_id)
+        ? globalThis.String(object.daemon_id)
+        : "",
+      runtimeIds: globalThis.Array.isArray(object?.runtimeIds)
+        ? object.runtimeIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.runtime_ids)
+        ? object.runtime_ids.map((e: any) => globalThis.String(e))
+        : [],
+      maxTasks: isSet(object.maxTasks)
+        ? globalThis.Number(object.maxTasks)
+        : isSet(object.max_tasks)
+        ? globalThis.Number(object.max_tasks)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClaimTasksRequest): unknown {
+    const obj: any = {};
+    if (message.daemonId !== "") {
+      obj.daemonId = message.daemonId;
+    }
+    if (message.runtimeIds?.length) {
+      obj.runtimeIds = message.runtimeIds;
+    }
+    if (message.maxTasks !== 0) {
+      obj.maxTasks = Math.round(message.maxTasks);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimTasksRequest>, I>>(base?: I): ClaimTasksRequest {
+    return ClaimTasksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimTasksRequest>, I>>(object: I): ClaimTasksRequest {
+    const message = createBaseClaimTasksRequest();
+    message.daemonId = object.daemonId ?? "";
+    message.runtimeIds = object.runtimeIds?.map((e) => e) || [];
+    message.maxTasks = object.maxTasks ?? 0;
+    return message;
+  },
+};
+
+function createBaseClaimTasksResponse(): ClaimTasksResponse {
+  return { claimed: [] };
+}
+
+export const ClaimTasksResponse: MessageFns<ClaimTasksResponse> = {
+  encode(message: ClaimTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.claimed) {
+      ClaimedTask.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.claimed.push(ClaimedTask.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimTasksResponse {
+    return {
+      claimed: globalThis.Array.isArray(object?.claimed) ? object.claimed.map((e: any) => ClaimedTask.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ClaimTasksResponse): unknown {
+    const obj: any = {};
+    if (message.claimed?.length) {
+      obj.claimed = message.claimed.map((e) => ClaimedTask.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimTasksResponse>, I>>(base?: I): ClaimTasksResponse {
+    return ClaimTasksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimTasksResponse>, I>>(object: I): ClaimTasksResponse {
+    const message = createBaseClaimTasksResponse();
+    message.claimed = object.claimed?.map((e) => ClaimedTask.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExtendPrepareLeaseRequest(): ExtendPrepareLeaseRequest {
+  return { runtimeId: "", taskId: "" };
+}
+
+export const ExtendPrepareLeaseRequest: MessageFns<ExtendPrepareLeaseRequest> = {
+  encode(message: ExtendPrepareLeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runtimeId !== "") {
+      writer.uint32(10).string(message.runtimeId);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(18).string(message.taskId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendPrepareLeaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendPrepareLeaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendPrepareLeaseRequest {
+    return {
+      runtimeId: isSet(object.runtimeId)
+        ? globalThis.String(object.runtimeId)
+        : isSet(object.runtime_id)
+        ? globalThis.String(object.runtime_id)
+        : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ExtendPrepareLeaseRequest): unknown {
+    const obj: any = {};
+    if (message.runtimeId !== "") {
+      obj.runtimeId = message.runtimeId;
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtendPrepareLeaseRequest>, I>>(base?: I): ExtendPrepareLeaseRequest {
+    return ExtendPrepareLeaseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtendPrepareLeaseRequest>, I>>(object: I): ExtendPrepareLeaseRequest {
+    const message = createBaseExtendPrepareLeaseRequest();
+    message.runtimeId = object.runtimeId ?? "";
+    message.taskId = object.taskId ?? "";
+    return message;
+  },
+};
+
+function createBaseExtendPrepareLeaseResponse(): ExtendPrepareLeaseResponse {
+  return { task: undefined };
+}
+
+export const ExtendPrepareLeaseResponse: MessageFns<ExtendPrepareLeaseResponse> = {
+  encode(message: ExtendPrepareLeaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== undefined) {
+      Task.encode(message.task, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendPrepareLeaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendPrepareLeaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.task = Task.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendPrepareLeaseResponse {
+    return { task: isSet(object.task) ? Task.fromJSON(object.task) : undefined };
+  },
+
+  toJSON(message: ExtendPrepareLeaseResponse): unknown {
+    const obj: any = {};
+    if (message.task !== undefined) {
+      obj.task = Task.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtendPrepareLeaseResponse>, I>>(base?: I): ExtendPrepareLeaseResponse {
+    return ExtendPrepareLeaseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtendPrepareLeaseResponse>, I>>(object: I): ExtendPrepareLeaseResponse {
+    const message = createBaseExtendPrepareLeaseResponse();
+    message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
     return message;
   },
 };
@@ -8602,6 +9039,17 @@ export const TaskQueueServiceService = {
    * queued for the runtime. A call cancelled (or past its deadline) while it
    * waits stops waiting and hands out nothing; a task claimed for a caller
    * that went away before the answer left is put back in the queue.
+   *
+   * The task is the runtime's lost answer due for re-delivery if there is
+   * one, else a fresh claim: exactly one batch claim (ClaimTasks) of this
+   * runtime with max_tasks 1, so every rule there holds here too. A runtime
+   * that is not online, or was last seen longer ago than the claim freshness
+   * window, is handed nothing. Errors of a task that could not be handed out:
+   * FAILED_PRECONDITION "task agent no longer exists" (the task is failed
+   * with invalid_task_identity), "task response agent identity mismatch"
+   * (the same), INTERNAL "failed to load task agent" (the task is put back),
+   * "task workspace isolation check failed" and "runtime owner required to
+   * mint task token" (the task is cancelled).
    */
   claimTask: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/ClaimTask" as const,
@@ -8611,6 +9059,53 @@ export const TaskQueueServiceService = {
     requestDeserialize: (value: Buffer): ClaimTaskRequest => ClaimTaskRequest.decode(value),
     responseSerialize: (value: ClaimTaskResponse): Buffer => Buffer.from(ClaimTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClaimTaskResponse => ClaimTaskResponse.decode(value),
+  },
+  /**
+   * The batch claim of today's daemon: up to max_tasks tasks across its
+   * runtimes in one call. Runtimes that do not exist, are bound to another
+   * daemon_id, are not online or were not seen within the claim freshness
+   * window are skipped silently, as are ids that are not UUIDs. First the
+   * lost answers due for re-delivery (dispatched, never started, past the
+   * recovery window, prepare lease NULL or expired) over the whole set, then
+   * fresh claims walked in (priority desc, created_at asc) order across the
+   * set: each agent is tried once per call (one fresh claim per agent),
+   * within its max_concurrent_tasks over all runtimes and the sibling rules
+   * (one in-flight task per issue, per chat session, and per agent for
+   * quick-create tasks). Every task handed out is dispatched with a 45 s
+   * prepare lease, its token minted and its comment receipt written in the
+   * same statement; a task that cannot be answered is settled as ClaimTask
+   * says and left out. Never more than max_tasks (capped at 32); a call
+   * that fails after something was claimed answers what was claimed. When
+   * the one-claim-per-agent rule left work an agent had room for, the
+   * runtimes are woken (daemon:task_available), so the daemon asks again.
+   */
+  claimTasks: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/ClaimTasks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClaimTasksRequest): Buffer => Buffer.from(ClaimTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClaimTasksRequest => ClaimTasksRequest.decode(value),
+    responseSerialize: (value: ClaimTasksResponse): Buffer => Buffer.from(ClaimTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClaimTasksResponse => ClaimTasksResponse.decode(value),
+  },
+  /**
+   * Extends a claimed task's prepare lease to now + 45 s while the daemon
+   * prepares it (dispatched or waiting_local_directory, never started, on
+   * this runtime): a task under a live lease is neither handed out again
+   * nor timed out. INVALID_ARGUMENT "extend task prepare lease: no rows in
+   * result set" when the task is in no such state; NOT_FOUND "task not
+   * found" when it does not exist.
+   */
+  extendPrepareLease: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/ExtendPrepareLease" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExtendPrepareLeaseRequest): Buffer =>
+      Buffer.from(ExtendPrepareLeaseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExtendPrepareLeaseRequest => ExtendPrepareLeaseRequest.decode(value),
+    responseSerialize: (value: ExtendPrepareLeaseResponse): Buffer =>
+      Buffer.from(ExtendPrepareLeaseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExtendPrepareLeaseResponse => ExtendPrepareLeaseResponse.decode(value),
   },
   /**
    * Puts back a claimed task whose answer could not be delivered (the caller
@@ -8982,8 +9477,48 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
    * queued for the runtime. A call cancelled (or past its deadline) while it
    * waits stops waiting and hands out nothing; a task claimed for a caller
    * that went away before the answer left is put back in the queue.
+   *
+   * The task is the runtime's lost answer due for re-delivery if there is
+   * one, else a fresh claim: exactly one batch claim (ClaimTasks) of this
+   * runtime with max_tasks 1, so every rule there holds here too. A runtime
+   * that is not online, or was last seen longer ago than the claim freshness
+   * window, is handed nothing. Errors of a task that could not be handed out:
+   * FAILED_PRECONDITION "task agent no longer exists" (the task is failed
+   * with invalid_task_identity), "task response agent identity mismatch"
+   * (the same), INTERNAL "failed to load task agent" (the task is put back),
+   * "task workspace isolation check failed" and "runtime owner required to
+   * mint task token" (the task is cancelled).
    */
   claimTask: handleUnaryCall<ClaimTaskRequest, ClaimTaskResponse>;
+  /**
+   * The batch claim of today's daemon: up to max_tasks tasks across its
+   * runtimes in one call. Runtimes that do not exist, are bound to another
+   * daemon_id, are not online or were not seen within the claim freshness
+   * window are skipped silently, as are ids that are not UUIDs. First the
+   * lost answers due for re-delivery (dispatched, never started, past the
+   * recovery window, prepare lease NULL or expired) over the whole set, then
+   * fresh claims walked in (priority desc, created_at asc) order across the
+   * set: each agent is tried once per call (one fresh claim per agent),
+   * within its max_concurrent_tasks over all runtimes and the sibling rules
+   * (one in-flight task per issue, per chat session, and per agent for
+   * quick-create tasks). Every task handed out is dispatched with a 45 s
+   * prepare lease, its token minted and its comment receipt written in the
+   * same statement; a task that cannot be answered is settled as ClaimTask
+   * says and left out. Never more than max_tasks (capped at 32); a call
+   * that fails after something was claimed answers what was claimed. When
+   * the one-claim-per-agent rule left work an agent had room for, the
+   * runtimes are woken (daemon:task_available), so the daemon asks again.
+   */
+  claimTasks: handleUnaryCall<ClaimTasksRequest, ClaimTasksResponse>;
+  /**
+   * Extends a claimed task's prepare lease to now + 45 s while the daemon
+   * prepares it (dispatched or waiting_local_directory, never started, on
+   * this runtime): a task under a live lease is neither handed out again
+   * nor timed out. INVALID_ARGUMENT "extend task prepare lease: no rows in
+   * result set" when the task is in no such state; NOT_FOUND "task not
+   * found" when it does not exist.
+   */
+  extendPrepareLease: handleUnaryCall<ExtendPrepareLeaseRequest, ExtendPrepareLeaseResponse>;
   /**
    * Puts back a claimed task whose answer could not be delivered (the caller
    * hung up after the claim): dispatched and never started -> queued, its
@@ -9141,6 +9676,17 @@ export interface TaskQueueServiceClient extends Client {
    * queued for the runtime. A call cancelled (or past its deadline) while it
    * waits stops waiting and hands out nothing; a task claimed for a caller
    * that went away before the answer left is put back in the queue.
+   *
+   * The task is the runtime's lost answer due for re-delivery if there is
+   * one, else a fresh claim: exactly one batch claim (ClaimTasks) of this
+   * runtime with max_tasks 1, so every rule there holds here too. A runtime
+   * that is not online, or was last seen longer ago than the claim freshness
+   * window, is handed nothing. Errors of a task that could not be handed out:
+   * FAILED_PRECONDITION "task agent no longer exists" (the task is failed
+   * with invalid_task_identity), "task response agent identity mismatch"
+   * (the same), INTERNAL "failed to load task agent" (the task is put back),
+   * "task workspace isolation check failed" and "runtime owner required to
+   * mint task token" (the task is cancelled).
    */
   claimTask(
     request: ClaimTaskRequest,
@@ -9156,6 +9702,63 @@ export interface TaskQueueServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClaimTaskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The batch claim of today's daemon: up to max_tasks tasks across its
+   * runtimes in one call. Runtimes that do not exist, are bound to another
+   * daemon_id, are not online or were not seen within the claim freshness
+   * window are skipped silently, as are ids that are not UUIDs. First the
+   * lost answers due for re-delivery (dispatched, never started, past the
+   * recovery window, prepare lease NULL or expired) over the whole set, then
+   * fresh claims walked in (priority desc, created_at asc) order across the
+   * set: each agent is tried once per call (one fresh claim per agent),
+   * within its max_concurrent_tasks over all runtimes and the sibling rules
+   * (one in-flight task per issue, per chat session, and per agent for
+   * quick-create tasks). Every task handed out is dispatched with a 45 s
+   * prepare lease, its token minted and its comment receipt written in the
+   * same statement; a task that cannot be answered is settled as ClaimTask
+   * says and left out. Never more than max_tasks (capped at 32); a call
+   * that fails after something was claimed answers what was claimed. When
+   * the one-claim-per-agent rule left work an agent had room for, the
+   * runtimes are woken (daemon:task_available), so the daemon asks again.
+   */
+  claimTasks(
+    request: ClaimTasksRequest,
+    callback: (error: ServiceError | null, response: ClaimTasksResponse) => void,
+  ): ClientUnaryCall;
+  claimTasks(
+    request: ClaimTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClaimTasksResponse) => void,
+  ): ClientUnaryCall;
+  claimTasks(
+    request: ClaimTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClaimTasksResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Extends a claimed task's prepare lease to now + 45 s while the daemon
+   * prepares it (dispatched or waiting_local_directory, never started, on
+   * this runtime): a task under a live lease is neither handed out again
+   * nor timed out. INVALID_ARGUMENT "extend task prepare lease: no rows in
+   * result set" when the task is in no such state; NOT_FOUND "task not
+   * found" when it does not exist.
+   */
+  extendPrepareLease(
+    request: ExtendPrepareLeaseRequest,
+    callback: (error: ServiceError | null, response: ExtendPrepareLeaseResponse) => void,
+  ): ClientUnaryCall;
+  extendPrepareLease(
+    request: ExtendPrepareLeaseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExtendPrepareLeaseResponse) => void,
+  ): ClientUnaryCall;
+  extendPrepareLease(
+    request: ExtendPrepareLeaseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExtendPrepareLeaseResponse) => void,
   ): ClientUnaryCall;
   /**
    * Puts back a claimed task whose answer could not be delivered (the caller
