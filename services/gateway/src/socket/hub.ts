@@ -62,7 +62,7 @@ export class SocketHub {
 
   constructor(private readonly options: SocketHubOptions) {
     this.subscribeToEvents();
-    const tick = Math.max(50, Math.min(options.pingIntervalMs, options.pongTimeoutMs) / 4);
+    const tick = Math.max(50, Math.min(options.pingIntervalMs, options.pongTimeoutMs - options.pingIntervalMs) / 4);
     this.timers.push(setInterval(() => this.keepAlive(), tick));
     this.timers.push(setInterval(() => void this.reauthorize(), options.reauthIntervalMs));
     for (const timer of this.timers) timer.unref();
