@@ -77,7 +77,7 @@ test.serial("an agent's concurrency limit holds across runtimes under racing cla
 
   // Finishing one frees exactly one slot.
   await stack.tasks.startTask({ taskId: won[0]!.id });
-  await stack.tasks.completeTask({ taskId: won[0]!.id, prUrl: "", output: "", sessionId: "", workDir: "" });
+  await stack.tasks.completeTask({ taskId: won[0]!.id, prUrl: "", output: "", sessionId: "", workDir: "", sessionRolloutMissing: false });
   const next = await Promise.all(Array.from({ length: 8 }, () => stack.tasks.claimTask({ runtimeId: runtimeA, waitMs: 0 })));
   t.is(next.filter((c) => c.claimed).length, 1);
 });
@@ -113,7 +113,7 @@ test.serial("in-flight siblings block: same issue, and quick-create tasks of one
   t.is(first.claimed!.task!.kind, "quick_create");
   t.is((await stack.tasks.claimTask({ runtimeId, waitMs: 0 })).claimed, undefined, "q2 waits for q1");
   await stack.tasks.startTask({ taskId: q1.id });
-  await stack.tasks.completeTask({ taskId: q1.id, prUrl: "", output: "", sessionId: "", workDir: "" });
+  await stack.tasks.completeTask({ taskId: q1.id, prUrl: "", output: "", sessionId: "", workDir: "", sessionRolloutMissing: false });
   t.is((await stack.tasks.claimTask({ runtimeId, waitMs: 0 })).claimed!.task!.id, q2.id);
 });
 

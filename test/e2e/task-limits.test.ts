@@ -183,7 +183,7 @@ test("complete with output containing NUL completes the task with the NUL remove
   const other = (await enqueue(stack, agentId)).task;
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
   await stack.tasks.startTask({ taskId: other.id });
-  const completed = await stack.tasks.completeTask({ taskId: other.id, prUrl: "u\u0000", output: "a\u0000b", sessionId: "s\u00001", workDir: "/w\u0000" });
+  const completed = await stack.tasks.completeTask({ taskId: other.id, prUrl: "u\u0000", output: "a\u0000b", sessionId: "s\u00001", workDir: "/w\u0000", sessionRolloutMissing: false });
   t.true(completed.transitioned);
   t.deepEqual(await stored(other.id), [{ status: "completed", output: "ab", session_id: "s1" }]);
 });
@@ -240,15 +240,15 @@ test("task.failed carries a bounded prefix of the error, cut between characters;
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
   // A surrogate pair straddles the 4,096th code unit.
   const error = "e".repeat(4_095) + "\u{1F600}" + "tail\u0000!".repeat(1_000);
-  const failed = await stack.tasks.failTask({ taskId: task.id, error, failureReason: "agent_error" });
+  const failed = await stack.tasks.failTask({ taskId: task.id, error, failureReason: "agent_error", sessionRolloutMissing: false });
   const stored = error.replaceAll("\u0000", "");
   t.is(failed.task!.error, stored, "the row keeps the full text, without NUL");
   const event = await waitFor("task.failed", async () => (await stack.events.read("task.failed")).find((e) => e.event.task!.taskId === task.id));
-  t.like(event.event, { error: "e".repeat(4_095), errorTruncated: true, errorLength: stored.length, failureReason: "agent_error" });
+  t.like(event.event, { error: "e".repeat(4_095), errorTruncated: true, errorLength: stored.length, failureReason: "agent_error", sessionRolloutMissing: false });
 
   const short = (await enqueue(stack, agentId)).task;
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
-  await stack.tasks.failTask({ taskId: short.id, error: "boom", failureReason: "agent_error" });
+  await stack.tasks.failTask({ taskId: short.id, error: "boom", failureReason: "agent_error", sessionRolloutMissing: false });
   const shortEvent = await waitFor("task.failed", async () => (await stack.events.read("task.failed")).find((e) => e.event.task!.taskId === short.id));
   t.like(shortEvent.event, { error: "boom", errorTruncated: false, errorLength: 4 });
 });
@@ -258,7 +258,7 @@ test("complete and fail refuse fields over their bounds before changing anything
   const { task } = await enqueue(stack, agentId);
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
   await stack.tasks.startTask({ taskId: task.id });
-  const complete = { taskId: task.id, prUrl: "", output: "", sessionId: "", workDir: "" };
+  const complete = { taskId: task.id, prUrl: "", output: "", sessionId: "", workDir: "", sessionRolloutMissing: false };
   t.deepEqual(await refusal(stack.tasks.completeTask({ ...complete, output: "o".repeat(LIMITS.TEXT_CHARS + 1) })), {
     code: status.INVALID_ARGUMENT,
     details: "output too long",
@@ -267,7 +267,7 @@ test("complete and fail refuse fields over their bounds before changing anything
     code: status.INVALID_ARGUMENT,
     details: "work_dir too long",
   });
-  t.deepEqual(await refusal(stack.tasks.failTask({ taskId: task.id, error: "e".repeat(LIMITS.TEXT_CHARS + 1), failureReason: "" })), {
+  t.deepEqual(await refusal(stack.tasks.failTask({ taskId: task.id, error: "e".repeat(LIMITS.TEXT_CHARS + 1), failureReason: "", sessionRolloutMissing: false })), {
     code: status.INVALID_ARGUMENT,
     details: "error too long",
   });
@@ -280,7 +280,7 @@ test("ListTasks pages stay within the byte budget when tasks carry 1 MiB results
     const { task } = await enqueue(stack, agentId);
     await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
     await stack.tasks.startTask({ taskId: task.id });
-    await stack.tasks.completeTask({ taskId: task.id, prUrl: "", output: "r".repeat(LIMITS.TEXT_CHARS), sessionId: "", workDir: "" });
+    await stack.tasks.completeTask({ taskId: task.id, prUrl: "", output: "r".repeat(LIMITS.TEXT_CHARS), sessionId: "", workDir: "", sessionRolloutMissing: false });
   }
   const expected = (
     await query<{ id: string }>(stack.db.url, "SELECT id FROM taskqueue.task WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC", [ws.workspaceId])

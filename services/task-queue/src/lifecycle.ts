@@ -11,7 +11,7 @@ import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
 import { taskRef } from "./task-shape.js";
-import { requireLength, storableText } from "./text.js";
+import { requireLength, storableOptional, storableText } from "./text.js";
 
 /** dispatched | waiting_local_directory -> running; otherwise 400 with the original's text. */
 export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<TaskRow> {
@@ -24,11 +24,16 @@ export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<Ta
   return row;
 }
 
-/** dispatched -> waiting_local_directory; the reason trimmed, empty stored as NULL. */
+/**
+ * dispatched -> waiting_local_directory; the reason trimmed, empty stored as
+ * NULL, and so is the seed-era daemon's `local_directory <absolute path>…`
+ * (a path on the user's machine, naming the user; today's daemon sends the
+ * directory's display name instead).
+ */
 export async function waitLocalDirectory(deps: TaskQueueDeps, taskId: string, reason: string): Promise<TaskRow> {
   const id = requireUuid(taskId, "task_id");
   requireLength("reason", reason, LIMITS.SUMMARY_CHARS);
-  const trimmed = storableText(reason).trim() || null;
+  const trimmed = sanitizeWaitReason(storableText(reason)) || null;
   const row = await tasks.markWaiting(deps.pool, id, trimmed);
   if (!row) {
     await requireTask(deps.pool, taskId);
@@ -38,7 +43,25 @@ export async function waitLocalDirectory(deps: TaskQueueDeps, taskId: string, re
   return row;
 }
 
-export interface Completion {
+const LEGACY_WAIT_PREFIX = "local_directory ";
+
+/** The reason trimmed; "" for a legacy reason that starts with an absolute path (POSIX, UNC or drive letter). */
+export function sanitizeWaitReason(reason: string): string {
+  const trimmed = reason.trim();
+  if (!trimmed.startsWith(LEGACY_WAIT_PREFIX)) return trimmed;
+  const rest = trimmed.slice(LEGACY_WAIT_PREFIX.length);
+  return /^(?:\/|\\\\|[A-Za-z]:[\\/])/.test(rest) ? "" : trimmed;
+}
+
+/** What today's daemon adds to complete and fail; all optional. */
+export interface RunReport {
+  branchName?: string;
+  durableWorkDir?: string;
+  sessionRolloutMissing?: boolean;
+  retiredSessionId?: string;
+}
+
+export interface Completion extends RunReport {
   prUrl: string;
   output: string;
   sessionId: string;
@@ -53,9 +76,20 @@ export interface Completion {
 export async function completeTask(deps: TaskQueueDeps, taskId: string, completion: Completion) {
   const id = requireUuid(taskId, "task_id");
   const c = storableCompletion(completion);
-  const result = { pr_url: c.prUrl, output: c.output, session_id: c.sessionId, work_dir: c.workDir };
+  const run = runOutcome(c);
+  // The report as stored: the seed's four keys always, today's only when given.
+  const result: Record<string, string | boolean> = {
+    pr_url: c.prUrl,
+    output: c.output,
+    session_id: c.sessionId,
+    work_dir: c.workDir,
+    ...(run.durableWorkDir ? { durable_work_dir: run.durableWorkDir } : {}),
+    ...(run.branchName ? { branch_name: run.branchName } : {}),
+    ...(run.retiredSessionId ? { retired_session_id: run.retiredSessionId } : {}),
+    ...(run.sessionRolloutMissing ? { session_rollout_missing: true } : {}),
+  };
   const outcome = await deps.outbox.transaction(async (tx) => {
-    const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null);
+    const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null, run);
     if (!done) return { task: await current(tx, id), transitioned: false };
     const { first_execution: firstExecution, ...row } = done;
     const meta = { workspaceId: row.workspace_id };
@@ -93,10 +127,34 @@ function storableCompletion(c: Completion): Completion {
     output: storableText(c.output),
     sessionId: storableText(c.sessionId),
     workDir: storableText(c.workDir),
+    ...storableRunReport(c),
   };
 }
 
-export interface Failure {
+/** Today's fields, bounded (INVALID_ARGUMENT before any write) and without NUL. */
+function storableRunReport(r: RunReport): RunReport {
+  requireLength("branch_name", r.branchName, LIMITS.PATH_CHARS);
+  requireLength("durable_work_dir", r.durableWorkDir, LIMITS.PATH_CHARS);
+  requireLength("retired_session_id", r.retiredSessionId, LIMITS.PATH_CHARS);
+  return {
+    branchName: storableOptional(r.branchName),
+    durableWorkDir: storableOptional(r.durableWorkDir),
+    sessionRolloutMissing: r.sessionRolloutMissing ?? false,
+    retiredSessionId: storableOptional(r.retiredSessionId),
+  };
+}
+
+/** The columns today's fields write: an empty value is not reported (it never clears a stored one). */
+function runOutcome(r: RunReport): tasks.RunOutcome {
+  return {
+    branchName: r.branchName || null,
+    durableWorkDir: r.durableWorkDir || null,
+    sessionRolloutMissing: r.sessionRolloutMissing ?? false,
+    retiredSessionId: r.retiredSessionId || null,
+  };
+}
+
+export interface Failure extends RunReport {
   error: string;
   sessionId?: string;
   workDir?: string;
@@ -113,7 +171,7 @@ export async function failTask(deps: TaskQueueDeps, taskId: string, failure: Fai
   const f = storableFailure(failure);
   const reason = f.failureReason.trim() || classifyFailure(f.error);
   const outcome = await deps.outbox.transaction(async (tx) => {
-    const row = await tasks.fail(tx, id, f.error, reason, f.sessionId || undefined, f.workDir || undefined);
+    const row = await tasks.fail(tx, id, f.error, reason, f.sessionId || undefined, f.workDir || undefined, runOutcome(f));
     if (!row) {
       await tokens.deleteTaskTokens(tx, id);
       return { task: await current(tx, id), transitioned: false, retry: undefined };
@@ -137,7 +195,46 @@ function storableFailure(f: Failure): Failure {
     sessionId: f.sessionId === undefined ? undefined : storableText(f.sessionId),
     workDir: f.workDir === undefined ? undefined : storableText(f.workDir),
     failureReason: storableText(f.failureReason),
+    ...storableRunReport(f),
   };
+}
+
+export interface CancelAcknowledgement {
+  branchName: string;
+  durableWorkDir: string;
+  errorMessage: string;
+  failureReason: string;
+}
+
+/**
+ * A daemon's report after it saw its task cancelled (any status may be
+ * acknowledged; only a cancelled task records anything): trimmed, each
+ * written only into an empty column, and when something was written
+ * task.cancelled is recorded again so consumers read the row anew.
+ * Replays and late acks change nothing. NOT_FOUND when the task does not exist.
+ */
+export async function acknowledgeCancel(deps: TaskQueueDeps, taskId: string, ack: CancelAcknowledgement): Promise<boolean> {
+  const id = requireUuid(taskId, "task_id");
+  requireLength("branch_name", ack.branchName, LIMITS.PATH_CHARS);
+  requireLength("durable_work_dir", ack.durableWorkDir, LIMITS.PATH_CHARS);
+  requireLength("error_message", ack.errorMessage, LIMITS.TEXT_CHARS);
+  requireLength("failure_reason", ack.failureReason, LIMITS.NAME_CHARS);
+  const given = (text: string) => storableText(text).trim() || null;
+  const values = {
+    branchName: given(ack.branchName),
+    durableWorkDir: given(ack.durableWorkDir),
+    errorMessage: given(ack.errorMessage),
+    failureReason: given(ack.failureReason),
+  };
+  return deps.outbox.transaction(async (tx) => {
+    const row = await tasks.acknowledgeCancel(tx, id, values);
+    if (!row) {
+      await requireTask(tx, id);
+      return false;
+    }
+    await deps.outbox.write(tx, "task.cancelled", { task: taskRef(row) }, { workspaceId: row.workspace_id });
+    return true;
+  });
 }
 
 /** Any non-terminal -> cancelled (tokens revoked); a terminal task comes back unchanged. */

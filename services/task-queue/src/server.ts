@@ -51,6 +51,10 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
         output: req.output,
         sessionId: req.sessionId,
         workDir: req.workDir,
+        branchName: req.branchName,
+        durableWorkDir: req.durableWorkDir,
+        sessionRolloutMissing: req.sessionRolloutMissing,
+        retiredSessionId: req.retiredSessionId,
       });
       return { task: taskToProto(task), transitioned };
     },
@@ -60,8 +64,15 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
         sessionId: req.sessionId,
         workDir: req.workDir,
         failureReason: req.failureReason,
+        branchName: req.branchName,
+        durableWorkDir: req.durableWorkDir,
+        sessionRolloutMissing: req.sessionRolloutMissing,
+        retiredSessionId: req.retiredSessionId,
       });
       return { task: taskToProto(task), transitioned, retryTaskId };
+    },
+    async acknowledgeCancel(req) {
+      return { recorded: await lifecycle.acknowledgeCancel(deps, req.taskId, req) };
     },
     async cancelTask(req) {
       const { task, transitioned } = await lifecycle.cancelTask(deps, req.taskId, {

@@ -42,6 +42,10 @@ export function taskToProto(row: TaskRow): Task {
     context: TaskContext.fromJSON(row.claim_context),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    branchName: row.branch_name ?? undefined,
+    durableWorkDir: row.durable_work_dir ?? undefined,
+    sessionRolloutMissing: row.session_rollout_missing,
+    retiredSessionId: row.retired_session_id ?? undefined,
   };
 }
 

@@ -36,6 +36,10 @@ export const taskRow = z.object({
   parent_task_id: z.string().nullable(),
   created_at: z.date(),
   updated_at: z.date(),
+  branch_name: z.string().nullable(),
+  durable_work_dir: z.string().nullable(),
+  session_rollout_missing: z.boolean(),
+  retired_session_id: z.string().nullable(),
 });
 
 export type TaskRow = z.infer<typeof taskRow>;
@@ -45,7 +49,8 @@ export const taskColumns = sql.fragment`
   id, workspace_id, agent_id, runtime_id, issue_id, chat_session_id, autopilot_run_id, trigger_comment_id,
   trigger_summary, status, priority, context, claim_context, dispatched_at, started_at, completed_at,
   result::text AS result_json, error, failure_reason, session_id, work_dir, wait_reason, force_fresh_session,
-  initiator_user_id, attempt, max_attempts, parent_task_id, created_at, updated_at`;
+  initiator_user_id, attempt, max_attempts, parent_task_id, created_at, updated_at,
+  branch_name, durable_work_dir, session_rollout_missing, retired_session_id`;
 
 /** The same columns qualified by a table alias (for joins and UPDATE ... FROM). */
 export function taskColumnsOf(alias: string) {
@@ -55,7 +60,8 @@ export function taskColumnsOf(alias: string) {
   ${a}.autopilot_run_id, ${a}.trigger_comment_id, ${a}.trigger_summary, ${a}.status, ${a}.priority, ${a}.context,
   ${a}.claim_context, ${a}.dispatched_at, ${a}.started_at, ${a}.completed_at, ${a}.result::text AS result_json,
   ${a}.error, ${a}.failure_reason, ${a}.session_id, ${a}.work_dir, ${a}.wait_reason, ${a}.force_fresh_session,
-  ${a}.initiator_user_id, ${a}.attempt, ${a}.max_attempts, ${a}.parent_task_id, ${a}.created_at, ${a}.updated_at`;
+  ${a}.initiator_user_id, ${a}.attempt, ${a}.max_attempts, ${a}.parent_task_id, ${a}.created_at, ${a}.updated_at,
+  ${a}.branch_name, ${a}.durable_work_dir, ${a}.session_rollout_missing, ${a}.retired_session_id`;
 }
 
 export function statusList(statuses: readonly TaskStatus[]) {

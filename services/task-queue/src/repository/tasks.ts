@@ -135,28 +135,78 @@ export function markWaiting(db: CommonQueryMethods, id: string, reason: string |
 
 const completedRow = taskRow.extend({ first_execution: z.boolean() });
 
+/** What today's daemon adds to a terminal report (complete or fail); null: not reported. */
+export interface RunOutcome {
+  branchName: string | null;
+  durableWorkDir: string | null;
+  sessionRolloutMissing: boolean;
+  retiredSessionId: string | null;
+}
+
+/**
+ * The columns a terminal report writes besides its own: branch and durable
+ * dir only when reported (never cleared), the rollout flag, the retired
+ * session; the session itself is not kept when its rollout is missing or
+ * when it is the one retired.
+ */
+function outcomeColumns(o: RunOutcome, sessionId: ReturnType<typeof sql.fragment>) {
+  return sql.fragment`
+    branch_name = coalesce(${o.branchName}, branch_name),
+    durable_work_dir = coalesce(${o.durableWorkDir}, durable_work_dir),
+    session_rollout_missing = ${o.sessionRolloutMissing},
+    retired_session_id = coalesce(${o.retiredSessionId}, retired_session_id),
+    session_id = CASE WHEN ${o.sessionRolloutMissing} THEN NULL
+                      ELSE nullif(${sessionId}, ${o.retiredSessionId}::text) END`;
+}
+
+/**
+ * The earlier tasks of the same agent and issue, or of the same chat
+ * session, that still name `retired` as their session no longer do: a
+ * retired session is nobody's resume pointer (the claim resumes from the
+ * latest task with a session). A CTE after `finished`, the task just ended.
+ */
+function retireSession(retired: string | null) {
+  return sql.fragment`
+    retired AS (
+      UPDATE taskqueue.task p SET session_id = NULL, updated_at = now()
+      FROM finished f
+      WHERE ${retired}::text IS NOT NULL AND p.id <> f.id AND p.session_id = ${retired}::text
+        AND ((f.issue_id IS NOT NULL AND p.issue_id = f.issue_id AND p.agent_id = f.agent_id)
+          OR (f.issue_id IS NULL AND f.chat_session_id IS NOT NULL AND p.chat_session_id = f.chat_session_id)))`;
+}
+
 /**
  * running -> completed, and in the same statement: the task's tokens are
- * revoked (whatever its state) and the issue's first execution recorded.
- * No row when the task was not running.
+ * revoked (whatever its state), the issue's first execution recorded, and a
+ * retired session taken off the earlier tasks. No row when the task was not
+ * running.
  */
-export function complete(db: CommonQueryMethods, id: string, result: Record<string, string>, sessionId: string | null, workDir: string | null) {
+export function complete(
+  db: CommonQueryMethods,
+  id: string,
+  result: Record<string, string | boolean>,
+  sessionId: string | null,
+  workDir: string | null,
+  outcome: RunOutcome,
+) {
   return db.maybeOne(sql.type(completedRow)`
-    WITH done AS (
+    WITH finished AS (
       UPDATE taskqueue.task
       SET status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
-          session_id = ${sessionId}, work_dir = ${workDir}, updated_at = now()
+          work_dir = ${workDir}, ${outcomeColumns(outcome, sql.fragment`${sessionId}::text`)}, updated_at = now()
       WHERE id = ${id} AND status = 'running'
       RETURNING *),
     revoked AS (DELETE FROM taskqueue.task_token WHERE task_id = ${id}),
     first AS (
       INSERT INTO taskqueue.issue_first_execution (issue_id, task_id)
-      SELECT issue_id, id FROM done WHERE issue_id IS NOT NULL
+      SELECT issue_id, id FROM finished WHERE issue_id IS NOT NULL
       ON CONFLICT DO NOTHING
-      RETURNING issue_id)
-    SELECT ${taskColumnsOf("done")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM done`);
+      RETURNING issue_id),
+    ${retireSession(outcome.retiredSessionId)}
+    SELECT ${taskColumnsOf("finished")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM finished`);
 }
 
+/** dispatched | running | waiting_local_directory -> failed; the resume pointer kept unless given (or not keepable). */
 export function fail(
   db: CommonQueryMethods,
   id: string,
@@ -164,14 +214,47 @@ export function fail(
   reason: string,
   sessionId: string | undefined,
   workDir: string | undefined,
+  outcome: RunOutcome,
 ) {
-  return transition(
-    db,
-    id,
-    IN_FLIGHT,
-    sql.fragment`status = 'failed', completed_at = now(), error = ${error}, failure_reason = ${reason}, wait_reason = NULL,
-                 session_id = coalesce(${sessionId ?? null}, session_id), work_dir = coalesce(${workDir ?? null}, work_dir)`,
-  );
+  return db.maybeOne(sql.type(taskRow)`
+    WITH finished AS (
+      UPDATE taskqueue.task
+      SET status = 'failed', completed_at = now(), error = ${error}, failure_reason = ${reason}, wait_reason = NULL,
+          work_dir = coalesce(${workDir ?? null}, work_dir),
+          ${outcomeColumns(outcome, sql.fragment`coalesce(${sessionId ?? null}, session_id)`)}, updated_at = now()
+      WHERE id = ${id} AND status = ANY(${statusList(IN_FLIGHT)})
+      RETURNING *),
+    ${retireSession(outcome.retiredSessionId)}
+    SELECT ${taskColumnsOf("finished")} FROM finished`);
+}
+
+/** What a daemon reports after a cancellation; null: not reported (or blank). */
+export interface CancelAck {
+  branchName: string | null;
+  durableWorkDir: string | null;
+  errorMessage: string | null;
+  failureReason: string | null;
+}
+
+/**
+ * Records a cancel-ack in one statement: each value only while the task is
+ * cancelled and only into an empty column (the error when it is absent or
+ * empty, its reason with it and only when none is stored). The row when
+ * something was written, else null.
+ */
+export function acknowledgeCancel(db: CommonQueryMethods, id: string, a: CancelAck) {
+  const writesDir = sql.fragment`(${a.durableWorkDir}::text IS NOT NULL AND durable_work_dir IS NULL)`;
+  const writesBranch = sql.fragment`(${a.branchName}::text IS NOT NULL AND branch_name IS NULL)`;
+  const writesError = sql.fragment`(${a.errorMessage}::text IS NOT NULL AND coalesce(error, '') = '')`;
+  return db.maybeOne(sql.type(taskRow)`
+    UPDATE taskqueue.task
+    SET durable_work_dir = CASE WHEN ${writesDir} THEN ${a.durableWorkDir}::text ELSE durable_work_dir END,
+        branch_name = CASE WHEN ${writesBranch} THEN ${a.branchName}::text ELSE branch_name END,
+        error = CASE WHEN ${writesError} THEN ${a.errorMessage}::text ELSE error END,
+        failure_reason = CASE WHEN ${writesError} THEN coalesce(failure_reason, ${a.failureReason}::text) ELSE failure_reason END,
+        updated_at = now()
+    WHERE id = ${id} AND status = 'cancelled' AND (${writesDir} OR ${writesBranch} OR ${writesError})
+    RETURNING ${taskColumns}`);
 }
 
 export function cancel(db: CommonQueryMethods, id: string) {
@@ -214,11 +297,16 @@ export function cancelOnRuntime(db: CommonQueryMethods, runtimeId: string) {
     RETURNING ${taskColumnsOf("t")}`);
 }
 
+/**
+ * Records the resume pointer while the task is dispatched or running, or
+ * once cancelled while it has no session yet (a run cancelled before its
+ * session id arrived still names it).
+ */
 export async function pinSession(db: CommonQueryMethods, id: string, sessionId: string | null, workDir: string | null) {
   await db.query(sql.unsafe`
     UPDATE taskqueue.task
     SET session_id = coalesce(${sessionId}, session_id), work_dir = coalesce(${workDir}, work_dir), updated_at = now()
-    WHERE id = ${id} AND status IN ('dispatched', 'running')`);
+    WHERE id = ${id} AND (status IN ('dispatched', 'running') OR (status = 'cancelled' AND session_id IS NULL))`);
 }
 
 /**
@@ -230,7 +318,9 @@ const taskBytesOf = (alias: string) => {
   return sql.fragment`(coalesce(octet_length(${t}.result::text), 0) + coalesce(octet_length(${t}.error), 0)
     + octet_length(${t}.claim_context::text) + coalesce(octet_length(${t}.trigger_summary), 0)
     + coalesce(octet_length(${t}.session_id), 0) + coalesce(octet_length(${t}.work_dir), 0)
-    + coalesce(octet_length(${t}.wait_reason), 0) + coalesce(octet_length(${t}.failure_reason), 0))`;
+    + coalesce(octet_length(${t}.wait_reason), 0) + coalesce(octet_length(${t}.failure_reason), 0)
+    + coalesce(octet_length(${t}.branch_name), 0) + coalesce(octet_length(${t}.durable_work_dir), 0)
+    + coalesce(octet_length(${t}.retired_session_id), 0))`;
 };
 
 const pagedTaskRow = taskRow.extend({
