@@ -51,6 +51,16 @@ export const LIMITS = {
   FIXED_ARGS: 64,
   /** Entries of a model or skill list a daemon reports. */
   RESULT_LIST_ENTRIES: 1_000,
+  /**
+   * Issue ids in one batch gc-check: the original's bound (400 "too many
+   * issue_ids" past it); today's daemon sends chunks of at most this many.
+   */
+  GC_CHECK_ISSUE_IDS: 500,
+  /**
+   * Body of a batch gc-check: the original read at most 64 KiB of it (400
+   * "invalid request body" past it); 500 ids take under 20 KiB.
+   */
+  GC_CHECK_BODY_BYTES: 64 * 1024,
 } as const;
 
 /** The range of a protobuf int32 (progress steps, message seq). */

@@ -96,6 +96,9 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
     async getWorkItem(req) {
       return { item: await workItems.getWorkItem(deps, req.kind, req.id) };
     },
+    async checkIssues(req) {
+      return { issues: await workItems.checkIssues(deps, req.workspaceId, req.issueIds) };
+    },
     async deleteWorkItem(req) {
       return { cancelledTasks: await workItems.deleteWorkItem(deps, req.kind, req.id, req.deletedAt) };
     },

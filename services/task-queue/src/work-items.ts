@@ -49,6 +49,10 @@ export async function getWorkItem(deps: TaskQueueDeps, kind: string, id: string)
   if (!KINDS.has(kind)) throw new InvalidArgumentError("kind must be issue, chat_session or autopilot_run");
   const row = await repo.findWorkItem(deps.pool, kind, requireUuid(id, "id"));
   if (!row || isGone(row)) throw new NotFoundError(NOT_FOUND[kind]!);
+  return workItemOf(row);
+}
+
+function workItemOf(row: repo.WorkItemRow): WorkItem {
   return {
     kind: row.kind,
     id: row.id,
@@ -59,6 +63,20 @@ export async function getWorkItem(deps: TaskQueueDeps, kind: string, id: string)
     number: row.number ?? undefined,
     autopilotId: row.parent_id ?? undefined,
   };
+}
+
+/**
+ * The daemon's batch disk-GC check: the live issues of the workspace among
+ * the ids (at most LIMITS.GC_CHECK_ISSUE_IDS, every one a UUID, else
+ * INVALID_ARGUMENT with the original's text). Unknown, deleted and foreign
+ * issues are left out; the caller answers them "not found".
+ */
+export async function checkIssues(deps: TaskQueueDeps, workspaceId: string, issueIds: readonly string[]): Promise<WorkItem[]> {
+  const workspace = requireUuid(workspaceId, "workspace_id");
+  if (issueIds.length > LIMITS.GC_CHECK_ISSUE_IDS) throw new InvalidArgumentError("too many issue_ids");
+  const ids = new Set(issueIds.map((id) => requireUuid(id, "issue_id")));
+  if (ids.size === 0) return [];
+  return (await repo.findLiveIssues(deps.pool, workspace, [...ids])).map(workItemOf);
 }
 
 /**

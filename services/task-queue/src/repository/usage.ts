@@ -8,17 +8,21 @@ export interface UsageEntry {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** Ticks of 1e-10 USD; absent, zero or negative: unknown. */
+  costUsdTicks?: number;
 }
 
-/** Replaces (does not add to) the counts of one (task, provider, model). */
+/** Replaces (does not add to) the counts and cost of one (task, provider, model); an unknown cost is stored NULL. */
 export async function upsertUsage(db: CommonQueryMethods, taskId: string, u: UsageEntry) {
+  const cost = u.costUsdTicks !== undefined && u.costUsdTicks > 0 ? u.costUsdTicks : null;
   await db.query(sql.unsafe`
-    INSERT INTO taskqueue.task_usage (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-    VALUES (${taskId}, ${u.provider}, ${u.model}, ${u.inputTokens}, ${u.outputTokens}, ${u.cacheReadTokens}, ${u.cacheWriteTokens})
+    INSERT INTO taskqueue.task_usage
+      (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd_ticks)
+    VALUES (${taskId}, ${u.provider}, ${u.model}, ${u.inputTokens}, ${u.outputTokens}, ${u.cacheReadTokens}, ${u.cacheWriteTokens}, ${cost})
     ON CONFLICT (task_id, provider, model) DO UPDATE SET
       input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
       cache_read_tokens = excluded.cache_read_tokens, cache_write_tokens = excluded.cache_write_tokens,
-      updated_at = now()`);
+      cost_usd_ticks = excluded.cost_usd_ticks, updated_at = now()`);
 }
 
 const totals = z.object({

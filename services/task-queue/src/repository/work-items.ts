@@ -58,6 +58,14 @@ export function findWorkItem(db: CommonQueryMethods, kind: string, id: string) {
     WHERE w.kind = ${kind} AND w.id = ${id}`);
 }
 
+/** The live issues of a workspace among `ids` (each once). */
+export function findLiveIssues(db: CommonQueryMethods, workspaceId: string, ids: readonly string[]) {
+  return db.any(sql.type(workItemRow)`
+    SELECT ${columns} FROM taskqueue.work_item w ${parentJoin}
+    WHERE w.kind = 'issue' AND w.id = ANY(${sql.array([...ids], "uuid")})
+      AND w.workspace_id = ${workspaceId} AND w.deleted_at IS NULL`);
+}
+
 /** The recorded items among a task's links (each id may be null), deleted or not. */
 export function findLinks(db: CommonQueryMethods, links: { issueId: string | null; chatSessionId: string | null; autopilotRunId: string | null }) {
   return db.any(sql.type(workItemRow)`
