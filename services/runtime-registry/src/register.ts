@@ -8,11 +8,18 @@ import {
   UnavailableError,
   type PromiseClient,
 } from "@controlplane/grpc";
-import type { DatabasePool, Outbox } from "@controlplane/db";
+import type { DatabasePool, DatabaseTransactionConnection, Outbox } from "@controlplane/db";
 import { LIMITS } from "@controlplane/config";
 import { parseUuid } from "@controlplane/ids";
-import type { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
-import type { RegisterDaemonRequest, RegisterDaemonResponse, RuntimeRegistration } from "@controlplane/proto/registry/v1/registry";
+import type { Logger } from "@controlplane/log";
+import { OfflineReason } from "@controlplane/proto/events/v1/events";
+import type { ProfileCatalogServiceService, RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
+import type {
+  FailedProfile,
+  RegisterDaemonRequest,
+  RegisterDaemonResponse,
+  RuntimeRegistration,
+} from "@controlplane/proto/registry/v1/registry";
 import { callerOf, type Caller } from "./caller.js";
 import { mergeLegacyRuntimes } from "./legacy-merge.js";
 import * as members from "./repository/members.js";
@@ -26,17 +33,31 @@ export interface RegisterDeps {
   pool: DatabasePool;
   outbox: Outbox;
   profiles: PromiseClient<typeof ProfileCatalogServiceService>;
+  log?: Logger;
 }
 
 /** What one runtime of the request will be written as, decided before any write. */
 type Plan = runtimes.RuntimeUpsert & { builtIn: boolean };
+/** The offline row of a failed profile, decided before any write. */
+type FailedPlan = runtimes.RuntimeUpsert & { profileId: string };
+
+/** The seed's refusal of an empty register, and today's (which also counts failed profiles). */
+export const NO_RUNTIME = "at least one runtime is required";
+export const NOTHING_TO_REGISTER = "at least one runtime or failed profile is required";
+/** A failed profile's reason when the daemon gave none. */
+export const DEFAULT_FAILURE_REASON = "custom runtime command could not be resolved";
+/** Most capabilities one daemon may advertise (today's sends 7). */
+export const MAX_CAPABILITIES = 64;
 
 /**
  * Registers a daemon's runtimes. Checks run in the contract's order (body
- * fields, caller, workspace, then each runtime in request order); unlike the
- * original, every runtime is checked before anything is written and all
- * upserts, merges and events commit together, so a refused runtime leaves no
- * half-registered daemon behind.
+ * fields, caller, workspace, then each runtime in request order, then each
+ * failed profile); unlike the original, everything is checked before
+ * anything is written and all upserts, merges and events commit together,
+ * so a refused runtime leaves no half-registered daemon behind. Failed
+ * profiles never refuse a register (an unknown or disabled one is skipped,
+ * as the original skipped it), except for a profile_id that is not a UUID,
+ * which the original refused half-way and we refuse before writing.
  */
 export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequest, signal?: AbortSignal): Promise<RegisterDaemonResponse> {
   const daemonId = req.daemonId.trim();
@@ -44,7 +65,9 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
   const deviceName = req.deviceName.trim();
   if (!daemonId) throw new InvalidArgumentError("daemon_id is required");
   if (!rawWorkspaceId) throw new InvalidArgumentError("workspace_id is required");
-  if (req.runtimes.length === 0) throw new InvalidArgumentError("at least one runtime is required");
+  if (req.runtimes.length === 0 && req.failedProfiles.length === 0) {
+    throw new InvalidArgumentError(req.clientCapabilities ? NOTHING_TO_REGISTER : NO_RUNTIME);
+  }
   const workspaceId = parseUuid(rawWorkspaceId);
   if (!workspaceId) throw new InvalidArgumentError("invalid workspace_id");
   checkBounds(req);
@@ -53,15 +76,18 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
   const workspace = await workspaces.findWorkspace(deps.pool, workspaceId);
   if (!workspace) throw new NotFoundError(WORKSPACE_NOT_FOUND);
 
+  const base = { version: "", cli_version: req.cliVersion, launched_by: req.launchedBy, ...capabilitiesOf(req) };
   const plans: Plan[] = [];
   for (const runtime of req.runtimes) {
-    plans.push(await plan(deps, workspaceId, daemonId, deviceName, ownerId, req, runtime));
+    plans.push(await plan(deps, workspaceId, daemonId, deviceName, ownerId, base, runtime));
   }
+  const failedPlans = await planFailed(deps, { workspaceId, daemonId, deviceName, ownerId, base }, req.failedProfiles);
 
-  const rows = await deps.outbox.transaction(async (tx) => {
+  const { rows, failedRows } = await deps.outbox.transaction(async (tx) => {
     const registered = [];
     for (const p of plans) {
-      const { inserted, ...row } = await runtimes.upsertRuntime(tx, p);
+      const { inserted, ...upserted } = await runtimes.upsertRuntime(tx, p);
+      const row = inserted ? await withMachineName(tx, upserted) : upserted;
       if (inserted) await deps.outbox.write(tx, "runtime.registered", { runtime: runtimeToProto(row) }, { workspaceId });
       if (p.builtIn) {
         const merged = await mergeLegacyRuntimes(tx, deps.outbox, { id: row.id, workspaceId, provider: row.provider }, req.legacyDaemonIds);
@@ -70,6 +96,8 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
         registered.push(row);
       }
     }
+    const failed = [];
+    for (const p of failedPlans) failed.push(await recordFailedProfile(tx, deps.outbox, p));
     await deps.outbox.write(
       tx,
       "daemon.registered",
@@ -79,11 +107,111 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
     // A caller that gave up (or whose deadline passed) gets nothing committed
     // behind its failure: it will register again.
     signal?.throwIfAborted();
-    return registered;
+    return { rows: registered, failedRows: failed };
   });
 
   const repos = normalizeRepos(workspace.repos);
-  return { runtimes: rows.map(runtimeToProto), repos, reposVersion: reposVersion(repos), settingsJson: workspace.settings_json };
+  return {
+    runtimes: rows.map(runtimeToProto),
+    repos,
+    reposVersion: reposVersion(repos),
+    settingsJson: workspace.settings_json,
+    failedRuntimes: failedRows.map(runtimeToProto),
+  };
+}
+
+/** `capabilities` for the metadata of today's daemon (null when it advertised none); nothing for the seed-era daemon. */
+function capabilitiesOf(req: RegisterDaemonRequest): { capabilities?: string[] | null } {
+  if (!req.clientCapabilities) return {};
+  const names = req.clientCapabilities.names.map((name) => name.trim()).filter((name) => name !== "");
+  return { capabilities: names.length > 0 ? names : null };
+}
+
+/** A runtime just inserted takes the custom name its machine's other runtimes share, if any. */
+async function withMachineName(tx: DatabaseTransactionConnection, row: runtimes.RuntimeRow): Promise<runtimes.RuntimeRow> {
+  if (row.daemon_id === null || row.custom_name !== null) return row;
+  return (await runtimes.inheritCustomName(tx, row.id, row.workspace_id, row.daemon_id)) ?? row;
+}
+
+/**
+ * The failed profiles worth a row: blank ids are skipped, an id that is not a
+ * UUID refuses the request; a profile the catalog does not know in this
+ * workspace, or a disabled one, is skipped, and so is every one when the
+ * catalog cannot answer (the row is informational; the daemon reports the
+ * failure again on its next register).
+ */
+async function planFailed(
+  deps: RegisterDeps,
+  ctx: { workspaceId: string; daemonId: string; deviceName: string; ownerId: string | null; base: Record<string, unknown> },
+  failedProfiles: FailedProfile[],
+): Promise<FailedPlan[]> {
+  const wanted: Array<{ id: string; failed: FailedProfile }> = [];
+  for (const failed of failedProfiles) {
+    const raw = failed.profileId.trim();
+    if (!raw) continue;
+    const id = parseUuid(raw);
+    if (!id) throw new InvalidArgumentError("invalid profile_id");
+    wanted.push({ id, failed });
+  }
+  const plans: FailedPlan[] = [];
+  for (const { id, failed } of wanted) {
+    const profile = await failedProfile(deps, ctx.workspaceId, id);
+    if (!profile) continue;
+    plans.push({
+      workspaceId: ctx.workspaceId,
+      daemonId: ctx.daemonId,
+      name: ctx.deviceName ? `${profile.displayName} (${ctx.deviceName})` : profile.displayName,
+      provider: profile.protocolFamily,
+      status: "offline",
+      deviceInfo: ctx.deviceName,
+      metadata: {
+        ...ctx.base,
+        runtime_profile_registration_error: true,
+        runtime_profile_failure_reason: failed.reason.trim() || DEFAULT_FAILURE_REASON,
+        command_name: failed.commandName.trim() || profile.commandName,
+      },
+      ownerId: ctx.ownerId,
+      profileId: profile.id,
+    });
+  }
+  return plans;
+}
+
+/** The enabled profile of this workspace, or null (logged) when there is none to record a failure for. */
+async function failedProfile(deps: RegisterDeps, workspaceId: string, profileId: string): Promise<RuntimeProfile | null> {
+  try {
+    const { profile } = await deps.profiles.getProfile({ workspaceId, profileId });
+    if (profile?.enabled) return profile;
+    deps.log?.info({ workspace_id: workspaceId, profile_id: profileId }, "failed profile skipped: disabled");
+  } catch (error) {
+    if (hasCode(error, status.NOT_FOUND) || hasCode(error, status.INVALID_ARGUMENT)) {
+      deps.log?.info({ workspace_id: workspaceId, profile_id: profileId }, "failed profile skipped: not a profile of the workspace");
+    } else {
+      deps.log?.warn({ err: error, workspace_id: workspaceId, profile_id: profileId }, "failed profile skipped: profile catalog unavailable");
+    }
+  }
+  return null;
+}
+
+/**
+ * Writes a failed profile's offline row. A new row is announced like any
+ * registered runtime; a row that was online goes offline as on a deregister
+ * (its in-flight tasks are handled, liveness stops expecting beats).
+ */
+async function recordFailedProfile(tx: DatabaseTransactionConnection, outbox: Outbox, p: FailedPlan): Promise<runtimes.RuntimeRow> {
+  const { inserted, was_online: wasOnline, ...upserted } = await runtimes.upsertFailedProfileRuntime(tx, p);
+  const row = inserted ? await withMachineName(tx, upserted) : upserted;
+  const meta = { workspaceId: p.workspaceId };
+  if (inserted) await outbox.write(tx, "runtime.registered", { runtime: runtimeToProto(row) }, meta);
+  if (wasOnline) {
+    await outbox.write(
+      tx,
+      "runtime.offline",
+      { runtimeId: row.id, reason: OfflineReason.OFFLINE_REASON_DEREGISTER, lastSeenAt: row.last_seen_at ?? undefined },
+      meta,
+    );
+  }
+  return row;
 }
 
 /**
@@ -92,6 +220,11 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
  */
 function checkBounds(req: RegisterDaemonRequest): void {
   if (req.runtimes.length > LIMITS.REGISTER_RUNTIMES) throw new InvalidArgumentError(`too many runtimes (at most ${LIMITS.REGISTER_RUNTIMES})`);
+  if (req.failedProfiles.length > LIMITS.REGISTER_RUNTIMES) {
+    throw new InvalidArgumentError(`too many failed_profiles (at most ${LIMITS.REGISTER_RUNTIMES})`);
+  }
+  const capabilities = req.clientCapabilities?.names ?? [];
+  if (capabilities.length > MAX_CAPABILITIES) throw new InvalidArgumentError(`too many capabilities (at most ${MAX_CAPABILITIES})`);
   if (req.legacyDaemonIds.length > LIMITS.LEGACY_DAEMON_IDS) {
     throw new InvalidArgumentError(`too many legacy_daemon_ids (at most ${LIMITS.LEGACY_DAEMON_IDS})`);
   }
@@ -108,9 +241,15 @@ function checkBounds(req: RegisterDaemonRequest): void {
       ["runtimes.status", r.status],
       ["runtimes.profile_id", r.profileId],
     ]),
+    ...req.failedProfiles.map((f): [string, string] => ["failed_profiles.profile_id", f.profileId]),
+    ...capabilities.map((name): [string, string] => ["capabilities", name]),
   ];
-  for (const [field, value] of names) {
-    if (value.length > LIMITS.NAME_CHARS) throw new InvalidArgumentError(`${field}: too long (at most ${LIMITS.NAME_CHARS} characters)`);
+  const longer: Array<[string, string, number]> = req.failedProfiles.flatMap((f): Array<[string, string, number]> => [
+    ["failed_profiles.command_name", f.commandName, LIMITS.PATH_CHARS],
+    ["failed_profiles.reason", f.reason, LIMITS.SUMMARY_CHARS],
+  ]);
+  for (const [field, value, max] of [...names.map(([field, value]): [string, string, number] => [field, value, LIMITS.NAME_CHARS]), ...longer]) {
+    if (value.length > max) throw new InvalidArgumentError(`${field}: too long (at most ${max} characters)`);
     if (value.includes("\u0000")) throw new InvalidArgumentError(`${field}: contains a NUL character`);
   }
 }
@@ -139,7 +278,7 @@ async function plan(
   daemonId: string,
   deviceName: string,
   ownerId: string | null,
-  req: RegisterDaemonRequest,
+  base: Record<string, unknown>,
   runtime: RuntimeRegistration,
 ): Promise<Plan> {
   let provider = runtime.type.trim() || "unknown";
@@ -157,7 +296,7 @@ async function plan(
     provider,
     status: runtime.status === "offline" ? "offline" : "online",
     deviceInfo: deviceInfo(deviceName, runtime.version),
-    metadata: { version: runtime.version, cli_version: req.cliVersion, launched_by: req.launchedBy },
+    metadata: { ...base, version: runtime.version },
     ownerId,
     profileId,
     builtIn: profileId === null,

@@ -29,8 +29,13 @@ export async function getRuntimeWorkspaces(pool: DatabasePool, runtimeIds: strin
   return Object.fromEntries(rows.map((row) => [row.id, row.workspace_id]));
 }
 
-export async function listRuntimes(pool: DatabasePool, workspaceId: string): Promise<Runtime[]> {
-  return (await repo.listRuntimes(pool, requireUuid(workspaceId, "workspace_id"))).map(runtimeToProto);
+/** A workspace's runtimes, oldest first; with `ownerId`, only that user's (an id that is not a UUID owns none). */
+export async function listRuntimes(pool: DatabasePool, workspaceId: string, ownerId?: string): Promise<Runtime[]> {
+  const workspace = requireUuid(workspaceId, "workspace_id");
+  if (ownerId === undefined) return (await repo.listRuntimes(pool, workspace)).map(runtimeToProto);
+  const owner = parseUuid(ownerId);
+  if (!owner) return [];
+  return (await repo.listRuntimes(pool, workspace, owner)).map(runtimeToProto);
 }
 
 export function runtimeToProto(row: repo.RuntimeRow): Runtime {
@@ -52,5 +57,6 @@ export function runtimeToProto(row: repo.RuntimeRow): Runtime {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     legacyDaemonId: row.legacy_daemon_id ?? undefined,
+    customName: row.custom_name ?? undefined,
   };
 }

@@ -12,6 +12,7 @@ import * as profiles from "./profiles.js";
 import { registerDaemon } from "./register.js";
 import * as runtimes from "./runtimes.js";
 import * as tokens from "./tokens.js";
+import * as users from "./users.js";
 import * as workspaces from "./workspaces.js";
 
 export interface RegistryDeps {
@@ -58,6 +59,9 @@ export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof Ident
     async listWorkspaces(req) {
       return { workspaces: await workspaces.listWorkspaces(pool, req.userId) };
     },
+    async listDaemonWorkspaces(req) {
+      return { workspaces: await workspaces.listDaemonWorkspaces(pool, req.caller) };
+    },
     async addMember(req) {
       return { member: await members.addMember(outbox, req.workspaceId, req.userId, req.role) };
     },
@@ -86,6 +90,12 @@ export function identityHandlers(deps: RegistryDeps): UnaryHandlers<typeof Ident
     async renewPersonalAccessToken(req) {
       return tokens.renewPersonalAccessToken(pool, req.token, req.userId);
     },
+    async recordUser(req) {
+      return { user: await users.recordUser(pool, req.user) };
+    },
+    async getUser(req) {
+      return { user: await users.getUser(pool, req.userId, req.emailClaim) };
+    },
   };
 }
 
@@ -105,7 +115,7 @@ export function registryHandlers(deps: RegistryDeps): UnaryHandlers<typeof Runti
       return { workspaceIds: await runtimes.getRuntimeWorkspaces(pool, req.runtimeIds) };
     },
     async listRuntimes(req) {
-      return { runtimes: await runtimes.listRuntimes(pool, req.workspaceId) };
+      return { runtimes: await runtimes.listRuntimes(pool, req.workspaceId, req.ownerId) };
     },
     async upsertAgent(req) {
       return agents.upsertAgent(deps, req);

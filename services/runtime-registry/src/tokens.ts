@@ -44,7 +44,8 @@ export async function issuePersonalAccessToken(pool: DatabasePool, userId: strin
     hash: hashToken(token),
     prefix: token.slice(0, PREFIX_LENGTH),
     userId: user,
-    name: name.trim(),
+    // As given: the original stored the name untrimmed (and answers it so).
+    name,
     expiresAt: expiryFrom(ttlSeconds),
   });
   return { token, info: patInfo(row) };
@@ -146,8 +147,12 @@ export async function renewPersonalAccessToken(pool: DatabasePool, token: string
   return { expiresAt: current?.expires_at ?? undefined, renewed: false };
 }
 
+/** The longest lifetime a token may be given (100 years): any longer is not a date Postgres and JavaScript agree on. */
+export const MAX_TTL_SECONDS = 100 * 365.25 * 24 * 3600;
+
 function expiryFrom(ttlSeconds: number): Date | null {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) throw new InvalidArgumentError("ttl_seconds must not be negative");
+  if (ttlSeconds > MAX_TTL_SECONDS) throw new InvalidArgumentError(`ttl_seconds must be at most ${MAX_TTL_SECONDS}`);
   return ttlSeconds === 0 ? null : new Date(Date.now() + ttlSeconds * 1000);
 }
 

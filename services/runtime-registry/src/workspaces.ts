@@ -1,7 +1,7 @@
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { isUniqueViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
-import { MemberRole, type Workspace } from "@controlplane/proto/registry/v1/identity";
+import { MemberRole, type Workspace, type WorkspaceSummary } from "@controlplane/proto/registry/v1/identity";
 import * as members from "./repository/members.js";
 import * as repo from "./repository/workspaces.js";
 import { normalizeRepos, rawRepos, reposVersion, type Repo } from "./repos.js";
@@ -94,6 +94,25 @@ export async function listWorkspaces(pool: DatabasePool, userId: string): Promis
   const id = parseUuid(userId);
   if (!id) return [];
   return (await repo.listWorkspacesOfUser(pool, id)).map(toProto);
+}
+
+/**
+ * The workspaces a daemon works in, ordered by id: a user's memberships (none
+ * for an id that is not a UUID), or a daemon token's one workspace.
+ */
+export async function listDaemonWorkspaces(
+  pool: DatabasePool,
+  caller: { $case: "userId"; value: string } | { $case: "workspaceId"; value: string } | undefined,
+): Promise<WorkspaceSummary[]> {
+  if (caller === undefined) throw new InvalidArgumentError("user_id or workspace_id is required");
+  if (caller.$case === "userId") {
+    const userId = parseUuid(caller.value);
+    return userId ? [...(await repo.listWorkspaceSummariesOfUser(pool, userId))] : [];
+  }
+  const id = parseUuid(caller.value);
+  const row = id ? await repo.findWorkspaceSummary(pool, id) : null;
+  if (!row) throw new NotFoundError(WORKSPACE_NOT_FOUND);
+  return [row];
 }
 
 function toProto(row: repo.WorkspaceRow): Workspace {

@@ -18,6 +18,7 @@ const runtimeRow = z.object({
   last_seen_at: z.date().nullable(),
   created_at: z.date(),
   updated_at: z.date(),
+  custom_name: z.string().nullable(),
 });
 
 export type RuntimeRow = z.infer<typeof runtimeRow>;
@@ -26,7 +27,7 @@ const upsertedRow = runtimeRow.extend({ inserted: z.boolean() });
 
 const columns = sql.fragment`
   id, workspace_id, daemon_id, legacy_daemon_id, name, runtime_mode, provider, status, device_info,
-  metadata::text AS metadata_json, owner_id, visibility, profile_id, last_seen_at, created_at, updated_at`;
+  metadata::text AS metadata_json, owner_id, visibility, profile_id, last_seen_at, created_at, updated_at, custom_name`;
 
 export interface RuntimeUpsert {
   workspaceId: string;
@@ -35,7 +36,8 @@ export interface RuntimeUpsert {
   provider: string;
   status: "online" | "offline";
   deviceInfo: string;
-  metadata: { version: string; cli_version: string; launched_by: string };
+  /** {version, cli_version, launched_by}, plus `capabilities` from today's daemon and a failed profile's failure. */
+  metadata: Record<string, unknown>;
   ownerId: string | null;
   /** Set for a custom runtime. */
   profileId: string | null;
@@ -57,7 +59,7 @@ export function upsertRuntime(db: CommonQueryMethods, r: RuntimeUpsert) {
       (workspace_id, daemon_id, name, runtime_mode, provider, status, status_changed_at, device_info, metadata,
        owner_id, profile_id, last_seen_at)
     VALUES (${r.workspaceId}, ${r.daemonId}, ${r.name}, 'local', ${r.provider}, ${r.status}, now(), ${r.deviceInfo},
-            ${sql.jsonb(r.metadata)}, ${r.ownerId}, ${r.profileId}, now())
+            ${sql.jsonb(r.metadata as never)}, ${r.ownerId}, ${r.profileId}, now())
     ON CONFLICT ${conflict} DO UPDATE SET
       name = excluded.name,
       runtime_mode = excluded.runtime_mode,
@@ -73,6 +75,66 @@ export function upsertRuntime(db: CommonQueryMethods, r: RuntimeUpsert) {
     RETURNING ${columns}, (xmax = 0) AS inserted`);
 }
 
+/** What trimming a custom name removes (Go's TrimSpace, for the ASCII part). */
+const WHITESPACE = " \t\n\r\v\f";
+
+const failedUpsertRow = upsertedRow.extend({ was_online: z.boolean() });
+
+/**
+ * The offline row of a custom profile the daemon could not register, on the
+ * custom key (workspace, daemon, profile), as upsertRuntime writes it.
+ * `was_online` says whether an existing row was online until now.
+ */
+export function upsertFailedProfileRuntime(db: CommonQueryMethods, r: RuntimeUpsert & { profileId: string }) {
+  return db.one(sql.type(failedUpsertRow)`
+    WITH previous AS (
+      SELECT status FROM registry.agent_runtime
+      WHERE workspace_id = ${r.workspaceId} AND daemon_id = ${r.daemonId} AND profile_id = ${r.profileId}
+      FOR UPDATE
+    )
+    INSERT INTO registry.agent_runtime
+      (workspace_id, daemon_id, name, runtime_mode, provider, status, status_changed_at, device_info, metadata,
+       owner_id, profile_id, last_seen_at)
+    VALUES (${r.workspaceId}, ${r.daemonId}, ${r.name}, 'local', ${r.provider}, 'offline', now(), ${r.deviceInfo},
+            ${sql.jsonb(r.metadata as never)}, ${r.ownerId}, ${r.profileId}, now())
+    ON CONFLICT (workspace_id, daemon_id, profile_id) WHERE profile_id IS NOT NULL DO UPDATE SET
+      name = excluded.name,
+      runtime_mode = excluded.runtime_mode,
+      provider = excluded.provider,
+      status = 'offline',
+      status_changed_at = CASE WHEN agent_runtime.status = 'offline'
+                               THEN agent_runtime.status_changed_at ELSE now() END,
+      device_info = excluded.device_info,
+      metadata = excluded.metadata,
+      owner_id = coalesce(excluded.owner_id, agent_runtime.owner_id),
+      last_seen_at = now(),
+      updated_at = now()
+    RETURNING ${columns}, (xmax = 0) AS inserted,
+      coalesce((SELECT status = 'online' FROM previous), false) AS was_online`);
+}
+
+/**
+ * Gives a just-inserted runtime its machine's custom name: the one every
+ * other runtime of the same (workspace, daemon) carries, trimmed, when they
+ * all carry the same non-blank one. Null when there is nothing to inherit
+ * (the row is left as it is).
+ */
+export function inheritCustomName(db: CommonQueryMethods, id: string, workspaceId: string, daemonId: string) {
+  return db.maybeOne(sql.type(runtimeRow)`
+    UPDATE registry.agent_runtime r SET custom_name = shared.inherited
+    FROM (
+      SELECT min(btrim(o.custom_name, ${WHITESPACE})) AS inherited
+      FROM registry.agent_runtime o
+      WHERE o.workspace_id = ${workspaceId} AND o.daemon_id = ${daemonId} AND o.id <> ${id}
+      HAVING count(*) > 0 AND count(o.custom_name) = count(*)
+        AND min(btrim(o.custom_name, ${WHITESPACE})) = max(btrim(o.custom_name, ${WHITESPACE}))
+        AND min(btrim(o.custom_name, ${WHITESPACE})) <> ''
+    ) shared
+    WHERE r.id = ${id} AND r.custom_name IS NULL
+    RETURNING ${columns}`);
+}
+
+
 export function findRuntime(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(runtimeRow)`SELECT ${columns} FROM registry.agent_runtime WHERE id = ${id}`);
 }
@@ -82,9 +144,11 @@ export function runtimeWorkspaces(db: CommonQueryMethods, ids: string[]) {
     SELECT id, workspace_id FROM registry.agent_runtime WHERE id = ANY(${sql.array(ids, "uuid")})`);
 }
 
-export function listRuntimes(db: CommonQueryMethods, workspaceId: string) {
+/** A workspace's runtimes, oldest first; with `ownerId`, only that user's. */
+export function listRuntimes(db: CommonQueryMethods, workspaceId: string, ownerId: string | null = null) {
+  const owner = ownerId === null ? sql.fragment`TRUE` : sql.fragment`owner_id = ${ownerId}`;
   return db.any(sql.type(runtimeRow)`
-    SELECT ${columns} FROM registry.agent_runtime WHERE workspace_id = ${workspaceId} ORDER BY created_at, id`);
+    SELECT ${columns} FROM registry.agent_runtime WHERE workspace_id = ${workspaceId} AND ${owner} ORDER BY created_at, id`);
 }
 
 /**
@@ -130,16 +194,23 @@ const offlinedRow = z.object({
   last_seen_at: z.date().nullable(),
 });
 
-/** Marks the runtimes in scope offline; reports which of them were online. */
-export function markOffline(db: CommonQueryMethods, ids: string[], scope: RuntimeScope) {
+/**
+ * Marks the runtimes in scope offline; reports which of them were online.
+ * A runtime with a reason (raw JSON) gets it as metadata.offline_reason.
+ */
+export function markOffline(db: CommonQueryMethods, ids: string[], scope: RuntimeScope, reasons: ReadonlyMap<string, string> = new Map()) {
   return db.any(sql.type(offlinedRow)`
-    WITH target AS (
-      SELECT r.id, r.status FROM registry.agent_runtime r
-      WHERE r.id = ANY(${sql.array(ids, "uuid")}) AND ${scopeFilter(scope)}
-      FOR UPDATE
+    WITH given AS (
+      SELECT * FROM unnest(${sql.array(ids, "uuid")}, ${sql.array(ids.map((id) => reasons.get(id) ?? null), "text")}) AS g(id, reason)
+    ), target AS (
+      SELECT r.id, r.status, given.reason FROM registry.agent_runtime r JOIN given ON given.id = r.id
+      WHERE ${scopeFilter(scope)}
+      FOR UPDATE OF r
     )
     UPDATE registry.agent_runtime r
-    SET status = 'offline', status_changed_at = now(), updated_at = now()
+    SET status = 'offline', status_changed_at = now(), updated_at = now(),
+        metadata = CASE WHEN target.reason IS NULL THEN r.metadata
+                        ELSE r.metadata || jsonb_build_object('offline_reason', target.reason::jsonb) END
     FROM target
     WHERE r.id = target.id
     RETURNING r.id, r.workspace_id, target.status = 'online' AS was_online, r.last_seen_at`);

@@ -71,3 +71,17 @@ export function listWorkspacesOfUser(db: CommonQueryMethods, userId: string) {
     WHERE m.user_id = ${userId}
     ORDER BY w.created_at, w.id`);
 }
+
+const summaryRow = z.object({ id: z.string(), name: z.string() });
+
+/** The id and name of every workspace the user is a member of, ordered by id. */
+export function listWorkspaceSummariesOfUser(db: CommonQueryMethods, userId: string) {
+  return db.any(sql.type(summaryRow)`
+    SELECT w.id, w.name FROM registry.workspace w JOIN registry.member m ON m.workspace_id = w.id
+    WHERE m.user_id = ${userId}
+    ORDER BY w.id`);
+}
+
+export function findWorkspaceSummary(db: CommonQueryMethods, id: string) {
+  return db.maybeOne(sql.type(summaryRow)`SELECT id, name FROM registry.workspace WHERE id = ${id}`);
+}
