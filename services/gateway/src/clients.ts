@@ -50,7 +50,16 @@ export function createGatewayClients(addresses: {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
       waitForReady: WAIT_FOR_READY,
-      idempotent: ["getWorkspace", "getWorkspaceRepos", "listWorkspaces", "getMembership", "resolveToken", "listTokens"],
+      idempotent: [
+        "getWorkspace",
+        "getWorkspaceRepos",
+        "listWorkspaces",
+        "listDaemonWorkspaces",
+        "getMembership",
+        "resolveToken",
+        "listTokens",
+        "getUser",
+      ],
     }),
     profiles: createClient(ProfileCatalogServiceService, addresses.profileCatalog, {
       deadlineMs: DEADLINE_MS,

@@ -167,9 +167,11 @@ this list against proto/ (deploy/test), so a new read must be added here.
 - { path: /controlplane.registry.v1.IdentityService/GetWorkspace, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.IdentityService/GetWorkspaceRepos, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.IdentityService/ListWorkspaces, cluster: runtime-registry }
+- { path: /controlplane.registry.v1.IdentityService/ListDaemonWorkspaces, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.IdentityService/GetMembership, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.IdentityService/ListTokens, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.IdentityService/ResolveToken, cluster: runtime-registry }
+- { path: /controlplane.registry.v1.IdentityService/GetUser, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/GetRuntime, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/GetRuntimeWorkspaces, cluster: runtime-registry }
 - { path: /controlplane.registry.v1.RuntimeRegistryService/ListRuntimes, cluster: runtime-registry }
