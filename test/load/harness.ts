@@ -16,8 +16,15 @@ export interface ControlPlane {
   registryAddr: string;
   tasksAddr: string;
   databaseUrl: string;
+  /** EVENTS_SUBJECT_ROOT of this run (events and core NATS signals live under it). */
+  subjectRoot: string;
   /** Process ids of the control plane (one, or one per service). */
   pids: number[];
+  /**
+   * Starts one more gateway process on the same services, database and NATS
+   * (a second replica); it is stopped with the rest. Its pid is not in `pids`.
+   */
+  addGateway(): Promise<{ url: string; pid: number }>;
   stop(): Promise<void>;
 }
 
@@ -68,9 +75,9 @@ export async function startControlPlane(
       GATEWAY_METRICS_PORT: "0",
       ...extraEnv,
   };
-  const run = (entry: string) =>
+  const run = (entry: string, overrides: Record<string, string> = {}) =>
     spawn(process.execPath, [...profile, "--import", "tsx", fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
-      env,
+      env: { ...env, ...overrides },
       stdio: ["ignore", "inherit", "inherit"],
     });
   const children: ChildProcess[] = [];
@@ -119,7 +126,25 @@ export async function startControlPlane(
     registryAddr: `127.0.0.1:${ports.registry}`,
     tasksAddr: `127.0.0.1:${ports.tasks}`,
     databaseUrl,
+    subjectRoot: env.EVENTS_SUBJECT_ROOT,
     pids: children.map((c) => c.pid!),
+    async addGateway() {
+      const port = await freePort();
+      const child = run("services/gateway/src/main.ts", { GATEWAY_PORT: String(port) });
+      children.push(child);
+      const url = `http://127.0.0.1:${port}`;
+      const until = Date.now() + 60_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error("the extra gateway exited during start");
+        if (Date.now() > until) throw new Error("the extra gateway did not start within 60 s");
+        try {
+          if ((await fetch(`${url}/healthz`)).ok) return { url, pid: child.pid! };
+        } catch {
+          // not up yet
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    },
     async stop() {
       await Promise.all(
         children.map((c) => {
@@ -182,4 +207,78 @@ async function pidsNamed(command: string): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/**
+ * Loads a workspace, one member and `runtimeIds` (owned by that member, as
+ * a member's registration makes them) straight into the
+ * registry's and liveness's tables (setup is not what is measured).
+ * last_seen_at is spread over the last minute, as a fleet in its steady
+ * state has it.
+ */
+export async function loadRuntimes(databaseUrl: string, workspaceId: string, userId: string, runtimeIds: string[]): Promise<void> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query("INSERT INTO registry.workspace (id, name, slug) VALUES ($1, 'fleet', $2)", [workspaceId, `fleet-${workspaceId.slice(0, 8)}`]);
+  await db.query("INSERT INTO registry.member (workspace_id, user_id, role) VALUES ($1, $2, 'owner')", [workspaceId, userId]);
+  for (let i = 0; i < runtimeIds.length; i += 5_000) {
+    const ids = runtimeIds.slice(i, i + 5_000);
+    await db.query(
+      `INSERT INTO registry.agent_runtime (id, workspace_id, daemon_id, name, provider, status, owner_id, last_seen_at)
+       SELECT id, $2, 'daemon-' || id, 'claude', 'claude', 'online', $3, now() FROM unnest($1::uuid[]) AS id`,
+      [ids, workspaceId, userId],
+    );
+    await db.query(
+      `INSERT INTO liveness.runtime_liveness (runtime_id, workspace_id, status, last_seen_at)
+       SELECT id, $2, 'online', now() - random() * interval '60 seconds' FROM unnest($1::uuid[]) AS id`,
+      [ids, workspaceId],
+    );
+  }
+  await db.end();
+}
+
+/**
+ * Makes sure this process (and the services it starts afterwards, which
+ * inherit it) may open `needed` file descriptors: raises the soft limit up
+ * to the hard one with prlimit(1) when it is lower. Returns the limits then
+ * in force; the caller decides what to do when the hard limit is too low.
+ */
+export async function ensureFileLimit(needed: number): Promise<{ soft: number; hard: number; raised: boolean }> {
+  const { readFile } = await import("node:fs/promises");
+  const read = async () => {
+    const line = (await readFile("/proc/self/limits", "utf8")).split("\n").find((l) => l.startsWith("Max open files"))!;
+    const [soft, hard] = line.replace("Max open files", "").trim().split(/\s+/).map((v) => (v === "unlimited" ? Infinity : Number(v)));
+    return { soft: soft!, hard: hard! };
+  };
+  const limits = await read();
+  if (limits.soft >= needed || limits.soft >= limits.hard) return { ...limits, raised: false };
+  const { execFileSync } = await import("node:child_process");
+  try {
+    const hard = limits.hard === Infinity ? "unlimited" : String(limits.hard);
+    execFileSync("prlimit", [`--pid=${process.pid}`, `--nofile=${hard}:${hard}`], { stdio: "ignore" });
+  } catch {
+    // no prlimit, or not allowed: report what there is
+  }
+  return { ...(await read()), raised: true };
+}
+
+/**
+ * A service's Prometheus metrics (its METRICS_PORT), as name{labels} ->
+ * value, e.g. "nodejs_heap_size_used_bytes" or
+ * 'gateway_daemon_socket_acks_total{outcome="skipped"}'. Empty when it
+ * cannot be read.
+ */
+export async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+  const values = new Map<string, number>();
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (line.startsWith("#") || line.trim() === "") continue;
+      const space = line.lastIndexOf(" ");
+      values.set(line.slice(0, space), Number(line.slice(space + 1)));
+    }
+  } catch {
+    // not reachable: nothing to report
+  }
+  return values;
 }
