@@ -1,13 +1,37 @@
+import { createHash } from "node:crypto";
 import { TOKEN_PREFIX } from "@controlplane/auth";
-import { authenticateDaemon, authenticateUser, requireDaemonWorkspace } from "../auth/checks.js";
+import { authenticateDaemon, authenticateUser, requireDaemonWorkspace, type Caller } from "../auth/checks.js";
 import { repoJson, workspaceJson } from "../shapes.js";
 import { call, HttpError } from "../wire/errors.js";
-import { RawJson, rfc3339 } from "../wire/go-json.js";
+import { goMarshal, RawJson, rfc3339 } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
 import type { Params, RouteContext } from "./context.js";
 
-/** Workspace reads daemons make: repos (D5), the caller's workspaces (U1) and PAT renewal (U2). */
+/**
+ * Workspace reads daemons make: repos (D5), the daemon's workspace list
+ * (N1), the caller's workspaces (U1) and PAT renewal (U2).
+ */
 export function registerWorkspaceRoutes({ router, clients, auth }: RouteContext): void {
+  /**
+   * N1: today's daemon lists its workspaces here (and falls back to U1 only
+   * on a 404). A user gets every membership, a daemon token its one
+   * workspace, as a bare [{id, name}] ordered by id, with a weak ETag over
+   * the compact JSON: an If-None-Match equal to it byte for byte is a 304
+   * with no body.
+   */
+  router.add("GET", "/api/daemon/workspaces", async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const { workspaces } = await call(
+      clients.identity.listDaemonWorkspaces({ caller: daemonWorkspacesCaller(caller) }),
+      "failed to list daemon workspaces",
+    );
+    const list = workspaces.map((w) => ({ id: w.id, name: w.name }));
+    const etag = `W/"${createHash("sha256").update(goMarshal(list)).digest("hex")}"`;
+    reply.header("cache-control", "private, no-cache").header("etag", etag);
+    if (request.headers["if-none-match"] === etag) return reply.code(304).send();
+    return sendJson(reply, 200, list);
+  });
+
   // D5
   router.add("GET", "/api/daemon/workspaces/:workspaceId/repos", async (request, reply) => {
     const caller = await authenticateDaemon(request, auth);
@@ -42,4 +66,11 @@ export function registerWorkspaceRoutes({ router, clients, auth }: RouteContext)
     );
     return sendJson(reply, 200, { expires_at: result.expiresAt ? rfc3339(result.expiresAt) : "", renewed: result.renewed });
   });
+}
+
+/** Who N1 lists for: the user of a PAT or JWT, else the daemon token's workspace (401 when it has none). */
+function daemonWorkspacesCaller(caller: Caller): { $case: "userId"; value: string } | { $case: "workspaceId"; value: string } {
+  if (caller.kind !== "daemon_token" && caller.userId) return { $case: "userId", value: caller.userId };
+  if (!caller.workspaceId) throw new HttpError(401, "daemon workspace identity required");
+  return { $case: "workspaceId", value: caller.workspaceId };
 }
