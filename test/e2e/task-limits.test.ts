@@ -244,7 +244,7 @@ test("task.failed carries a bounded prefix of the error, cut between characters;
   const stored = error.replaceAll("\u0000", "");
   t.is(failed.task!.error, stored, "the row keeps the full text, without NUL");
   const event = await waitFor("task.failed", async () => (await stack.events.read("task.failed")).find((e) => e.event.task!.taskId === task.id));
-  t.like(event.event, { error: "e".repeat(4_095), errorTruncated: true, errorLength: stored.length, failureReason: "agent_error", sessionRolloutMissing: false });
+  t.like(event.event, { error: "e".repeat(4_095), errorTruncated: true, errorLength: stored.length, failureReason: "agent_error" });
 
   const short = (await enqueue(stack, agentId)).task;
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
