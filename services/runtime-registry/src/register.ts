@@ -199,7 +199,8 @@ async function failedProfile(deps: RegisterDeps, workspaceId: string, profileId:
  * (its in-flight tasks are handled, liveness stops expecting beats).
  */
 async function recordFailedProfile(tx: DatabaseTransactionConnection, outbox: Outbox, p: FailedPlan): Promise<runtimes.RuntimeRow> {
-  const { inserted, was_online: wasOnline, ...upserted } = await runtimes.upsertFailedProfileRuntime(tx, p);
+  const wasOnline = (await runtimes.lockProfileRuntimeStatus(tx, p.workspaceId, p.daemonId, p.profileId)) === "online";
+  const { inserted, ...upserted } = await runtimes.upsertRuntime(tx, p);
   const row = inserted ? await withMachineName(tx, upserted) : upserted;
   const meta = { workspaceId: p.workspaceId };
   if (inserted) await outbox.write(tx, "runtime.registered", { runtime: runtimeToProto(row) }, meta);

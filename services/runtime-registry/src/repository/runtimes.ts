@@ -78,39 +78,16 @@ export function upsertRuntime(db: CommonQueryMethods, r: RuntimeUpsert) {
 /** What trimming a custom name removes (Go's TrimSpace, for the ASCII part). */
 const WHITESPACE = " \t\n\r\v\f";
 
-const failedUpsertRow = upsertedRow.extend({ was_online: z.boolean() });
-
 /**
- * The offline row of a custom profile the daemon could not register, on the
- * custom key (workspace, daemon, profile), as upsertRuntime writes it.
- * `was_online` says whether an existing row was online until now.
+ * The status of a custom runtime's row, locked until the transaction ends
+ * (null: no row yet), so a concurrent register that changes it waits and
+ * then reads what this one wrote.
  */
-export function upsertFailedProfileRuntime(db: CommonQueryMethods, r: RuntimeUpsert & { profileId: string }) {
-  return db.one(sql.type(failedUpsertRow)`
-    WITH previous AS (
-      SELECT status FROM registry.agent_runtime
-      WHERE workspace_id = ${r.workspaceId} AND daemon_id = ${r.daemonId} AND profile_id = ${r.profileId}
-      FOR UPDATE
-    )
-    INSERT INTO registry.agent_runtime
-      (workspace_id, daemon_id, name, runtime_mode, provider, status, status_changed_at, device_info, metadata,
-       owner_id, profile_id, last_seen_at)
-    VALUES (${r.workspaceId}, ${r.daemonId}, ${r.name}, 'local', ${r.provider}, 'offline', now(), ${r.deviceInfo},
-            ${sql.jsonb(r.metadata as never)}, ${r.ownerId}, ${r.profileId}, now())
-    ON CONFLICT (workspace_id, daemon_id, profile_id) WHERE profile_id IS NOT NULL DO UPDATE SET
-      name = excluded.name,
-      runtime_mode = excluded.runtime_mode,
-      provider = excluded.provider,
-      status = 'offline',
-      status_changed_at = CASE WHEN agent_runtime.status = 'offline'
-                               THEN agent_runtime.status_changed_at ELSE now() END,
-      device_info = excluded.device_info,
-      metadata = excluded.metadata,
-      owner_id = coalesce(excluded.owner_id, agent_runtime.owner_id),
-      last_seen_at = now(),
-      updated_at = now()
-    RETURNING ${columns}, (xmax = 0) AS inserted,
-      coalesce((SELECT status = 'online' FROM previous), false) AS was_online`);
+export function lockProfileRuntimeStatus(db: CommonQueryMethods, workspaceId: string, daemonId: string, profileId: string) {
+  return db.maybeOneFirst(sql.type(z.object({ status: z.enum(["online", "offline"]) }))`
+    SELECT status FROM registry.agent_runtime
+    WHERE workspace_id = ${workspaceId} AND daemon_id = ${daemonId} AND profile_id = ${profileId}
+    FOR UPDATE`);
 }
 
 /**
