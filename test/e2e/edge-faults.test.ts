@@ -157,6 +157,7 @@ test.serial("register takes at most the documented number of runtimes and writes
       cliVersion: "",
       launchedBy: "",
       runtimes: runtimes.map((r) => ({ name: "", type: r.type, version: r.version, status: "", profileId: "" })),
+      failedProfiles: [],
       callerWorkspaceId: ws.workspaceId,
     }),
   );

@@ -60,13 +60,18 @@ function storedObject(json: string | undefined): unknown {
   return value ?? goMap({});
 }
 
-/** The runtime object of the contract, in its field order; metadata decoded into `any` (sorted keys). */
-export function runtimeJson(runtime: Runtime) {
+/**
+ * The runtime object of the contract, in its field order; metadata decoded
+ * into `any` (sorted keys). Today's shape (`withCustomName`) has
+ * `custom_name` after `name`; the seed's has none.
+ */
+export function runtimeJson(runtime: Runtime, { withCustomName = false }: { withCustomName?: boolean } = {}) {
   return {
     id: runtime.id,
     workspace_id: runtime.workspaceId,
     daemon_id: runtime.daemonId ?? null,
     name: runtime.name,
+    ...(withCustomName ? { custom_name: runtime.customName ?? null } : {}),
     runtime_mode: runtime.runtimeMode,
     provider: runtime.provider,
     launch_header: runtime.launchHeader,

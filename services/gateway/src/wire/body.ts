@@ -167,7 +167,8 @@ export const jsonArray = (maxItems: number = LIMITS.RESULT_LIST_ENTRIES, maxChar
       return clean;
     });
 
-function withoutNul(value: unknown): unknown {
+/** The value with U+0000 removed from every string and key (Postgres jsonb cannot hold it). */
+export function withoutNul(value: unknown): unknown {
   if (typeof value === "string") return stripNul(value);
   if (Array.isArray(value)) return value.map(withoutNul);
   if (typeof value === "object" && value !== null) {
