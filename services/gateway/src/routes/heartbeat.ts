@@ -77,20 +77,40 @@ export function registerHeartbeatRoutes({ router, clients, auth, resources }: Ro
     };
   };
 
+  // D10 and D11 keep what either daemon sends: today's adds models[].service_tiers
+  // (inside the model list as sent) and `fallback` (a stand-in list, stored as
+  // a completed one) to D10, skills[].root, `mcp_servers` and `mcp_supported`
+  // (absent: false) to D11. The seed-era daemon sends none of them, and its
+  // stored results are unchanged.
   const runtimePath = "/api/daemon/runtimes/:runtimeId";
   router.add("POST", `${runtimePath}/update/:updateId/result`, resultRoute(ActionKind.ACTION_KIND_UPDATE, "updateId", "update not found", {}, () => undefined));
   router.add(
     "POST",
     `${runtimePath}/models/:requestId/result`,
-    resultRoute(ActionKind.ACTION_KIND_MODEL_LIST, "requestId", "request not found", { models: jsonArray(), supported: bool() }, (b) =>
-      JSON.stringify({ models: b.models ?? [], supported: b.supported ?? true }),
+    resultRoute(
+      ActionKind.ACTION_KIND_MODEL_LIST,
+      "requestId",
+      "request not found",
+      { models: jsonArray(), supported: bool(), fallback: bool() },
+      (b) => JSON.stringify({ models: b.models ?? [], supported: b.supported ?? true, ...(b.fallback === true ? { fallback: true } : {}) }),
     ),
   );
   router.add(
     "POST",
     `${runtimePath}/local-skills/:requestId/result`,
-    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILLS, "requestId", "request not found", { skills: jsonArray(), supported: bool() }, (b) =>
-      JSON.stringify({ skills: b.skills ?? [], supported: b.supported ?? true }),
+    resultRoute(
+      ActionKind.ACTION_KIND_LOCAL_SKILLS,
+      "requestId",
+      "request not found",
+      { skills: jsonArray(), supported: bool(), mcp_servers: jsonArray(), mcp_supported: bool() },
+      (b) =>
+        JSON.stringify({
+          skills: b.skills ?? [],
+          supported: b.supported ?? true,
+          ...(b.mcp_servers !== undefined || b.mcp_supported !== undefined
+            ? { mcp_servers: b.mcp_servers ?? [], mcp_supported: b.mcp_supported ?? false }
+            : {}),
+        }),
     ),
   );
   router.add(
