@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import {
   Server,
   ServerCredentials,
@@ -173,12 +174,18 @@ export class GrpcServer {
   }
 }
 
+/** Outgoing calls one handler may have in flight at once before Node warns of a listener leak. */
+const CALL_SIGNAL_LISTENERS = 256;
+
 /**
  * A signal aborted when the client cancels the call or its deadline passes
  * (grpc-js answers DEADLINE_EXCEEDED by itself but does not tell the handler).
  */
 function callSignal(call: ServerUnaryCall<unknown, unknown>, deadline: Date | undefined) {
   const controller = new AbortController();
+  // Every call the handler makes listens on it: a handler may fan out to
+  // dozens at once (a batch claim reads up to 32 agents), which is no leak.
+  setMaxListeners(CALL_SIGNAL_LISTENERS, controller.signal);
   const onCancelled = () => controller.abort(new CallCancelledError("the caller cancelled the call"));
   call.once("cancelled", onCancelled);
   const left = deadline ? deadline.getTime() - Date.now() : Infinity;
