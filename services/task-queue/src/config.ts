@@ -6,15 +6,34 @@ export const taskQueueEnv = z.object({
   TASK_QUEUE_METRICS_PORT: port(9093),
   /** The registry: runtimes, agents and workspaces read at claim and enqueue. */
   REGISTRY_GRPC_ADDR: address("127.0.0.1:50051"),
+  /** Liveness: whether a claiming runtime is online and when it was last seen. */
+  LIVENESS_GRPC_ADDR: address("127.0.0.1:50054"),
   /**
    * A dispatched task not started within this is handed out again to the
    * same runtime (its claim answer was lost). Longer than the daemon's claim
    * timeout (30 s) plus its start timeout (30 s) plus slack.
    */
   CLAIM_RECOVERY_WINDOW_MS: millis(90_000),
+  /**
+   * A claimed task's prepare lease: while it runs the task is neither handed
+   * out again nor timed out. Today's daemon extends it every 15 s (with a
+   * 10 s timeout per call) until it starts the task, so 45 s survives two
+   * lost extensions; a dead daemon's task is free again 45 s after its last.
+   */
+  PREPARE_LEASE_MS: millis(45_000),
+  /**
+   * A runtime is handed work only when online and seen within this. Longer
+   * than the worst lag of liveness's flushed last_seen_at (flush interval
+   * 60 s + heartbeat 15 s + flush tick 30 s = 105 s), so a live runtime is
+   * never refused; a silent one stops getting work even while the sweeper
+   * holds back (a fleet-wide silence, its start-up grace).
+   */
+  CLAIM_RUNTIME_FRESHNESS_MS: millis(150_000),
+  /** How long a runtime's liveness read is reused by claims (a claim loop asks often). */
+  CLAIM_LIVENESS_CACHE_TTL_MS: millis(1_000),
   /** Longest a claim may wait for work (opt-in per request); under every proxy's timeout. */
   CLAIM_LONG_POLL_MAX_MS: millis(CLAIM_LONG_POLL_MAX_MS),
-  /** Dispatched but not started for this long: failed with reason timeout. */
+  /** Dispatched but not started for this long, and no live prepare lease: failed with reason timeout. */
   DISPATCH_TIMEOUT_MS: millis(300_000),
   /** Running for this long (2.5 h): failed with reason timeout. */
   RUNNING_TIMEOUT_MS: millis(9_000_000),

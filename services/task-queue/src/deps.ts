@@ -6,6 +6,7 @@ import type { IdentityServiceService } from "@controlplane/proto/registry/v1/ide
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import type { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
+import type { RuntimeFreshness } from "./freshness.js";
 import type { RegistryReads } from "./reads.js";
 import type { WakeHub } from "./wake.js";
 
@@ -18,6 +19,8 @@ export interface TaskQueueDeps {
   identity: PromiseClient<typeof IdentityServiceService>;
   wake: WakeHub;
   reads: RegistryReads;
+  /** The claim's gate: is a runtime online and recently seen (liveness's answer). */
+  freshness: RuntimeFreshness;
   /** This replica's copy of the product's built-in skills, refreshed by version at claim. */
   builtinSkills: BuiltinSkillsCache;
   config: TaskQueueConfig;

@@ -34,7 +34,7 @@ export async function waitLocalDirectory(deps: TaskQueueDeps, taskId: string, re
   const id = requireUuid(taskId, "task_id");
   requireLength("reason", reason, LIMITS.SUMMARY_CHARS);
   const trimmed = sanitizeWaitReason(storableText(reason)) || null;
-  const row = await tasks.markWaiting(deps.pool, id, trimmed);
+  const row = await tasks.markWaiting(deps.pool, id, trimmed, deps.config.PREPARE_LEASE_MS);
   if (!row) {
     await requireTask(deps.pool, taskId);
     throw new InvalidArgumentError("mark task waiting_local_directory: no rows in result set");

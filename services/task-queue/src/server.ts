@@ -1,7 +1,7 @@
 import type { UnaryHandlers } from "@controlplane/grpc";
 import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import * as builtinSkills from "./builtin-skills.js";
-import { claimTask, releaseClaim } from "./claim.js";
+import { claimTask, claimTasks, extendPrepareLease, releaseClaim } from "./claim.js";
 import type { TaskQueueDeps } from "./deps.js";
 import { enqueueTask } from "./enqueue.js";
 import { requireTask } from "./ids.js";
@@ -23,6 +23,12 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
     },
     async releaseClaim(req) {
       return { released: await releaseClaim(deps, req.taskId, req.runtimeId) };
+    },
+    async claimTasks(req, call) {
+      return { claimed: await claimTasks(deps, req, call) };
+    },
+    async extendPrepareLease(req) {
+      return { task: taskToProto(await extendPrepareLease(deps, req.runtimeId, req.taskId)) };
     },
     async getTask(req) {
       return { task: taskToProto(await requireTask(pool, req.taskId)) };

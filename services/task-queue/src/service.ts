@@ -4,12 +4,14 @@ import { createClient, GrpcServer } from "@controlplane/grpc";
 import { openServiceHost } from "@controlplane/lifecycle";
 import type { Logger } from "@controlplane/log";
 import { gauge } from "@controlplane/metrics";
+import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
 import { startTaskQueueConsumers } from "./events.js";
+import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
 import { taskQueueHandlers } from "./server.js";
 import { startSweeper } from "./sweeper.js";
@@ -49,9 +51,15 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
       idempotent: ["getRuntime", "getAgent"],
     });
     const identity = createClient(IdentityServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000, idempotent: ["getWorkspace"] });
+    // Claims ask it about their runtimes: a short deadline, a claim must answer.
+    const liveness = createClient(LivenessServiceService, config.LIVENESS_GRPC_ADDR, {
+      deadlineMs: 2_000,
+      idempotent: ["getRuntimeLiveness"],
+    });
     host.onStop(async () => {
       registry.close();
       identity.close();
+      liveness.close();
     });
     const wake = new WakeHub(host.bus.nc, WakeHub.subjectPrefix(config.EVENTS_SUBJECT_ROOT), log);
     hubs.add(wake);
@@ -60,7 +68,8 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     });
     const reads = new RegistryReads(registry, identity, config.REGISTRY_CACHE_TTL_MS);
     const builtinSkills = new BuiltinSkillsCache(host.pool);
-    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, builtinSkills, config, log };
+    const freshness = new RuntimeFreshness(liveness, config.CLAIM_RUNTIME_FRESHNESS_MS, config.CLAIM_LIVENESS_CACHE_TTL_MS, log);
+    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
     host.onStop(startSweeper(deps));
     const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));

@@ -9,10 +9,11 @@ const SWEEP_LOCK = [21585, 1] as const;
 const EXPIRE_BATCH = 500;
 
 /**
- * One pass of the timeout sweeper: dispatched too long (never started) or
- * running too long -> failed "task timed out" (timeout); queued too long ->
- * failed "task expired in queue" (queued_expired). Each goes through the
- * failure pipeline (tokens revoked, retry when allowed, task.failed).
+ * One pass of the timeout sweeper: dispatched too long (never started, and
+ * no live prepare lease) or running too long -> failed "task timed out"
+ * (timeout); queued too long -> failed "task expired in queue"
+ * (queued_expired). Each goes through the failure pipeline (tokens revoked,
+ * retry when allowed, task.failed).
  */
 export async function sweepOnce(deps: TaskQueueDeps): Promise<{ timedOut: number; expired: number } | null> {
   return deps.pool.connect(async (connection) => {
@@ -39,13 +40,13 @@ export async function sweepOnce(deps: TaskQueueDeps): Promise<{ timedOut: number
 }
 
 /**
- * Tasks whose claim answer became "lost" since the previous pass are handed
- * out again by the next claim: wake their runtimes' daemons now rather than
- * at their next poll.
+ * Tasks whose claim answer became "lost" since the previous pass (past the
+ * recovery window and past their prepare lease) are handed out again by the
+ * next claim: wake their runtimes' daemons now rather than at their next poll.
  */
 async function wakeForRedelivery(deps: TaskQueueDeps, db: Parameters<typeof tasks.runtimesWithRedeliveryDue>[0], now: number) {
   const { CLAIM_RECOVERY_WINDOW_MS: window, TASK_SWEEP_INTERVAL_MS: interval } = deps.config;
-  const due = await tasks.runtimesWithRedeliveryDue(db, new Date(now - window - interval), new Date(now - window));
+  const due = await tasks.runtimesWithRedeliveryDue(db, new Date(now - interval), new Date(now), window);
   for (const runtimeId of due) deps.wake.notify(runtimeId);
 }
 

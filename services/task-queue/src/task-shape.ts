@@ -24,6 +24,8 @@ export function taskToProto(row: TaskRow): Task {
     status: row.status,
     priority: row.priority,
     dispatchedAt: row.dispatched_at ?? undefined,
+    prepareLeaseExpiresAt: row.prepare_lease_expires_at ?? undefined,
+    deliveredCommentIds: row.delivered_comment_ids,
     startedAt: row.started_at ?? undefined,
     completedAt: row.completed_at ?? undefined,
     resultJson: row.result_json ?? undefined,

@@ -81,7 +81,7 @@ taskQueue:
   portEnv: TASK_QUEUE_GRPC_PORT
   metricsEnv: TASK_QUEUE_METRICS_PORT
   addrEnv: TASK_QUEUE_GRPC_ADDR
-  calls: [runtimeRegistry]
+  calls: [runtimeRegistry, liveness]
   grpcServices:
     - controlplane.taskqueue.v1.TaskQueueService
 liveness:

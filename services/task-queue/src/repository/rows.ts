@@ -21,6 +21,10 @@ export const taskRow = z.object({
   context: z.record(z.unknown()).nullable(),
   claim_context: z.record(z.unknown()),
   dispatched_at: z.date().nullable(),
+  /** While it runs, a claimed task is neither handed out again nor timed out. */
+  prepare_lease_expires_at: z.date().nullable(),
+  /** The comments the latest claim answer carried (the delivery receipt). */
+  delivered_comment_ids: z.array(z.string()),
   started_at: z.date().nullable(),
   completed_at: z.date().nullable(),
   result_json: z.string().nullable(),
@@ -47,7 +51,8 @@ export type TaskRow = z.infer<typeof taskRow>;
 /** Every column of a task, `result` as its raw JSON text. */
 export const taskColumns = sql.fragment`
   id, workspace_id, agent_id, runtime_id, issue_id, chat_session_id, autopilot_run_id, trigger_comment_id,
-  trigger_summary, status, priority, context, claim_context, dispatched_at, started_at, completed_at,
+  trigger_summary, status, priority, context, claim_context, dispatched_at, prepare_lease_expires_at, delivered_comment_ids,
+  started_at, completed_at,
   result::text AS result_json, error, failure_reason, session_id, work_dir, wait_reason, force_fresh_session,
   initiator_user_id, attempt, max_attempts, parent_task_id, created_at, updated_at,
   branch_name, durable_work_dir, session_rollout_missing, retired_session_id`;
@@ -58,7 +63,8 @@ export function taskColumnsOf(alias: string) {
   return sql.fragment`
   ${a}.id, ${a}.workspace_id, ${a}.agent_id, ${a}.runtime_id, ${a}.issue_id, ${a}.chat_session_id,
   ${a}.autopilot_run_id, ${a}.trigger_comment_id, ${a}.trigger_summary, ${a}.status, ${a}.priority, ${a}.context,
-  ${a}.claim_context, ${a}.dispatched_at, ${a}.started_at, ${a}.completed_at, ${a}.result::text AS result_json,
+  ${a}.claim_context, ${a}.dispatched_at, ${a}.prepare_lease_expires_at, ${a}.delivered_comment_ids,
+  ${a}.started_at, ${a}.completed_at, ${a}.result::text AS result_json,
   ${a}.error, ${a}.failure_reason, ${a}.session_id, ${a}.work_dir, ${a}.wait_reason, ${a}.force_fresh_session,
   ${a}.initiator_user_id, ${a}.attempt, ${a}.max_attempts, ${a}.parent_task_id, ${a}.created_at, ${a}.updated_at,
   ${a}.branch_name, ${a}.durable_work_dir, ${a}.session_rollout_missing, ${a}.retired_session_id`;

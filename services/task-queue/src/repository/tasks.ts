@@ -49,67 +49,16 @@ export function findTask(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(taskRow)`SELECT ${taskColumns} FROM taskqueue.task WHERE id = ${id}`);
 }
 
-const claimResult = z
-  .object({
-    claimed_id: z.string().nullable(),
-    redelivered: z.boolean(),
-    contended: z.boolean(),
-    isolation_failed: z.boolean(),
-    token_minted: z.boolean(),
-    prior_session_id: z.string().nullable(),
-    prior_work_dir: z.string().nullable(),
-    prior_runtime_id: z.string().nullable(),
-    resolved_workspace_id: z.string().nullable(),
-    /** bigint: read as a decimal string. */
-    builtin_skills_version: z.string().nullable(),
-  })
-  .passthrough();
-
-export interface ClaimRequest {
-  runtimeId: string;
-  recoveryWindowMs: number;
-  defaultLimit: number;
-  /** The runtime's workspace: a task resolving to another one (or none) is flagged, not handed out. */
-  runtimeWorkspaceId: string;
-  /** Minted for the claimed task when there is a user to act for. */
-  tokenHash: string;
-  tokenUserId: string | null;
-  tokenTtlMs: number;
-}
-
-/** Runs the claim function (see migrations 002 and 004): one statement, all of the claim's writes. */
-export async function claim(db: CommonQueryMethods, r: ClaimRequest) {
-  const row = await db.one(sql.type(claimResult)`
-    SELECT (c.claimed).id AS claimed_id, c.redelivered, c.contended, c.isolation_failed, c.token_minted,
-           c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
-           c.builtin_skills_version::text AS builtin_skills_version,
-           ${sql.fragment`(c.claimed).*`}, (c.claimed).result::text AS result_json
-    FROM taskqueue.claim_task(
-      ${r.runtimeId}, make_interval(secs => ${r.recoveryWindowMs / 1000}), ${r.defaultLimit}, ${r.runtimeWorkspaceId},
-      ${r.tokenHash}, ${r.tokenUserId}, make_interval(secs => ${r.tokenTtlMs / 1000})) c`);
-  return {
-    task: row.claimed_id === null ? null : taskRow.parse(row),
-    redelivered: row.redelivered,
-    contended: row.contended,
-    isolationFailed: row.isolation_failed,
-    tokenMinted: row.token_minted,
-    prior: { sessionId: row.prior_session_id, workDir: row.prior_work_dir, runtimeId: row.prior_runtime_id },
-    /** The task's workspace resolved from its work items (contract §0.1); null when it resolves to none. */
-    resolvedWorkspaceId: row.resolved_workspace_id,
-    /** The built-in skill set version current at the claim (0: none); null when nothing was handed out. */
-    builtinSkillsVersion: row.builtin_skills_version === null ? null : Number(row.builtin_skills_version),
-  };
-}
-
 /**
  * Puts a claimed task back in the queue when its answer never reached the
  * claimer: only while dispatched and never started, and only on the runtime
- * it was claimed for; its tokens go with the claim. Null when nothing changed.
+ * it was claimed for; its tokens and its receipt go with the claim (its
+ * lease too: see migration 005). Null when nothing changed.
  */
 export function releaseClaim(db: CommonQueryMethods, id: string, runtimeId: string) {
   return db.maybeOne(sql.type(z.object({ id: z.string(), runtime_id: z.string() }))`
     WITH released AS (
-      UPDATE taskqueue.task SET status = 'queued', dispatched_at = NULL, updated_at = now()
+      UPDATE taskqueue.task SET status = 'queued', dispatched_at = NULL, delivered_comment_ids = '{}', updated_at = now()
       WHERE id = ${id} AND runtime_id = ${runtimeId} AND status = 'dispatched' AND started_at IS NULL
       RETURNING id, runtime_id),
     revoked AS (DELETE FROM taskqueue.task_token WHERE task_id IN (SELECT id FROM released))
@@ -129,8 +78,19 @@ export function start(db: CommonQueryMethods, id: string) {
   return transition(db, id, ["dispatched", "waiting_local_directory"], sql.fragment`status = 'running', started_at = now(), wait_reason = NULL`);
 }
 
-export function markWaiting(db: CommonQueryMethods, id: string, reason: string | null) {
-  return transition(db, id, ["dispatched"], sql.fragment`status = 'waiting_local_directory', wait_reason = ${reason}`);
+/**
+ * dispatched -> waiting_local_directory, with a fresh prepare lease (the
+ * daemon keeps extending it while it waits; inert there: only dispatched
+ * tasks are re-delivered or timed out).
+ */
+export function markWaiting(db: CommonQueryMethods, id: string, reason: string | null, prepareLeaseMs: number) {
+  return transition(
+    db,
+    id,
+    ["dispatched"],
+    sql.fragment`status = 'waiting_local_directory', wait_reason = ${reason},
+                 prepare_lease_expires_at = now() + make_interval(secs => ${prepareLeaseMs / 1000})`,
+  );
 }
 
 const completedRow = taskRow.extend({ first_execution: z.boolean() });
@@ -273,20 +233,25 @@ export function failWhere(db: CommonQueryMethods, where: ReturnType<typeof sql.f
 export const inFlightOnRuntime = (runtimeId: string) =>
   sql.fragment`v.runtime_id = ${runtimeId} AND v.status = ANY(${statusList(IN_FLIGHT)})`;
 
-export const dispatchedBefore = (cutoff: Date) => sql.fragment`v.status = 'dispatched' AND v.dispatched_at < ${sql.timestamp(cutoff)}`;
+/** Dispatched before `cutoff` and not being prepared (no live lease). */
+export const dispatchedBefore = (cutoff: Date) =>
+  sql.fragment`v.status = 'dispatched' AND v.dispatched_at < ${sql.timestamp(cutoff)}
+    AND (v.prepare_lease_expires_at IS NULL OR v.prepare_lease_expires_at <= now())`;
 export const runningBefore = (cutoff: Date) => sql.fragment`v.status = 'running' AND v.started_at < ${sql.timestamp(cutoff)}`;
 export const queuedBefore = (cutoff: Date) => sql.fragment`v.status = 'queued' AND v.created_at < ${sql.timestamp(cutoff)}`;
 
 /**
  * Runtimes with a dispatched, never-started task whose answer became "lost"
- * (past the recovery window) within [from, to): the claim hands it out
- * again, and the runtime's daemon is told so it need not wait for its poll.
+ * within [from, to): the later of the end of its recovery window and of its
+ * prepare lease fell in that span. The claim hands it out again, and the
+ * runtime's daemon is told so it need not wait for its poll.
  */
-export async function runtimesWithRedeliveryDue(db: CommonQueryMethods, from: Date, to: Date) {
+export async function runtimesWithRedeliveryDue(db: CommonQueryMethods, from: Date, to: Date, recoveryWindowMs: number) {
+  const due = sql.fragment`greatest(dispatched_at + make_interval(secs => ${recoveryWindowMs / 1000}), prepare_lease_expires_at)`;
   return db.anyFirst(sql.type(z.object({ runtime_id: z.string() }))`
     SELECT DISTINCT runtime_id FROM taskqueue.task
     WHERE status = 'dispatched' AND started_at IS NULL
-      AND dispatched_at >= ${sql.timestamp(from)} AND dispatched_at < ${sql.timestamp(to)}`);
+      AND ${due} >= ${sql.timestamp(from)} AND ${due} < ${sql.timestamp(to)}`);
 }
 
 /** Cancels every non-terminal task of a runtime (it no longer exists). */

@@ -1,0 +1,56 @@
+import { ReadThrough, TtlCache } from "@controlplane/cache";
+import { hasCode, status, type PromiseClient } from "@controlplane/grpc";
+import type { Logger } from "@controlplane/log";
+import type { GetRuntimeLivenessResponse, LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
+import type { Runtime } from "@controlplane/proto/registry/v1/registry";
+
+/** What liveness said of a runtime; null when it does not know it (the registry does not either). */
+type Liveness = GetRuntimeLivenessResponse | null;
+
+/**
+ * The claim's runtime gate (contract §13.3): a runtime is handed work, fresh
+ * or re-delivered, only while it is online and was seen within the
+ * freshness window. Liveness owns both facts: its status, and the newest of
+ * its flushed last_seen_at and the beats its replica saw (the status change
+ * when the runtime was never seen). Reads are reused for a moment, since a
+ * daemon's claim loop asks about the same runtimes again and again.
+ *
+ * When liveness cannot answer, the gate falls back to the registry's
+ * status and lets the claim through: the daemon asking is alive, and
+ * stopping every claim during a liveness outage would idle the whole
+ * fleet, while a task handed to a runtime that is in fact gone is
+ * re-delivered or timed out as usual.
+ */
+export class RuntimeFreshness {
+  private readonly reads: ReadThrough<Liveness>;
+
+  constructor(
+    liveness: PromiseClient<typeof LivenessServiceService>,
+    private readonly windowMs: number,
+    cacheTtlMs: number,
+    private readonly log: Logger,
+  ) {
+    this.reads = new ReadThrough(new TtlCache(cacheTtlMs), async (runtimeId) => {
+      try {
+        return await liveness.getRuntimeLiveness({ runtimeId });
+      } catch (error) {
+        if (hasCode(error, status.NOT_FOUND)) return null;
+        throw error;
+      }
+    });
+  }
+
+  /** True when `runtime` may be handed work now. */
+  async fresh(runtime: Runtime, now = Date.now()): Promise<boolean> {
+    let liveness: Liveness;
+    try {
+      liveness = await this.reads.get(runtime.id);
+    } catch (error) {
+      this.log.warn({ err: error, runtime_id: runtime.id }, "liveness unavailable; the claim trusts the registry's status");
+      return runtime.status === "online";
+    }
+    if (!liveness || liveness.status !== "online") return false;
+    const seen = Math.max(liveness.lastSeenAt?.getTime() ?? 0, liveness.lastBeatAt?.getTime() ?? 0) || liveness.statusChangedAt?.getTime() || 0;
+    return seen >= now - this.windowMs;
+  }
+}

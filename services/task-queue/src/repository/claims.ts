@@ -1,0 +1,122 @@
+import { z } from "zod";
+import { sql, type CommonQueryMethods } from "@controlplane/db";
+import { IN_FLIGHT, statusList, taskColumns, taskRow, type TaskRow } from "./rows.js";
+
+/** A runtime a claim may hand work to (it passed the freshness gate). */
+export interface ClaimRuntime {
+  id: string;
+  /** A task resolving to another workspace (or none) is flagged, not handed out. */
+  workspaceId: string;
+  /** Whom the task token acts for; null: the caller mints one for the agent's owner, or cancels. */
+  ownerId: string | null;
+}
+
+export interface ClaimTasksRequest {
+  runtimes: readonly ClaimRuntime[];
+  max: number;
+  /** Agents already handed a fresh task by this call (one per agent per call). */
+  skipAgents: readonly string[];
+  recoveryWindowMs: number;
+  prepareLeaseMs: number;
+  defaultLimit: number;
+  /** At least `max`: the i-th task handed out gets the i-th (hash of its mat_ token). */
+  tokenHashes: readonly string[];
+  tokenTtlMs: number;
+}
+
+/** One task handed out by claim_tasks. */
+export interface ClaimedRow {
+  task: TaskRow;
+  /** A lost answer handed out again, not a new dispatch. */
+  redelivered: boolean;
+  /** Its workspace is not its runtime's (or resolves to none): cancel it. */
+  isolationFailed: boolean;
+  /** The token of the same index was stored (the runtime has an owner). */
+  tokenMinted: boolean;
+  /** The index into tokenHashes its token hash was taken from. */
+  tokenIndex: number;
+  prior: { sessionId: string | null; workDir: string | null; runtimeId: string | null };
+  /** The task's workspace resolved from its work items (contract §0.1). */
+  resolvedWorkspaceId: string | null;
+  /** The built-in skill set version current at the claim (0: none). */
+  builtinSkillsVersion: number;
+}
+
+export interface ClaimTasksResult {
+  claims: ClaimedRow[];
+  /** An agent was skipped because another claim held its lock. */
+  contended: boolean;
+  /** An agent handed a task had room and queued work for another (left for the next call). */
+  moreWork: boolean;
+}
+
+const claimedColumns = z
+  .object({
+    claimed_id: z.string().nullable(),
+    redelivered: z.boolean(),
+    isolation_failed: z.boolean(),
+    token_minted: z.boolean(),
+    prior_session_id: z.string().nullable(),
+    prior_work_dir: z.string().nullable(),
+    prior_runtime_id: z.string().nullable(),
+    resolved_workspace_id: z.string().nullable(),
+    /** bigint: read as a decimal string. */
+    builtin_skills_version: z.string().nullable(),
+    contended: z.boolean(),
+    more_work: z.boolean(),
+  })
+  .passthrough();
+
+const interval = (ms: number) => sql.fragment`make_interval(secs => ${ms / 1000})`;
+
+/**
+ * Runs claim_tasks (migration 005): the whole claim, all of its writes, in
+ * one statement. Rows come back in claim order (re-deliveries first); the
+ * function's last row, with no task, reports the call.
+ */
+export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): Promise<ClaimTasksResult> {
+  const rows = await db.any(sql.type(claimedColumns)`
+    SELECT (c.claimed).id AS claimed_id, c.redelivered, c.isolation_failed, c.token_minted,
+           c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
+           c.builtin_skills_version::text AS builtin_skills_version, c.contended, c.more_work,
+           (c.claimed).*, (c.claimed).result::text AS result_json
+    FROM taskqueue.claim_tasks(
+      ${sql.array(r.runtimes.map((x) => x.id), "uuid")},
+      ${sql.array(r.runtimes.map((x) => x.workspaceId), "uuid")},
+      ${sql.array(r.runtimes.map((x) => x.ownerId), "uuid")},
+      ${r.max},
+      ${sql.array([...r.skipAgents], "uuid")},
+      ${interval(r.recoveryWindowMs)},
+      ${interval(r.prepareLeaseMs)},
+      ${r.defaultLimit},
+      ${sql.array([...r.tokenHashes], "text")},
+      ${interval(r.tokenTtlMs)}) c`);
+  const summary = rows.at(-1);
+  const claims = rows
+    .filter((row) => row.claimed_id !== null)
+    .map((row, index): ClaimedRow => ({
+      task: taskRow.parse(row),
+      redelivered: row.redelivered,
+      isolationFailed: row.isolation_failed,
+      tokenMinted: row.token_minted,
+      tokenIndex: index,
+      prior: { sessionId: row.prior_session_id, workDir: row.prior_work_dir, runtimeId: row.prior_runtime_id },
+      resolvedWorkspaceId: row.resolved_workspace_id,
+      builtinSkillsVersion: Number(row.builtin_skills_version ?? 0),
+    }));
+  return { claims, contended: summary?.contended ?? false, moreWork: summary?.more_work ?? false };
+}
+
+/**
+ * The prepare lease of a task the runtime is preparing (dispatched or
+ * waiting, never started) moves to now + `leaseMs`. Null when the task is in
+ * no such state on that runtime.
+ */
+export function extendPrepareLease(db: CommonQueryMethods, taskId: string, runtimeId: string, leaseMs: number) {
+  return db.maybeOne(sql.type(taskRow)`
+    UPDATE taskqueue.task
+    SET prepare_lease_expires_at = now() + ${interval(leaseMs)}, updated_at = now()
+    WHERE id = ${taskId} AND runtime_id = ${runtimeId} AND started_at IS NULL
+      AND status = ANY(${statusList(IN_FLIGHT.filter((s) => s !== "running"))})
+    RETURNING ${taskColumns}`);
+}
