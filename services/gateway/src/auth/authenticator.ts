@@ -21,6 +21,8 @@ export interface Caller {
   token: string;
   /** Daemon tokens and PATs: the token's id, which a revocation names. */
   tokenId?: string;
+  /** JWT callers: the token's email claim, when it has one. */
+  email?: string;
 }
 
 const ROLE_NAMES: Record<number, Role> = { 1: "owner", 2: "admin", 3: "member" };
@@ -148,6 +150,6 @@ function toCaller(identity: Identity, token: string): Caller {
     case TokenKind.TOKEN_KIND_PERSONAL_ACCESS:
       return { kind: "pat", userId: identity.userId, token, tokenId: identity.tokenId };
     default:
-      return { kind: "jwt", userId: identity.userId, token };
+      return { kind: "jwt", userId: identity.userId, token, email: identity.email };
   }
 }
