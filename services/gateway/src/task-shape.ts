@@ -1,5 +1,6 @@
 import type { Agent } from "@controlplane/proto/registry/v1/registry";
 import type { ClaimedTask, Task, TaskMessage } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import type { ClientEra } from "./wire/capabilities.js";
 import { goAny, GoMap, goMap, RawJson, rfc3339, rfc3339Nano } from "./wire/go-json.js";
 
 /** Keys whose value is empty are left out, as Go's omitempty does. */
@@ -22,8 +23,14 @@ const decoded = (json: string | undefined) => (json === undefined || json === ""
  * The task object of every task answer, in the contract's field order (a Go
  * struct). Claim-only keys come from `claim` and are left out otherwise.
  * `result` is decoded into `any` as the original did, so its keys are sorted.
+ *
+ * For today's daemon (`era`), the keys its server added (contract 13.0,
+ * 13.9): `durable_work_dir`, `relative_durable_work_dir` and `branch_name`
+ * when set, and `delivered_comment_ids` always ([] when none). The seed-era
+ * daemon gets the seed's object, byte for byte.
  */
-export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknown> {
+export function taskJson(task: Task, claim?: ClaimedTask, era: ClientEra = "seed"): Record<string, unknown> {
+  const today = (value: unknown) => (era === "today" ? value : undefined);
   const ctx = task.context;
   const quick = ctx?.quickCreate;
   const claimOnly = (value: unknown) => (claim ? value : undefined);
@@ -65,7 +72,14 @@ export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknow
     ["prior_work_dir", claimOnly(claim?.priorWorkDir)],
     ["work_dir", task.workDir],
     ["relative_work_dir", task.workDir ? relativeWorkDir(task.workDir, workspaceId, task.id) : undefined],
+    ["durable_work_dir", today(task.durableWorkDir)],
+    ["relative_durable_work_dir", today(task.durableWorkDir ? relativeWorkDir(task.durableWorkDir, workspaceId, task.id) : undefined)],
+    ["branch_name", today(task.branchName)],
     ["trigger_comment_id", task.triggerCommentId],
+  ]);
+  // Always there for today's daemon, even empty (a receipt; absent means "an older server").
+  const receipt = era === "today" ? { delivered_comment_ids: task.deliveredCommentIds ?? [] } : {};
+  const afterReceipt = omitEmpty([
     ["trigger_thread_id", claimOnly(ctx?.triggerThreadId)],
     ["trigger_comment_content", claimOnly(ctx?.triggerCommentContent)],
     ["trigger_summary", task.triggerSummary],
@@ -97,7 +111,7 @@ export function taskJson(task: Task, claim?: ClaimedTask): Record<string, unknow
   ]);
   const kind = { kind: task.kind };
   const token = omitEmpty([["auth_token", claimOnly(claim?.authToken)]]);
-  return { ...head, ...claimHead, ...state, ...middle, ...counts, ...afterCounts, ...created, ...tail, ...kind, ...token };
+  return { ...head, ...claimHead, ...state, ...middle, ...counts, ...afterCounts, ...created, ...tail, ...receipt, ...afterReceipt, ...kind, ...token };
 }
 
 /**

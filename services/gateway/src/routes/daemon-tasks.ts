@@ -8,7 +8,8 @@ import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { RouteHandler } from "../router.js";
 import { messageJson, taskJson } from "../task-shape.js";
-import { bodySchema, decodeBody, int32, int64, jsonObject, path, str, text } from "../wire/body.js";
+import { bodySchema, bool, decodeBody, int32, int64, jsonObject, path, str, text } from "../wire/body.js";
+import { clientEra } from "../wire/capabilities.js";
 import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
 import { goMap, rfc3339Nano } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw, sendNoContent } from "../wire/reply.js";
@@ -17,8 +18,29 @@ import type { Params, RouteContext } from "./context.js";
 
 const WAIT_BODY = bodySchema({ reason: text(LIMITS.SUMMARY_CHARS) });
 const PROGRESS_BODY = bodySchema({ summary: text(LIMITS.SUMMARY_CHARS), step: int32(), total: int32() });
-const COMPLETE_BODY = bodySchema({ pr_url: path(), output: text(LIMITS.TEXT_CHARS), session_id: path(), work_dir: path() });
-const FAIL_BODY = bodySchema({ error: text(LIMITS.TEXT_CHARS), session_id: path(), work_dir: path(), failure_reason: str() });
+/** A path or id of a terminal report: NUL removed, as today's server does (a report is never refused for it). */
+const reportPath = () => text(LIMITS.PATH_CHARS);
+/** What today's daemon adds to complete and fail (contract 13.9); the seed-era daemon sends only branch_name, on complete. */
+const RUN_REPORT = {
+  branch_name: reportPath(),
+  durable_work_dir: reportPath(),
+  session_rollout_missing: bool(),
+  retired_session_id: reportPath(),
+};
+const COMPLETE_BODY = bodySchema({
+  pr_url: reportPath(),
+  output: text(LIMITS.TEXT_CHARS),
+  session_id: reportPath(),
+  work_dir: reportPath(),
+  ...RUN_REPORT,
+});
+const FAIL_BODY = bodySchema({
+  error: text(LIMITS.TEXT_CHARS),
+  session_id: reportPath(),
+  work_dir: reportPath(),
+  failure_reason: text(LIMITS.NAME_CHARS),
+  ...RUN_REPORT,
+});
 const SESSION_BODY = bodySchema({ session_id: path(), work_dir: path() });
 const USAGE_ENTRY = z
   .object({
@@ -28,6 +50,7 @@ const USAGE_ENTRY = z
     output_tokens: int64(),
     cache_read_tokens: int64(),
     cache_write_tokens: int64(),
+    cost_usd_ticks: int64(),
   })
   .passthrough();
 const USAGE_BODY = bodySchema({ usage: z.array(USAGE_ENTRY).max(LIMITS.USAGE_ENTRIES).nullish() });
@@ -114,7 +137,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
       clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }),
       "failed to mark task waiting",
     );
-    return sendJsonWithRaw(reply, 200, taskJson(waiting!));
+    return sendJsonWithRaw(reply, 200, taskJson(waiting!, undefined, clientEra(request)));
   }));
 
   // D16: the body is decoded before the task is looked up.
@@ -130,7 +153,9 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
   });
 
   // D17: idempotent; a task not running comes back unchanged with 200.
+  // A failure underneath answers 5xx (never 4xx), so the daemon retries.
   router.add("POST", taskRoute("/complete"), onTask(async (taskId, request, reply) => {
+    const era = clientEra(request);
     const body = decodeBody(request.body, COMPLETE_BODY);
     const { task: done } = await call(
       clients.tasks.completeTask({
@@ -139,14 +164,16 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
         output: body.output ?? "",
         sessionId: body.session_id ?? "",
         workDir: body.work_dir ?? "",
+        ...(era === "today" ? runReport(body) : { sessionRolloutMissing: false }),
       }),
       "failed to complete task",
     );
-    return sendJsonWithRaw(reply, 200, taskJson(done!));
+    return sendJsonWithRaw(reply, 200, taskJson(done!, undefined, era));
   }));
 
-  // D18: idempotent like complete.
+  // D18: idempotent like complete, and 5xx like it.
   router.add("POST", taskRoute("/fail"), onTask(async (taskId, request, reply) => {
+    const era = clientEra(request);
     const body = decodeBody(request.body, FAIL_BODY);
     const { task: failed } = await call(
       clients.tasks.failTask({
@@ -155,10 +182,11 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
         sessionId: body.session_id,
         workDir: body.work_dir,
         failureReason: body.failure_reason ?? "",
+        ...(era === "today" ? runReport(body) : { sessionRolloutMissing: false }),
       }),
       "failed to fail task",
     );
-    return sendJsonWithRaw(reply, 200, taskJson(failed!));
+    return sendJsonWithRaw(reply, 200, taskJson(failed!, undefined, era));
   }));
 
   // D19
@@ -174,6 +202,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
           outputTokens: u.output_tokens ?? 0,
           cacheReadTokens: u.cache_read_tokens ?? 0,
           cacheWriteTokens: u.cache_write_tokens ?? 0,
+          costUsdTicks: u.cost_usd_ticks,
         })),
       }),
       "failed to record usage",
@@ -243,6 +272,20 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
   router.add("GET", "/api/daemon/issues/:issueId/gc-check", gcCheck("issue", "issueId", "invalid issue_id", "updated_at"));
   router.add("GET", "/api/daemon/chat-sessions/:sessionId/gc-check", gcCheck("chat_session", "sessionId", "invalid session_id", "updated_at"));
   router.add("GET", "/api/daemon/autopilot-runs/:runId/gc-check", gcCheck("autopilot_run", "runId", "invalid run_id", "completed_at"));
+}
+
+/**
+ * Today's fields of a terminal report. Only today's daemon's are passed on:
+ * the seed-era daemon sends branch_name on complete too, which its server
+ * ignored, so its result keeps the seed's four keys (and its answers their bytes).
+ */
+function runReport(body: { branch_name?: string; durable_work_dir?: string; session_rollout_missing?: boolean; retired_session_id?: string }) {
+  return {
+    branchName: body.branch_name,
+    durableWorkDir: body.durable_work_dir,
+    sessionRolloutMissing: body.session_rollout_missing ?? false,
+    retiredSessionId: body.retired_session_id,
+  };
 }
 
 /** Seconds from ?wait= or X-Claim-Wait, capped at the long-poll hold; absent or malformed means no wait. */
