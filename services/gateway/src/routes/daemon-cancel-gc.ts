@@ -1,0 +1,109 @@
+import { z } from "zod";
+import { LIMITS } from "@controlplane/config";
+import { parseUuid } from "@controlplane/ids";
+import type { FastifyRequest } from "fastify";
+import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
+import { bodySchema, decodeBody, INVALID_BODY, parseFirstValue, text } from "../wire/body.js";
+import { call, HttpError } from "../wire/errors.js";
+import { rfc3339Nano } from "../wire/go-json.js";
+import { sendJson } from "../wire/reply.js";
+import type { Params, RouteContext } from "./context.js";
+
+/** The cancel-ack fields, each optional; NUL removed, bounded. */
+const CANCEL_ACK_BODY = bodySchema({
+  branch_name: text(LIMITS.PATH_CHARS),
+  durable_work_dir: text(LIMITS.PATH_CHARS),
+  error_message: text(LIMITS.TEXT_CHARS),
+  failure_reason: text(LIMITS.NAME_CHARS),
+});
+const CANCEL_ACK_FIELDS = ["branch_name", "durable_work_dir", "error_message", "failure_reason"] as const;
+
+/** `issue_ids` of a batch gc-check; a null entry reads as "" (which is then not a UUID), as Go decodes it. */
+const GC_CHECK_BODY = bodySchema({
+  issue_ids: z
+    .array(z.string().nullable().transform((id) => id ?? ""))
+    .nullish()
+    .transform((ids) => ids ?? []),
+});
+
+/**
+ * Routes only today's daemon calls (contract 13.5, 13.7): the cancel-ack
+ * (N5) and the batch issue gc-check (N6). Neither ever answers a 404 of its
+ * own beyond the access checks: the daemon's fallback to single gc-checks
+ * keys on the router's "404 page not found".
+ */
+export function registerCancelAckAndIssueGcRoutes({ router, clients, auth, resources }: RouteContext): void {
+  // N5: T is the only gate; any status is acknowledged, only a cancelled task records anything.
+  router.add("POST", "/api/daemon/tasks/:taskId/cancel-ack", async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
+    const ack = decodeCancelAck(request.body);
+    await call(clients.tasks.acknowledgeCancel({ taskId, ...ack }), cancelAckFailure(ack));
+    return sendJson(reply, 200, { status: "ok" });
+  });
+
+  // N6: one answer per requested id, in order, duplicates kept, each id echoed as sent.
+  router.add("POST", "/api/daemon/workspaces/:workspaceId/issues/gc-check", async (request, reply) => {
+    const caller = await authenticateDaemon(request, auth);
+    const workspaceId = parseUuid((request.params as Params<"workspaceId">).workspaceId);
+    if (!workspaceId) throw new HttpError(400, "invalid workspace_id");
+    await requireDaemonWorkspace(caller, workspaceId, auth);
+    if (bodyBytes(request) > LIMITS.GC_CHECK_BODY_BYTES) throw new HttpError(400, INVALID_BODY);
+    const requested = decodeBody(request.body, GC_CHECK_BODY).issue_ids;
+    if (requested.length > LIMITS.GC_CHECK_ISSUE_IDS) throw new HttpError(400, "too many issue_ids");
+    const ids = requested.map((id) => parseUuid(id));
+    if (ids.some((id) => id === null)) throw new HttpError(400, "invalid issue_id");
+    if (ids.length === 0) return sendJson(reply, 200, { issues: [] });
+    const { issues } = await call(
+      clients.tasks.checkIssues({ workspaceId, issueIds: [...new Set(ids as string[])] }),
+      "failed to check issues",
+    );
+    const found = new Map(issues.map((issue) => [issue.id, issue]));
+    return sendJson(reply, 200, {
+      issues: requested.map((raw, i) => {
+        const issue = found.get(ids[i]!);
+        return issue ? { id: raw, found: true, status: issue.status, updated_at: rfc3339Nano(issue.updatedAt) } : { id: raw, found: false };
+      }),
+    });
+  });
+}
+
+/**
+ * The cancel-ack body as the original read it: optional, a body that does
+ * not decode is ignored (as if empty), and so is a field of the wrong type
+ * (Go's decoder fills the others). Our bounds still apply: 400 past one.
+ */
+function decodeCancelAck(raw: unknown) {
+  const text = typeof raw === "string" ? raw : Buffer.isBuffer(raw) ? raw.toString("utf8") : "";
+  const value = parseFirstValue(text);
+  const given: Record<string, string> = {};
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    for (const field of CANCEL_ACK_FIELDS) {
+      const item = (value as Record<string, unknown>)[field];
+      if (typeof item === "string") given[field] = item;
+    }
+  }
+  const body = decodeBody(JSON.stringify(given), CANCEL_ACK_BODY);
+  return {
+    branchName: body.branch_name ?? "",
+    durableWorkDir: body.durable_work_dir ?? "",
+    errorMessage: body.error_message ?? "",
+    failureReason: body.failure_reason ?? "",
+  };
+}
+
+/** The original's 500 message: that of the first write the ack attempts (its writes ran in this order). */
+function cancelAckFailure(ack: { branchName: string; durableWorkDir: string; errorMessage: string }): string {
+  if (ack.durableWorkDir.trim()) return "failed to record durable work directory";
+  if (ack.branchName.trim()) return "failed to record branch name";
+  if (ack.errorMessage.trim()) return "failed to record task error";
+  return "failed to load task";
+}
+
+/** The body's size as sent: its Content-Length, else its UTF-8 length. */
+function bodyBytes(request: FastifyRequest): number {
+  const declared = Number(request.headers["content-length"]);
+  if (Number.isSafeInteger(declared) && declared >= 0) return declared;
+  const body = request.body;
+  return typeof body === "string" ? Buffer.byteLength(body) : Buffer.isBuffer(body) ? body.length : 0;
+}
