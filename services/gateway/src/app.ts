@@ -9,7 +9,9 @@ import type { Resources } from "./auth/resources.js";
 import type { GatewayClients } from "./clients.js";
 import { Router } from "./router.js";
 import websocket from "@fastify/websocket";
+import { registerCliRoutes } from "./routes/cli.js";
 import { registerCancelAckAndIssueGcRoutes } from "./routes/daemon-cancel-gc.js";
+import { registerClaimRoutes } from "./routes/claims.js";
 import { registerDaemonSocketRoute } from "./routes/daemon-socket.js";
 import { registerDaemonTaskRoutes } from "./routes/daemon-tasks.js";
 import type { SocketHub } from "./socket/hub.js";
@@ -119,10 +121,12 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   registerWorkspaceRoutes(context);
   registerProfileRoutes(context);
   registerDaemonTaskRoutes(context);
+  registerClaimRoutes(context);
   registerCancelAckAndIssueGcRoutes(context);
   registerHeartbeatRoutes(context);
   registerUserTaskRoutes(context);
   registerRuntimeActionRoutes(context);
+  registerCliRoutes(context);
 
   router.add("GET", "/healthz", async (_request, reply) => reply.code(200).type("text/plain").send("ok\n"));
 
