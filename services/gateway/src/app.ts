@@ -19,6 +19,7 @@ import { registerHeartbeatRoutes } from "./routes/heartbeat.js";
 import { registerProfileRoutes } from "./routes/profiles.js";
 import { registerRegistrationRoutes } from "./routes/register.js";
 import { registerRuntimeActionRoutes } from "./routes/runtime-actions.js";
+import { registerSkillBundleRoutes } from "./routes/skill-bundles.js";
 import { registerUserTaskRoutes } from "./routes/user-tasks.js";
 import { registerWorkspaceRoutes } from "./routes/workspaces.js";
 import { HttpError } from "./wire/errors.js";
@@ -127,6 +128,7 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   registerUserTaskRoutes(context);
   registerRuntimeActionRoutes(context);
   registerCliRoutes(context);
+  registerSkillBundleRoutes(context);
 
   router.add("GET", "/healthz", async (_request, reply) => reply.code(200).type("text/plain").send("ok\n"));
 
