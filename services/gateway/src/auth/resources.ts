@@ -57,18 +57,27 @@ export class Resources {
   async runtimeAccess(caller: Caller, runtimeId: string): Promise<string> {
     const id = parseUuid(runtimeId);
     if (!id) throw new HttpError(400, "invalid runtime_id");
-    let workspaceId = this.runtimeWorkspaces.get(id);
-    if (workspaceId === undefined) {
-      try {
-        workspaceId = await this.clients.runtimeWorkspaces.submit(id);
-      } catch (error) {
-        throw httpErrorFromGrpc(error, "failed to load runtime");
-      }
-      if (workspaceId === undefined) throw new HttpError(404, "runtime not found");
-      this.runtimeWorkspaces.set(id, workspaceId);
-    }
+    const workspaceId = await this.runtimeWorkspace(id, "failed to load runtime");
+    if (workspaceId === undefined) throw new HttpError(404, "runtime not found");
     await requireDaemonWorkspace(caller, workspaceId, this.auth);
     return id;
+  }
+
+  /**
+   * The workspace of the runtime with canonical id `id`, remembered once
+   * seen; undefined when there is no such runtime. A failed lookup answers
+   * 5xx with `failureMessage`.
+   */
+  async runtimeWorkspace(id: string, failureMessage: string): Promise<string | undefined> {
+    let workspaceId = this.runtimeWorkspaces.get(id);
+    if (workspaceId !== undefined) return workspaceId;
+    try {
+      workspaceId = await this.clients.runtimeWorkspaces.submit(id);
+    } catch (error) {
+      throw httpErrorFromGrpc(error, failureMessage);
+    }
+    if (workspaceId !== undefined) this.runtimeWorkspaces.set(id, workspaceId);
+    return workspaceId;
   }
 
   /** T with the task's current row (for routes that answer from it). */

@@ -72,6 +72,8 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
   const taskRoute = (path: string) => `/api/daemon/tasks/:taskId${path}`;
 
   // D7. Opt-in long-poll: ?wait=<seconds> (or X-Claim-Wait); without it the answer is immediate.
+  // The task queue answers null for a runtime that is offline or silent, 409
+  // when the task's agent is gone (the task failed), and always with `agent`.
   router.add("POST", runtimeRoute("/tasks/claim"), async function claimForRuntime(request, reply) {
     const caller = await authenticateDaemon(request, auth);
     const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
@@ -86,7 +88,7 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
       return reply;
     }
     resources.rememberTask(task.id, claimed.workspaceId);
-    return sendJsonWithRaw(reply, 200, { task: taskJson(task, claimed) });
+    return sendJsonWithRaw(reply, 200, { task: taskJson(task, claimed, clientEra(request)) });
   });
 
   // D8: a bare array of queued and dispatched tasks.
