@@ -161,3 +161,38 @@ test("a legacy merge moves the old runtime's tasks to the new runtime", async (t
   t.is(claimed.id, task.id);
   t.is(claimed.runtime_id, newRuntime);
 });
+
+test("a daemon extending its prepare lease keeps its task past the recovery window and the dispatch timeout; once it stops, the task is free again", async (t) => {
+  const { runtimeId, agentId, token } = await setup();
+  const { task } = await enqueue(stack, agentId);
+  const first = (await claimOverHttp(stack, token, runtimeId)).json as { task: { id: string; dispatched_at: string } };
+  t.is(first.task.id, task.id);
+  const lease = Number(stack.env.PREPARE_LEASE_MS);
+  const until = Date.now() + Number(stack.env.DISPATCH_TIMEOUT_MS) + 3 * Number(stack.env.TASK_SWEEP_INTERVAL_MS);
+  // As the daemon does (it extends every 15 s against a 45 s lease): extend, look, extend again, well within each lease.
+  let last = Date.now();
+  let longestGap = 0;
+  const seen: string[] = [];
+  while (Date.now() < until) {
+    const extended = await http(stack.gatewayUrl, "POST", `/api/daemon/runtimes/${runtimeId}/tasks/${task.id}/prepare-lease`, { token, body: {} });
+    longestGap = Math.max(longestGap, Date.now() - last);
+    last = Date.now();
+    seen.push(`${extended.status} ${(await claimOverHttp(stack, token, runtimeId)).text}`);
+  }
+  const [row] = await query<{ status: string; dispatched_at: Date }>(stack.db.url, "SELECT status, dispatched_at FROM taskqueue.task WHERE id = $1", [task.id]);
+  if (longestGap < lease) {
+    t.deepEqual([...new Set(seen)], ['200 {"task":null}\n'], "never handed out again while the lease was kept");
+    t.is(row!.status, "dispatched", "not timed out");
+    t.is(row!.dispatched_at.toISOString().slice(0, 19), first.task.dispatched_at.slice(0, 19), "not re-dispatched");
+  } else {
+    t.log(`an extension came ${longestGap} ms after the previous one, past the ${lease} ms lease; the kept-lease checks are skipped`);
+  }
+  // The daemon is gone: the lease runs out and the task is handed out again (the next claim comes before the sweeper's timeout, or the timeout takes it).
+  const outcome = await waitFor("the re-delivery or the timeout", async () => {
+    const answer = (await claimOverHttp(stack, token, runtimeId)).json as { task: { id: string } | null };
+    if (answer.task) return `re-delivered ${answer.task.id}`;
+    return (await statusOf(task.id)).status === "failed" ? "timed out" : undefined;
+  });
+  // Past the dispatch timeout by now, so whichever comes first, the claim or the sweeper, may take it.
+  t.true([`re-delivered ${task.id}`, "timed out"].includes(outcome), outcome);
+});
