@@ -24,6 +24,9 @@ ALTER TABLE task
 -- Re-delivery: a runtime set's dispatched, never-started tasks by age.
 CREATE INDEX task_redelivery ON task (runtime_id, dispatched_at, priority DESC)
   WHERE status = 'dispatched' AND started_at IS NULL;
+-- Fresh claims: an agent's queued tasks in claim order (claim_tasks takes
+-- them agent by agent, over a set of runtimes no single-runtime index orders).
+CREATE INDEX task_agent_queued ON task (agent_id, priority DESC, created_at, id) WHERE status = 'queued';
 
 CREATE FUNCTION task_clear_prepare_lease() RETURNS trigger
 LANGUAGE plpgsql

@@ -1,4 +1,5 @@
-import { generateToken, hashToken, TOKEN_PREFIX } from "@controlplane/auth";
+import { randomBytes } from "node:crypto";
+import { hashToken, TOKEN_PREFIX } from "@controlplane/auth";
 import { CallCancelledError, FailedPreconditionError, hasCode, InternalError, InvalidArgumentError, status } from "@controlplane/grpc";
 import { parseUuid } from "@controlplane/ids";
 import type { Agent, AgentSkill, Runtime } from "@controlplane/proto/registry/v1/registry";
@@ -13,6 +14,8 @@ import * as tasks from "./repository/tasks.js";
 import { taskRef, taskToProto } from "./task-shape.js";
 import { mintTaskToken } from "./tokens.js";
 
+/** Random bytes in a mat_ token (40 hex digits, as generateToken makes them). */
+const TOKEN_RANDOM_BYTES = 20;
 /** Rounds of a claim when other claims held agents' locks for a moment. */
 const CONTENDED_RETRIES = 20;
 /** In-flight tasks an agent may hold when the registry never told us its limit. */
@@ -199,7 +202,7 @@ async function claimRounds(deps: TaskQueueDeps, runtimes: readonly Runtime[], ma
   for (let attempt = 0; ; attempt++) {
     const want = max - out.length;
     // Tokens are made up front; each task's hash is stored by the claim itself.
-    const tokens = Array.from({ length: want }, () => generateToken(TOKEN_PREFIX.task));
+    const tokens = taskTokens(want);
     let round: claims.ClaimTasksResult;
     try {
       round = await claims.claimTasks(deps.pool, {
@@ -226,6 +229,12 @@ async function claimRounds(deps: TaskQueueDeps, runtimes: readonly Runtime[], ma
     if (round.claims.length === 0) await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 4));
   }
   return { claims: out, moreWork };
+}
+
+/** `count` fresh mat_ tokens, from one read of the random source. */
+function taskTokens(count: number): string[] {
+  const hex = randomBytes(TOKEN_RANDOM_BYTES * count).toString("hex");
+  return Array.from({ length: count }, (_, i) => TOKEN_PREFIX.task + hex.slice(2 * TOKEN_RANDOM_BYTES * i, 2 * TOKEN_RANDOM_BYTES * (i + 1)));
 }
 
 /**

@@ -50,22 +50,21 @@ export interface ClaimTasksResult {
   moreWork: boolean;
 }
 
-const claimedColumns = z
-  .object({
-    claimed_id: z.string().nullable(),
-    redelivered: z.boolean(),
-    isolation_failed: z.boolean(),
-    token_minted: z.boolean(),
-    prior_session_id: z.string().nullable(),
-    prior_work_dir: z.string().nullable(),
-    prior_runtime_id: z.string().nullable(),
-    resolved_workspace_id: z.string().nullable(),
-    /** bigint: read as a decimal string. */
-    builtin_skills_version: z.string().nullable(),
-    contended: z.boolean(),
-    more_work: z.boolean(),
-  })
-  .passthrough();
+/** A row of claim_tasks: a task handed out, or (the last, claimed_id null) the call's report. */
+const claimRow = z.object({ claimed_id: z.string().nullable() }).passthrough();
+/** A task handed out, parsed once: the task's columns and what the claim adds. */
+const claimedTask = taskRow.extend({
+  redelivered: z.boolean(),
+  isolation_failed: z.boolean(),
+  token_minted: z.boolean(),
+  prior_session_id: z.string().nullable(),
+  prior_work_dir: z.string().nullable(),
+  prior_runtime_id: z.string().nullable(),
+  resolved_workspace_id: z.string().nullable(),
+  /** bigint: read as a decimal string. */
+  builtin_skills_version: z.string().nullable(),
+});
+const callReport = z.object({ contended: z.boolean(), more_work: z.boolean() });
 
 const interval = (ms: number) => sql.fragment`make_interval(secs => ${ms / 1000})`;
 
@@ -75,7 +74,7 @@ const interval = (ms: number) => sql.fragment`make_interval(secs => ${ms / 1000}
  * function's last row, with no task, reports the call.
  */
 export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): Promise<ClaimTasksResult> {
-  const rows = await db.any(sql.type(claimedColumns)`
+  const rows = await db.any(sql.type(claimRow)`
     SELECT (c.claimed).id AS claimed_id, c.redelivered, c.isolation_failed, c.token_minted,
            c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
            c.builtin_skills_version::text AS builtin_skills_version, c.contended, c.more_work,
@@ -91,20 +90,24 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
       ${r.defaultLimit},
       ${sql.array([...r.tokenHashes], "text")},
       ${interval(r.tokenTtlMs)}) c`);
-  const summary = rows.at(-1);
+  const report = callReport.parse(rows.at(-1));
   const claims = rows
-    .filter((row) => row.claimed_id !== null)
-    .map((row, index): ClaimedRow => ({
-      task: taskRow.parse(row),
-      redelivered: row.redelivered,
-      isolationFailed: row.isolation_failed,
-      tokenMinted: row.token_minted,
-      tokenIndex: index,
-      prior: { sessionId: row.prior_session_id, workDir: row.prior_work_dir, runtimeId: row.prior_runtime_id },
-      resolvedWorkspaceId: row.resolved_workspace_id,
-      builtinSkillsVersion: Number(row.builtin_skills_version ?? 0),
-    }));
-  return { claims, contended: summary?.contended ?? false, moreWork: summary?.more_work ?? false };
+    .filter((raw) => raw.claimed_id !== null)
+    .map((raw, index): ClaimedRow => {
+      const { redelivered, isolation_failed, token_minted, prior_session_id, prior_work_dir, prior_runtime_id, resolved_workspace_id, builtin_skills_version, ...task } =
+        claimedTask.parse(raw);
+      return {
+        task,
+        redelivered,
+        isolationFailed: isolation_failed,
+        tokenMinted: token_minted,
+        tokenIndex: index,
+        prior: { sessionId: prior_session_id, workDir: prior_work_dir, runtimeId: prior_runtime_id },
+        resolvedWorkspaceId: resolved_workspace_id,
+        builtinSkillsVersion: Number(builtin_skills_version ?? 0),
+      };
+    });
+  return { claims, contended: report.contended, moreWork: report.more_work };
 }
 
 /**
