@@ -125,8 +125,9 @@ $$;
 -- Each task handed out gets its lease, its receipt and (claim_finish) its
 -- token, the i-th from p_token_hashes. One row per task, in claim order,
 -- then a last row with claimed NULL that reports the call: contended, and
--- more_work when an agent that was handed a task had room for another and
--- queued work in the set (the one-per-call rule left it for the next call).
+-- more_work when, with fewer than p_max handed out, an agent that was handed
+-- a task had room for another and queued work in the set (the one-per-call
+-- rule left it for the next call).
 CREATE FUNCTION claim_tasks(
   p_runtime_ids uuid[],
   p_runtime_workspace_ids uuid[],
@@ -232,7 +233,7 @@ BEGIN
           v_at := array_position(p_runtime_ids, v_row.runtime_id);
           RETURN QUERY SELECT f.*, false, false FROM claim_finish(
             v_row, false, p_runtime_workspace_ids[v_at], p_runtime_owner_ids[v_at], p_token_hashes[v_count], p_token_ttl, v_version) f;
-          IF NOT v_more AND v_in_flight + 1 < v_limit THEN
+          IF NOT v_more AND v_count < p_max AND v_in_flight + 1 < v_limit THEN
             v_more := EXISTS (
               SELECT 1 FROM task m WHERE m.runtime_id = ANY(p_runtime_ids) AND m.agent_id = v_agent AND m.status = 'queued');
           END IF;

@@ -29,8 +29,12 @@ export const taskQueueEnv = z.object({
    * holds back (a fleet-wide silence, its start-up grace).
    */
   CLAIM_RUNTIME_FRESHNESS_MS: millis(150_000),
-  /** How long a runtime's liveness read is reused by claims (a claim loop asks often). */
-  CLAIM_LIVENESS_CACHE_TTL_MS: millis(1_000),
+  /**
+   * How long a runtime's liveness read is reused by claims (a claim loop
+   * asks often): a runtime that went offline may still get work this long,
+   * against the freshness window's 150 s.
+   */
+  CLAIM_LIVENESS_CACHE_TTL_MS: millis(5_000),
   /** Longest a claim may wait for work (opt-in per request); under every proxy's timeout. */
   CLAIM_LONG_POLL_MAX_MS: millis(CLAIM_LONG_POLL_MAX_MS),
   /** Dispatched but not started for this long, and no live prepare lease: failed with reason timeout. */
