@@ -7,6 +7,10 @@
  *    UPDATEs, from 64 raw pg connections (no gRPC, no HTTP, no events).
  * 3. Enqueue-to-claim latency with long-poll: 64 daemons waiting on
  *    ?wait=25 while tasks are enqueued one by one.
+ * 4. Today's daemon (batch claims, socket wake-ups): a queue of ten 10 s
+ *    tasks drained at once, a 10-runtime daemon's slots kept busy over 1,000
+ *    tasks, and the task queue's CPU for a batch claim of 32 against a
+ *    single claim (see todays-daemon-bench.ts).
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import * as hdr from "hdr-histogram-js";
@@ -16,6 +20,7 @@ import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { cpuSeconds, postgresPids, rssMiB, startControlPlane } from "./harness.js";
+import { runTodaysDaemonPhases } from "./todays-daemon-bench.js";
 
 const DAEMONS = Number(process.env.BENCH_DAEMONS ?? 64);
 const TASKS_PER_DAEMON = Number(process.env.BENCH_TASKS_PER_DAEMON ?? 40);
@@ -109,10 +114,11 @@ try {
     const mine = daemons.filter((_, d) => d % RAW_CONNECTIONS === i).map((d) => d.runtimeId);
     while (mine.length > 0) {
       const runtimeId = mine[0]!;
-      // Exactly what a claim runs: dispatch, isolation check, token insert, resume lookup.
+      // Exactly what a claim runs: dispatch with its lease, isolation check, token insert, resume lookup.
       const { rows } = await db.query(
-        "SELECT (r.claimed).id AS id FROM taskqueue.claim_task($1, interval '90 seconds', 6, $2, $3, $4, interval '24 hours') r",
-        [runtimeId, workspaceId, randomBytes(32).toString("hex"), userId],
+        `SELECT (r.claimed).id AS id FROM taskqueue.claim_tasks(ARRAY[$1]::uuid[], ARRAY[$2]::uuid[], ARRAY[$3]::uuid[], 1, '{}',
+           interval '90 seconds', interval '45 seconds', 6, ARRAY[$4], interval '24 hours') r WHERE (r.claimed).id IS NOT NULL`,
+        [runtimeId, workspaceId, userId, randomBytes(32).toString("hex")],
       );
       const id = rows[0]?.id as string | null;
       if (!id) {
@@ -168,6 +174,9 @@ try {
   );
   console.log(`enqueue->claim with long-poll: p50 ${ms(dispatch, 50)} ms, p99 ${ms(dispatch, 99)} ms over ${dispatch.totalCount} tasks`);
   console.log(`control plane RSS after the gateway phase: ${rssAfterGateway} MiB (${plane.pids.length === 1 ? "all in one process" : "registry, profile catalog, task queue, liveness, gateway"})`);
+
+  // 4. Today's daemon.
+  for (const line of await runTodaysDaemonPhases({ plane, workspaceId, token, registry, tasks })) console.log(line);
 } catch (error) {
   console.error("benchmark failed:", error);
   process.exitCode = 1;
