@@ -1,0 +1,25 @@
+export * from "./config.js";
+export * from "./setup.js";
+export {
+  activeTracer,
+  contextFromTraceparent,
+  extractContext,
+  hasParent,
+  injectContext,
+  markFailed,
+  traceparentOf,
+  tracingEnabled,
+  withoutTrace,
+  withSpan,
+  context,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+} from "./spans.js";
