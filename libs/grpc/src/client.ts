@@ -3,6 +3,7 @@ import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/
 import type { AnyUnaryMethod, RequestOf, ResponseOf, ServiceDefinitionOf } from "./definition.js";
 import { clientHandled, clientLatency, clientRetries, splitPath } from "./metrics.js";
 import { CallCancelledError, currentScope, REQUEST_ID_HEADER } from "./scope.js";
+import { endClientSpan, startClientSpan } from "./tracing.js";
 
 export interface CallOptions {
   /** Overrides the client's default deadline for this call. */
@@ -46,7 +47,8 @@ const RETRY_BASE_MS = 25;
 /**
  * A typed promise client for one service. Every call carries the request id
  * of the current scope (or a new one) and a deadline no later than the
- * current inbound call's, so work stops when nobody waits for it anymore.
+ * current inbound call's, so work stops when nobody waits for it anymore;
+ * with tracing on, also a CLIENT span and its W3C trace context.
  */
 export function createClient<D extends ServiceDefinitionOf>(
   definition: D,
@@ -79,7 +81,10 @@ export function createClient<D extends ServiceDefinitionOf>(
       const deadline = effectiveDeadline(callOptions.deadlineMs ?? defaultDeadline);
       const signal = effectiveSignal(callOptions.signal);
       const metadata = new Metadata({ waitForReady });
-      metadata.set(REQUEST_ID_HEADER, currentScope()?.requestId ?? randomUUID());
+      const requestId = currentScope()?.requestId ?? randomUUID();
+      metadata.set(REQUEST_ID_HEADER, requestId);
+      // One CLIENT span for the call, retries included; its trace context rides in the metadata.
+      const span = startClientSpan(method.path, service, methodName, requestId, metadata);
       let code: status = status.OK;
       try {
         for (let attempt = 1; ; attempt++) {
@@ -97,6 +102,7 @@ export function createClient<D extends ServiceDefinitionOf>(
           }
         }
       } finally {
+        endClientSpan(span, code);
         clientHandled.inc({ grpc_service: service, grpc_method: methodName, grpc_code: status[code] ?? String(code) });
         clientLatency.observe({ grpc_service: service, grpc_method: methodName }, (performance.now() - started) / 1000);
       }

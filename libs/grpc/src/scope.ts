@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { withoutTrace } from "@controlplane/tracing";
 
 /**
  * What an inbound call hands to the work it causes: its request id (for logs
@@ -27,10 +28,10 @@ export function runInScope<T>(scope: CallScope, fn: () => T): T {
 /**
  * Runs `fn` outside any call's scope: for shared work started on behalf of
  * many callers (a batch of beats), which must not inherit the first caller's
- * deadline or die with its cancellation.
+ * deadline or die with its cancellation, nor be traced as part of its trace.
  */
 export function runOutsideScope<T>(fn: () => T): T {
-  return storage.exit(fn);
+  return storage.exit(() => withoutTrace(fn));
 }
 
 export const REQUEST_ID_HEADER = "x-request-id";

@@ -13,11 +13,13 @@ import { ReflectionService } from "@grpc/reflection";
 import { loadSync } from "@grpc/proto-loader";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Logger } from "@controlplane/log";
+import { context } from "@controlplane/tracing";
 import { loadPackageDefinition } from "@controlplane/proto/descriptors";
 import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
 import { DomainError, toServiceError } from "./errors.js";
 import { serverHandled, serverLatency, splitPath } from "./metrics.js";
 import { CallCancelledError, REQUEST_ID_HEADER, runInScope } from "./scope.js";
+import { endServerSpan, startServerSpan } from "./tracing.js";
 
 /** What a handler knows about the call besides its request. */
 export interface CallInfo {
@@ -50,7 +52,8 @@ const SLOW_CALL_MS = 500;
  * A grpc-js server with what every control-plane service needs: grpc.health.v1
  * (one status per service plus "" for the whole process), server reflection,
  * per-call logging and metrics, request ids and deadlines carried into the
- * handler's async scope, and domain errors mapped to gRPC status codes.
+ * handler's async scope, a SERVER span per call when tracing is on, and
+ * domain errors mapped to gRPC status codes.
  */
 export class GrpcServer {
   readonly server = new Server({
@@ -133,7 +136,10 @@ export class GrpcServer {
       // A child logger costs an allocation per call: made only if something logs.
       let child: Logger | undefined;
       const log = () => (child ??= this.log.child({ request_id: requestId, rpc: method }));
-      const finish = (code: status) => {
+      // With tracing on: a SERVER span, child of the caller's trace context, active in the handler.
+      const traced = startServerSpan(path, service, method, requestId, call.metadata);
+      const finish = (code: status, error?: unknown) => {
+        endServerSpan(traced?.span, code, error);
         const seconds = (performance.now() - started) / 1000;
         serverHandled.inc({ grpc_service: service, grpc_method: method, grpc_code: status[code] ?? String(code) });
         serverLatency.observe({ grpc_service: service, grpc_method: method }, seconds);
@@ -142,7 +148,7 @@ export class GrpcServer {
         else if (this.log.isLevelEnabled("debug")) log().debug(fields, "rpc");
       };
       const { signal, release } = callSignal(call, deadline);
-      runInScope({ requestId, deadline, signal }, () => {
+      const serve = () => {
         const info: CallInfo = {
           requestId,
           metadata: call.metadata,
@@ -165,11 +171,12 @@ export class GrpcServer {
             if (mapped.code === status.INTERNAL || (mapped.code === status.UNAVAILABLE && !(error instanceof DomainError))) {
               log().error({ err: error, code: status[mapped.code] }, "rpc failed");
             }
-            finish(mapped.code);
+            finish(mapped.code, error);
             callback(mapped);
           },
         );
-      });
+      };
+      runInScope({ requestId, deadline, signal }, () => (traced ? context.with(traced.context, serve) : serve()));
     };
   }
 }
