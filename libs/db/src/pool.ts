@@ -8,7 +8,9 @@ import {
 } from "slonik";
 import { gauge } from "@controlplane/metrics";
 import { redactUrl } from "@controlplane/log";
+import { tracingEnabled } from "@controlplane/tracing";
 import { sql } from "./sql.js";
+import { queryTracing } from "./tracing.js";
 
 export type { DatabasePool };
 
@@ -49,7 +51,8 @@ gauge({
 
 /**
  * Opens the pool of one service and checks the server answers, so an
- * unreachable database fails start-up with one line naming the URL.
+ * unreachable database fails start-up with one line naming the URL. With
+ * tracing on (started before), each query made inside a trace gets a span.
  */
 export async function createDbPool(url: string, options: { name: string; maxSize?: number }): Promise<DatabasePool> {
   const pool = await createPool(url, {
@@ -62,7 +65,8 @@ export async function createDbPool(url: string, options: { name: string; maxSize
     // and throws away every cached plan (plpgsql functions included).
     resetConnection: async () => undefined,
     idleTimeout: 60_000,
-    interceptors: [resultParser],
+    // Decided once, at creation: a pool opened with tracing off pays nothing per query.
+    interceptors: tracingEnabled() ? [resultParser, queryTracing(options.name)] : [resultParser],
     typeParsers: [
       // Counts and token totals: numbers, exact below 2^53 (far beyond any count here).
       { name: "int8", parse: (value: string) => Number(value) },
