@@ -3,6 +3,8 @@
  * failed publish mean "try again later" or "this row can never go out".
  */
 
+import { traceHeaderBytes } from "@controlplane/events";
+
 /** nats-server's default max_payload; used while the client has no server INFO yet. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
@@ -11,13 +13,15 @@ const JS_MESSAGE_SIZE_EXCEEDED = 10054;
 
 /**
  * Bytes NATS counts against max_payload for one relayed event: the payload
- * plus the header block that carries the message id,
- * `NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n` (the only header the relay sets).
- * The client refuses (and the server disconnects on) anything larger.
+ * plus the header block that carries the message id and, when the event was
+ * written inside a trace, its trace context:
+ * `NATS/1.0\r\nNats-Msg-Id: <id>\r\n[traceparent: <tp>\r\n]\r\n` (the only
+ * headers the relay sets). The client refuses (and the server disconnects
+ * on) anything larger.
  */
-export function publishedSize(payloadBytes: number, msgId: string): number {
+export function publishedSize(payloadBytes: number, msgId: string, traceparent?: string | null): number {
   const headerBlock = `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
-  return payloadBytes + Buffer.byteLength(headerBlock);
+  return payloadBytes + Buffer.byteLength(headerBlock) + traceHeaderBytes(traceparent);
 }
 
 /**

@@ -1,9 +1,19 @@
 import { randomUUID } from "node:crypto";
 import type { DatabasePool, DatabaseTransactionConnection } from "slonik";
 import { z } from "zod";
-import { encodeEvent, EventMeta, subjectFor, type EventBody, type EventBus, type EventPayload, type EventType } from "@controlplane/events";
+import {
+  encodeEvent,
+  EventMeta,
+  subjectFor,
+  traceparentHeaders,
+  type EventBody,
+  type EventBus,
+  type EventPayload,
+  type EventType,
+} from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 import { counter, gauge } from "@controlplane/metrics";
+import { activeTracer, context, SpanKind, trace, traceparentOf, type Span } from "@controlplane/tracing";
 import { EventTooLargeError } from "./errors.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, isPermanentPublishError, publishedSize } from "./outbox-publish.js";
 import { sql } from "./sql.js";
@@ -69,7 +79,14 @@ export const OUTBOX_RELAY_DEFAULTS: Readonly<OutboxRelayOptions> = Object.freeze
   lagIntervalMs: 1_000,
 });
 
-const outboxRow = z.object({ id: z.string(), event_type: z.string(), payload: z.instanceof(Buffer), created_at: z.date() });
+const outboxRow = z.object({
+  id: z.string(),
+  event_type: z.string(),
+  payload: z.instanceof(Buffer),
+  created_at: z.date(),
+  /** The writer's trace context, published as the `traceparent` header. */
+  traceparent: z.string().nullable(),
+});
 type OutboxRow = z.infer<typeof outboxRow>;
 
 /** What became of one row in a relay pass. */
@@ -159,14 +176,49 @@ export class Outbox {
       return { eventId, type, bytes: Buffer.from(encodeEvent(type, payload)) };
     });
     for (const row of rows) assertEventSize(row.type, row.bytes.length);
-    await tx.query(sql.unsafe`
-      INSERT INTO ${this.table} (id, event_type, payload, created_at)
-      VALUES ${sql.join(
-        rows.map((r, i) => sql.fragment`(${r.eventId}, ${r.type}, ${sql.binary(r.bytes)}, clock_timestamp() + ${i} * interval '1 microsecond')`),
-        sql.fragment`, `,
-      )}`);
+    const spans = this.startCreateSpans(rows);
+    try {
+      await tx.query(sql.unsafe`
+        INSERT INTO ${this.table} (id, event_type, payload, created_at, traceparent)
+        VALUES ${sql.join(
+          rows.map(
+            (r, i) =>
+              sql.fragment`(${r.eventId}, ${r.type}, ${sql.binary(r.bytes)}, clock_timestamp() + ${i} * interval '1 microsecond', ${spans?.[i]?.traceparent ?? null}::text)`,
+          ),
+          sql.fragment`, `,
+        )}`);
+    } finally {
+      for (const created of spans ?? []) created.span.end();
+    }
     this.written.add(tx);
     return rows.map((r) => r.eventId);
+  }
+
+  /**
+   * With tracing on, a PRODUCER span per event ("create task.completed"),
+   * child of the active span; its context is what the row stores, so each
+   * consumer's span is a child of the span that wrote its event.
+   */
+  private startCreateSpans(rows: ReadonlyArray<{ eventId: string; type: EventType }>): Array<{ span: Span; traceparent: string | null }> | undefined {
+    const tracer = activeTracer();
+    if (!tracer) return undefined;
+    const parent = context.active();
+    return rows.map(({ eventId, type }) => {
+      const span = tracer.startSpan(
+        `create ${type}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            "messaging.system": "nats",
+            "messaging.operation.type": "create",
+            "messaging.destination.name": subjectFor(this.bus.subjectRoot, type),
+            "messaging.message.id": eventId,
+          },
+        },
+        parent,
+      );
+      return { span, traceparent: traceparentOf(trace.setSpan(parent, span)) };
+    });
   }
 
   /**
@@ -259,7 +311,7 @@ export class Outbox {
   private async relayBatch(): Promise<BatchResult> {
     return this.pool.transaction(async (tx) => {
       const rows = await tx.any(sql.type(outboxRow)`
-        SELECT id, event_type, payload, created_at FROM ${this.table}
+        SELECT id, event_type, payload, created_at, traceparent FROM ${this.table}
         ORDER BY created_at, id LIMIT ${this.options.batchSize} FOR UPDATE SKIP LOCKED`);
       if (rows.length === 0) return { taken: 0, published: 0, parked: [], failed: [] };
       const outcomes = await this.publishAll(rows);
@@ -301,7 +353,7 @@ export class Outbox {
   private async publishRow(row: OutboxRow, maxPayload: number): Promise<RowOutcome> {
     // Checked before sending: an oversized message would make the server
     // close the connection, failing every publish in flight with it.
-    const size = publishedSize(row.payload.length, row.id);
+    const size = publishedSize(row.payload.length, row.id, row.traceparent);
     if (size > maxPayload) {
       return { kind: "parked", row, reason: `${size} bytes with headers, over the server's max_payload of ${maxPayload}` };
     }
@@ -309,6 +361,7 @@ export class Outbox {
       await this.bus.js.publish(subjectFor(this.bus.subjectRoot, row.event_type as EventType), row.payload, {
         msgID: row.id,
         timeout: this.options.publishTimeoutMs,
+        ...(row.traceparent ? { headers: traceparentHeaders(row.traceparent) } : {}),
       });
       return { kind: "published", row };
     } catch (error) {
@@ -334,12 +387,12 @@ export class Outbox {
         DELETE FROM ${this.table} AS o
         USING unnest(${sql.array(parked.map((p) => p.row.id), "uuid")}, ${sql.array(parked.map((p) => p.reason), "text")}) AS p(id, reason)
         WHERE o.id = p.id
-        RETURNING o.id, o.event_type, o.payload, o.created_at, p.reason)
-      INSERT INTO ${this.parkedTable} (id, event_type, payload, created_at, reason)
-      SELECT id, event_type, payload, created_at, reason FROM moved
+        RETURNING o.id, o.event_type, o.payload, o.created_at, o.traceparent, p.reason)
+      INSERT INTO ${this.parkedTable} (id, event_type, payload, created_at, traceparent, reason)
+      SELECT id, event_type, payload, created_at, traceparent, reason FROM moved
       ON CONFLICT (id) DO UPDATE SET
         event_type = excluded.event_type, payload = excluded.payload, created_at = excluded.created_at,
-        reason = excluded.reason, parked_at = excluded.parked_at`);
+        traceparent = excluded.traceparent, reason = excluded.reason, parked_at = excluded.parked_at`);
   }
 
   /**
@@ -399,9 +452,9 @@ export async function requeueParked(pool: DatabasePool, schema: string, ids: rea
     WITH taken AS (
       DELETE FROM ${parked} AS p
       WHERE p.id = ANY(${sql.array(ids, "uuid")}) AND NOT EXISTS (SELECT 1 FROM ${outbox} AS o WHERE o.id = p.id)
-      RETURNING id, event_type, payload, created_at)
-    INSERT INTO ${outbox} (id, event_type, payload, created_at)
-    SELECT id, event_type, payload, created_at FROM taken
+      RETURNING id, event_type, payload, created_at, traceparent)
+    INSERT INTO ${outbox} (id, event_type, payload, created_at, traceparent)
+    SELECT id, event_type, payload, created_at, traceparent FROM taken
     RETURNING id`);
   return [...moved];
 }

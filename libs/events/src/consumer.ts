@@ -1,8 +1,10 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "@controlplane/log";
+import { context } from "@controlplane/tracing";
 import { decodeEvent, subjectFor, type EventPayload, type EventType } from "./catalog.js";
 import type { EventBus } from "./connection.js";
+import { endConsumerSpan, startConsumerSpan } from "./tracing.js";
 
 export interface ConsumerOptions<T extends EventType> {
   bus: EventBus;
@@ -55,14 +57,19 @@ export async function startConsumer<T extends EventType>(options: ConsumerOption
         message.term();
         continue;
       }
+      // With tracing on: a CONSUMER span, child of the context the event was written in.
+      const traced = startConsumerSpan({ type, subject: message.subject, durable, eventId: event.meta?.eventId, headers: message.headers });
       try {
-        const outcome = await handler(event);
-        if (outcome && outcome.retryAfterMs > 0) message.nak(outcome.retryAfterMs);
+        const outcome = await (traced ? context.with(traced.context, () => handler(event)) : handler(event));
+        const retry = outcome && outcome.retryAfterMs > 0;
+        if (retry) message.nak(outcome.retryAfterMs);
         else message.ack();
+        endConsumerSpan(traced?.span, retry ? "retry" : "ack");
       } catch (error) {
         const delay = RETRY_DELAYS_MS[Math.min(message.info.deliveryCount - 1, RETRY_DELAYS_MS.length - 1)];
         log.warn({ err: error, durable, event_id: event.meta?.eventId, attempt: message.info.deliveryCount }, "event handler failed; will redeliver");
         message.nak(delay);
+        endConsumerSpan(traced?.span, "failed", error);
       }
     }
   })();
