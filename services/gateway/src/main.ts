@@ -1,13 +1,16 @@
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
+import { startTracing } from "@controlplane/tracing";
 import { loadGatewayConfig } from "./config.js";
 import { startGateway } from "./service.js";
 
 const log = createLogger("gateway");
 await runUntilSignal(log, async () => {
   const config = loadGatewayConfig();
+  // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = startTracing({ serviceName: "gateway", log });
   const gateway = await startGateway(config, log);
   const metrics = await startMetricsServer(config.GATEWAY_METRICS_PORT);
-  return { stop: () => stopAll(log, [gateway, metrics.close]) };
+  return { stop: () => stopAll(log, [tracing, gateway, metrics.close]) };
 });

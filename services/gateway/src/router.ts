@@ -3,6 +3,7 @@ import FindMyWay from "find-my-way";
 import type { WebSocket } from "ws";
 import type {} from "@fastify/websocket";
 import { CallCancelledError, runInScope } from "@controlplane/grpc";
+import { activeTracer, context, extractContext, markFailed, SpanKind, trace, type Span, type TextMapGetter } from "@controlplane/tracing";
 
 /**
  * Aborted when the connection closes before the response was written: the
@@ -15,6 +16,49 @@ export function clientGone(reply: FastifyReply): AbortSignal {
   });
   return controller.signal;
 }
+
+const headerGetter: TextMapGetter<FastifyRequest["headers"]> = {
+  get: (headers, key) => {
+    const value = headers[key];
+    return Array.isArray(value) ? value[0] : value;
+  },
+  keys: (headers) => Object.keys(headers),
+};
+
+/**
+ * With tracing on, the SERVER span of one request (child of the caller's
+ * `traceparent`, if it sent one), ended when the answer is written or the
+ * connection closes. Undefined when tracing is off.
+ */
+function startRequestSpan(request: FastifyRequest, reply: FastifyReply, method: Method, route: string): Span | undefined {
+  const tracer = activeTracer();
+  if (!tracer) return undefined;
+  const span = tracer.startSpan(
+    `${method} ${route}`,
+    {
+      kind: SpanKind.SERVER,
+      attributes: { "http.request.method": method, "http.route": route, request_id: request.id },
+    },
+    extractContext(request.headers, headerGetter),
+  );
+  const end = () => {
+    const statusCode = reply.raw.statusCode;
+    span.setAttribute("http.response.status_code", statusCode);
+    if (!reply.raw.writableFinished) span.setAttribute("http.client_gone", true);
+    if (statusCode >= 500) markFailed(span, String(statusCode));
+    span.end();
+  };
+  reply.raw.once("close", end);
+  return span;
+}
+
+/** Runs `fn` with the request's span active (just `fn` when tracing is off). */
+function inSpan<T>(span: Span | undefined, fn: () => T): T {
+  return span ? context.with(trace.setSpan(context.active(), span), fn) : fn();
+}
+
+/** The request span a WebSocket route's checks started, for its plain-request handler. */
+const socketSpans = new WeakMap<FastifyRequest, Span>();
 
 /** The methods the contract uses. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -41,10 +85,13 @@ export class Router {
       method,
       url,
       ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
-      // Every gRPC call a handler makes carries this request's id, and is
-      // cancelled if the client goes away before its answer is written.
+      // Every gRPC call a handler makes carries this request's id (and trace
+      // context), and is cancelled if the client goes away before its answer
+      // is written.
       handler: (request, reply) =>
-        runInScope({ requestId: request.id, signal: clientGone(reply) }, () => handler(request, reply)),
+        runInScope({ requestId: request.id, signal: clientGone(reply) }, () =>
+          inSpan(startRequestSpan(request, reply, method, url), () => handler(request, reply)),
+        ),
     });
   }
 
@@ -69,8 +116,18 @@ export class Router {
         method: "GET",
         url,
         // With `wsHandler` (and not `websocket: true`) the plugin upgrades, and `handler` serves plain requests.
-        preHandler: (request, reply) => runInScope({ requestId: request.id, signal: clientGone(reply) }, () => route.preHandler(request, reply)),
-        handler: (request, reply) => runInScope({ requestId: request.id }, () => route.handler(request, reply)),
+        // The span covers the checks; for an upgrade it ends with them (the
+        // socket lives on), for a plain request when its answer is written.
+        preHandler: (request, reply) =>
+          runInScope({ requestId: request.id, signal: clientGone(reply) }, () => {
+            const span = request.ws ? startUpgradeSpan(request, url) : startRequestSpan(request, reply, "GET", url);
+            if (span && !request.ws) socketSpans.set(request, span);
+            const checked = inSpan(span, () => route.preHandler(request, reply));
+            if (span && request.ws) endUpgradeSpan(span, checked);
+            return checked;
+          }),
+        handler: (request, reply) =>
+          runInScope({ requestId: request.id }, () => inSpan(socketSpans.get(request), () => route.handler(request, reply))),
         wsHandler: route.wsHandler,
       });
     });
@@ -80,4 +137,28 @@ export class Router {
   pathExists(path: string): boolean {
     return METHODS.some((method) => this.known.find(method, path) !== null);
   }
+}
+
+/** The span of a WebSocket upgrade's checks (the upgraded socket has no response to wait for). */
+function startUpgradeSpan(request: FastifyRequest, route: string): Span | undefined {
+  const tracer = activeTracer();
+  if (!tracer) return undefined;
+  return tracer.startSpan(
+    `GET ${route}`,
+    {
+      kind: SpanKind.SERVER,
+      attributes: { "http.request.method": "GET", "http.route": route, request_id: request.id, "network.protocol.name": "websocket" },
+    },
+    extractContext(request.headers, headerGetter),
+  );
+}
+
+function endUpgradeSpan(span: Span, checked: Promise<unknown>): void {
+  checked.then(
+    () => span.end(),
+    (error: unknown) => {
+      markFailed(span, error instanceof Error ? error.name : "refused");
+      span.end();
+    },
+  );
 }

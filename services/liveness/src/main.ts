@@ -1,13 +1,16 @@
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
+import { startTracing } from "@controlplane/tracing";
 import { loadLivenessConfig } from "./config.js";
 import { startLiveness } from "./service.js";
 
 const log = createLogger("liveness");
 await runUntilSignal(log, async () => {
   const config = loadLivenessConfig();
+  // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = startTracing({ serviceName: "liveness", log });
   const service = await startLiveness(config, log);
   const metrics = await startMetricsServer(config.LIVENESS_METRICS_PORT);
-  return { stop: () => stopAll(log, [service, metrics.close]) };
+  return { stop: () => stopAll(log, [tracing, service, metrics.close]) };
 });

@@ -1,13 +1,16 @@
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
+import { startTracing } from "@controlplane/tracing";
 import { loadRegistryConfig } from "./config.js";
 import { startRegistry } from "./service.js";
 
 const log = createLogger("runtime-registry");
 await runUntilSignal(log, async () => {
   const config = loadRegistryConfig();
+  // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = startTracing({ serviceName: "runtime-registry", log });
   const service = await startRegistry(config, log);
   const metrics = await startMetricsServer(config.REGISTRY_METRICS_PORT);
-  return { stop: () => stopAll(log, [service, metrics.close]) };
+  return { stop: () => stopAll(log, [tracing, service, metrics.close]) };
 });

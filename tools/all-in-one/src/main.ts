@@ -8,6 +8,7 @@ import { startMetricsServer } from "@controlplane/metrics";
 import { startProfileCatalog } from "@controlplane/profile-catalog";
 import { startRegistry } from "@controlplane/runtime-registry";
 import { startTaskQueue } from "@controlplane/task-queue";
+import { startTracing } from "@controlplane/tracing";
 import { loadAllConfigs } from "./configs.js";
 
 
@@ -22,6 +23,9 @@ await runUntilSignal(log, async () => {
   const { METRICS_PORT } = loadConfig(z.object({ METRICS_PORT: port(9464) }));
   await ensureDatabase(configs.registry.DATABASE_URL);
   const started: Stoppable[] = [];
+  // One provider for the whole process (stopped last: spans of the shutdown are flushed too).
+  const tracing = startTracing({ serviceName: "controlplane", log });
+  started.push(tracing);
   try {
     // Services call each other, so every gRPC port is fixed before any starts.
     const registryPort = configs.registry.REGISTRY_GRPC_PORT || (await freePort());
