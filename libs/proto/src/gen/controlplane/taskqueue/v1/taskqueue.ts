@@ -273,6 +273,12 @@ export interface ClaimedTask {
   authToken: string;
   /** The task's workspace as resolved for the answer. */
   workspaceId: string;
+  /**
+   * The latest started and finished earlier task of the same agent and
+   * issue (or of the same chat session) reported its session's rollout
+   * missing: that session cannot be resumed.
+   */
+  priorSessionResumeUnavailable: boolean;
 }
 
 export interface ClaimTaskResponse {
@@ -3398,6 +3404,7 @@ function createBaseClaimedTask(): ClaimedTask {
     priorWorkDir: undefined,
     authToken: "",
     workspaceId: "",
+    priorSessionResumeUnavailable: false,
   };
 }
 
@@ -3426,6 +3433,9 @@ export const ClaimedTask: MessageFns<ClaimedTask> = {
     }
     if (message.workspaceId !== "") {
       writer.uint32(66).string(message.workspaceId);
+    }
+    if (message.priorSessionResumeUnavailable !== false) {
+      writer.uint32(72).bool(message.priorSessionResumeUnavailable);
     }
     return writer;
   },
@@ -3507,6 +3517,14 @@ export const ClaimedTask: MessageFns<ClaimedTask> = {
             message.workspaceId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.priorSessionResumeUnavailable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3553,6 +3571,11 @@ export const ClaimedTask: MessageFns<ClaimedTask> = {
         : isSet(object.workspace_id)
         ? globalThis.String(object.workspace_id)
         : "",
+      priorSessionResumeUnavailable: isSet(object.priorSessionResumeUnavailable)
+        ? globalThis.Boolean(object.priorSessionResumeUnavailable)
+        : isSet(object.prior_session_resume_unavailable)
+        ? globalThis.Boolean(object.prior_session_resume_unavailable)
+        : false,
     };
   },
 
@@ -3582,6 +3605,9 @@ export const ClaimedTask: MessageFns<ClaimedTask> = {
     if (message.workspaceId !== "") {
       obj.workspaceId = message.workspaceId;
     }
+    if (message.priorSessionResumeUnavailable !== false) {
+      obj.priorSessionResumeUnavailable = message.priorSessionResumeUnavailable;
+    }
     return obj;
   },
 
@@ -3598,6 +3624,7 @@ export const ClaimedTask: MessageFns<ClaimedTask> = {
     message.priorWorkDir = object.priorWorkDir ?? undefined;
     message.authToken = object.authToken ?? "";
     message.workspaceId = object.workspaceId ?? "";
+    message.priorSessionResumeUnavailable = object.priorSessionResumeUnavailable ?? false;
     return message;
   },
 };
