@@ -233,3 +233,35 @@ test("the dispatch timeout spares a task under a live lease, and takes it once t
   });
   t.like(failed, { failure_reason: "timeout", error: "task timed out", prepare_lease_expires_at: null });
 });
+
+test("H-33: the latest finished run reported its session's rollout missing: the next claim says the prior session cannot be resumed", async (t) => {
+  const s = await setup();
+  const chatSessionId = randomUUID();
+  const finish = async (taskId: string, rolloutMissing: boolean) => {
+    await stack.tasks.startTask({ taskId });
+    await stack.tasks.completeTask({ taskId, prUrl: "", output: "ok", sessionId: "sess-1", workDir: "/w", sessionRolloutMissing: rolloutMissing });
+  };
+  const first = await dispatchedTask(s, { issueId: undefined, chatSessionId });
+  await finish(first.id, true);
+  const { task: next } = await enqueue(stack, s.agentId, { issueId: undefined, chatSessionId });
+  const claimed = await claimAsToday(stack, s.token, s.runtimeId);
+  t.is(taskOf(claimed)?.id, next.id);
+  t.is(taskOf(claimed)?.prior_session_resume_unavailable, true);
+  // A later run that kept its session clears it; the seed-era daemon never sees the key.
+  await finish(next.id, false);
+  const { task: third } = await enqueue(stack, s.agentId, { issueId: undefined, chatSessionId });
+  const seedEra = await http(stack.gatewayUrl, "POST", `/api/daemon/runtimes/${s.runtimeId}/tasks/claim`, { token: s.token, body: {} });
+  t.is(taskOf(seedEra)?.id, third.id);
+  t.false("prior_session_resume_unavailable" in taskOf(seedEra)!);
+  await dispatchedAgo(stack, third.id, 120, null);
+  const again = taskOf(await claimAsToday(stack, s.token, s.runtimeId))!;
+  t.is(again.id, third.id);
+  t.false("prior_session_resume_unavailable" in again, "omitted when false");
+
+  // The same for an issue: keyed by (agent, issue).
+  const issueId = randomUUID();
+  const onIssue = await dispatchedTask(s, { issueId });
+  await finish(onIssue.id, true);
+  await enqueue(stack, s.agentId, { issueId });
+  t.is(taskOf(await claimAsToday(stack, s.token, s.runtimeId))?.prior_session_resume_unavailable, true);
+});

@@ -26,8 +26,9 @@ const decoded = (json: string | undefined) => (json === undefined || json === ""
  *
  * For today's daemon (`era`), the keys its server added (contract 13.0,
  * 13.9): `durable_work_dir`, `relative_durable_work_dir` and `branch_name`
- * when set, and `delivered_comment_ids` always ([] when none). The seed-era
- * daemon gets the seed's object, byte for byte.
+ * when set, `delivered_comment_ids` always ([] when none), and on a claim
+ * `prior_session_resume_unavailable` when true. The seed-era daemon gets the
+ * seed's object, byte for byte.
  */
 export function taskJson(task: Task, claim?: ClaimedTask, era: ClientEra = "seed"): Record<string, unknown> {
   const today = (value: unknown) => (era === "today" ? value : undefined);
@@ -70,6 +71,7 @@ export function taskJson(task: Task, claim?: ClaimedTask, era: ClientEra = "seed
   const tail = omitEmpty([
     ["prior_session_id", claimOnly(claim?.priorSessionId)],
     ["prior_work_dir", claimOnly(claim?.priorWorkDir)],
+    ["prior_session_resume_unavailable", today(claimOnly(claim?.priorSessionResumeUnavailable))],
     ["work_dir", task.workDir],
     ["relative_work_dir", task.workDir ? relativeWorkDir(task.workDir, workspaceId, task.id) : undefined],
     ["durable_work_dir", today(task.durableWorkDir)],

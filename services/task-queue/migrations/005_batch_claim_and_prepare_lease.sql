@@ -47,8 +47,11 @@ CREATE TRIGGER task_prepare_lease_ends
 -- What a claim answer needs beyond the dispatched row (as claim_task of
 -- migration 004 computed it): the isolation check of the task's resolved
 -- workspace against its runtime's, the task token (minted when the runtime
--- has an owner to act for; the caller handles the others), and the resume
--- pointer of the latest resumable earlier task.
+-- has an owner to act for; the caller handles the others), the resume
+-- pointer of the latest resumable earlier task, and whether the latest
+-- earlier run that started and ended reported its session's rollout
+-- missing (session_rollout_missing comes with migration 006: a plpgsql body
+-- resolves its columns when it runs, after every migration has).
 CREATE FUNCTION claim_finish(
   p_row task,
   p_redelivered boolean,
@@ -65,12 +68,14 @@ CREATE FUNCTION claim_finish(
   OUT prior_work_dir text,
   OUT prior_runtime_id uuid,
   OUT resolved_workspace_id uuid,
-  OUT builtin_skills_version bigint
+  OUT builtin_skills_version bigint,
+  OUT prior_session_resume_unavailable boolean
 ) LANGUAGE plpgsql
 SET search_path FROM CURRENT
 AS $$
 BEGIN
   claimed := p_row;
+  prior_session_resume_unavailable := false;
   redelivered := p_redelivered;
   isolation_failed := false;
   token_minted := false;
@@ -103,6 +108,18 @@ BEGIN
                AND NOT (coalesce(p.error, '') LIKE '%400%' AND coalesce(p.error, '') LIKE '%invalid_request_error%')))
     ORDER BY coalesce(p.completed_at, p.started_at, p.dispatched_at, p.created_at) DESC
     LIMIT 1;
+  END IF;
+
+  IF p_row.issue_id IS NOT NULL OR p_row.chat_session_id IS NOT NULL THEN
+    SELECT p.session_rollout_missing INTO prior_session_resume_unavailable
+    FROM task p
+    WHERE p.id <> p_row.id AND p.started_at IS NOT NULL AND p.status IN ('completed', 'failed', 'cancelled')
+      AND (CASE WHEN p_row.issue_id IS NOT NULL
+                THEN p.agent_id = p_row.agent_id AND p.issue_id = p_row.issue_id
+                ELSE p.chat_session_id = p_row.chat_session_id END)
+    ORDER BY p.started_at DESC
+    LIMIT 1;
+    prior_session_resume_unavailable := coalesce(prior_session_resume_unavailable, false);
   END IF;
 END
 $$;
@@ -149,6 +166,7 @@ CREATE FUNCTION claim_tasks(
   prior_runtime_id uuid,
   resolved_workspace_id uuid,
   builtin_skills_version bigint,
+  prior_session_resume_unavailable boolean,
   contended boolean,
   more_work boolean
 ) LANGUAGE plpgsql
@@ -242,6 +260,6 @@ BEGIN
     END IF;
   END IF;
 
-  RETURN QUERY SELECT NULL::task, false, false, false, NULL::text, NULL::text, NULL::uuid, NULL::uuid, NULL::bigint, v_contended, v_more;
+  RETURN QUERY SELECT NULL::task, false, false, false, NULL::text, NULL::text, NULL::uuid, NULL::uuid, NULL::bigint, false, v_contended, v_more;
 END
 $$;

@@ -306,6 +306,7 @@ async function answer(deps: TaskQueueDeps, runtime: Runtime, claim: Claim): Prom
     // The session only carries over on the same runtime; the work dir whenever there is one.
     priorSessionId: claim.prior.runtimeId === row.runtime_id ? (claim.prior.sessionId ?? undefined) : undefined,
     priorWorkDir: claim.prior.workDir ?? undefined,
+    priorSessionResumeUnavailable: claim.priorSessionResumeUnavailable,
     authToken,
     // Passed the isolation check: the runtime's workspace.
     workspaceId: claim.resolvedWorkspaceId ?? row.workspace_id,

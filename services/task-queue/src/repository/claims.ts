@@ -40,6 +40,8 @@ export interface ClaimedRow {
   resolvedWorkspaceId: string | null;
   /** The built-in skill set version current at the claim (0: none). */
   builtinSkillsVersion: number;
+  /** The latest earlier run of the same work reported its session's rollout missing. */
+  priorSessionResumeUnavailable: boolean;
 }
 
 export interface ClaimTasksResult {
@@ -63,6 +65,7 @@ const claimedTask = taskRow.extend({
   resolved_workspace_id: z.string().nullable(),
   /** bigint: read as a decimal string. */
   builtin_skills_version: z.string().nullable(),
+  prior_session_resume_unavailable: z.boolean(),
 });
 const callReport = z.object({ contended: z.boolean(), more_work: z.boolean() });
 
@@ -77,7 +80,7 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
   const rows = await db.any(sql.type(claimRow)`
     SELECT (c.claimed).id AS claimed_id, c.redelivered, c.isolation_failed, c.token_minted,
            c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
-           c.builtin_skills_version::text AS builtin_skills_version, c.contended, c.more_work,
+           c.builtin_skills_version::text AS builtin_skills_version, c.prior_session_resume_unavailable, c.contended, c.more_work,
            (c.claimed).*, (c.claimed).result::text AS result_json
     FROM taskqueue.claim_tasks(
       ${sql.array(r.runtimes.map((x) => x.id), "uuid")},
@@ -94,8 +97,18 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
   const claims = rows
     .filter((raw) => raw.claimed_id !== null)
     .map((raw, index): ClaimedRow => {
-      const { redelivered, isolation_failed, token_minted, prior_session_id, prior_work_dir, prior_runtime_id, resolved_workspace_id, builtin_skills_version, ...task } =
-        claimedTask.parse(raw);
+      const {
+        redelivered,
+        isolation_failed,
+        token_minted,
+        prior_session_id,
+        prior_work_dir,
+        prior_runtime_id,
+        resolved_workspace_id,
+        builtin_skills_version,
+        prior_session_resume_unavailable,
+        ...task
+      } = claimedTask.parse(raw);
       return {
         task,
         redelivered,
@@ -105,6 +118,7 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
         prior: { sessionId: prior_session_id, workDir: prior_work_dir, runtimeId: prior_runtime_id },
         resolvedWorkspaceId: resolved_workspace_id,
         builtinSkillsVersion: Number(builtin_skills_version ?? 0),
+        priorSessionResumeUnavailable: prior_session_resume_unavailable,
       };
     });
   return { claims, contended: report.contended, moreWork: report.more_work };
