@@ -305,7 +305,14 @@ async function measure(mode: Mode, size: number, pgPids: number[], natsServer: n
     const idSets = Array.from({ length: daemons }, (_, d) => runtimeIds.slice(d * RUNTIMES_PER_DAEMON, Math.min((d + 1) * RUNTIMES_PER_DAEMON, size)));
     const rssBefore = await rssMiB(gatewayPid);
     const heapBefore = await gatewayHeapMiB();
+    const cpuBefore = { perProcess: await Promise.all(plane.pids.map((pid) => cpuSeconds([pid]))), postgres: await cpuSeconds(pgPids) };
     const opened = await openMany(plane.gatewayUrl, token, idSets, OPEN_CONCURRENCY);
+    const openCpuUs = (seconds: number) => ((seconds * 1e6) / size).toFixed(0);
+    const openCpu = (await Promise.all(plane.pids.map((pid, i) => cpuSeconds([pid]).then((c) => c - cpuBefore.perProcess[i]!))))
+      .map((c, i) => `${plane.pids.length === 1 ? "all-in-one" : SERVICES[i]} ${openCpuUs(c)}`)
+      .filter((_, i) => plane.pids.length === 1 || ["gateway", "registry"].includes(SERVICES[i]!))
+      .join(", ");
+    const openPostgres = openCpuUs((await cpuSeconds(pgPids)) - cpuBefore.postgres);
     sockets = opened.sockets;
     for (const ws of sockets) {
       ws.on("message", onSocketFrame);
@@ -328,7 +335,8 @@ async function measure(mode: Mode, size: number, pgPids: number[], natsServer: n
     };
     console.log(
       `${daemons} daemon sockets (${RUNTIMES_PER_DAEMON} runtimes each) opened in ${opened.seconds.toFixed(1)} s ` +
-        `(${(size / opened.seconds).toFixed(0)} runtime ids checked/s; upgrade p50 ${socketInfo.upgradeP50} ms, p99 ${socketInfo.upgradeP99} ms); ` +
+        `(${(size / opened.seconds).toFixed(0)} runtime ids checked/s; upgrade p50 ${socketInfo.upgradeP50} ms, p99 ${socketInfo.upgradeP99} ms; ` +
+        `CPU per runtime id: ${openCpu}, postgres ${openPostgres} µs); ` +
         `gateway RSS ${rssBefore} -> ${rssOpen} MiB, heap used ${heapBefore} -> ${heapOpen} MiB`,
     );
   }
