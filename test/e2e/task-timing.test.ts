@@ -13,7 +13,7 @@ test.before(async () => {
   stack = await startStack({
     CLAIM_RECOVERY_WINDOW_MS: "600",
     // Shorter than the window: the window, not the prepare lease, times these re-deliveries.
-    PREPARE_LEASE_MS: "300",
+    PREPARE_LEASE_MS: "500",
     DISPATCH_TIMEOUT_MS: "1500",
     RUNNING_TIMEOUT_MS: "1500",
     QUEUED_TTL_MS: "60000",
