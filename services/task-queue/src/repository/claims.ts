@@ -52,8 +52,6 @@ export interface ClaimTasksResult {
   moreWork: boolean;
 }
 
-/** A row of claim_tasks: a task handed out, or (the last, claimed_id null) the call's report. */
-const claimRow = z.object({ claimed_id: z.string().nullable() }).passthrough();
 /** A task handed out, parsed once: the task's columns and what the claim adds. */
 const claimedTask = taskRow.extend({
   redelivered: z.boolean(),
@@ -74,10 +72,11 @@ const interval = (ms: number) => sql.fragment`make_interval(secs => ${ms / 1000}
 /**
  * Runs claim_tasks (migration 005): the whole claim, all of its writes, in
  * one statement. Rows come back in claim order (re-deliveries first); the
- * function's last row, with no task, reports the call.
+ * function's last row, with no task, reports the call. Each row is parsed
+ * here, once, by what it is (a task handed out, or the report).
  */
 export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): Promise<ClaimTasksResult> {
-  const rows = await db.any(sql.type(claimRow)`
+  const rows: ReadonlyArray<Record<string, unknown>> = await db.any(sql.unsafe`
     SELECT (c.claimed).id AS claimed_id, c.redelivered, c.isolation_failed, c.token_minted,
            c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
            c.builtin_skills_version::text AS builtin_skills_version, c.prior_session_resume_unavailable, c.contended, c.more_work,
