@@ -34,7 +34,7 @@ import { taskWakeSubject } from "@controlplane/events";
 import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { cpuSeconds, ensureFileLimit, loadRuntimes, rssMiB, startControlPlane } from "./harness.js";
+import { cpuSeconds, ensureFileLimit, loadRuntimes, natsPids, postgresPids, rssMiB, startControlPlane } from "./harness.js";
 import { closeAll, ms, openMany } from "./sockets.js";
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
@@ -60,6 +60,9 @@ const identity = createClient(IdentityServiceService, plane.registryAddr, { dead
 const registry = createClient(RuntimeRegistryServiceService, plane.registryAddr, { deadlineMs: 30_000 });
 const tasks = createClient(TaskQueueServiceService, plane.tasksAddr, { deadlineMs: 30_000 });
 const pools: Pool[] = [];
+const SERVICES = ["registry", "profile-catalog", "task-queue", "liveness", "gateway"];
+const pgPids = await postgresPids();
+const natsServer = await natsPids();
 
 /** The sample being taken: one at a time, so a frame for its runtime is its frame. */
 let current:
@@ -131,10 +134,12 @@ interface PhaseResult {
   lost: number;
   wrongTask: number;
   gatewayCpu: string;
+  /** CPU per sample (enqueue, wake-up, claim), ms, by process. */
+  cpuPerSample: string;
 }
 
 /** Takes the samples: enqueue for a random runtime, wait for its frame and the claim the frame started. */
-async function measure(label: string, claimVia: Pool, agentOf: Map<string, string>, cpuPids: number[]): Promise<PhaseResult> {
+async function measure(label: string, claimVia: Pool, agentOf: Map<string, string>, gatewayPids: number[]): Promise<PhaseResult> {
   const wake = hdr.build();
   const claimed = hdr.build();
   const enqueue = hdr.build();
@@ -145,9 +150,16 @@ async function measure(label: string, claimVia: Pool, agentOf: Map<string, strin
   let wrongTask = 0;
   let cpuBefore = 0;
   let started = 0;
+  const services =
+    plane.pids.length === 1
+      ? [["all-in-one", plane.pids] as const, ["extra gateway", gatewayPids.filter((pid) => !plane.pids.includes(pid))] as const]
+      : [...SERVICES.slice(0, -1).map((name, i) => [name, [plane.pids[i]!]] as const), ["gateways", gatewayPids] as const];
+  const named = [...services, ["postgres", pgPids] as const, ["nats", natsServer] as const];
+  let perProcessBefore: number[] = [];
   for (let i = 0; i < WARMUP_SAMPLES + SAMPLES; i++) {
     if (i === WARMUP_SAMPLES) {
-      cpuBefore = await cpuSeconds(cpuPids);
+      cpuBefore = await cpuSeconds(gatewayPids);
+      perProcessBefore = await Promise.all(named.map(([, pids]) => cpuSeconds([...pids])));
       started = performance.now();
     }
     const runtimeId = runtimeIds[Math.floor(Math.random() * runtimeIds.length)]!;
@@ -185,8 +197,12 @@ async function measure(label: string, claimVia: Pool, agentOf: Map<string, strin
     await new Promise((resolve) => setTimeout(resolve, GAP_MS));
   }
   const seconds = (performance.now() - started) / 1000;
-  const gatewayCpu = `${((((await cpuSeconds(cpuPids)) - cpuBefore) / seconds) * 100).toFixed(0)}%`;
-  return { label, nats, hop, claimRtt, wake, claimed, enqueue, lost, wrongTask, gatewayCpu };
+  const gatewayCpu = `${((((await cpuSeconds(gatewayPids)) - cpuBefore) / seconds) * 100).toFixed(0)}%`;
+  const perProcess = await Promise.all(named.map(([, pids], i) => cpuSeconds([...pids]).then((c) => c - perProcessBefore[i]!)));
+  const cpuPerSample = named
+    .map(([name], i) => `${name} ${((perProcess[i]! * 1000) / SAMPLES).toFixed(2)}`)
+    .join(", ");
+  return { label, nats, hop, claimRtt, wake, claimed, enqueue, lost, wrongTask, gatewayCpu, cpuPerSample };
 }
 
 let token = "";
@@ -261,6 +277,7 @@ try {
     );
   }
   console.log();
+  for (const r of rows) console.log(`CPU per sample (enqueue + wake-up + claim), ms, ${r.label}: ${r.cpuPerSample}`);
   for (const note of notes) console.log(note);
   console.log(`frames not matching the sample in progress: ${strayFrames}; claims answered other than 200: ${failedClaims}`);
   console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores)`);
