@@ -164,7 +164,8 @@ test("a legacy merge moves the old runtime's tasks to the new runtime", async (t
 
 test("a daemon extending its prepare lease keeps its task past the recovery window and the dispatch timeout; once it stops, the task is free again", async (t) => {
   const { runtimeId, agentId, token } = await setup();
-  const { task } = await enqueue(stack, agentId);
+  // One attempt: a timed-out task has no retry to be handed out instead.
+  const { task } = await enqueue(stack, agentId, { maxAttempts: 1 });
   const first = (await claimOverHttp(stack, token, runtimeId)).json as { task: { id: string; dispatched_at: string } };
   t.is(first.task.id, task.id);
   const lease = Number(stack.env.PREPARE_LEASE_MS);
