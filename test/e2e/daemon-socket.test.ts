@@ -340,3 +340,56 @@ test("an ack that cannot be delivered gives its popped actions back for the next
   });
   t.is(redelivered.id, action!.id);
 });
+
+const TODAY = { headers: { "x-client-capabilities": "skill-bundles-v1,rpc-v1" } };
+
+test("acks advertise rpc-v1 only to a daemon that can use it (HC-1)", async (t) => {
+  const { runtimeId, token } = await setup();
+  const today = await open(token, [runtimeId], TODAY);
+  const seed = await open(token, [runtimeId]);
+  today.beat(runtimeId);
+  seed.beat(runtimeId);
+  const advertised = await today.next((f) => f.type === "daemon:heartbeat_ack");
+  t.is(advertised.raw, `{"type":"daemon:heartbeat_ack","payload":{"runtime_id":"${runtimeId}","status":"ok","server_capabilities":["rpc-v1"]}}`);
+  const plain = await seed.next((f) => f.type === "daemon:heartbeat_ack");
+  t.false("server_capabilities" in plain.payload);
+});
+
+test("tasks.claim over the socket hands out tasks as the batch claim does; errors come back as RPC answers (H-48, H-49, H-50, HC-2)", async (t) => {
+  const { runtimeId, agentId, token, daemonId } = await setup();
+  const { task } = await enqueue(stack, agentId);
+  const socket = await open(token, [runtimeId], TODAY);
+  socket.send("daemon:rpc_request", { request_id: "r1", method: "tasks.claim", body: { daemon_id: daemonId, runtime_ids: [runtimeId], max_tasks: 4 }, timeout_ms: 5000 });
+  const claimed = await socket.next((f) => f.type === "daemon:rpc_response" && f.payload.request_id === "r1");
+  t.is(claimed.payload.status, 200);
+  const tasks = (claimed.payload.body as { tasks: Array<{ id: string; auth_token: string; agent: { id: string } }> }).tasks;
+  t.deepEqual(tasks.map((x) => x.id), [task.id]);
+  t.regex(tasks[0]!.auth_token, /^mat_/);
+  t.is(tasks[0]!.agent.id, agentId);
+
+  socket.send("daemon:rpc_request", { request_id: "r2", method: "tasks.claim", body: { runtime_ids: [runtimeId], max_tasks: 1 } });
+  const refused = await socket.next((f) => f.type === "daemon:rpc_response" && f.payload.request_id === "r2");
+  t.is(refused.raw, '{"type":"daemon:rpc_response","payload":{"request_id":"r2","status":400,"body":{"error":"daemon_id is required"}}}');
+
+  socket.send("daemon:rpc_request", { request_id: "r3", method: "tasks.steal" });
+  const unknown = await socket.next((f) => f.type === "daemon:rpc_response" && f.payload.request_id === "r3");
+  t.is(unknown.raw, '{"type":"daemon:rpc_response","payload":{"request_id":"r3","status":404,"error":"unknown rpc method \\"tasks.steal\\""}}');
+
+  // No request id: dropped without an answer (the next answered request proves the order).
+  socket.send("daemon:rpc_request", { method: "tasks.claim", body: {} });
+  socket.send("daemon:rpc_request", { request_id: "r4", method: "nope" });
+  await socket.next((f) => f.payload.request_id === "r4");
+  t.is(socket.frames.filter((f) => f.type === "daemon:rpc_response").length, 4);
+});
+
+test("more than 8 RPCs in flight on one socket answer 429", async (t) => {
+  const { runtimeId, token, daemonId } = await setup();
+  const socket = await open(token, [runtimeId], TODAY);
+  for (let i = 0; i < 12; i++) {
+    socket.send("daemon:rpc_request", { request_id: `q${i}`, method: "tasks.claim", body: { daemon_id: daemonId, runtime_ids: [runtimeId], max_tasks: 1 } });
+  }
+  await waitFor("every answer", () => socket.frames.filter((f) => f.type === "daemon:rpc_response").length === 12);
+  const statuses = socket.frames.filter((f) => f.type === "daemon:rpc_response").map((f) => f.payload.status);
+  t.is(statuses.filter((s) => s === 429).length, 4);
+  t.is(statuses.filter((s) => s === 200).length, 8);
+});

@@ -43,6 +43,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const sockets = new SocketHub({
     clients,
     auth,
+    resources,
     nc,
     subjectRoot: config.EVENTS_SUBJECT_ROOT,
     log,

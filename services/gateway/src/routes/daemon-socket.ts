@@ -4,6 +4,7 @@ import { LIMITS } from "@controlplane/config";
 import { authenticateDaemon } from "../auth/checks.js";
 import type { SocketIdentity } from "../socket/connection.js";
 import type { SocketHub } from "../socket/hub.js";
+import { clientCapabilities } from "../wire/capabilities.js";
 import { HttpError } from "../wire/errors.js";
 import type { RouteContext } from "./context.js";
 
@@ -56,7 +57,13 @@ async function admit(request: FastifyRequest, { auth, resources }: Pick<RouteCon
     workspaceIds.add(runtime.workspaceId);
   }
   const version = request.headers["x-client-version"];
-  return { caller, runtimes, workspaceIds, clientVersion: typeof version === "string" ? version.slice(0, 64) : undefined };
+  return {
+    caller,
+    runtimes,
+    workspaceIds,
+    clientVersion: typeof version === "string" ? version.slice(0, 64) : undefined,
+    capabilities: new Set(clientCapabilities(request) ?? []),
+  };
 }
 
 /**

@@ -9,6 +9,8 @@ export interface SocketIdentity {
   /** The workspaces of those runtimes. */
   workspaceIds: Set<string>;
   clientVersion?: string;
+  /** X-Client-Capabilities at the upgrade: today's daemon advertises `rpc-v1` and gets socket claims. */
+  capabilities: ReadonlySet<string>;
 }
 
 /** Why a socket was closed by us, for logs and metrics. */
@@ -30,6 +32,8 @@ export class DaemonConnection {
   lastPingAt = Date.now();
   /** Beats being processed (bounded per socket). */
   beatsInFlight = 0;
+  /** RPC requests being served (at most RPCS_IN_FLIGHT). */
+  rpcsInFlight = 0;
 
   constructor(
     readonly ws: WebSocket,

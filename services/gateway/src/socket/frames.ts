@@ -14,7 +14,12 @@ export const FRAME_TYPES = {
   pendingWork: "daemon:pending_work",
   runtimeProfilesChanged: "daemon:runtime_profiles_changed",
   workspacesChanged: "daemon:workspaces_changed",
+  rpcRequest: "daemon:rpc_request",
+  rpcResponse: "daemon:rpc_response",
 } as const;
+
+/** What a heartbeat ack advertises to a daemon that can use it: claims over the socket. */
+export const SERVER_CAPABILITIES = ["rpc-v1"];
 
 function frame(type: string, payload: object): string {
   return goMarshal({ type, payload });
@@ -26,8 +31,37 @@ export function taskAvailableFrame(runtimeId: string, taskId?: string): string {
 }
 
 /** The ack of a beat: `runtime_id` (canonical), status, then the popped actions as in D3. */
-export function heartbeatAckFrame(runtimeId: string, beat: HeartbeatResponse): string {
-  return frame(FRAME_TYPES.heartbeatAck, { runtime_id: runtimeId, status: "ok", ...pendingActionsJson(beat) });
+export function heartbeatAckFrame(runtimeId: string, beat: HeartbeatResponse, advertise: boolean): string {
+  return frame(FRAME_TYPES.heartbeatAck, {
+    runtime_id: runtimeId,
+    status: "ok",
+    ...pendingActionsJson(beat),
+    ...(advertise ? { server_capabilities: SERVER_CAPABILITIES } : {}),
+  });
+}
+
+/**
+ * The answer to an RPC: `status` as HTTP's, then the route's body (an HTTP
+ * error's `{"error": ...}` included) or, for a failure of the RPC itself,
+ * `error`.
+ */
+export function rpcResponseFrame(requestId: string, status: number, answer: { body: unknown } | { error: string }): string {
+  return frame(FRAME_TYPES.rpcResponse, { request_id: requestId, status, ...answer });
+}
+
+/** A `daemon:rpc_request`'s payload; undefined (dropped, no answer) without a request id. */
+export function rpcRequestPayload(payload: unknown): { requestId: string; method: string; body: unknown; timeoutMs: number } | undefined {
+  if (typeof payload !== "object" || payload === null) return undefined;
+  const requestId = field(payload, "request_id");
+  if (typeof requestId !== "string" || requestId === "") return undefined;
+  const method = field(payload, "method");
+  const timeout = field(payload, "timeout_ms");
+  return {
+    requestId: requestId.slice(0, 128),
+    method: typeof method === "string" ? method : "",
+    body: field(payload, "body"),
+    timeoutMs: typeof timeout === "number" && Number.isFinite(timeout) && timeout > 0 ? timeout : 0,
+  };
 }
 
 /** The runtime does not exist: the daemon re-registers. `runtime_id` is echoed exactly as it was sent. */

@@ -8,11 +8,15 @@ import type { GatewayClients } from "../clients.js";
 import { poppedActionIds } from "../shapes.js";
 import { HttpError } from "../wire/errors.js";
 import { DaemonConnection, type CloseReason, type SocketIdentity } from "./connection.js";
+import { batchClaimAnswer, claimBatch, releaseUndelivered } from "../batch-claim.js";
+import type { Resources } from "../auth/resources.js";
 import {
   FRAME_TYPES,
   heartbeatAckFrame,
   heartbeatPayload,
   parseInbound,
+  rpcRequestPayload,
+  rpcResponseFrame,
   pendingWorkFrame,
   runtimeGoneAckFrame,
   runtimeProfilesChangedFrame,
@@ -24,6 +28,7 @@ import { socketMetrics } from "./metrics.js";
 export interface SocketHubOptions {
   clients: GatewayClients;
   auth: Authenticator;
+  resources: Resources;
   /** Absent when NATS is not configured: sockets then carry heartbeats only. */
   nc: NatsConnection | undefined;
   subjectRoot: string;
@@ -37,6 +42,10 @@ export interface SocketHubOptions {
 
 /** Beats one socket may have in flight beyond two per runtime (a daemon sends one round per interval). */
 const BEAT_SLACK = 16;
+/** RPCs one socket may have in flight (the original's bound); more answer 429. */
+const RPCS_IN_FLIGHT = 8;
+/** A socket claim's deadline when the daemon gives none (today's daemon gives 5 s). */
+const RPC_DEFAULT_TIMEOUT_MS = 5_000;
 
 /**
  * Every daemon socket this gateway replica holds, indexed by runtime,
@@ -121,6 +130,10 @@ export class SocketHub {
   private received(connection: DaemonConnection, data: string): void {
     const inbound = parseInbound(data);
     socketMetrics.received.inc({ kind: inbound ? kindLabel(inbound.type) : "invalid" });
+    if (inbound?.type === FRAME_TYPES.rpcRequest) {
+      this.rpc(connection, inbound.payload);
+      return;
+    }
     if (inbound?.type !== FRAME_TYPES.heartbeat) return; // unknown types are ignored, for forward compatibility
     const beat = heartbeatPayload(inbound.payload);
     if (!beat) return;
@@ -159,10 +172,51 @@ export class SocketHub {
       this.options.log.warn({ err: error, runtime_id: runtimeId }, "daemon socket beat failed; no ack");
       return;
     }
-    const delivered = await connection.send(heartbeatAckFrame(runtimeId, answer));
+    const delivered = await connection.send(heartbeatAckFrame(runtimeId, answer, connection.identity.capabilities.has("rpc-v1")));
     socketMetrics.acks.inc({ outcome: delivered ? "sent" : "undelivered" });
     const popped = poppedActionIds(answer);
     if (!delivered && popped.length > 0) await this.giveBack(runtimeId, popped);
+  }
+
+  /**
+   * `daemon:rpc_request` (contract §13.10): today's daemon claims over the
+   * socket with `tasks.claim`, the batch claim with the socket's identity.
+   * Served beside the heartbeats (not in their order), bounded in number and
+   * by the request's timeout; tasks whose answer cannot be written go back.
+   */
+  private rpc(connection: DaemonConnection, payload: unknown): void {
+    const request = rpcRequestPayload(payload);
+    if (!request) return;
+    const answer = (status: number, body: { body: unknown } | { error: string }) => connection.send(rpcResponseFrame(request.requestId, status, body));
+    if (connection.rpcsInFlight >= RPCS_IN_FLIGHT) {
+      void answer(429, { error: "too many in-flight rpc requests" });
+      return;
+    }
+    if (request.method !== "tasks.claim") {
+      void answer(404, { error: `unknown rpc method ${JSON.stringify(request.method)}` });
+      return;
+    }
+    connection.rpcsInFlight++;
+    void this.claimOverSocket(connection, request.body ?? {}, request.timeoutMs || RPC_DEFAULT_TIMEOUT_MS)
+      .then(async (outcome) => {
+        const delivered = await answer(outcome.status, outcome.answer);
+        socketMetrics.rpcs.inc({ method: "tasks.claim", outcome: delivered ? String(outcome.status) : "undelivered" });
+        if (!delivered && outcome.claimed.length > 0) await releaseUndelivered(this.options.clients, outcome.claimed);
+      })
+      .finally(() => connection.rpcsInFlight--);
+  }
+
+  private async claimOverSocket(connection: DaemonConnection, body: unknown, timeoutMs: number) {
+    const { clients, auth, resources } = this.options;
+    try {
+      const claimed = await claimBatch({ clients, auth, resources }, connection.identity.caller, JSON.stringify(body), { deadlineMs: timeoutMs });
+      return { status: 200, answer: { body: batchClaimAnswer(claimed) }, claimed };
+    } catch (error) {
+      // An HTTP-level refusal comes back as the route would write it: its status and `{"error": ...}` body.
+      if (error instanceof HttpError) return { status: error.statusCode, answer: { body: { error: error.message } }, claimed: [] };
+      this.options.log.error({ err: error }, "socket claim failed");
+      return { status: 500, answer: { error: "failed to claim tasks" }, claimed: [] };
+    }
   }
 
   private async giveBack(runtimeId: string, actionIds: string[]): Promise<void> {

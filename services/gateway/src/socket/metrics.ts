@@ -32,6 +32,11 @@ export const socketMetrics = {
     help: "Socket heartbeats by outcome: sent, runtime_gone, undelivered (actions given back), failed (no ack), skipped (socket backlogged).",
     labelNames: ["outcome"] as const,
   }),
+  rpcs: counter({
+    name: "gateway_daemon_socket_rpcs_total",
+    help: "RPCs served over daemon sockets, by method and outcome (the answer's status, or undelivered: tasks given back).",
+    labelNames: ["method", "outcome"] as const,
+  }),
   received: counter({
     name: "gateway_daemon_socket_frames_received_total",
     help: "Frames received from daemons, by kind (heartbeat, rpc_request, other, invalid).",
