@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import test from "ava";
 import { ConfigError } from "@controlplane/config";
 import {
@@ -112,4 +114,25 @@ test.serial("OTEL_TRACES_SAMPLER=always_off records nothing but still hands the 
   t.regex(withSpan(span, () => traceparentOf())!, /-00$/, "propagated as not sampled");
   span.end();
   t.deepEqual(exporter.getFinishedSpans(), []);
+});
+
+test.serial("with an endpoint, spans reach an OTLP/HTTP collector as protobuf at <endpoint>/v1/traces", async (t) => {
+  const received: Array<{ url?: string; type?: string; bytes: number }> = [];
+  const collector = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      received.push({ url: request.url, type: request.headers["content-type"], bytes: Buffer.concat(chunks).length });
+      response.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+    });
+  });
+  await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => collector.close());
+  const { port } = collector.address() as AddressInfo;
+  const tracing = startTracing({ serviceName: "gateway", env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } });
+  activeTracer()!.startSpan("POST /api/daemon/heartbeat", { kind: SpanKind.SERVER }).end();
+  await tracing.stop(); // flushes the batch
+  t.is(received.length, 1);
+  t.like(received[0], { url: "/v1/traces", type: "application/x-protobuf" });
+  t.true(received[0]!.bytes > 0);
 });
