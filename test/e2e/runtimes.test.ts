@@ -106,6 +106,8 @@ test("deleting a profile is refused (409) while an active agent is bound to its 
 test("status follows liveness events in event-time order, ignoring stale and repeated ones", async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimeId = await registerOne(ws);
+  // An agent keeps the offline runtime from this file's fast garbage collection while the events arrive.
+  await stack.registry.upsertAgent(agentRequest(ws, runtimeId));
   const statusOf = async () => (await stack.registry.getRuntime({ runtimeId })).runtime!.status;
   const now = Date.now();
   await publish("runtime.offline", { runtimeId, reason: 2 }, ws.workspaceId, new Date(now + 1_000));
