@@ -136,7 +136,7 @@ test("H-7, H-12, HC-3: the checks run in the contract's order with its exact ans
 
   const { token: daemonToken } = await stack.identity.issueDaemonToken({ workspaceId: d.ws.workspaceId, daemonId: d.daemonId, ttlSeconds: 600 });
   await expect(post({ daemon_id: "someone-else", max_tasks: -1 }, daemonToken), 403, '{"error":"daemon_id does not match token"}\n', "HC-3: 403 before max_tasks");
-  await expect(post({ daemon_id: " " + d.daemonId, max_tasks: 1 }, daemonToken), 403, '{"error":"daemon_id does not match token"}\n', "compared raw, not trimmed");
+  await expect(post({ daemon_id: ` ${d.daemonId}`, max_tasks: 1 }, daemonToken), 403, '{"error":"daemon_id does not match token"}\n', "compared raw, not trimmed");
   await expect(post({ daemon_id: d.daemonId, runtime_ids: [], max_tasks: 1 }, daemonToken), 200, '{"tasks":[]}\n', "the matching daemon token");
   await expect(post({ daemon_id: "any", runtime_ids: d.runtimeIds, max_tasks: 1 }), 200, '{"tasks":[]}\n', "a PAT has no daemon id: no 403 (the runtime's daemon differs)");
   t.is((await post({ daemon_id: d.daemonId, runtime_ids: d.runtimeIds, max_tasks: 1 })).status, 200);

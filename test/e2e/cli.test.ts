@@ -180,7 +180,7 @@ test("GET /api/workspaces/{id}: the workspace as GET /api/workspaces lists it (g
   t.is(answer.status, 200);
   t.is(answer.contentType, "application/json");
   const listed = await get("/api/workspaces", ws.member.pat);
-  t.is(answer.text, listed.text.slice(1, -2) + "\n", "the same object as in the list");
+  t.is(answer.text, `${listed.text.slice(1, -2)}\n`, "the same object as in the list");
   const body = normalize(answer.text, { workspace: ws.workspaceId });
   t.is(body, golden(goldenFile("workspace.json"), body));
 

@@ -86,7 +86,7 @@ test("upgrade refusals answer the contract's errors, in its order, before any ha
 
   const cases: Array<[string | undefined, string, number, string]> = [
     [undefined, `?runtime_ids=${runtimeId}`, 401, '{"error":"missing authorization header"}'],
-    ["mul_" + "0".repeat(40), `?runtime_ids=${runtimeId}`, 401, '{"error":"invalid token"}'],
+    [`mul_${"0".repeat(40)}`, `?runtime_ids=${runtimeId}`, 401, '{"error":"invalid token"}'],
     [daemonToken, "", 400, '{"error":"runtime_ids required"}\n'],
     [daemonToken, "?runtime_ids=%20,%20", 400, '{"error":"runtime_ids required"}\n'],
     [token, "?runtime_ids=not-a-uuid", 400, '{"error":"invalid runtime_id"}\n'],

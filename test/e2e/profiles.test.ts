@@ -100,7 +100,7 @@ for (const [name, body, status, message] of createErrors) {
     const ws = await seedWorkspace(stack);
     const answer = await create(ws, body);
     t.is(answer.status, status);
-    t.is(answer.text, JSON.stringify({ error: message }) + "\n");
+    t.is(answer.text, `${JSON.stringify({ error: message })}\n`);
     const list = await http(stack.gatewayUrl, "GET", base(ws), { token: ws.admin.pat });
     t.deepEqual(list.json, { runtime_profiles: [] }, "nothing was written");
   });

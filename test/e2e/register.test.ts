@@ -95,7 +95,7 @@ for (const [name, body, status, message] of registerErrors) {
     const ws = await seedWorkspace(stack);
     const answer = await register(ws.member.pat, body(ws));
     t.is(answer.status, status);
-    t.is(answer.text, JSON.stringify({ error: message }) + "\n");
+    t.is(answer.text, `${JSON.stringify({ error: message })}\n`);
     t.deepEqual(await runtimeRows(ws.workspaceId), [], "nothing written");
   });
 }

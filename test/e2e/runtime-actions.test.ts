@@ -398,7 +398,7 @@ test("the user Auth middleware guards every route (text/plain errors); a daemon 
     for (const [token, message] of [
       [undefined, "missing authorization"],
       [daemonToken, "invalid token"],
-      ["mul_" + "0".repeat(40), "invalid token"],
+      [`mul_${"0".repeat(40)}`, "invalid token"],
     ] as const) {
       const answer = await http(stack.gatewayUrl, route.method, route.path, { token, body: route.body });
       t.is(answer.status, 401, `${route.method} ${route.path}`);

@@ -75,7 +75,7 @@ test("more than 8 MiB of messages read back complete and in order, page by page 
     taskId: task.id,
     seq: Math.floor(i / 3),
     type: "text",
-    content: `msg-${String(i).padStart(8, "0")}:` + "x".repeat(200_000),
+    content: `msg-${String(i).padStart(8, "0")}:${"x".repeat(200_000)}`,
   }));
   for (let i = 0; i < sent.length; i += 8) {
     t.is((await stack.tasks.appendMessages({ taskId: task.id, messages: sent.slice(i, i + 8) })).stored, 8);
@@ -239,7 +239,7 @@ test("task.failed carries a bounded prefix of the error, cut between characters;
   const { task } = await enqueue(stack, agentId);
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
   // A surrogate pair straddles the 4,096th code unit.
-  const error = "e".repeat(4_095) + "\u{1F600}" + "tail\u0000!".repeat(1_000);
+  const error = `${"e".repeat(4_095)}\u{1F600}${"tail\u0000!".repeat(1_000)}`;
   const failed = await stack.tasks.failTask({ taskId: task.id, error, failureReason: "agent_error", sessionRolloutMissing: false });
   const stored = error.replaceAll("\u0000", "");
   t.is(failed.task!.error, stored, "the row keeps the full text, without NUL");

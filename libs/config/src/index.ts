@@ -43,7 +43,7 @@ export const url = (schemes: string[], fallback: string) =>
       } catch {
         return false;
       }
-    }, `must be a ${schemes.map((s) => s + "://").join(" or ")} URL`);
+    }, `must be a ${schemes.map((s) => `${s}://`).join(" or ")} URL`);
 
 /**
  * host:port of a gRPC peer, or dns:///host:port to balance over every

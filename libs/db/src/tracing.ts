@@ -72,5 +72,5 @@ export function statementSummary(statement: string): string {
     if (summary.length >= MIN_NAME_CHARS) break;
   }
   if (summary.length === 0) return "query";
-  return summary.length > MAX_NAME_CHARS ? summary.slice(0, MAX_NAME_CHARS - 1) + "…" : summary;
+  return summary.length > MAX_NAME_CHARS ? `${summary.slice(0, MAX_NAME_CHARS - 1)}…` : summary;
 }

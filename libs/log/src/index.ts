@@ -36,7 +36,7 @@ export function createLogger(
 
 /** The first characters of a token: enough to recognise it, useless to replay it. */
 export function tokenPrefix(token: string): string {
-  return token.length <= 8 ? "****" : token.slice(0, 8) + "…";
+  return token.length <= 8 ? "****" : `${token.slice(0, 8)}…`;
 }
 
 /** A URL with its password replaced, safe for logs and error messages. */

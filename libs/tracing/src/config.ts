@@ -50,6 +50,6 @@ export function loadTracingEnv(env: Record<string, string | undefined> = process
 /** Where OTLP spans go, or undefined when no endpoint is configured (tracing off). */
 export function tracesUrl(config: TracingEnv): string | undefined {
   if (config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  if (config.OTEL_EXPORTER_OTLP_ENDPOINT) return config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "") + "/v1/traces";
+  if (config.OTEL_EXPORTER_OTLP_ENDPOINT) return `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`;
   return undefined;
 }

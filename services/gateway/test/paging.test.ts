@@ -39,7 +39,7 @@ test("a page's error is thrown as is (the route maps it)", async (t) => {
       listMessages: async (): Promise<ListMessagesResponse> => {
         calls++;
         if (calls === 2) throw failure;
-        return { messages: [message(calls)], nextPageToken: "more" + calls };
+        return { messages: [message(calls)], nextPageToken: `more${calls}` };
       },
     },
   };

@@ -68,7 +68,7 @@ test("a value past its bound answers 400 naming the field and the bound", (t) =>
   t.is(decodeBounded(JSON.stringify({ name: "n".repeat(LIMITS.NAME_CHARS + 1) })), `400 name: too long (at most ${LIMITS.NAME_CHARS} characters)`);
   t.is(decodeBounded('{"output":"12345678901"}'), "400 output: too long (at most 10 characters)");
   t.is(decodeBounded('{"args":["a","b","c"]}'), "400 args: too many entries (at most 2)");
-  t.is(decodeBounded('{"input":{"k":"' + "x".repeat(40) + '"}}'), "400 input: too large (at most 40 characters as JSON)");
+  t.is(decodeBounded(`{"input":{"k":"${"x".repeat(40)}"}}`), "400 input: too large (at most 40 characters as JSON)");
   for (const step of ["2147483648", "-2147483649", "1e308"]) t.is(decodeBounded(`{"step":${step}}`), "400 step: out of range", step);
   for (const tokens of ["9007199254740992", "1e308", "-1e308"]) t.is(decodeBounded(`{"tokens":${tokens}}`), "400 tokens: out of range", tokens);
   t.deepEqual(decodeBounded('{"step":2147483647,"tokens":9007199254740991}'), { step: 2147483647, tokens: 9007199254740991 });
@@ -84,7 +84,7 @@ test("lone surrogates become U+FFFD as Go's decoder makes them; pairs stay", (t)
 });
 
 test("JSON nested deeper than the bound is an invalid body, not a stack overflow", (t) => {
-  const deep = (depth: number) => '{"input":' + "[".repeat(depth) + "]".repeat(depth) + "}";
+  const deep = (depth: number) => `{"input":${"[".repeat(depth)}${"]".repeat(depth)}}`;
   t.is(decodeBounded(deep(LIMITS.JSON_DEPTH)), "400 invalid request body");
   t.is(decodeBounded(deep(10_000)), "400 invalid request body");
   t.is(parseFirstValue("[".repeat(LIMITS.JSON_DEPTH) + "]".repeat(LIMITS.JSON_DEPTH))?.constructor, Array);

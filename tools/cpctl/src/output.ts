@@ -4,7 +4,7 @@ export interface Output {
 }
 
 export function print(out: Output, value: unknown, human: () => string): void {
-  process.stdout.write(out.json ? JSON.stringify(value, replacer, 2) + "\n" : human() + "\n");
+  process.stdout.write(out.json ? `${JSON.stringify(value, replacer, 2)}\n` : `${human()}\n`);
 }
 
 export function fields(entries: Array<[string, unknown]>): string {

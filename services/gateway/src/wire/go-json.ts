@@ -5,7 +5,7 @@
  * values are written with sorted keys (a Go map); RawJson is embedded as is.
  */
 export function goJson(value: unknown): string {
-  return goMarshal(value) + "\n";
+  return `${goMarshal(value)}\n`;
 }
 
 /** Like goJson without the newline: json.Marshal, as the original wrote socket frames. */
@@ -16,7 +16,7 @@ export function goMarshal(value: unknown): string {
 }
 
 function escapeHtml(json: string): string {
-  return json.replace(/[<>&\u2028\u2029]/g, (char) => "\\u" + char.charCodeAt(0).toString(16).padStart(4, "0"));
+  return json.replace(/[<>&\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**

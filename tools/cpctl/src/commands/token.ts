@@ -37,7 +37,7 @@ export function registerTokenCommands(program: Command): void {
       const client = identityClient(addresses);
       try {
         const issued = await client.issueDaemonToken({ workspaceId, daemonId, ttlSeconds: parseDuration(opts.ttl) });
-        print(out, issued, () => fields([["token", issued.token], ...describe(issued.info!)]) + `\n${SECRET_NOTE}`);
+        print(out, issued, () => `${fields([["token", issued.token], ...describe(issued.info!)])}\n${SECRET_NOTE}`);
       } finally {
         client.close();
       }
@@ -53,7 +53,7 @@ export function registerTokenCommands(program: Command): void {
       const client = identityClient(addresses);
       try {
         const issued = await client.issuePersonalAccessToken({ userId, name: opts.name, ttlSeconds: parseDuration(opts.ttl) });
-        print(out, issued, () => fields([["token", issued.token], ...describe(issued.info!)]) + `\n${SECRET_NOTE}`);
+        print(out, issued, () => `${fields([["token", issued.token], ...describe(issued.info!)])}\n${SECRET_NOTE}`);
       } finally {
         client.close();
       }
