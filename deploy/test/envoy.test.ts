@@ -16,7 +16,7 @@ import { byKind, NAMESPACE, render, ROOT, template, VALUE_SETS } from "./support
 
 const COMMITTED = readFileSync(`${ROOT}deploy/envoy/envoy.yaml`, "utf8");
 
-/** Every gRPC service declared in proto/, with its RPCs and which of them are marked NO_SIDE_EFFECTS. */
+/** Every gRPC service declared in proto/, with its RPCs and which of them are marked NO_SIDE_EFFECTS or IDEMPOTENT (retryable). */
 function protoServices() {
   const services: Array<{ fullName: string; rpcs: string[]; reads: string[] }> = [];
   const root = `${ROOT}proto/controlplane/`;
@@ -28,7 +28,7 @@ function protoServices() {
         const body = match[2]!;
         const rpcs = [...body.matchAll(/rpc (\w+)\(/g)].map((m) => m[1]!);
         const reads = [...body.matchAll(/rpc (\w+)\([^)]*\) returns \([^)]*\)\s*\{([^}]*)\}/g)]
-          .filter((m) => m[2]!.includes("idempotency_level = NO_SIDE_EFFECTS"))
+          .filter((m) => /idempotency_level = (NO_SIDE_EFFECTS|IDEMPOTENT);/.test(m[2]!))
           .map((m) => m[1]!);
         services.push({ fullName: `${pkg}.${match[1]}`, rpcs, reads });
       }
@@ -153,7 +153,7 @@ for (const { name, files } of VALUE_SETS) {
     }
   });
 
-  test(`${name}: only idempotent reads are retried (NO_SIDE_EFFECTS RPCs, GET routes)`, (t) => {
+  test(`${name}: only retryable calls are retried (NO_SIDE_EFFECTS or IDEMPOTENT RPCs, GET routes)`, (t) => {
     const reads = protoServices().flatMap((s) => s.reads.map((rpc) => `/${s.fullName}/${rpc}`)).sort();
     t.true(reads.length > 10);
     const retriedGrpc = routes

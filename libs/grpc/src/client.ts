@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { isRetryable } from "@controlplane/proto/descriptors";
 import type { AnyUnaryMethod, RequestOf, ResponseOf, ServiceDefinitionOf } from "./definition.js";
 import { clientHandled, clientLatency, clientRetries, splitPath } from "./metrics.js";
 import { CallCancelledError, currentScope, REQUEST_ID_HEADER } from "./scope.js";
@@ -20,11 +21,11 @@ export interface ClientOptions<D extends ServiceDefinitionOf> {
   /** Deadline of a call when the caller's own scope has none shorter. */
   deadlineMs?: number;
   /**
-   * Methods with no side effects. Only these are retried, and only on
+   * Attempts for a retryable call, the first included. Which calls are
+   * retryable is the proto's word, not the caller's: RPCs marked
+   * `idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT`, retried only on
    * UNAVAILABLE (the server never saw the call, or is restarting).
    */
-  idempotent?: readonly (keyof D)[];
-  /** Attempts for an idempotent read, the first included. */
   maxAttempts?: number;
   /**
    * While the peer is unreachable (e.g. restarting), a call waits for it,
@@ -66,7 +67,6 @@ export function createClient<D extends ServiceDefinitionOf>(
     // lets the next call through instead of failing it during a backoff.
     ...(address.startsWith("dns:///") ? { "grpc.service_config": ROUND_ROBIN } : {}),
   });
-  const idempotent = new Set<keyof D>(options.idempotent ?? []);
   const maxAttempts = options.maxAttempts ?? 3;
   const defaultDeadline = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const waitForReady = options.waitForReady ?? false;
@@ -75,7 +75,7 @@ export function createClient<D extends ServiceDefinitionOf>(
   for (const key of Object.keys(definition) as (keyof D & string)[]) {
     const method = definition[key];
     const [service, methodName] = splitPath(method.path);
-    const attempts = idempotent.has(key) ? maxAttempts : 1;
+    const attempts = isRetryable(method.path) ? maxAttempts : 1;
     const invoke = async (request: RequestOf<D[typeof key]>, callOptions: CallOptions = {}) => {
       const started = performance.now();
       const deadline = effectiveDeadline(callOptions.deadlineMs ?? defaultDeadline);

@@ -112,7 +112,7 @@ test("request id and deadline travel from an inbound call to the calls it makes"
   t.true(seen[0]!.deadline! <= upstreamDeadline! + 50, "the downstream deadline is the inbound one, not its own 60 s");
 });
 
-test("idempotent reads are retried on UNAVAILABLE; writes are not", async (t) => {
+test("RPCs the proto marks NO_SIDE_EFFECTS are retried on UNAVAILABLE; others are not", async (t) => {
   let reads = 0;
   let writes = 0;
   const server = new GrpcServer(log).add(ProfileCatalogServiceService, {
@@ -128,7 +128,7 @@ test("idempotent reads are retried on UNAVAILABLE; writes are not", async (t) =>
     },
   });
   const port = await server.listen(0, "127.0.0.1");
-  const client = createClient(ProfileCatalogServiceService, `127.0.0.1:${port}`, { idempotent: ["listProfiles"], maxAttempts: 3 });
+  const client = createClient(ProfileCatalogServiceService, `127.0.0.1:${port}`, { maxAttempts: 3 });
   t.teardown(async () => {
     client.close();
     await server.shutdown(1_000);
@@ -152,7 +152,7 @@ test("a dns:/// address balances over the name's addresses and skips those that 
   // Only IPv4 loopback listens; "localhost" may also resolve to ::1, where nobody does.
   const port = await server.listen(0, "127.0.0.1");
   t.teardown(() => server.shutdown(1_000));
-  const client = createClient(ProfileCatalogServiceService, `dns:///localhost:${port}`, { idempotent: ["listProfiles"] });
+  const client = createClient(ProfileCatalogServiceService, `dns:///localhost:${port}`);
   t.teardown(() => client.close());
   for (let i = 0; i < 10; i++) t.deepEqual((await client.listProfiles({ workspaceId: "w", enabledOnly: false })).profiles, []);
   t.is(calls, 10);

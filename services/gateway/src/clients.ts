@@ -39,38 +39,24 @@ export function createGatewayClients(addresses: {
   const liveness = createClient(LivenessServiceService, addresses.liveness, {
     deadlineMs: DEADLINE_MS,
     waitForReady: WAIT_FOR_READY,
-    idempotent: ["getRuntimeLiveness"],
   });
   const registry = createClient(RuntimeRegistryServiceService, addresses.registry, {
     deadlineMs: DEADLINE_MS,
     waitForReady: WAIT_FOR_READY,
-    idempotent: ["getRuntime", "getRuntimeWorkspaces", "listRuntimes", "getAgent", "listAgents"],
   });
   return {
     identity: createClient(IdentityServiceService, addresses.registry, {
       deadlineMs: DEADLINE_MS,
       waitForReady: WAIT_FOR_READY,
-      idempotent: [
-        "getWorkspace",
-        "getWorkspaceRepos",
-        "listWorkspaces",
-        "listDaemonWorkspaces",
-        "getMembership",
-        "resolveToken",
-        "listTokens",
-        "getUser",
-      ],
     }),
     profiles: createClient(ProfileCatalogServiceService, addresses.profileCatalog, {
       deadlineMs: DEADLINE_MS,
       waitForReady: WAIT_FOR_READY,
-      idempotent: ["listProfiles", "getProfile"],
     }),
     registry,
     tasks: createClient(TaskQueueServiceService, addresses.taskQueue, {
       deadlineMs: DEADLINE_MS,
       waitForReady: WAIT_FOR_READY,
-      idempotent: ["getTask", "listMessages", "listPendingTasks", "listTasks", "getIssueUsage", "getWorkItem", "checkIssues", "resolveTaskToken", "resolveIssue", "getBuiltinSkills"],
     }),
     liveness,
     heartbeats: new MicroBatcher(async (beats) => {

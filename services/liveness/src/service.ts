@@ -49,7 +49,7 @@ export async function migrateLiveness(config: LivenessConfig, log: Logger): Prom
 export async function startLiveness(config: LivenessConfig, log: Logger): Promise<RunningLiveness> {
   const host = await openServiceHost({ name: "liveness", schema: SCHEMA, migrationsDir: MIGRATIONS_DIR, config, log });
   try {
-    const registry = createClient(RuntimeRegistryServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000, idempotent: ["getRuntime"] });
+    const registry = createClient(RuntimeRegistryServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000 });
     host.onStop(async () => registry.close());
     const state = new LivenessState();
     states.add(state);

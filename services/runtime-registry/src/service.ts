@@ -29,10 +29,7 @@ export async function startRegistry(config: RegistryConfig, log: Logger): Promis
   if (config.JWT_SECRET === DEV_JWT_SECRET) log.warn("JWT_SECRET is the development default; set it outside development");
   const host = await openServiceHost({ name: "runtime-registry", schema: SCHEMA, migrationsDir: MIGRATIONS_DIR, config, log });
   try {
-    const profiles = createClient(ProfileCatalogServiceService, config.PROFILE_CATALOG_GRPC_ADDR, {
-      deadlineMs: 5_000,
-      idempotent: ["getProfile"],
-    });
+    const profiles = createClient(ProfileCatalogServiceService, config.PROFILE_CATALOG_GRPC_ADDR, { deadlineMs: 5_000 });
     host.onStop(async () => profiles.close());
     const deps = { pool: host.pool, outbox: host.outbox, profiles, jwtSecret: new TextEncoder().encode(config.JWT_SECRET), log };
     for (const consumer of await startRegistryConsumers({ bus: host.bus, pool: host.pool, outbox: host.outbox, log })) {

@@ -46,16 +46,10 @@ export async function migrateTaskQueue(config: TaskQueueConfig, log: Logger): Pr
 export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Promise<RunningTaskQueue> {
   const host = await openServiceHost({ name: "task-queue", schema: SCHEMA, migrationsDir: MIGRATIONS_DIR, config, log });
   try {
-    const registry = createClient(RuntimeRegistryServiceService, config.REGISTRY_GRPC_ADDR, {
-      deadlineMs: 5_000,
-      idempotent: ["getRuntime", "getAgent"],
-    });
-    const identity = createClient(IdentityServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000, idempotent: ["getWorkspace"] });
+    const registry = createClient(RuntimeRegistryServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000 });
+    const identity = createClient(IdentityServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 5_000 });
     // Claims ask it about their runtimes: a short deadline, a claim must answer.
-    const liveness = createClient(LivenessServiceService, config.LIVENESS_GRPC_ADDR, {
-      deadlineMs: 2_000,
-      idempotent: ["getRuntimeLiveness"],
-    });
+    const liveness = createClient(LivenessServiceService, config.LIVENESS_GRPC_ADDR, { deadlineMs: 2_000 });
     host.onStop(async () => {
       registry.close();
       identity.close();

@@ -225,7 +225,7 @@ static_resources:
                     - name: services
                       domains: ["*"]
                       routes:
-                        # Reads (NO_SIDE_EFFECTS in proto/) are retried on UNAVAILABLE; nothing else is.
+                        # RPCs marked NO_SIDE_EFFECTS or IDEMPOTENT in proto/ are retried on UNAVAILABLE; nothing else is.
                         {{- range $reads }}
                         - name: {{ .path | quote }}
                           match: { path: {{ .path | quote }}, grpc: {} }

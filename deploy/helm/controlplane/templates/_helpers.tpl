@@ -159,35 +159,20 @@ capabilities:
 {{- end }}
 
 {{/*
-The RPCs marked `idempotency_level = NO_SIDE_EFFECTS` in proto/, with the
-cluster that serves them: the only internal calls Envoy retries. CI checks
-this list against proto/ (deploy/test), so a new read must be added here.
+The RPCs marked `idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT` in
+proto/, with the cluster that serves them: the only internal calls Envoy
+retries. files/retryable-rpcs.yaml is generated from proto/ by `npm run gen`
+(the gRPC clients read the same levels); the cluster is the component that
+lists the RPC's service in grpcServices.
 */}}
 {{- define "controlplane.idempotentRpcs" -}}
-- { path: /controlplane.registry.v1.IdentityService/GetWorkspace, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/GetWorkspaceRepos, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/ListWorkspaces, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/ListDaemonWorkspaces, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/GetMembership, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/ListTokens, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/ResolveToken, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.IdentityService/GetUser, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.RuntimeRegistryService/GetRuntime, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.RuntimeRegistryService/GetRuntimeWorkspaces, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.RuntimeRegistryService/ListRuntimes, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.RuntimeRegistryService/GetAgent, cluster: runtime-registry }
-- { path: /controlplane.registry.v1.RuntimeRegistryService/ListAgents, cluster: runtime-registry }
-- { path: /controlplane.profiles.v1.ProfileCatalogService/ListProfiles, cluster: profile-catalog }
-- { path: /controlplane.profiles.v1.ProfileCatalogService/GetProfile, cluster: profile-catalog }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/GetTask, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/ListMessages, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/ListPendingTasks, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/ListTasks, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/GetIssueUsage, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/GetWorkItem, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/CheckIssues, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/ResolveTaskToken, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/ResolveIssue, cluster: task-queue }
-- { path: /controlplane.taskqueue.v1.TaskQueueService/GetBuiltinSkills, cluster: task-queue }
-- { path: /controlplane.liveness.v1.LivenessService/GetRuntimeLiveness, cluster: liveness }
+{{- $grpc := include "controlplane.grpcComponents" . | fromYaml }}
+{{- range $path := .Files.Get "files/retryable-rpcs.yaml" | fromYamlArray }}
+{{- $service := index (splitList "/" $path) 1 }}
+{{- range $c := $grpc }}
+{{- if has $service $c.grpcServices }}
+- { path: {{ $path }}, cluster: {{ $c.name }} }
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
