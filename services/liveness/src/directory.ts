@@ -71,14 +71,11 @@ export class Directory {
 
   /** Mirrors the registry's row: a runtime it calls online is online here too, seen when it last saw it. */
   private async lookup(runtimeId: string): Promise<repo.LivenessRow> {
-    let runtime;
-    try {
-      ({ runtime } = await this.registry.getRuntime({ runtimeId }));
-    } catch (error) {
+    const { runtime: known } = await this.registry.getRuntime({ runtimeId }).catch((error: unknown) => {
       if (hasCode(error, status.NOT_FOUND)) throw new NotFoundError(RUNTIME_NOT_FOUND);
       throw error;
-    }
-    const known = runtime!;
+    });
+    if (!known) throw new Error(`the registry answered GetRuntime ${runtimeId} without a runtime`);
     const changedAt = known.updatedAt ?? new Date();
     const { row } = await this.pool.transaction((tx) =>
       repo.learn(tx, {

@@ -16,13 +16,10 @@ const ALGORITHMS = ["HS256", "HS384", "HS512"];
  * "invalid claims".
  */
 export async function verifyJwt(token: string, secret: Uint8Array): Promise<JwtClaims> {
-  let payload;
-  try {
-    ({ payload } = await jwtVerify(token, secret, { algorithms: ALGORITHMS }));
-  } catch (error) {
+  const { payload } = await jwtVerify(token, secret, { algorithms: ALGORITHMS }).catch((error: unknown) => {
     if (error instanceof errors.JOSEError || error instanceof TypeError) throw new UnauthenticatedError("invalid token");
     throw error;
-  }
+  });
   if (typeof payload.sub !== "string" || payload.sub.trim() === "") throw new UnauthenticatedError("invalid claims");
   return {
     userId: payload.sub,

@@ -312,15 +312,12 @@ async function plan(
 async function customProfile(deps: RegisterDeps, workspaceId: string, sent: string) {
   const id = parseUuid(sent.trim());
   if (!id) throw new InvalidArgumentError("invalid profile_id");
-  let profile;
-  try {
-    ({ profile } = await deps.profiles.getProfile({ workspaceId, profileId: id }));
-  } catch (error) {
+  const { profile } = await deps.profiles.getProfile({ workspaceId, profileId: id }).catch((error: unknown) => {
     if (hasCode(error, status.NOT_FOUND) || hasCode(error, status.INVALID_ARGUMENT)) {
       throw new InvalidArgumentError(`unknown runtime profile: ${sent}`);
     }
     throw new UnavailableError("profile catalog unavailable");
-  }
+  });
   if (!profile) throw new InvalidArgumentError(`unknown runtime profile: ${sent}`);
   if (!profile.enabled) throw new FailedPreconditionError(`runtime profile is disabled: ${sent}`);
   return profile;

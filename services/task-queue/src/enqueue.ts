@@ -25,13 +25,10 @@ export async function enqueueTask(deps: TaskQueueDeps, req: EnqueueTaskRequest):
   const initiatorUserId = optionalUuid(req.initiatorUserId, "initiator_user_id");
   if (req.maxAttempts < 0) throw new InvalidArgumentError("max_attempts must not be negative");
 
-  let agent;
-  try {
-    ({ agent } = await deps.registry.getAgent({ agentId }));
-  } catch (error) {
+  const { agent } = await deps.registry.getAgent({ agentId }).catch((error: unknown) => {
     if (hasCode(error, status.NOT_FOUND)) throw new NotFoundError("agent not found");
     throw error;
-  }
+  });
   if (!agent || (workspaceId !== null && agent.workspaceId !== workspaceId)) throw new NotFoundError("agent not found");
   if (agent.archivedAt) throw new FailedPreconditionError("agent is archived");
   if (!agent.runtimeId) throw new FailedPreconditionError("agent has no runtime");
@@ -78,13 +75,10 @@ export async function enqueueTask(deps: TaskQueueDeps, req: EnqueueTaskRequest):
  * could only cancel the task: refuse it now, saying what to fix.
  */
 async function requireRuntimeOwner(deps: TaskQueueDeps, runtimeId: string): Promise<void> {
-  let runtime;
-  try {
-    runtime = await deps.reads.runtimes.get(runtimeId);
-  } catch (error) {
+  const runtime = await deps.reads.runtimes.get(runtimeId).catch((error: unknown) => {
     if (hasCode(error, status.NOT_FOUND)) throw new FailedPreconditionError("the agent's runtime no longer exists");
     throw error;
-  }
+  });
   if (!runtime.ownerId) {
     throw new FailedPreconditionError(
       "agent has no owner and its runtime has none: nobody to act for; set the agent's owner or register the runtime with a user's token",

@@ -111,13 +111,10 @@ export class Authenticator {
   async resolveTaskToken(token: string, style: ErrorStyle): Promise<Caller> {
     const cached = this.taskTokens.get(token);
     if (cached) return cached;
-    let resolved;
-    try {
-      resolved = await this.clients.tasks.resolveTaskToken({ token });
-    } catch (error) {
+    const resolved = await this.clients.tasks.resolveTaskToken({ token }).catch((error: unknown) => {
       if (hasCode(error, status.UNAUTHENTICATED)) throw new HttpError(401, error.details, style);
       throw new HttpError(503, "authentication unavailable", style, { cause: error });
-    }
+    });
     const caller: Caller = {
       kind: "task_token",
       userId: resolved.userId,

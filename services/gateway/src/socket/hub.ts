@@ -3,6 +3,7 @@ import type { WebSocket } from "ws";
 import { decodeEvent, isEventType, pendingActionSubject, taskWakeSubject } from "@controlplane/events";
 import { hasCode, runOutsideScope, status } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
+import type { HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
 import type { Authenticator } from "../auth/authenticator.js";
 import type { GatewayClients } from "../clients.js";
 import { poppedActionIds } from "../shapes.js";
@@ -158,7 +159,7 @@ export class SocketHub {
    * An ack that cannot be delivered gives its popped actions back.
    */
   private async beat(connection: DaemonConnection, runtimeId: string, sentId: string, supportsBatchImport: boolean): Promise<void> {
-    let answer;
+    let answer: HeartbeatResponse;
     try {
       answer = await this.options.clients.heartbeats.submit({ runtimeId, supportsBatchImport, viaSocket: true });
     } catch (error) {
@@ -360,7 +361,8 @@ export class SocketHub {
   private index(map: Map<string, Set<DaemonConnection>>, key: string, connection: DaemonConnection, onFirst?: () => void): void {
     let set = map.get(key);
     if (!set) {
-      map.set(key, (set = new Set()));
+      set = new Set();
+      map.set(key, set);
       onFirst?.();
     }
     set.add(connection);
