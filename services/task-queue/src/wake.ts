@@ -54,7 +54,10 @@ export class WakeHub {
     });
     if (this.closed) waiter.release();
     let set = this.waiters.get(runtimeId);
-    if (!set) this.waiters.set(runtimeId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.waiters.set(runtimeId, set);
+    }
     set.add(waiter);
     return waiter;
   }
