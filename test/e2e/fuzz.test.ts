@@ -85,7 +85,7 @@ function requestFor(route: { method: string; url: string }) {
     headers: fc.dictionary(fc.constantFrom("x-workspace-id", "x-claim-wait", "x-request-id", "content-type"), fc.string({ maxLength: 40 }), { maxKeys: 2 }),
   }).map((parts) => {
     let path = route.url;
-    params.forEach((name, i) => (path = path.replace(`:${name}`, encodeURIComponent(String(parts.values[i]).toWellFormed()))));
+    for (const [i, name] of params.entries()) path = path.replace(`:${name}`, encodeURIComponent(String(parts.values[i]).toWellFormed()));
     if (parts.query) path += `?${parts.query[0]}=${encodeURIComponent(parts.query[1].toWellFormed())}`;
     return { method: route.method, path, ...parts };
   });

@@ -58,7 +58,9 @@ export async function closeAll(sockets: WebSocket[], graceMs = 5_000): Promise<v
     ws.readyState === WebSocket.CLOSED ? Promise.resolve() : new Promise<void>((resolve) => ws.once("close", () => resolve())),
   );
   for (const ws of sockets) ws.close();
-  const timer = setTimeout(() => sockets.forEach((ws) => ws.terminate()), graceMs);
+  const timer = setTimeout(() => {
+    for (const ws of sockets) ws.terminate();
+  }, graceMs);
   await Promise.all(closed);
   clearTimeout(timer);
 }

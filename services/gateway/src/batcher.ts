@@ -41,15 +41,18 @@ export class MicroBatcher<Item, Result> {
     // The call serves every caller in the batch: it must not inherit the
     // first one's scope (its deadline, or its cancellation if it hangs up).
     runOutsideScope(() => this.send(batch.map((w) => w.item))).then(
-      (outcomes) =>
-        batch.forEach((w, i) => {
+      (outcomes) => {
+        for (const [i, w] of batch.entries()) {
           const outcome = outcomes[i];
           if (!outcome) w.reject(new CodedError(status.INTERNAL, "the batch answered fewer items than it was sent"));
           else if (outcome.ok) w.resolve(outcome.value);
           else w.reject(outcome.error);
-        }),
+        }
+      },
       // The whole call failed (service down, deadline): every item in it did.
-      (error: unknown) => batch.forEach((w) => w.reject(error)),
+      (error: unknown) => {
+        for (const w of batch) w.reject(error);
+      },
     );
   }
 }
