@@ -67,7 +67,10 @@ function openSocketRaw(token: string | undefined, query: string, headers: Record
     ({ WebSocket }) =>
       new Promise<void>((resolve, reject) => {
         const ws = new WebSocket(url, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
-        ws.once("open", () => (ws.terminate(), resolve()));
+        ws.once("open", () => {
+          ws.terminate();
+          resolve();
+        });
         ws.once("unexpected-response", (_request, response) => {
           let body = "";
           response.on("data", (chunk: Buffer) => (body += chunk.toString()));

@@ -23,7 +23,9 @@ export class TestSocket {
       const parsed = JSON.parse(raw) as { type: string; payload: Record<string, unknown> };
       const frame = { ...parsed, raw };
       this.frames.push(frame);
-      this.waiters = this.waiters.filter((w) => (w.match(frame) ? (w.resolve(frame), false) : true));
+      const matched = this.waiters.filter((w) => w.match(frame));
+      this.waiters = this.waiters.filter((w) => !matched.includes(w));
+      for (const w of matched) w.resolve(frame);
     });
     this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
   }
@@ -34,7 +36,11 @@ export class TestSocket {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("no matching frame in time")), timeoutMs);
-      this.waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+      const settle = (f: Frame) => {
+        clearTimeout(timer);
+        resolve(f);
+      };
+      this.waiters.push({ match, resolve: settle });
     });
   }
 

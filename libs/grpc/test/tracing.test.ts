@@ -12,7 +12,11 @@ async function profileServer(getProfile: UnaryHandlers<typeof ProfileCatalogServ
   const server = new GrpcServer(log).add(ProfileCatalogServiceService, { getProfile } as UnaryHandlers<typeof ProfileCatalogServiceService>);
   const port = await server.listen(0, "127.0.0.1");
   const client = createClient(ProfileCatalogServiceService, `127.0.0.1:${port}`);
-  return { client, stop: async () => (client.close(), await server.shutdown(1_000)) };
+  const stop = async () => {
+    client.close();
+    await server.shutdown(1_000);
+  };
+  return { client, stop };
 }
 
 test.serial("with tracing off no trace context is sent, and calls work as before", async (t) => {

@@ -334,7 +334,9 @@ test("freshness: online and seen within the window; the newest of flushed and be
   const down = newRuntime();
   answers.set(down.id, unavailable());
   t.true(await freshness.fresh(down, now), "liveness down: the registry says online");
-  t.false(await freshness.fresh({ ...down, id: (answers.set(randomUUID(), unavailable()), [...answers.keys()].at(-1)!), status: "offline" }, now));
+  const downOffline = randomUUID();
+  answers.set(downOffline, unavailable());
+  t.false(await freshness.fresh({ ...down, id: downOffline, status: "offline" }, now));
 });
 
 test("token hashes: what the statement stores is the hash of the token the answer carries", async (t) => {
