@@ -29,7 +29,7 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
     "[REDACTED AWS SECRET]",
   ],
   // PEM private keys (across lines, shortest block).
-  [new RegExp(`-----BEGIN[A-Z\\t\\n\\f\\r ]*PRIVATE KEY-----[^]*?-----END[A-Z\\t\\n\\f\\r ]*PRIVATE KEY-----`, "gu"), "[REDACTED PRIVATE KEY]"],
+  [/-----BEGIN[A-Z\t\n\f\r ]*PRIVATE KEY-----[\s\S]*?-----END[A-Z\t\n\f\r ]*PRIVATE KEY-----/gu, "[REDACTED PRIVATE KEY]"],
   // GitHub tokens: 36 to 255 characters after the prefix, ending on a word boundary.
   [/\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{36,255}\b/g, "[REDACTED GITHUB TOKEN]"],
   // OpenAI / Anthropic API keys.
@@ -46,7 +46,7 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
     "Bearer [REDACTED]",
   ],
   // Connection strings with a password: scheme, user and password go together.
-  [new RegExp(`(?:postgres|mysql|mongodb|redis|amqp)(?:ql)?://[^:\\t\\n\\f\\r ]+:[^@\\t\\n\\f\\r ]+@`, "giu"), "[REDACTED CONNECTION STRING]@"],
+  [/(?:postgres|mysql|mongodb|redis|amqp)(?:ql)?:\/\/[^:\t\n\f\r ]+:[^@\t\n\f\r ]+@/giu, "[REDACTED CONNECTION STRING]@"],
   // NAME=value / NAME: value for common secret names, name included, anywhere in a word.
   [
     new RegExp(

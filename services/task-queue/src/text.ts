@@ -9,7 +9,6 @@ import { LIMITS } from "@controlplane/config";
  * removed, a lone surrogate becomes U+FFFD (what a UTF-8 encoder does anyway).
  */
 
-const NUL = /\u0000/g;
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const REPLACEMENT = "\uFFFD";
@@ -17,7 +16,7 @@ const REPLACEMENT = "\uFFFD";
 /** `text` with NUL removed and lone surrogates replaced: a string Postgres `text` and `jsonb` accept. */
 export function storableText(text: string): string {
   // Removing NUL first: it may have separated the two halves of a pair.
-  return text.replace(NUL, "").replace(LONE_SURROGATE, REPLACEMENT);
+  return text.replaceAll("\u0000", "").replace(LONE_SURROGATE, REPLACEMENT);
 }
 
 /** `storableText` for optional values: undefined and null pass through. */
