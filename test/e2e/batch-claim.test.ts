@@ -4,7 +4,7 @@ import { query, waitFor } from "@controlplane/testkit";
 import { batchClaim, dispatchedAgo, lastSeenAgo, registerDaemon, taskState, tasksOf, tokenCount } from "../support/claims.js";
 import { http } from "../support/http.js";
 import { openSocket } from "../support/socket.js";
-import { seedWorkspace, startStack, type SeededWorkspace, type Stack } from "../support/stack.js";
+import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
 import { enqueue, seedAgent } from "../support/tasks.js";
 
 // The batch claim of today's daemon, POST /api/daemon/tasks/claim (contract

@@ -4,7 +4,7 @@ import pg from "pg";
 import { startGateway } from "@controlplane/gateway";
 import { loadGatewayConfig } from "@controlplane/gateway/config";
 import { createClient, status } from "@controlplane/grpc";
-import { startLiveness, type RunningLiveness } from "@controlplane/liveness";
+import { startLiveness } from "@controlplane/liveness";
 import { loadLivenessConfig } from "@controlplane/liveness/config";
 import { sweepOnce } from "@controlplane/liveness/sweeper";
 import { createLogger } from "@controlplane/log";

@@ -49,7 +49,7 @@ export class RuntimeFreshness {
       this.log.warn({ err: error, runtime_id: runtime.id }, "liveness unavailable; the claim trusts the registry's status");
       return runtime.status === "online";
     }
-    if (!liveness || liveness.status !== "online") return false;
+    if (liveness?.status !== "online") return false;
     const seen = Math.max(liveness.lastSeenAt?.getTime() ?? 0, liveness.lastBeatAt?.getTime() ?? 0) || liveness.statusChangedAt?.getTime() || 0;
     return seen >= now - this.windowMs;
   }
