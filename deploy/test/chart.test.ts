@@ -35,8 +35,7 @@ const PROGRAMS: Record<string, { entry: string; env: { shape: Record<string, unk
   gateway: { entry: "services/gateway/src/main.ts", env: gatewayEnv },
 };
 
-// The pod template of a Deployment or Job, read as data.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the pod template of a Deployment or Job, read as data.
 type PodSpec = any;
 const podOf = (o: K8sObject): PodSpec => o.spec.template.spec;
 const workloads = (objects: K8sObject[]) => objects.filter((o) => o.kind === "Deployment" || o.kind === "Job");

@@ -27,8 +27,7 @@ export function envoyConfigText(objects: K8sObject[]): string {
   return map.data["envoy.yaml"];
 }
 
-// The bootstrap is read as data; its shape is Envoy's, checked by the validator.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the bootstrap is read as data; its shape is Envoy's, checked by the validator.
 export type EnvoyBootstrap = any;
 
 export const parseEnvoy = (text: string): EnvoyBootstrap => parse(text);

@@ -15,8 +15,7 @@ export interface K8sObject {
   apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  // Objects differ by kind; each test narrows what it reads.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: objects differ by kind; each test narrows what it reads.
   spec?: any;
   data?: Record<string, string>;
   stringData?: Record<string, string>;

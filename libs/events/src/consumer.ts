@@ -16,6 +16,7 @@ export interface ConsumerOptions<T extends EventType> {
    * error redelivers the event after a backoff; returning `{ retryAfterMs }`
    * asks for it again later without counting as a failure (e.g. a grace period).
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler with nothing to say is a plain async function (Promise<void>).
   handler: (event: EventPayload<T>) => Promise<void | { retryAfterMs: number }>;
   log: Logger;
 }

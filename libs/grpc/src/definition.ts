@@ -14,7 +14,7 @@ export interface UnaryMethodDefinition<Req, Res> {
 
 // `any` here only widens the generic bound; concrete request/response types are
 // recovered with `infer` wherever a definition is used.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a bound over every method's request and response types.
 export type AnyUnaryMethod = UnaryMethodDefinition<any, any>;
 
 export type ServiceDefinitionOf = Record<string, AnyUnaryMethod>;
