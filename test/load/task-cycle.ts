@@ -1,188 +1,136 @@
 /**
- * Task queue benchmark (run on demand: `npm run bench:tasks`).
+ * Task-lifecycle benchmark (on demand: `npm run bench:tasks`), issue 14: in
+ * one run, against the original's shape (daemons of one runtime each,
+ * claiming per runtime, heartbeating over HTTP):
  *
- * 1. Claim -> start -> complete cycles per second through the gateway, with
- *    64 simulated daemons (one runtime and one agent each), over real HTTP.
- * 2. The ceiling: the same claim SQL function, plus the start and complete
- *    UPDATEs, from 64 raw pg connections (no gRPC, no HTTP, no events).
- * 3. Enqueue-to-claim latency with long-poll: 64 daemons waiting on
- *    ?wait=25 while tasks are enqueued one by one.
- * 4. Today's daemon (batch claims, socket wake-ups): a queue of ten 10 s
- *    tasks drained at once, a 10-runtime daemon's slots kept busy over 1,000
- *    tasks, and the task queue's CPU for a batch claim of 32 against a
- *    single claim (see todays-daemon-bench.ts).
+ * - cycles/s and CPU per claim -> start -> complete cycle through the
+ *   gateway over HTTP, (a) all services in one process and (b) one process
+ *   per service as the chart deploys it, CPU per process from /proc;
+ * - (c) the raw SQL ceiling: the claim's SQL function and the start and
+ *   complete UPDATEs from raw pg connections (no HTTP, gRPC or events);
+ * - control-plane CPU per HTTP heartbeat, N runtimes beating at a set rate;
+ * - dispatch latency, enqueue -> task in an idle daemon's hands, on the
+ *   daemon socket (wake-up, then an HTTP claim), on long-poll (?wait=25) and
+ *   on plain polling with the daemon's poll interval shortened to P.
+ *
+ * Each round starts (a) and (b) in turn on a fresh database (the order
+ * alternates from round to round, so a change in the machine's load weighs on
+ * both) and stops each before the next, so one plane's pools and idle work
+ * never sit beside the other's; the ceiling is measured once a round, on the
+ * first plane while it is idle. The summary prints medians over the rounds,
+ * each target of the issue next to its figure.
+ *
+ * Settings (environment):
+ * - BENCH_ROUNDS (3): rounds;
+ * - BENCH_DAEMONS (64): simulated daemons, one runtime and one agent each;
+ * - BENCH_TASKS_PER_DAEMON (15): tasks each daemon drains per cycle phase;
+ * - BENCH_RAW_CONNECTIONS (16): pg connections of the ceiling (a plane's
+ *   pools and other users hold part of Postgres' 100; 16 keep two cores busy);
+ * - BENCH_BEAT_RUNTIMES (2000), BENCH_BEAT_RATE (1000): runtimes loaded for
+ *   the heartbeat measure and the beats per second they make in all (each
+ *   runtime beats every RUNTIMES / RATE s; the daemon's interval is 15 s);
+ * - BENCH_BEAT_MS (5000): how long beats are measured, after one pass over
+ *   every runtime (the gateway meeting each once is not the steady state);
+ * - BENCH_DISPATCH_SAMPLES (100), BENCH_DISPATCH_WARMUP (10): latency
+ *   samples per way and shape, and samples taken first and thrown away;
+ * - BENCH_GAP_MS (10): pause between socket or long-poll samples;
+ * - BENCH_POLL_INTERVAL_MS (500), BENCH_POLL_DAEMONS (16): polling's P (the
+ *   daemon's is 30 s) and how many daemons poll (each an empty claim per P);
+ * - BENCH_TODAYS_DAEMON (unset): 1 also runs today's daemon's batch-claim
+ *   phases once at the end, every service in its own process
+ *   (todays-daemon-bench.ts, about a minute more);
+ * - the harness's BENCH_DATABASE_SERVER_URL, BENCH_CPU_PROF, BENCH_NODE_FLAGS
+ *   and BENCH_LOG_LEVEL.
  */
-import { randomBytes, randomUUID } from "node:crypto";
-import * as hdr from "hdr-histogram-js";
-import pg from "pg";
-import { createClient } from "@controlplane/grpc";
-import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
-import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
-import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { cpuSeconds, postgresPids, rssMiB, startControlPlane } from "./harness.js";
+import { loadavg } from "node:os";
+import { heartbeatCpu } from "./task-cycle/beats.js";
+import { gatewayCycles, rawCeiling } from "./task-cycle/cycles.js";
+import { longPollDispatch, pollingDispatch, socketDispatch, type DispatchSettings } from "./task-cycle/dispatch.js";
+import { startBench, type Shape } from "./task-cycle/plane.js";
+import { roundLine, summaryLines, type Round, type ShapeRound } from "./task-cycle/summary.js";
 import { runTodaysDaemonPhases } from "./todays-daemon-bench.js";
 
-const DAEMONS = Number(process.env.BENCH_DAEMONS ?? 64);
-const TASKS_PER_DAEMON = Number(process.env.BENCH_TASKS_PER_DAEMON ?? 40);
-const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 400);
-/** Raw connections for the ceiling: the services' pools hold some of Postgres' 100. */
-const RAW_CONNECTIONS = Number(process.env.BENCH_RAW_CONNECTIONS ?? 48);
+const setting = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+};
+const ROUNDS = setting("BENCH_ROUNDS", 3);
+const DAEMONS = setting("BENCH_DAEMONS", 64);
+const TASKS_PER_DAEMON = setting("BENCH_TASKS_PER_DAEMON", 15);
+const RAW_CONNECTIONS = setting("BENCH_RAW_CONNECTIONS", 16);
+const BEAT_RUNTIMES = setting("BENCH_BEAT_RUNTIMES", 2_000);
+const BEAT_RATE = setting("BENCH_BEAT_RATE", 1_000);
+const BEAT_MS = setting("BENCH_BEAT_MS", 5_000);
+const DISPATCH: DispatchSettings = {
+  samples: setting("BENCH_DISPATCH_SAMPLES", 100),
+  warmup: setting("BENCH_DISPATCH_WARMUP", 10),
+  gapMs: setting("BENCH_GAP_MS", 10),
+  pollIntervalMs: setting("BENCH_POLL_INTERVAL_MS", 500),
+  pollers: Math.min(setting("BENCH_POLL_DAEMONS", 16), setting("BENCH_DAEMONS", 64)),
+};
+const TODAYS_DAEMON = process.env.BENCH_TODAYS_DAEMON === "1";
 
-const plane = await startControlPlane();
-const identity = createClient(IdentityServiceService, plane.registryAddr, { deadlineMs: 30_000 });
-const registry = createClient(RuntimeRegistryServiceService, plane.registryAddr, { deadlineMs: 30_000 });
-const tasks = createClient(TaskQueueServiceService, plane.tasksAddr, { deadlineMs: 30_000 });
-
-try {
-  const userId = randomUUID();
-  const { workspace } = await identity.createWorkspace({ name: `bench-${userId.slice(0, 6)}`, slug: "", description: "", repos: [], settingsJson: "", issuePrefix: "" });
-  const workspaceId = workspace!.id;
-  await identity.addMember({ workspaceId, userId, role: MemberRole.MEMBER_ROLE_OWNER });
-  const { token } = await identity.issuePersonalAccessToken({ userId, name: "bench", ttlSeconds: 3600 });
-
-  const daemons = await Promise.all(
-    Array.from({ length: DAEMONS }, async (_, i) => {
-      const answer = await post(`/api/daemon/register`, {
-        workspace_id: workspaceId,
-        daemon_id: `bench-daemon-${i}`,
-        runtimes: [{ type: "claude", version: "1", status: "online" }],
-      });
-      const runtimeId = (answer.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
-      const { agent } = await registry.upsertAgent({
-        workspaceId, runtimeId, name: `agent-${i}`, instructions: "", customEnv: {}, customArgs: [], runtimeConfigJson: "",
-        skills: [], maxConcurrentTasks: 1_000, visibility: "",
-      });
-      return { runtimeId, agentId: agent!.id };
-    }),
-  );
-
-  async function post(path: string, body: unknown) {
-    const response = await fetch(plane.gatewayUrl + path, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, json: (await response.json()) as unknown };
-  }
-
-  async function enqueueAll() {
-    await Promise.all(daemons.map(async ({ agentId }) => {
-      for (let i = 0; i < TASKS_PER_DAEMON; i++) await tasks.enqueueTask({ agentId, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 });
-    }));
-  }
-
-  // 1. Through the gateway.
-  await enqueueAll();
-  const claimLatency = hdr.build();
-  let cycles = 0;
-  const pgPids = await postgresPids();
-  const cpuBefore = { plane: await cpuSeconds(plane.pids), postgres: await cpuSeconds(pgPids), bench: process.cpuUsage() };
-  let started = performance.now();
-  await Promise.all(daemons.map(async ({ runtimeId }) => {
-    for (;;) {
-      const t0 = performance.now();
-      const claim = await post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {});
-      claimLatency.recordValue(Math.round((performance.now() - t0) * 1000));
-      const task = (claim.json as { task: { id: string } | null }).task;
-      if (!task) return;
-      await post(`/api/daemon/tasks/${task.id}/start`, {});
-      await post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
-      cycles++;
+/** Everything measured of one shape in one round; the ceiling too when `ceiling` is asked for. */
+async function measureShape(shape: Shape, ceiling: boolean): Promise<{ result: Omit<ShapeRound, "ofCeiling">; ceiling?: number }> {
+  const bench = await startBench(shape, DAEMONS, BEAT_RUNTIMES);
+  const phase = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw new Error(`${shape}: ${name} failed`, { cause: error });
     }
-  }));
-  const gatewaySeconds = (performance.now() - started) / 1000;
-  const gatewayRate = cycles / gatewaySeconds;
-  const benchCpu = process.cpuUsage(cpuBefore.bench);
-  const cpuPerCycleMs = {
-    plane: ((await cpuSeconds(plane.pids)) - cpuBefore.plane) * 1000 / cycles,
-    postgres: ((await cpuSeconds(await postgresPids())) - cpuBefore.postgres) * 1000 / cycles,
-    bench: (benchCpu.user + benchCpu.system) / 1000 / cycles,
   };
-  const rssAfterGateway = (await Promise.all(plane.pids.map(rssMiB))).join(" + ");
-
-  // 2. The raw ceiling: same SQL, 64 connections, no layers.
-  await enqueueAll();
-  const clients = await Promise.all(Array.from({ length: RAW_CONNECTIONS }, async () => {
-    const client = new pg.Client({ connectionString: plane.databaseUrl });
-    client.on("error", () => undefined);
-    await client.connect();
-    return client;
-  }));
-  let rawCycles = 0;
-  started = performance.now();
-  await Promise.all(clients.map(async (db, i) => {
-    const mine = daemons.filter((_, d) => d % RAW_CONNECTIONS === i).map((d) => d.runtimeId);
-    while (mine.length > 0) {
-      const runtimeId = mine[0]!;
-      // Exactly what a claim runs: dispatch with its lease, isolation check, token insert, resume lookup.
-      const { rows } = await db.query(
-        `SELECT (r.claimed).id AS id FROM taskqueue.claim_tasks(ARRAY[$1]::uuid[], ARRAY[$2]::uuid[], ARRAY[$3]::uuid[], 1, '{}',
-           interval '90 seconds', interval '45 seconds', 6, ARRAY[$4], interval '24 hours') r WHERE (r.claimed).id IS NOT NULL`,
-        [runtimeId, workspaceId, userId, randomBytes(32).toString("hex")],
-      );
-      const id = rows[0]?.id as string | null;
-      if (!id) {
-        mine.shift();
-        continue;
-      }
-      await db.query("UPDATE taskqueue.task SET status = 'running', started_at = now() WHERE id = $1 AND status = 'dispatched'", [id]);
-      await db.query("UPDATE taskqueue.task SET status = 'completed', completed_at = now() WHERE id = $1 AND status = 'running'", [id]);
-      rawCycles++;
-    }
-  }));
-  const rawSeconds = (performance.now() - started) / 1000;
-  const rawRate = rawCycles / rawSeconds;
-  await Promise.all(clients.map((c) => c.end()));
-
-  // 3. Enqueue-to-claim latency with every daemon long-polling.
-  const dispatch = hdr.build();
-  const enqueuedAt = new Map<string, number>();
-  let remaining = LATENCY_SAMPLES;
-  let stop = false;
-  const pollers = daemons.map(async ({ runtimeId }) => {
-    while (!stop) {
-      const claim = await post(`/api/daemon/runtimes/${runtimeId}/tasks/claim?wait=25`, {});
-      const task = (claim.json as { task: { id: string } | null }).task;
-      if (!task) continue;
-      const at = enqueuedAt.get(task.id);
-      if (at !== undefined) dispatch.recordValue(Math.round((performance.now() - at) * 1000));
-      remaining--;
-    }
-  });
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
-    const { agentId } = daemons[i % daemons.length]!;
-    const before = performance.now();
-    const { task } = await tasks.enqueueTask({ agentId, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 });
-    enqueuedAt.set(task!.id, before);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  try {
+    await phase("first heartbeats", () => bench.refreshDaemons());
+    const raw = ceiling ? (await phase("raw ceiling", () => rawCeiling(bench, TASKS_PER_DAEMON, RAW_CONNECTIONS))).perSecond : undefined;
+    const cycles = await phase("gateway cycles", () => gatewayCycles(bench, TASKS_PER_DAEMON));
+    const beats = await phase("heartbeats", () => heartbeatCpu(bench, BEAT_RATE, BEAT_MS));
+    await phase("heartbeats", () => bench.refreshDaemons());
+    const socket = await phase("socket dispatch", () => socketDispatch(bench, DISPATCH));
+    const longPoll = await phase("long-poll dispatch", () => longPollDispatch(bench, DISPATCH));
+    const polling = await phase("polling dispatch", () => pollingDispatch(bench, DISPATCH));
+    return { result: { cycles, beats, socket, longPoll, polling }, ceiling: raw };
+  } finally {
+    await bench.stop();
   }
-  const deadline = Date.now() + 30_000;
-  while (remaining > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  stop = true;
-  // Wake the pollers so they return.
-  await Promise.all(daemons.map(({ agentId }) => tasks.enqueueTask({ agentId, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 })));
-  await Promise.all(pollers);
+}
 
-  const ms = (h: hdr.Histogram, p: number) => (h.getValueAtPercentile(p) / 1000).toFixed(1);
-  console.log(`daemons: ${DAEMONS}, tasks per phase: ${DAEMONS * TASKS_PER_DAEMON}`);
-  console.log(`gateway cycles (claim->start->complete): ${gatewayRate.toFixed(0)}/s over ${cycles} cycles; claim p50 ${ms(claimLatency, 50)} ms, p99 ${ms(claimLatency, 99)} ms`);
-  console.log(`raw SQL ceiling (the same claim statement + start and complete UPDATEs, ${RAW_CONNECTIONS} connections): ${rawRate.toFixed(0)}/s over ${rawCycles} cycles`);
-  console.log(`gateway / ceiling: ${(gatewayRate / rawRate).toFixed(2)}`);
-  console.log(
-    `CPU per gateway cycle: control plane ${cpuPerCycleMs.plane.toFixed(2)} ms, Postgres ${cpuPerCycleMs.postgres.toFixed(2)} ms, ` +
-      `load generator ${cpuPerCycleMs.bench.toFixed(2)} ms (2 cores = 2,000 ms of CPU per second)`,
-  );
-  console.log(`enqueue->claim with long-poll: p50 ${ms(dispatch, 50)} ms, p99 ${ms(dispatch, 99)} ms over ${dispatch.totalCount} tasks`);
-  console.log(`control plane RSS after the gateway phase: ${rssAfterGateway} MiB (${plane.pids.length === 1 ? "all in one process" : "registry, profile catalog, task queue, liveness, gateway"})`);
-
-  // 4. Today's daemon.
-  for (const line of await runTodaysDaemonPhases({ plane, workspaceId, token, registry, tasks })) console.log(line);
+const startedAt = performance.now();
+const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+try {
+  console.log(`load average at the start: ${load()} (2 cores; other work on the machine shows in every figure)`);
+  const rounds: Round[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const order: Shape[] = r % 2 === 0 ? ["all-in-one", "per-service"] : ["per-service", "all-in-one"];
+    const round: Round = { ceiling: NaN, shapes: {} };
+    const measured: Partial<Record<Shape, Omit<ShapeRound, "ofCeiling">>> = {};
+    for (const [i, shape] of order.entries()) {
+      const { result, ceiling } = await measureShape(shape, i === 0);
+      if (ceiling !== undefined) round.ceiling = ceiling;
+      measured[shape] = result;
+    }
+    for (const shape of order) round.shapes[shape] = { ...measured[shape]!, ofCeiling: measured[shape]!.cycles.perSecond / round.ceiling };
+    rounds.push(round);
+    console.log(roundLine(r, round));
+  }
+  if (TODAYS_DAEMON) {
+    const bench = await startBench("per-service", 1, 1);
+    try {
+      const { plane, workspaceId, token, registry, tasks } = bench;
+      for (const line of await runTodaysDaemonPhases({ plane, workspaceId, token, registry, tasks })) console.log(line);
+    } finally {
+      await bench.stop();
+    }
+  }
+  console.log();
+  const lines = summaryLines({
+    rounds, daemons: DAEMONS, cyclesPerShape: DAEMONS * TASKS_PER_DAEMON, rawConnections: RAW_CONNECTIONS,
+    beatRuntimes: BEAT_RUNTIMES, beatRate: BEAT_RATE, pollIntervalMs: DISPATCH.pollIntervalMs, pollers: DISPATCH.pollers, samples: DISPATCH.samples,
+  });
+  for (const line of lines) console.log(line);
+  console.log(`load average at the end: ${load()}; ${((performance.now() - startedAt) / 1000).toFixed(0)} s in all`);
 } catch (error) {
   console.error("benchmark failed:", error);
   process.exitCode = 1;
-} finally {
-  identity.close();
-  registry.close();
-  tasks.close();
-  await plane.stop();
 }
