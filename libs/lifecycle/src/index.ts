@@ -2,6 +2,7 @@ import type { Logger } from "@controlplane/log";
 import type { Stoppable } from "./stop.js";
 
 export * from "./host.js";
+export * from "./jobs.js";
 export * from "./stop.js";
 export * from "./ports.js";
 
