@@ -1,4 +1,4 @@
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError, type PromiseClient } from "@controlplane/grpc";
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, requireUuid, type PromiseClient } from "@controlplane/grpc";
 import { isUniqueViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
@@ -106,12 +106,6 @@ export function toProto(row: repo.ProfileRow): RuntimeProfile {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
-}
-
-function requireUuid(value: string, field: string): string {
-  const id = parseUuid(value);
-  if (!id) throw new InvalidArgumentError(`invalid ${field}`);
-  return id;
 }
 
 /** A profile id that is not a UUID cannot name a profile. */

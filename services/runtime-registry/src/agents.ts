@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { InvalidArgumentError, NotFoundError, requireUuid } from "@controlplane/grpc";
 import { isForeignKeyViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import type { EventBody } from "@controlplane/events";
 import { parseUuid } from "@controlplane/ids";
@@ -6,7 +6,6 @@ import type { Agent, UpsertAgentRequest } from "@controlplane/proto/registry/v1/
 import * as repo from "./repository/agents.js";
 import * as runtimes from "./repository/runtimes.js";
 import { RUNTIME_NOT_FOUND } from "./runtimes.js";
-import { requireUuid } from "./workspaces.js";
 
 export const AGENT_NOT_FOUND = "agent not found";
 /** In-flight tasks an agent may hold across all runtimes unless told otherwise. */
@@ -84,9 +83,7 @@ function upsertedEvent(agent: Agent): EventBody<"agent.upserted"> {
 }
 
 export async function getAgent(pool: DatabasePool, agentId: string): Promise<Agent> {
-  const id = parseUuid(agentId);
-  if (!id) throw new InvalidArgumentError("invalid agent_id");
-  const row = await repo.findAgent(pool, id);
+  const row = await repo.findAgent(pool, requireUuid(agentId, "agent_id"));
   if (!row) throw new NotFoundError(AGENT_NOT_FOUND);
   return agentToProto(row);
 }

@@ -1,9 +1,9 @@
-import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { InvalidArgumentError, NotFoundError, requireUuid } from "@controlplane/grpc";
 import { isForeignKeyViolation, type DatabasePool, type DatabaseTransactionConnection, type Outbox } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
 import { MemberRole, type Member } from "@controlplane/proto/registry/v1/identity";
 import * as repo from "./repository/members.js";
-import { requireUuid, WORKSPACE_NOT_FOUND } from "./workspaces.js";
+import { WORKSPACE_NOT_FOUND } from "./workspaces.js";
 
 const ROLE_TO_PROTO = { owner: MemberRole.MEMBER_ROLE_OWNER, admin: MemberRole.MEMBER_ROLE_ADMIN, member: MemberRole.MEMBER_ROLE_MEMBER };
 

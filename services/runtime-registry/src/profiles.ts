@@ -1,9 +1,8 @@
-import { FailedPreconditionError } from "@controlplane/grpc";
+import { FailedPreconditionError, requireUuid } from "@controlplane/grpc";
 import { isForeignKeyViolation, type DatabaseTransactionConnection, type Outbox } from "@controlplane/db";
 import { RuntimeDeletedReason } from "@controlplane/proto/events/v1/events";
 import * as agents from "./repository/agents.js";
 import * as runtimes from "./repository/runtimes.js";
-import { requireUuid } from "./workspaces.js";
 
 export const AGENTS_BOUND = "cannot delete runtime profile: active agents are still bound to its runtimes";
 

@@ -1,18 +1,15 @@
-import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { InvalidArgumentError, NotFoundError, requireUuid } from "@controlplane/grpc";
 import type { DatabasePool } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
 import { launchHeader } from "./launch-headers.js";
 import * as repo from "./repository/runtimes.js";
-import { requireUuid } from "./workspaces.js";
 
 export const RUNTIME_NOT_FOUND = "runtime not found";
 
 /** NOT_FOUND only when the row does not exist, so callers can trust it as "gone". */
 export async function getRuntime(pool: DatabasePool, runtimeId: string): Promise<Runtime> {
-  const id = parseUuid(runtimeId);
-  if (!id) throw new InvalidArgumentError("invalid runtime_id");
-  const row = await repo.findRuntime(pool, id);
+  const row = await repo.findRuntime(pool, requireUuid(runtimeId, "runtime_id"));
   if (!row) throw new NotFoundError(RUNTIME_NOT_FOUND);
   return runtimeToProto(row);
 }

@@ -1,5 +1,5 @@
 import { generateToken, hashToken, TOKEN_PREFIX } from "@controlplane/auth";
-import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "@controlplane/grpc";
+import { InvalidArgumentError, NotFoundError, requireUuid, UnauthenticatedError } from "@controlplane/grpc";
 import { isForeignKeyViolation, type CommonQueryMethods, type DatabasePool, type Outbox } from "@controlplane/db";
 import type { EventBody } from "@controlplane/events";
 import { parseUuid } from "@controlplane/ids";
@@ -7,7 +7,7 @@ import type { Logger } from "@controlplane/log";
 import { TokenKind, type Identity, type TokenInfo } from "@controlplane/proto/registry/v1/identity";
 import { verifyJwt } from "./jwt.js";
 import * as repo from "./repository/tokens.js";
-import { requireUuid, WORKSPACE_NOT_FOUND } from "./workspaces.js";
+import { WORKSPACE_NOT_FOUND } from "./workspaces.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 /** A renewal pushes the expiry this far out... */

@@ -1,4 +1,4 @@
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, requireUuid } from "@controlplane/grpc";
 import { isUniqueViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import { parseUuid } from "@controlplane/ids";
 import { MemberRole, type Workspace, type WorkspaceSummary } from "@controlplane/proto/registry/v1/identity";
@@ -153,10 +153,4 @@ function slugify(name: string): string {
     .slice(0, 64)
     .replace(/-+$/g, "");
   return slug || "workspace";
-}
-
-export function requireUuid(value: string, field: string): string {
-  const id = parseUuid(value);
-  if (!id) throw new InvalidArgumentError(`invalid ${field}`);
-  return id;
 }

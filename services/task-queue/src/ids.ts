@@ -1,15 +1,11 @@
-import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { NotFoundError, requireUuid } from "@controlplane/grpc";
 import type { CommonQueryMethods } from "@controlplane/db";
-import { parseUuid } from "@controlplane/ids";
 import * as tasks from "./repository/tasks.js";
 
 export const TASK_NOT_FOUND = "task not found";
 
-export function requireUuid(value: string, field: string): string {
-  const id = parseUuid(value);
-  if (!id) throw new InvalidArgumentError(`invalid ${field}`);
-  return id;
-}
+// The one helper of the gRPC kit, re-exported: this service's modules take their id helpers from here.
+export { requireUuid };
 
 export function optionalUuid(value: string | undefined, field: string): string | null {
   return value === undefined || value === "" ? null : requireUuid(value, field);
