@@ -175,12 +175,13 @@ test("H-28: dispatched 120 s ago but started: never re-delivered", async (t) => 
 test("H-29: another runtime's lost answer is not handed to this runtime; the task stays on its own", async (t) => {
   const s = await setup();
   const b = await registerDaemon(stack, s.ws);
-  const agentB = await seedAgent(stack, s.ws, b.runtimeIds[0]!);
+  const runtimeB = b.runtimeIds[0]!;
+  const agentB = await seedAgent(stack, s.ws, runtimeB);
   const { task } = await enqueue(stack, agentB);
-  taskOf(await claimAsToday(stack, s.token, b.runtimeIds[0]!));
+  taskOf(await claimAsToday(stack, s.token, runtimeB));
   await dispatchedAgo(stack, task.id, 120, null);
   t.is((await claimAsToday(stack, s.token, s.runtimeId)).text, '{"task":null}\n');
-  t.is((await taskState(stack, task.id)).runtime_id, b.runtimeIds[0]);
+  t.is((await taskState(stack, task.id)).runtime_id, runtimeB);
 });
 
 test("H-30: a re-delivery with nobody to act for answers 500 runtime owner required to mint task token, and cancels", async (t) => {

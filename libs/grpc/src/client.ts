@@ -72,11 +72,10 @@ export function createClient<D extends ServiceDefinitionOf>(
   const waitForReady = options.waitForReady ?? false;
 
   const client = { close: () => channel.close() } as PromiseClient<D>;
-  for (const key of Object.keys(definition) as (keyof D & string)[]) {
-    const method = definition[key];
+  for (const [key, method] of Object.entries(definition)) {
     const [service, methodName] = splitPath(method.path);
     const attempts = isRetryable(method.path) ? maxAttempts : 1;
-    const invoke = async (request: RequestOf<D[typeof key]>, callOptions: CallOptions = {}) => {
+    const invoke = async (request: RequestOf<typeof method>, callOptions: CallOptions = {}) => {
       const started = performance.now();
       const deadline = effectiveDeadline(callOptions.deadlineMs ?? defaultDeadline);
       const signal = effectiveSignal(callOptions.signal);

@@ -75,8 +75,8 @@ export class GrpcServer {
   add<D extends ServiceDefinitionOf>(definition: D, handlers: UnaryHandlers<D>): this {
     const serviceName = serviceNameOf(definition);
     const implementation: UntypedServiceImplementation = {};
-    for (const key of Object.keys(definition) as (keyof D & string)[]) {
-      implementation[key] = this.wrap(definition[key].path, handlers[key]);
+    for (const [key, method] of Object.entries(definition)) {
+      implementation[key] = this.wrap(method.path, handlers[key as keyof D]);
     }
     this.server.addService(definition, implementation);
     this.serviceNames.push(serviceName);

@@ -22,8 +22,13 @@ test.before(async () => {
   // Liveness alone: runtimes are written straight into its table, so the registry is never asked.
   const env = testEnv(db, events, { REGISTRY_GRPC_ADDR: "127.0.0.1:1", SWEEP_INTERVAL_MS: "600000" });
   const log = createLogger("test", env.LOG_LEVEL);
-  for (let i = 0; i < 2; i++) replicas.push(await startLiveness(loadLivenessConfig(env), log));
-  [a, b] = replicas.map((r) => createClient(LivenessServiceService, `127.0.0.1:${r.port}`));
+  const replica = async (): Promise<Client> => {
+    const running = await startLiveness(loadLivenessConfig(env), log);
+    replicas.push(running);
+    return createClient(LivenessServiceService, `127.0.0.1:${running.port}`);
+  };
+  a = await replica();
+  b = await replica();
 });
 test.after.always(async () => {
   a?.close();
