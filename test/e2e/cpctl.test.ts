@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import test from "ava";
 import { isConnectedBySocket, SOCKET_FRESH_MS } from "../../tools/cpctl/src/commands/runtime.js";
 import { http } from "../support/http.js";
-import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
+import { JWT_SECRET, seedWorkspace, startStack, type Stack } from "../support/stack.js";
 import { seedRuntime } from "../support/tasks.js";
 
 const run = promisify(execFile);
@@ -89,6 +89,36 @@ test("cpctl reports a refused request on stderr with a non-zero exit", async (t)
   const error = await t.throwsAsync(cpctl("workspace", "show", randomUUID()));
   t.like(error as object, { code: 1 });
   t.regex((error as unknown as { stderr: string }).stderr, /^cpctl: workspace not found\n$/);
+});
+
+/** `cpctl token jwt` with exactly the given JWT_SECRET (or none) in its environment. */
+async function signWithCpctl(userId: string, secret: string | undefined) {
+  const env = { ...process.env };
+  delete env.JWT_SECRET;
+  return run("node", [CPCTL, "token", "jwt", userId], { env: secret === undefined ? env : { ...env, JWT_SECRET: secret } });
+}
+
+test("token jwt signs with the registry's JWT_SECRET setting: the gateway accepts the token", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const { stdout, stderr } = await signWithCpctl(ws.member.userId, JWT_SECRET);
+  t.is(stderr, "");
+  const answer = await http(stack.gatewayUrl, "GET", "/api/workspaces", { token: stdout.trim() });
+  t.is(answer.status, 200);
+  t.deepEqual((answer.json as Array<{ id: string }>).map((w) => w.id), [ws.workspaceId]);
+});
+
+test("token jwt without JWT_SECRET says it used the development default, which this registry refuses", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const { stdout, stderr } = await signWithCpctl(ws.member.userId, undefined);
+  t.regex(stderr, /JWT_SECRET is the registry's development default/);
+  const answer = await http(stack.gatewayUrl, "GET", "/api/workspaces", { token: stdout.trim() });
+  t.is(answer.status, 401);
+});
+
+test("token jwt stops naming JWT_SECRET when the value is one the registry would refuse", async (t) => {
+  const error = await t.throwsAsync(signWithCpctl(randomUUID(), "short"));
+  t.like(error as object, { code: 1 });
+  t.regex((error as unknown as { stderr: string }).stderr, /^cpctl: invalid configuration: JWT_SECRET: must be at least 16 characters\n$/);
 });
 
 test("runtime status tells a runtime whose daemon beats over a socket from one on HTTP heartbeats", async (t) => {

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { SignJWT } from "jose";
+import { loadConfig } from "@controlplane/config";
+import { DEV_JWT_SECRET, registryEnv } from "@controlplane/runtime-registry/config";
 import { tokenKindToJSON, type TokenInfo } from "@controlplane/proto/registry/v1/identity";
 import { identityClient } from "../clients.js";
 import { parseDuration } from "../duration.js";
@@ -24,6 +26,20 @@ function describe(info: TokenInfo): Array<[string, unknown]> {
 }
 
 const SECRET_NOTE = "(shown once: store it now; only its hash is kept)";
+
+/**
+ * The registry's own JWT_SECRET setting, parsed with the registry's schema
+ * (same default, same validation), so the token signed is one that registry
+ * accepts; a bad value stops cpctl naming the variable, as it stops the
+ * registry.
+ */
+function registryJwtSecret(): string {
+  const { JWT_SECRET } = loadConfig(registryEnv.pick({ JWT_SECRET: true }));
+  if (JWT_SECRET === DEV_JWT_SECRET) {
+    process.stderr.write("cpctl: JWT_SECRET is the registry's development default: only a registry running with it accepts this token\n");
+  }
+  return JWT_SECRET;
+}
 
 export function registerTokenCommands(program: Command): void {
   const token = program.command("token").description("issue, list and revoke credentials");
@@ -101,7 +117,7 @@ export function registerTokenCommands(program: Command): void {
     .option("--email <email>")
     .action(async (userId: string, opts: { ttl: string; email?: string }) => {
       const { out } = context();
-      const secret = process.env.JWT_SECRET ?? "controlplane-dev-secret-change-me";
+      const secret = registryJwtSecret();
       const jwt = await new SignJWT(opts.email ? { email: opts.email } : {})
         .setProtectedHeader({ alg: "HS256" })
         .setSubject(userId)
