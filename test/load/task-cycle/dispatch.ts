@@ -130,9 +130,10 @@ export async function longPollDispatch(bench: Bench, settings: DispatchSettings)
 }
 
 /**
- * Polling: tasks arrive at random moments (exponential gaps, one per
- * daemon every 2 P on average) for a daemon picked at random among those
- * with none outstanding, so an enqueue falls anywhere in its poller's period.
+ * Polling: samples start at random moments (exponential gaps, one per
+ * daemon every 2 P on average), each for a daemon picked at random among
+ * those with none outstanding, and enqueue at a uniform point of its
+ * poller's period.
  */
 export async function pollingDispatch(bench: Bench, settings: DispatchSettings): Promise<DispatchResult> {
   const P = settings.pollIntervalMs;
@@ -189,6 +190,10 @@ export async function pollingDispatch(bench: Bench, settings: DispatchSettings):
   return { latency, lost };
 
   async function oneSample(daemon: Daemon, keep: boolean): Promise<void> {
+    // Picked soon after its last claim, a daemon would be early in its period
+    // (its poller naps P from that claim): a uniform [0, P) more makes the
+    // enqueue's place in the period uniform.
+    await sleep(Math.random() * P);
     const arrival = new Promise<Arrival>((resolve) => waiting.set(daemon.runtimeId, resolve));
     const t0 = performance.now();
     const taskId = await bench.enqueue(daemon.agentId);
