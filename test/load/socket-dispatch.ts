@@ -3,13 +3,15 @@
  *
  * Every service in its own process (the harness). BENCH_SOCKETS daemon
  * sockets (default 1,000, one runtime each; BENCH_RUNTIMES_PER_SOCKET puts
- * several on one socket) are opened and left idle. Then, one at a time, a
+ * several on one socket) are opened and left idle, beating every 15 s over
+ * the socket as daemons do. Then, one at a time, a
  * task is enqueued for a random watched runtime through the task queue's
  * gRPC EnqueueTask, and the socket that watches it, on receiving
  * `daemon:task_available`, claims over HTTP
  * (POST /api/daemon/runtimes/{id}/tasks/claim). Measured from just before
  * the EnqueueTask call: the frame's arrival, and the claim answered with that
- * task.
+ * task. Each task is then started and completed over HTTP (untimed), so no
+ * task is left to come back after the recovery window.
  *
  * To show where the time goes, this process also subscribes to the
  * task-queue's wake-up subject on NATS (as a gateway does): "wake on NATS" is
@@ -46,6 +48,8 @@ const WARMUP_SAMPLES = Number(process.env.BENCH_WARMUP_SAMPLES ?? 40);
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 10);
 const OPEN_CONCURRENCY = 64;
 const FRAME_TIMEOUT_MS = 5_000;
+/** The daemon's heartbeat interval: the claim hands work only to runtimes seen lately. */
+const BEAT_INTERVAL_MS = 15_000;
 
 const workspaceId = randomUUID();
 const userId = randomUUID();
@@ -81,19 +85,21 @@ let strayFrames = 0;
 function onFrame(data: string): void {
   const at = performance.now();
   const frame = JSON.parse(data) as { type: string; payload: { runtime_id?: string; task_id?: string } };
-  if (frame.type !== "daemon:task_available") return;
+  // A wake-up without a task id says a slot was freed (after a complete): not a sample's.
+  if (frame.type !== "daemon:task_available" || !frame.payload.task_id) return;
   const sample = current;
   if (!sample || sample.frame || frame.payload.runtime_id !== sample.runtimeId) {
     strayFrames++;
     return;
   }
-  sample.frame = { at, taskId: frame.payload.task_id ?? "" };
+  sample.frame = { at, taskId: frame.payload.task_id };
   // As the daemon does: the hint only wakes it; the task comes from the HTTP claim.
   sample.claim = claim(sample.claimVia, sample.runtimeId);
   sample.seen();
 }
 
 let failedClaims = 0;
+let failedFinishes = 0;
 
 async function claim(via: Pool, runtimeId: string): Promise<{ at: number; taskId?: string }> {
   const response = await via.request({
@@ -107,8 +113,41 @@ async function claim(via: Pool, runtimeId: string): Promise<{ at: number; taskId
   return { at: performance.now(), taskId: body.task?.id };
 }
 
+/** Starts and completes a claimed task over HTTP, as the daemon does. */
+async function finish(via: Pool, taskId: string): Promise<void> {
+  for (const [step, body] of [["start", "{}"], ["complete", '{"output":"done"}']] as const) {
+    const response = await via.request({
+      path: `/api/daemon/tasks/${taskId}/${step}`,
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body,
+    });
+    await response.body.dump();
+    if (response.statusCode !== 200) failedFinishes++;
+  }
+}
 function watch(sockets: WebSocket[]): void {
   for (const ws of sockets) ws.on("message", (data) => onFrame(String(data)));
+}
+
+/**
+ * Beats every runtime over its socket each interval, spread evenly, as idle
+ * daemons do; without beats the claim's freshness gate (contract §13.3)
+ * would stop handing the runtimes work a few minutes in.
+ */
+function beatOver(sockets: WebSocket[]): () => void {
+  const frames = socketSets.map((ids) =>
+    ids.map((id) => `{"type":"daemon:heartbeat","payload":{"runtime_id":"${id}","supports_batch_import":true}}`),
+  );
+  let next = 0;
+  const perTick = Math.max(1, Math.ceil(sockets.length / (BEAT_INTERVAL_MS / 100)));
+  const timer = setInterval(() => {
+    for (let n = 0; n < perTick; n++, next = (next + 1) % sockets.length) {
+      const ws = sockets[next]!;
+      if (ws.readyState === ws.OPEN) for (const frame of frames[next]!) ws.send(frame);
+    }
+  }, 100);
+  return () => clearInterval(timer);
 }
 
 /** The wake-ups as a gateway receives them, for the decomposition. */
@@ -194,6 +233,9 @@ async function measure(label: string, claimVia: Pool, agentOf: Map<string, strin
     }
     // A frame that never came: claim anyway so the task does not linger for the next sample of this runtime.
     if (!sample.frame) await claim(claimVia, runtimeId);
+    // Run it to the end as a daemon would: a task left dispatched comes back
+    // after the recovery window and would be the answer to a later sample's claim.
+    await finish(claimVia, task!.id);
     await new Promise((resolve) => setTimeout(resolve, GAP_MS));
   }
   const seconds = (performance.now() - started) / 1000;
@@ -241,6 +283,7 @@ try {
   const rssBefore = await rssMiB(gatewayAPid);
   const onA = await openMany(gatewayA, token, socketSets, OPEN_CONCURRENCY);
   watch(onA.sockets);
+  const stopBeatsA = beatOver(onA.sockets);
   notes.push(
     `gateway A: ${SOCKETS} sockets opened in ${onA.seconds.toFixed(1)} s (upgrade p50 ${ms(onA.upgrade, 50)} ms, p99 ${ms(onA.upgrade, 99)} ms); ` +
       `RSS ${rssBefore} -> ${await rssMiB(gatewayAPid)} MiB`,
@@ -250,14 +293,17 @@ try {
 
   // Phase 2: a second replica holds the sockets; the claim goes through the first.
   const gatewayB = await plane.addGateway();
+  stopBeatsA();
   await closeAll(onA.sockets);
   const onB = await openMany(gatewayB.url, token, socketSets, OPEN_CONCURRENCY);
   watch(onB.sockets);
+  const stopBeatsB = beatOver(onB.sockets);
   notes.push(
     `gateway B: ${SOCKETS} sockets opened in ${onB.seconds.toFixed(1)} s (upgrade p50 ${ms(onB.upgrade, 50)} ms, p99 ${ms(onB.upgrade, 99)} ms); ` +
       `RSS ${await rssMiB(gatewayB.pid)} MiB; gateway A RSS ${await rssMiB(gatewayAPid)} MiB with none`,
   );
   rows.push(await measure("B -> A", viaA, agentOf, [gatewayAPid, gatewayB.pid]));
+  stopBeatsB();
   await closeAll(onB.sockets);
 
   const pad = (s: string, n: number) => s.padEnd(n);
@@ -277,9 +323,9 @@ try {
     );
   }
   console.log();
-  for (const r of rows) console.log(`CPU per sample (enqueue + wake-up + claim), ms, ${r.label}: ${r.cpuPerSample}`);
+  for (const r of rows) console.log(`CPU per sample (enqueue + wake-up + claim, then start + complete), ms, ${r.label}: ${r.cpuPerSample}`);
   for (const note of notes) console.log(note);
-  console.log(`frames not matching the sample in progress: ${strayFrames}; claims answered other than 200: ${failedClaims}`);
+  console.log(`frames not matching the sample in progress: ${strayFrames}; claims answered other than 200: ${failedClaims}; starts/completes other than 200: ${failedFinishes}`);
   console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores)`);
   const [a, b] = rows as [PhaseResult, PhaseResult];
   const verdict = (ok: boolean) => (ok ? "meets" : "MISSES");
