@@ -3,6 +3,7 @@ import test from "ava";
 import pg from "pg";
 import { startGateway } from "@controlplane/gateway";
 import { loadGatewayConfig } from "@controlplane/gateway/config";
+import { ADVISORY_LOCKS } from "@controlplane/db";
 import { createClient, status } from "@controlplane/grpc";
 import { startLiveness } from "@controlplane/liveness";
 import { loadLivenessConfig } from "@controlplane/liveness/config";
@@ -137,7 +138,7 @@ test.serial("two sweepers never both act: one holding the lock blocks the other;
   await holder.connect();
   try {
     await holder.query("BEGIN");
-    await holder.query("SELECT pg_advisory_xact_lock(19542, 1)");
+    await holder.query("SELECT pg_advisory_xact_lock($1, $2)", [ADVISORY_LOCKS.livenessSweeper.classId, ADVISORY_LOCKS.livenessSweeper.objId]);
     const blocked = await sweepOnce(stack.livenessService.deps);
     t.false(blocked.swept, "another sweeper holds the lock");
     t.is(await statusOf(runtimeId), "online");

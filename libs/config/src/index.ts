@@ -83,6 +83,19 @@ export const commonEnv = {
   MIGRATE_ON_START: flag(true),
 };
 
+/**
+ * The bounds of a service's retention job (task queue, liveness): how often
+ * it runs (on one replica at a time), rows per DELETE statement, statements
+ * per table per pass. 100 x 1,000 rows a table every 10 minutes is over 14
+ * million rows a day, far beyond what either service writes, while one
+ * statement stays short enough never to hold up the hot paths.
+ */
+export const retentionEnv = {
+  RETENTION_INTERVAL_MS: millis(10 * 60_000),
+  RETENTION_BATCH_SIZE: positiveInt(1_000),
+  RETENTION_MAX_BATCHES: positiveInt(100),
+};
+
 export { z };
 export * from "./timing.js";
 export * from "./limits.js";

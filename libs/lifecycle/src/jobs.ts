@@ -57,8 +57,8 @@ export interface PeriodicJobOptions<R> {
   startDelayMs?: number;
   /** One more pass while stopping, after the running one (e.g. write what is buffered). */
   finalPassOnStop?: boolean;
-  /** Log fields for a successful pass worth an info line; undefined logs nothing. */
-  report?: (result: R) => Record<string, unknown> | undefined;
+  /** The info line (message and fields) a successful pass is worth; undefined logs nothing. */
+  report?: (result: R) => ({ msg: string } & Record<string, unknown>) | undefined;
 }
 
 export type PassOutcome<R> = { status: "ran"; result: R } | { status: "lock_busy" };
@@ -168,8 +168,11 @@ export class PeriodicJob<R> {
       duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
       lastSuccess.set(labels, Date.now() / 1000);
       if (held?.lost) log.warn({ job: name }, "background job lost its lock's connection during the pass; another replica may have run too");
-      const fields = this.options.report?.(result);
-      if (fields) log.info({ job: name, ...fields }, `${name} pass`);
+      const line = this.options.report?.(result);
+      if (line) {
+        const { msg, ...fields } = line;
+        log.info({ job: name, ...fields }, msg);
+      }
       return { status: "ran", result };
     } catch (error) {
       runs.inc(labels);

@@ -1,4 +1,4 @@
-import { address, commonEnv, loadConfig, millis, port, positiveInt, z } from "@controlplane/config";
+import { address, commonEnv, loadConfig, millis, port, positiveInt, retentionEnv, z } from "@controlplane/config";
 
 /**
  * The timing chain. A live runtime beats every HEARTBEAT_INTERVAL; its
@@ -44,8 +44,9 @@ export const livenessEnv = z.object({
   PENDING_PROBE_TIMEOUT_MS: millis(1_000),
   /** Skill imports popped per beat for daemons that take a batch. */
   IMPORT_BATCH: positiveInt(10),
-  /** Finished actions are deleted after this long. */
+  /** Finished actions are deleted this long after they were created (by the retention job). */
   ACTION_RETENTION_MS: millis(10 * 60_000),
+  ...retentionEnv,
   SHUTDOWN_GRACE_MS: millis(10_000),
 });
 

@@ -1,3 +1,4 @@
+import { PeriodicJob } from "@controlplane/lifecycle";
 import { counter, histogram } from "@controlplane/metrics";
 import type { LivenessDeps } from "./deps.js";
 import * as repo from "./repository/runtimes.js";
@@ -14,9 +15,9 @@ const batchSize = histogram({
 
 /**
  * Writes every beat queued since the last tick in ONE UPDATE. A failed flush
- * drops its batch: the runtimes' next beats queue them again. Rows the
- * statement skipped went offline meanwhile (a sweep): their next beat takes
- * the flip path.
+ * drops its batch (the runtimes' next beats queue them again) and throws.
+ * Rows the statement skipped went offline meanwhile (a sweep): their next
+ * beat takes the flip path.
  */
 export async function flushOnce(deps: LivenessDeps): Promise<number> {
   const taken = deps.state.takeFlush();
@@ -35,8 +36,7 @@ export async function flushOnce(deps: LivenessDeps): Promise<number> {
     return written;
   } catch (error) {
     flushes.inc({ outcome: "failed" });
-    deps.log.warn({ err: error, runtimes: runtimeIds.length }, "last_seen flush failed; the next beats queue these again");
-    return 0;
+    throw new Error(`last_seen flush of ${runtimeIds.length} runtimes failed; their next beats queue them again`, { cause: error });
   }
 }
 
@@ -52,30 +52,38 @@ export async function recordPulse(deps: LivenessDeps): Promise<void> {
   if (newest <= deps.state.pulseRecordedAt) return;
   try {
     await raisePulse(deps.pool, new Date(newest));
-    deps.state.pulseRecordedAt = newest;
   } catch (error) {
-    deps.log.warn({ err: error }, "fleet pulse write failed; retried next tick");
+    throw new Error("fleet pulse write failed; retried next tick", { cause: error });
   }
+  deps.state.pulseRecordedAt = newest;
 }
 
-/** One tick: the pulse first (it is small and the sweeper's silence rule leans on it), then the beats. */
-async function tick(deps: LivenessDeps): Promise<void> {
-  await recordPulse(deps);
-  await flushOnce(deps);
+/**
+ * One tick: the pulse first (it is small and the sweeper's silence rule
+ * leans on it), then the beats, whether or not the pulse went through; a
+ * failure of either fails the tick (counted and logged by the job).
+ */
+export async function flushTick(deps: LivenessDeps): Promise<number> {
+  const pulse = await recordPulse(deps).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  const written = await flushOnce(deps);
+  if (pulse) throw pulse;
+  return written;
 }
 
-export function startFlusher(deps: LivenessDeps): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = running.then(() => tick(deps));
-  }, deps.config.FLUSH_TICK_MS);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-      // Beats that arrived since the last tick are not lost on shutdown.
-      await tick(deps);
-    },
-  };
+/**
+ * The flusher job: every FLUSH_TICK_MS on every replica (each flushes the
+ * beats it answered), and once more on stop, so beats that arrived since the
+ * last tick are not lost on shutdown.
+ */
+export function flusherJob(deps: LivenessDeps): PeriodicJob<number> {
+  return new PeriodicJob({
+    name: "liveness_flusher",
+    intervalMs: deps.config.FLUSH_TICK_MS,
+    finalPassOnStop: true,
+    log: deps.log,
+    run: () => flushTick(deps),
+  });
 }

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { migrate } from "@controlplane/db";
 import { createClient, GrpcServer } from "@controlplane/grpc";
-import { openServiceHost } from "@controlplane/lifecycle";
+import { openServiceHost, type PeriodicJob } from "@controlplane/lifecycle";
 import type { Logger } from "@controlplane/log";
 import { gauge } from "@controlplane/metrics";
 import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
@@ -11,12 +11,13 @@ import type { LivenessConfig } from "./config.js";
 import type { LivenessDeps } from "./deps.js";
 import { Directory } from "./directory.js";
 import { startLivenessConsumers } from "./events.js";
-import { startFlusher } from "./flusher.js";
-import { housekeepOnce, startHousekeeping } from "./housekeeping.js";
+import { flusherJob } from "./flusher.js";
+import { housekeepingJob } from "./housekeeping.js";
 import { livenessHandlers } from "./server.js";
 import { LivenessState } from "./state.js";
 import { LivenessStore } from "./store.js";
-import { startSweeper } from "./sweeper.js";
+import { retentionJob } from "./retention.js";
+import { sweeperJob, type SweepResult } from "./sweeper.js";
 
 /** This service's Postgres schema; nothing else reads or writes it. */
 export const SCHEMA = "liveness";
@@ -38,6 +39,13 @@ export interface RunningLiveness {
   port: number;
   /** For tests and benchmarks: the running deps (flush and sweep on demand). */
   deps: LivenessDeps;
+  /** The background jobs, for tests (runOnce) and benchmarks. */
+  jobs: {
+    sweeper: PeriodicJob<SweepResult>;
+    flusher: PeriodicJob<number>;
+    housekeeping: PeriodicJob<void>;
+    retention: ReturnType<typeof retentionJob>;
+  };
   stop(): Promise<void>;
 }
 
@@ -72,17 +80,20 @@ export async function startLiveness(config: LivenessConfig, log: Logger): Promis
     host.onStop(async () => broadcast.close());
     const deps: LivenessDeps = { pool: host.pool, outbox: host.outbox, bus: host.bus, state, directory, store, broadcast, config, log };
     const known = await directory.load();
-    await housekeepOnce(deps);
+    const jobs = { sweeper: sweeperJob(deps), flusher: flusherJob(deps), housekeeping: housekeepingJob(deps), retention: retentionJob(deps) };
+    // Hints and overdue actions are right before the first beat is answered.
+    await jobs.housekeeping.runOnce();
     for (const consumer of await startLivenessConsumers(deps)) host.onStop(consumer);
-    host.onStop(startSweeper(deps));
-    host.onStop(startHousekeeping(deps));
+    host.onStop(jobs.sweeper.start());
+    host.onStop(jobs.housekeeping.start());
+    host.onStop(jobs.retention.start());
     // Stopped after the server, so the last beats still reach the database.
-    host.onStop(startFlusher(deps));
+    host.onStop(jobs.flusher.start());
     const server = new GrpcServer(log).add(LivenessServiceService, livenessHandlers(deps));
     const port = await server.listen(config.LIVENESS_GRPC_PORT);
     host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
     log.info({ port, known_runtimes: known }, "liveness serving");
-    return { port, deps, stop: host.stop };
+    return { port, deps, jobs, stop: host.stop };
   } catch (error) {
     await host.stop();
     throw error;

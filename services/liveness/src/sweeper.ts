@@ -1,4 +1,5 @@
-import { sql, type DatabaseTransactionConnection } from "@controlplane/db";
+import { ADVISORY_LOCKS, tryTransactionLock, type DatabaseTransactionConnection } from "@controlplane/db";
+import { PeriodicJob } from "@controlplane/lifecycle";
 import { counter } from "@controlplane/metrics";
 import { OfflineReason } from "@controlplane/proto/events/v1/events";
 import { silenceWindowMs } from "./config.js";
@@ -17,9 +18,6 @@ const skipped = counter({
   help: "Sweeps that took nothing offline on purpose: the whole fleet was silent (fleet_silent), or beats had just resumed (resume_grace).",
   labelNames: ["reason"] as const,
 });
-
-/** Advisory lock: one sweeper acts at a time, whatever the replica count. */
-const SWEEP_LOCK = [0x4c56, 1] as const;
 
 /** Why a sweep left every runtime alone. */
 export type SkipReason = "fleet_silent" | "resume_grace";
@@ -57,8 +55,8 @@ export async function sweepOnce(deps: LivenessDeps): Promise<SweepResult> {
   const now = Date.now();
   const cutoff = new Date(now - deps.config.STALE_THRESHOLD_MS);
   const { result, pause } = await deps.outbox.transaction(async (tx): Promise<{ result: SweepResult; pause?: Pause }> => {
-    const locked = await tx.oneFirst(sql.unsafe`SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK[0]}, ${SWEEP_LOCK[1]}) AS locked`);
-    if (!locked) return { result: { swept: false, offline: [], vetoed: 0, capped: 0 } };
+    // One sweeper acts at a time, whatever the replica count.
+    if (!(await tryTransactionLock(tx, ADVISORY_LOCKS.livenessSweeper))) return { result: { swept: false, offline: [], vetoed: 0, capped: 0 } };
     const online = await repo.countOnline(tx);
     const pause = await fleetPause(deps, tx, online, now);
     if (pause) return { result: { swept: true, offline: [], vetoed: 0, capped: 0, skipped: pause.reason, holdUntil: pause.holdUntil }, pause };
@@ -160,28 +158,22 @@ async function vouchedFor(deps: LivenessDeps, runtimeId: string, cutoff: number)
 }
 
 /**
- * Sweeps every SWEEP_INTERVAL, starting only after a grace period (one stale
- * threshold by default): right after a start, beats have not had time to
- * come in, and a fleet that looks silent is more likely our own gap.
+ * The sweeper job: every SWEEP_INTERVAL, starting only after a grace period
+ * (one stale threshold by default): right after a start, beats have not had
+ * time to come in, and a fleet that looks silent is more likely our own gap.
+ * A sweep is one transaction, so it takes its lock inside it.
  */
-export function startSweeper(deps: LivenessDeps): { stop(): Promise<void> } {
-  const grace = deps.config.SWEEP_GRACE_MS || deps.config.STALE_THRESHOLD_MS;
-  const startedAt = Date.now();
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    if (Date.now() - startedAt < grace) return;
-    running = running
-      .then(() => sweepOnce(deps))
-      .then((result) => {
-        if (result.offline.length > 0) deps.log.info({ count: result.offline.length }, "stale runtimes taken offline");
-      })
-      .catch((error: unknown) => deps.log.warn({ err: error }, "sweep failed"));
-  }, deps.config.SWEEP_INTERVAL_MS);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
+export function sweeperJob(deps: LivenessDeps): PeriodicJob<SweepResult> {
+  return new PeriodicJob({
+    name: "liveness_sweeper",
+    intervalMs: deps.config.SWEEP_INTERVAL_MS,
+    startDelayMs: deps.config.SWEEP_GRACE_MS || deps.config.STALE_THRESHOLD_MS,
+    log: deps.log,
+    run: async (pass) => {
+      const result = await sweepOnce(deps);
+      if (!result.swept) pass.lockBusy();
+      return result;
     },
-  };
+    report: (result) => (result.offline.length > 0 ? { msg: "stale runtimes taken offline", count: result.offline.length } : undefined),
+  });
 }

@@ -1,23 +1,21 @@
-import type { DatabasePool, Outbox } from "@controlplane/db";
-import { sql } from "@controlplane/db";
+import { ADVISORY_LOCKS, tryTransactionLock, type Outbox } from "@controlplane/db";
+import { PeriodicJob } from "@controlplane/lifecycle";
 import type { Logger } from "@controlplane/log";
 import { RuntimeDeletedReason } from "@controlplane/proto/events/v1/events";
 import * as runtimes from "./repository/runtimes.js";
 
 /** Rows removed per pass, so one pass never holds many locks. */
 const BATCH = 500;
-/** Advisory lock key: one replica collects at a time. */
-const GC_LOCK_KEY = 0x52_47_43; // "RGC"
 
 /**
  * Deletes runtimes offline for longer than `retentionMs` that no agent
  * (archived or not) refers to, announcing each as `runtime.deleted`. Returns
- * how many went; 0 when another replica holds the lock.
+ * how many went; null when another replica holds the lock.
  */
-export async function collectAbandonedRuntimes(outbox: Outbox, retentionMs: number): Promise<number> {
+export async function collectAbandonedRuntimes(outbox: Outbox, retentionMs: number): Promise<number | null> {
   return outbox.transaction(async (tx) => {
-    const locked = await tx.oneFirst(sql.unsafe`SELECT pg_try_advisory_xact_lock(${GC_LOCK_KEY}) AS locked`);
-    if (!locked) return 0;
+    // One replica collects at a time; the deletes and their events commit together.
+    if (!(await tryTransactionLock(tx, ADVISORY_LOCKS.runtimeGc))) return null;
     const removed = await runtimes.deleteAbandoned(tx, new Date(Date.now() - retentionMs), BATCH);
     for (const row of removed) {
       await outbox.write(
@@ -31,22 +29,17 @@ export async function collectAbandonedRuntimes(outbox: Outbox, retentionMs: numb
   });
 }
 
-/** Runs the collector every `intervalMs` until stopped. */
-export function startRuntimeGc(
-  deps: { pool: DatabasePool; outbox: Outbox; log: Logger },
-  options: { intervalMs: number; retentionMs: number },
-): { stop(): Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = collectAbandonedRuntimes(deps.outbox, options.retentionMs)
-      .then((count) => count > 0 && deps.log.info({ count }, "abandoned runtimes collected"))
-      .catch((error: unknown) => deps.log.warn({ err: error }, "runtime gc failed"));
-  }, options.intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
+/** The collector job: every `intervalMs`, one replica at a time (a transaction lock inside the pass). */
+export function runtimeGcJob(deps: { outbox: Outbox; log: Logger }, options: { intervalMs: number; retentionMs: number }): PeriodicJob<number | null> {
+  return new PeriodicJob({
+    name: "registry_runtime_gc",
+    intervalMs: options.intervalMs,
+    log: deps.log,
+    run: async (pass) => {
+      const count = await collectAbandonedRuntimes(deps.outbox, options.retentionMs);
+      if (count === null) pass.lockBusy();
+      return count;
     },
-  };
+    report: (count) => (count ? { msg: "abandoned runtimes collected", count } : undefined),
+  });
 }

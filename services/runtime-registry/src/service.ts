@@ -1,14 +1,14 @@
 import { fileURLToPath } from "node:url";
 import { migrate } from "@controlplane/db";
 import { createClient, GrpcServer } from "@controlplane/grpc";
-import { openServiceHost } from "@controlplane/lifecycle";
+import { openServiceHost, type PeriodicJob } from "@controlplane/lifecycle";
 import type { Logger } from "@controlplane/log";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { DEV_JWT_SECRET, type RegistryConfig } from "./config.js";
 import { startRegistryConsumers } from "./events.js";
-import { startRuntimeGc } from "./gc.js";
+import { runtimeGcJob } from "./gc.js";
 import { identityHandlers, registryHandlers } from "./server.js";
 
 /** This service's Postgres schema; nothing else reads or writes it. */
@@ -17,6 +17,8 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations", import.meta
 
 export interface RunningRegistry {
   port: number;
+  /** The background jobs, for tests (runOnce). */
+  jobs: { runtimeGc: PeriodicJob<number | null> };
   stop(): Promise<void>;
 }
 
@@ -35,19 +37,17 @@ export async function startRegistry(config: RegistryConfig, log: Logger): Promis
     for (const consumer of await startRegistryConsumers({ bus: host.bus, pool: host.pool, outbox: host.outbox, log })) {
       host.onStop(consumer);
     }
-    host.onStop(
-      startRuntimeGc(
-        { pool: host.pool, outbox: host.outbox, log },
-        { intervalMs: config.RUNTIME_GC_INTERVAL_MS, retentionMs: config.RUNTIME_GC_RETENTION_MS },
-      ),
-    );
+    const jobs = {
+      runtimeGc: runtimeGcJob({ outbox: host.outbox, log }, { intervalMs: config.RUNTIME_GC_INTERVAL_MS, retentionMs: config.RUNTIME_GC_RETENTION_MS }),
+    };
+    host.onStop(jobs.runtimeGc.start());
     const server = new GrpcServer(log)
       .add(IdentityServiceService, identityHandlers(deps))
       .add(RuntimeRegistryServiceService, registryHandlers(deps));
     const port = await server.listen(config.REGISTRY_GRPC_PORT);
     host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
     log.info({ port }, "runtime-registry serving");
-    return { port, stop: host.stop };
+    return { port, jobs, stop: host.stop };
   } catch (error) {
     await host.stop();
     throw error;

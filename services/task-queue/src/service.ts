@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { migrate } from "@controlplane/db";
 import { createClient, GrpcServer } from "@controlplane/grpc";
-import { openServiceHost } from "@controlplane/lifecycle";
+import { openServiceHost, type PeriodicJob } from "@controlplane/lifecycle";
 import type { Logger } from "@controlplane/log";
 import { gauge } from "@controlplane/metrics";
 import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
@@ -14,7 +14,7 @@ import { startTaskQueueConsumers } from "./events.js";
 import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
 import { taskQueueHandlers } from "./server.js";
-import { startSweeper } from "./sweeper.js";
+import { sweeperJob, type SweepResult } from "./sweeper.js";
 import { WakeHub } from "./wake.js";
 
 /** This service's Postgres schema; nothing else reads or writes it. */
@@ -35,6 +35,8 @@ gauge({
 
 export interface RunningTaskQueue {
   port: number;
+  /** The background jobs, for tests (runOnce) and benchmarks. */
+  jobs: { sweeper: PeriodicJob<SweepResult> };
   stop(): Promise<void>;
 }
 
@@ -65,14 +67,15 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const freshness = new RuntimeFreshness(liveness, config.CLAIM_RUNTIME_FRESHNESS_MS, config.CLAIM_LIVENESS_CACHE_TTL_MS, log);
     const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
-    host.onStop(startSweeper(deps));
+    const jobs = { sweeper: sweeperJob(deps).start() };
+    for (const job of Object.values(jobs)) host.onStop(job);
     const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));
     const port = await server.listen(config.TASK_QUEUE_GRPC_PORT);
     // Stop order: release waiting claims (they answer at once), then drain the server.
     host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
     host.onStop(async () => wake.close());
     log.info({ port }, "task-queue serving");
-    return { port, stop: host.stop };
+    return { port, jobs, stop: host.stop };
   } catch (error) {
     await host.stop();
     throw error;

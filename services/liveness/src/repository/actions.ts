@@ -128,10 +128,17 @@ export function runtimesWithPending(db: CommonQueryMethods) {
     SELECT DISTINCT runtime_id FROM liveness.pending_action WHERE status = 'pending'`);
 }
 
-export async function deleteOlderThan(db: CommonQueryMethods, cutoff: Date) {
+/**
+ * Deletes at most `limit` finished actions (any status but pending and
+ * running) created before `cutoff`, oldest first; returns how many went.
+ */
+export async function deleteFinishedBefore(db: CommonQueryMethods, cutoff: Date, limit: number) {
   return (await db.query(sql.unsafe`
-    DELETE FROM liveness.pending_action
-    WHERE created_at < ${sql.timestamp(cutoff)} AND status <> ALL(${sql.array(["pending", "running"], "text")})`)).rowCount;
+    DELETE FROM liveness.pending_action WHERE id IN (
+      SELECT id FROM liveness.pending_action
+      WHERE created_at < ${sql.timestamp(cutoff)} AND status <> ALL(${sql.array(["pending", "running"], "text")})
+      ORDER BY created_at
+      LIMIT ${limit})`)).rowCount;
 }
 
 export const KINDS = Object.keys(ACTION_TIMEOUTS) as ActionKindName[];
