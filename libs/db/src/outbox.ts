@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { DatabasePool, DatabaseTransactionConnection } from "slonik";
+import type { DatabasePool, DatabaseTransactionConnection, FragmentSqlToken as SqlFragment } from "slonik";
 import { z } from "zod";
 import {
   encodeEvent,
@@ -166,16 +166,7 @@ export class Outbox {
    */
   async writeMany(tx: DatabaseTransactionConnection, events: PendingEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
-    const occurredAt = new Date();
-    const rows = events.map(({ type, body, meta }) => {
-      const eventId = randomUUID();
-      const payload = {
-        ...body,
-        meta: EventMeta.fromPartial({ eventId, occurredAt, workspaceId: meta.workspaceId, actorId: meta.actorId }),
-      } as EventPayload<typeof type>;
-      return { eventId, type, bytes: Buffer.from(encodeEvent(type, payload)) };
-    });
-    for (const row of rows) assertEventSize(row.type, row.bytes.length);
+    const rows = this.encode(events);
     const spans = this.startCreateSpans(rows);
     try {
       await tx.query(sql.unsafe`
@@ -192,6 +183,53 @@ export class Outbox {
     }
     this.written.add(tx);
     return rows.map((r) => r.eventId);
+  }
+
+  /**
+   * The events as an INSERT for the caller to put in its own statement (as
+   * a CTE next to the change they announce), so a change and its events
+   * commit together without a transaction's extra round trips. Each event
+   * is inserted only when its `when` (a boolean SQL expression over the
+   * statement's other CTEs) holds. After the statement, call `settle` with
+   * whether it wrote an event: spans end, and the relay is woken.
+   * Throws EventTooLargeError, before anything runs, like writeMany.
+   */
+  prepareInsert(events: Array<PendingEvent & { when: SqlFragment }>): { insert: SqlFragment; ids: string[]; settle(wrote: boolean): void } {
+    const rows = this.encode(events);
+    const spans = this.startCreateSpans(rows);
+    const insert = sql.fragment`
+      INSERT INTO ${this.table} (id, event_type, payload, created_at, traceparent)
+      ${sql.join(
+        rows.map(
+          (r, i) =>
+            sql.fragment`SELECT ${r.eventId}::uuid, ${r.type}::text, ${sql.binary(r.bytes)}::bytea, clock_timestamp() + ${i} * interval '1 microsecond', ${spans?.[i]?.traceparent ?? null}::text
+              WHERE ${events[i]!.when}`,
+        ),
+        sql.fragment` UNION ALL `,
+      )}`;
+    return {
+      insert,
+      ids: rows.map((r) => r.eventId),
+      settle: (wrote) => {
+        for (const created of spans ?? []) created.span.end();
+        if (wrote) this.kick();
+      },
+    };
+  }
+
+  /** Each event encoded with its meta; throws EventTooLargeError when one is over MAX_EVENT_BYTES. */
+  private encode(events: readonly PendingEvent[]): Array<{ eventId: string; type: EventType; bytes: Buffer }> {
+    const occurredAt = new Date();
+    const rows = events.map(({ type, body, meta }) => {
+      const eventId = randomUUID();
+      const payload = {
+        ...body,
+        meta: EventMeta.fromPartial({ eventId, occurredAt, workspaceId: meta.workspaceId, actorId: meta.actorId }),
+      } as EventPayload<typeof type>;
+      return { eventId, type, bytes: Buffer.from(encodeEvent(type, payload)) };
+    });
+    for (const row of rows) assertEventSize(row.type, row.bytes.length);
+    return rows;
   }
 
   /**

@@ -297,6 +297,7 @@ async function answer(deps: TaskQueueDeps, runtime: Runtime, claim: Claim): Prom
   const authToken = claim.tokenMinted ? claim.token : await tokenForAgentOwner(deps, runtime, claim, agent);
   const builtins = await builtinSkills(deps, runtime, claim);
   const task = taskToProto(row);
+  deps.knownTasks.remember(row);
   const repos = task.context?.reposJson ?? (workspace && workspace.repos.length > 0 ? reposJson(workspace.repos) : undefined);
   return {
     task,

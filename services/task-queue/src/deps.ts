@@ -8,6 +8,7 @@ import type { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
 import type { RuntimeFreshness } from "./freshness.js";
 import type { RegistryReads } from "./reads.js";
+import type { KnownTasks } from "./task-refs.js";
 import type { WakeHub } from "./wake.js";
 
 /** What the task queue's use cases work with. */
@@ -23,6 +24,8 @@ export interface TaskQueueDeps {
   freshness: RuntimeFreshness;
   /** This replica's copy of the product's built-in skills, refreshed by version at claim. */
   builtinSkills: BuiltinSkillsCache;
+  /** Tasks this replica claimed or started: their terminal transition writes its events in the same statement. */
+  knownTasks: KnownTasks;
   config: TaskQueueConfig;
   log: Logger;
 }

@@ -10,6 +10,7 @@ import { requireTask, requireUuid, TASK_NOT_FOUND } from "./ids.js";
 import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
+import type { KnownTask } from "./task-refs.js";
 import { taskRef } from "./task-shape.js";
 import { requireLength, storableOptional, storableText } from "./text.js";
 
@@ -20,6 +21,7 @@ export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<Ta
     await requireTask(deps.pool, taskId);
     throw new InvalidArgumentError("start task: no rows in result set");
   }
+  deps.knownTasks.remember(row);
   publishActivity(deps, "task.started", { task: taskRef(row) }, row.workspace_id);
   return row;
 }
@@ -88,6 +90,13 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
     ...(run.retiredSessionId ? { retired_session_id: run.retiredSessionId } : {}),
     ...(run.sessionRolloutMissing ? { session_rollout_missing: true } : {}),
   };
+  const known = deps.knownTasks.get(id);
+  deps.knownTasks.forget(id);
+  const completed = known ? await completeKnown(deps, id, known, result, c, run) : undefined;
+  if (completed) {
+    slotFreed(deps, completed);
+    return { task: completed, transitioned: true };
+  }
   const outcome = await deps.outbox.transaction(async (tx) => {
     const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null, run);
     if (!done) return { task: await current(tx, id), transitioned: false };
@@ -103,6 +112,39 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
   });
   if (outcome.transitioned) slotFreed(deps, outcome.task);
   return outcome;
+}
+
+/**
+ * running -> completed for a task this replica claimed or started: its
+ * events are encoded up front and written by the transition's own
+ * statement (one round trip instead of a transaction's four). Undefined
+ * when nothing changed (not running, or no longer named as remembered):
+ * the caller then takes the path that reads the row.
+ */
+async function completeKnown(
+  deps: TaskQueueDeps,
+  id: string,
+  known: KnownTask,
+  result: Record<string, string | boolean>,
+  c: Completion,
+  run: tasks.RunOutcome,
+): Promise<TaskRow | undefined> {
+  const meta = { workspaceId: known.workspaceId };
+  const events = deps.outbox.prepareInsert([
+    { type: "task.completed", body: { task: known.ref }, meta, when: tasks.COMPLETED },
+    ...(known.ref.issueId
+      ? [{ type: "issue.first_executed" as const, body: { issueId: known.ref.issueId, taskId: id }, meta, when: tasks.FIRST_EXECUTION }]
+      : []),
+  ]);
+  let done: Awaited<ReturnType<typeof tasks.completeWithEvents>> = null;
+  try {
+    done = await tasks.completeWithEvents(deps.pool, id, { ...known.ref, workspaceId: known.workspaceId }, result, c.sessionId || null, c.workDir || null, run, events.insert);
+  } finally {
+    events.settle(done !== null);
+  }
+  if (!done) return undefined;
+  const { first_execution: _firstExecution, ...row } = done;
+  return row;
 }
 
 /**
@@ -170,6 +212,7 @@ export async function failTask(deps: TaskQueueDeps, taskId: string, failure: Fai
   const id = requireUuid(taskId, "task_id");
   const f = storableFailure(failure);
   const reason = f.failureReason.trim() || classifyFailure(f.error);
+  deps.knownTasks.forget(id);
   const outcome = await deps.outbox.transaction(async (tx) => {
     const row = await tasks.fail(tx, id, f.error, reason, f.sessionId || undefined, f.workDir || undefined, runOutcome(f));
     if (!row) {

@@ -15,6 +15,7 @@ import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
 import { taskQueueHandlers } from "./server.js";
 import { sweeperJob, type SweepResult } from "./sweeper.js";
+import { KnownTasks } from "./task-refs.js";
 import { WakeHub } from "./wake.js";
 
 /** This service's Postgres schema; nothing else reads or writes it. */
@@ -65,7 +66,9 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const reads = new RegistryReads(registry, identity, config.REGISTRY_CACHE_TTL_MS);
     const builtinSkills = new BuiltinSkillsCache(host.pool);
     const freshness = new RuntimeFreshness(liveness, config.CLAIM_RUNTIME_FRESHNESS_MS, config.CLAIM_LIVENESS_CACHE_TTL_MS, log);
-    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, config, log };
+    // A task is in flight at most this long before the sweeper fails it.
+    const knownTasks = new KnownTasks(config.DISPATCH_TIMEOUT_MS + config.RUNNING_TIMEOUT_MS);
+    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, knownTasks, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
     const jobs = { sweeper: sweeperJob(deps).start() };
     for (const job of Object.values(jobs)) host.onStop(job);

@@ -12,6 +12,7 @@ import { claimTask, claimTasks } from "../src/claim.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
 import { RuntimeFreshness } from "../src/freshness.js";
+import { KnownTasks } from "../src/task-refs.js";
 import type { RegistryReads } from "../src/reads.js";
 import * as claims from "../src/repository/claims.js";
 import * as tasks from "../src/repository/tasks.js";
@@ -223,7 +224,7 @@ function depsWith(fakes: Fakes): TaskQueueDeps {
   const freshness = { fresh: async (runtime: Runtime) => fakes.fresh?.(runtime) ?? true } as unknown as RuntimeFreshness;
   return {
     pool, outbox: host.outbox, bus: host.bus, registry: undefined as never, identity: undefined as never, wake, reads, freshness,
-    builtinSkills: new BuiltinSkillsCache(host.pool), config: cfg, log,
+    builtinSkills: new BuiltinSkillsCache(host.pool), knownTasks: new KnownTasks(60_000), config: cfg, log,
   };
 }
 

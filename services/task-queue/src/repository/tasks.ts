@@ -149,12 +149,65 @@ export function complete(
   workDir: string | null,
   outcome: RunOutcome,
 ) {
-  return db.maybeOne(sql.type(completedRow)`
+  return db.maybeOne(completeStatement(id, result, sessionId, workDir, outcome, sql.fragment``, undefined));
+}
+
+/** A task's event name as the caller knows it; "" for a work item it has none of. */
+export interface KnownRef {
+  workspaceId: string;
+  agentId: string;
+  runtimeId: string;
+  issueId: string;
+  chatSessionId: string;
+  autopilotRunId: string;
+}
+
+/** In `completeWithEvents`' events: the task was completed. */
+export const COMPLETED = sql.fragment`EXISTS (SELECT 1 FROM finished)`;
+/** In `completeWithEvents`' events: ... and it was its issue's first execution. */
+export const FIRST_EXECUTION = sql.fragment`EXISTS (SELECT 1 FROM first)`;
+
+/**
+ * `complete` for a task whose event name the caller knew beforehand, with
+ * its events in the same statement (`events`: an INSERT whose rows test
+ * COMPLETED / FIRST_EXECUTION), so no transaction is needed. The task must
+ * still be named as `known` says (else: no row, nothing written, as for a
+ * task not running); the caller then takes the path that reads the row.
+ */
+export function completeWithEvents(
+  db: CommonQueryMethods,
+  id: string,
+  known: KnownRef,
+  result: Record<string, string | boolean>,
+  sessionId: string | null,
+  workDir: string | null,
+  outcome: RunOutcome,
+  events: ReturnType<typeof sql.fragment>,
+) {
+  const optional = (value: string) => (value === "" ? null : value);
+  const match = sql.fragment`
+      AND workspace_id = ${known.workspaceId} AND agent_id = ${known.agentId} AND runtime_id = ${known.runtimeId}
+      AND issue_id IS NOT DISTINCT FROM ${optional(known.issueId)}::uuid
+      AND chat_session_id IS NOT DISTINCT FROM ${optional(known.chatSessionId)}::uuid
+      AND autopilot_run_id IS NOT DISTINCT FROM ${optional(known.autopilotRunId)}::uuid`;
+  return db.maybeOne(completeStatement(id, result, sessionId, workDir, outcome, match, events));
+}
+
+function completeStatement(
+  id: string,
+  result: Record<string, string | boolean>,
+  sessionId: string | null,
+  workDir: string | null,
+  outcome: RunOutcome,
+  match: ReturnType<typeof sql.fragment>,
+  events: ReturnType<typeof sql.fragment> | undefined,
+) {
+  return sql.type(completedRow)`
     WITH finished AS (
       UPDATE taskqueue.task
       SET status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
           work_dir = ${workDir}, ${outcomeColumns(outcome, sql.fragment`${sessionId}::text`)}, updated_at = now()
-      WHERE id = ${id} AND status = 'running'
+      WHERE id = ${id} AND status = 'running' ${match}
       RETURNING *),
     revoked AS (DELETE FROM taskqueue.task_token WHERE task_id = ${id}),
     first AS (
@@ -162,8 +215,9 @@ export function complete(
       SELECT issue_id, id FROM finished WHERE issue_id IS NOT NULL
       ON CONFLICT DO NOTHING
       RETURNING issue_id),
-    ${retireSession(outcome.retiredSessionId)}
-    SELECT ${taskColumnsOf("finished")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM finished`);
+    ${retireSession(outcome.retiredSessionId)}${events ? sql.fragment`,
+    events AS (${events})` : sql.fragment``}
+    SELECT ${taskColumnsOf("finished")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM finished`;
 }
 
 /** dispatched | running | waiting_local_directory -> failed; the resume pointer kept unless given (or not keepable). */

@@ -1,0 +1,131 @@
+import { randomUUID } from "node:crypto";
+import test from "ava";
+import { openServiceHost, type ServiceHost } from "@controlplane/lifecycle";
+import type { EventPayload } from "@controlplane/events";
+import { createLogger } from "@controlplane/log";
+import { createTestDatabase, createTestEvents, query, testEnv, waitFor, type TestDatabase, type TestEvents } from "@controlplane/testkit";
+import { BuiltinSkillsCache } from "../src/builtin-skills.js";
+import { loadTaskQueueConfig } from "../src/config.js";
+import type { TaskQueueDeps } from "../src/deps.js";
+import { completeTask, startTask } from "../src/lifecycle.js";
+import * as tasks from "../src/repository/tasks.js";
+import { MIGRATIONS_DIR, SCHEMA } from "../src/service.js";
+import { KnownTasks } from "../src/task-refs.js";
+import { WakeHub } from "../src/wake.js";
+
+// Completion of a task this replica started: the transition and its events
+// in one statement, with the same outcome as the transactional path.
+let db: TestDatabase;
+let events: TestEvents;
+let host: ServiceHost;
+let deps: TaskQueueDeps;
+const log = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
+
+test.before(async () => {
+  db = await createTestDatabase();
+  events = await createTestEvents();
+  const config = loadTaskQueueConfig(testEnv(db, events, { REGISTRY_GRPC_ADDR: "127.0.0.1:1", LIVENESS_GRPC_ADDR: "127.0.0.1:1" }));
+  host = await openServiceHost({ name: "task-queue-test", schema: SCHEMA, migrationsDir: MIGRATIONS_DIR, config, log });
+  const wake = new WakeHub(host.bus.nc, WakeHub.subjectPrefix(events.subjectRoot), log);
+  host.onStop(async () => wake.close());
+  deps = {
+    pool: host.pool, outbox: host.outbox, bus: host.bus, registry: undefined as never, identity: undefined as never, wake,
+    reads: undefined as never, freshness: undefined as never, builtinSkills: new BuiltinSkillsCache(host.pool),
+    knownTasks: new KnownTasks(60_000), config, log,
+  };
+});
+test.after.always(async () => {
+  await host?.stop();
+  await events?.close();
+  await db?.drop();
+});
+
+/** A dispatched task (as a claim leaves it), straight in the table. */
+async function dispatched(issueId: string | null) {
+  const row = await tasks.insertTask(host.pool, {
+    workspaceId: randomUUID(), agentId: randomUUID(), runtimeId: randomUUID(), issueId, chatSessionId: null, autopilotRunId: null,
+    triggerCommentId: null, triggerSummary: null, priority: 0, context: null, claimContext: {}, forceFreshSession: false,
+    initiatorUserId: null, maxAttempts: 2,
+  });
+  await query(db.url, "UPDATE taskqueue.task SET status = 'dispatched', dispatched_at = now() WHERE id = $1", [row!.id]);
+  return row!;
+}
+
+const completion = { prUrl: "", output: "done", sessionId: "s-1", workDir: "/w" };
+
+type Announcing = "task.completed" | "issue.first_executed";
+const taskIdOf = (event: EventPayload<"task.completed"> | EventPayload<"issue.first_executed">) =>
+  "task" in event ? event.task?.taskId : event.taskId;
+
+/** The task's events of `type` once the relay has published them. */
+async function published<T extends Announcing>(type: T, taskId: string, count: number) {
+  return waitFor(`${count} ${type} of ${taskId}`, async () => {
+    const found = (await events.read(type)).filter(({ event }) => taskIdOf(event) === taskId);
+    return found.length >= count ? found : undefined;
+  });
+}
+
+test("a started task completes in one statement with task.completed and issue.first_executed", async (t) => {
+  const issueId = randomUUID();
+  const task = await dispatched(issueId);
+  await startTask(deps, task.id);
+  t.truthy(deps.knownTasks.get(task.id), "start remembers the task");
+
+  const { task: done, transitioned } = await completeTask(deps, task.id, completion);
+  t.true(transitioned);
+  t.is(done.status, "completed");
+  t.is(done.session_id, "s-1");
+  t.is(done.work_dir, "/w");
+  t.deepEqual(JSON.parse(done.result_json!), { output: "done", pr_url: "", work_dir: "/w", session_id: "s-1" });
+  t.is(deps.knownTasks.get(task.id), undefined, "forgotten once finished");
+
+  const [completed] = await published("task.completed", task.id, 1);
+  t.deepEqual(completed!.event.task, {
+    taskId: task.id, agentId: task.agent_id, runtimeId: task.runtime_id, issueId, chatSessionId: "", autopilotRunId: "",
+  });
+  t.is(completed!.event.meta?.workspaceId, task.workspace_id);
+  const [first] = await published("issue.first_executed", task.id, 1);
+  t.is(first!.event.issueId, issueId);
+  const recorded = await query<{ task_id: string }>(db.url, "SELECT task_id FROM taskqueue.issue_first_execution WHERE issue_id = $1", [issueId]);
+  t.deepEqual(recorded.map((r) => r.task_id), [task.id]);
+});
+
+test("a second run of the same issue publishes no issue.first_executed", async (t) => {
+  const issueId = randomUUID();
+  const earlier = await dispatched(issueId);
+  await startTask(deps, earlier.id);
+  await completeTask(deps, earlier.id, completion);
+  const later = await dispatched(issueId);
+  await startTask(deps, later.id);
+  t.true((await completeTask(deps, later.id, completion)).transitioned);
+  await published("task.completed", later.id, 1);
+  t.is((await events.read("issue.first_executed")).filter(({ event }) => event.taskId === later.id).length, 0);
+});
+
+test("a task moved to another runtime since it started completes with the runtime it has now", async (t) => {
+  const task = await dispatched(null);
+  await startTask(deps, task.id);
+  const moved = randomUUID();
+  await query(db.url, "UPDATE taskqueue.task SET runtime_id = $2 WHERE id = $1", [task.id, moved]);
+
+  const { task: done, transitioned } = await completeTask(deps, task.id, completion);
+  t.true(transitioned);
+  t.is(done.runtime_id, moved);
+  const [completed] = await published("task.completed", task.id, 1);
+  t.is(completed!.event.task?.runtimeId, moved);
+});
+
+test("completing again changes nothing and publishes nothing more", async (t) => {
+  const task = await dispatched(null);
+  await startTask(deps, task.id);
+  await completeTask(deps, task.id, completion);
+  await published("task.completed", task.id, 1);
+  // Known again (e.g. a replayed start answered 400): the statement must not match a completed task.
+  deps.knownTasks.remember(task);
+  const again = await completeTask(deps, task.id, { ...completion, output: "other" });
+  t.false(again.transitioned);
+  t.is(JSON.parse(again.task.result_json!).output, "done");
+  const outbox = await query<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM taskqueue.outbox");
+  await deps.outbox.relayAll();
+  t.is((await events.read("task.completed")).filter(({ event }) => event.task?.taskId === task.id).length, 1, `outbox had ${outbox[0]!.n}`);
+});
