@@ -124,12 +124,16 @@ test("token jwt stops naming JWT_SECRET when the value is one the registry would
 test("runtime status tells a runtime whose daemon beats over a socket from one on HTTP heartbeats", async (t) => {
   const ws = await seedWorkspace(stack);
   const [socketRuntime, httpRuntime] = [await seedRuntime(stack, ws), await seedRuntime(stack, ws)];
-  await stack.liveness.heartbeat({ runtimeId: socketRuntime, supportsBatchImport: true, viaSocket: true });
+  // A socket beat counts for two heartbeat intervals (30 s); a cpctl process can
+  // take a good part of that to start on a loaded machine, so each read follows a fresh beat.
+  const socketBeat = () => stack.liveness.heartbeat({ runtimeId: socketRuntime, supportsBatchImport: true, viaSocket: true });
+  await socketBeat();
   await http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: httpRuntime } });
 
   const onSocket = (await cpctl("runtime", "status", socketRuntime)) as { lastSocketBeatAt: string | null; connectedBySocket: boolean };
   t.truthy(onSocket.lastSocketBeatAt);
   t.true(onSocket.connectedBySocket);
+  await socketBeat();
   t.regex(await cpctlText("runtime", "status", socketRuntime), /^connection\s+connected by socket$/m);
 
   const onHttp = (await cpctl("runtime", "status", httpRuntime)) as { lastSocketBeatAt: string | null; connectedBySocket: boolean };

@@ -2,11 +2,17 @@
  * Polls `check` until it returns something other than undefined/false, or
  * fails after `timeoutMs` with `description`. The way tests wait for
  * asynchronous effects, instead of sleeping.
+ *
+ * The deadline only ends a wait for something that is not going to happen;
+ * it asserts nothing about speed (a test that means "within N ms" checks
+ * times derived from its configuration). So the default is generous: on a
+ * loaded 2-core machine an event chain the services run in milliseconds
+ * can take seconds.
  */
 export async function waitFor<T>(
   description: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 5_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
+  { timeoutMs = 30_000, intervalMs = 20 }: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
