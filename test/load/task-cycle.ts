@@ -112,7 +112,7 @@ try {
     }
     for (const shape of order) round.shapes[shape] = { ...measured[shape]!, ofCeiling: measured[shape]!.cycles.perSecond / round.ceiling };
     rounds.push(round);
-    console.log(roundLine(r, round));
+    console.log(`${roundLine(r, round)}; load average ${load()}`);
   }
   if (TODAYS_DAEMON) {
     const bench = await startBench("per-service", 1, 1);
