@@ -23,6 +23,21 @@ export function loadConfig<S extends z.ZodRawShape>(
   throw new ConfigError(`invalid configuration: ${lines.join("; ")}`);
 }
 
+/**
+ * For a program's entry point: the configuration `load` returns, or, when it
+ * throws a ConfigError, that one line on stderr and exit status 1. Runs
+ * first, before the logger exists: the logger's level is a setting too.
+ */
+export function exitOnConfigError<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+}
+
 /** A TCP port; 0 asks the OS for a free one (tests). */
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
@@ -62,6 +77,7 @@ export const flag = (fallback: boolean) =>
     .default(fallback ? "true" : "false")
     .transform((value) => value === "true" || value === "1" || value === "yes");
 
+/** pino's levels; a program's logger takes its level from this setting, never from the raw environment. */
 export const logLevel = () =>
   z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info");
 

@@ -19,11 +19,12 @@ const REDACT = [
   "databaseUrl",
 ];
 
-export function createLogger(
-  service: string,
-  level = process.env.LOG_LEVEL ?? "info",
-  destination?: pino.DestinationStream,
-): Logger {
+/**
+ * A JSON logger tagged with the service's name. `level` comes from the
+ * program's validated configuration (LOG_LEVEL), never read here: a bad
+ * value must stop the program with the config's message, not a throw from pino.
+ */
+export function createLogger(service: string, level = "info", destination?: pino.DestinationStream): Logger {
   const options = {
     name: service,
     level,

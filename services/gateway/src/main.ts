@@ -1,3 +1,4 @@
+import { exitOnConfigError } from "@controlplane/config";
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
@@ -5,9 +6,10 @@ import { startTracing } from "@controlplane/tracing";
 import { loadGatewayConfig } from "./config.js";
 import { startGateway } from "./service.js";
 
-const log = createLogger("gateway");
+// The configuration first: the logger's level is one of its settings.
+const config = exitOnConfigError(() => loadGatewayConfig());
+const log = createLogger("gateway", config.LOG_LEVEL);
 await runUntilSignal(log, async () => {
-  const config = loadGatewayConfig();
   // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const tracing = startTracing({ serviceName: "gateway", log });
   const gateway = await startGateway(config, log);

@@ -1,3 +1,4 @@
+import { exitOnConfigError } from "@controlplane/config";
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
@@ -5,9 +6,10 @@ import { startTracing } from "@controlplane/tracing";
 import { loadLivenessConfig } from "./config.js";
 import { startLiveness } from "./service.js";
 
-const log = createLogger("liveness");
+// The configuration first: the logger's level is one of its settings.
+const config = exitOnConfigError(() => loadLivenessConfig());
+const log = createLogger("liveness", config.LOG_LEVEL);
 await runUntilSignal(log, async () => {
-  const config = loadLivenessConfig();
   // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const tracing = startTracing({ serviceName: "liveness", log });
   const service = await startLiveness(config, log);

@@ -1,3 +1,4 @@
+import { exitOnConfigError } from "@controlplane/config";
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
@@ -5,9 +6,10 @@ import { startTracing } from "@controlplane/tracing";
 import { loadProfileCatalogConfig } from "./config.js";
 import { startProfileCatalog } from "./service.js";
 
-const log = createLogger("profile-catalog");
+// The configuration first: the logger's level is one of its settings.
+const config = exitOnConfigError(() => loadProfileCatalogConfig());
+const log = createLogger("profile-catalog", config.LOG_LEVEL);
 await runUntilSignal(log, async () => {
-  const config = loadProfileCatalogConfig();
   // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const tracing = startTracing({ serviceName: "profile-catalog", log });
   const service = await startProfileCatalog(config, log);

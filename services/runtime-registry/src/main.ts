@@ -1,3 +1,4 @@
+import { exitOnConfigError } from "@controlplane/config";
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
@@ -5,9 +6,10 @@ import { startTracing } from "@controlplane/tracing";
 import { loadRegistryConfig } from "./config.js";
 import { startRegistry } from "./service.js";
 
-const log = createLogger("runtime-registry");
+// The configuration first: the logger's level is one of its settings.
+const config = exitOnConfigError(() => loadRegistryConfig());
+const log = createLogger("runtime-registry", config.LOG_LEVEL);
 await runUntilSignal(log, async () => {
-  const config = loadRegistryConfig();
   // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const tracing = startTracing({ serviceName: "runtime-registry", log });
   const service = await startRegistry(config, log);

@@ -1,3 +1,4 @@
+import { exitOnConfigError } from "@controlplane/config";
 import { runUntilSignal, stopAll } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
 import { startMetricsServer } from "@controlplane/metrics";
@@ -5,9 +6,10 @@ import { startTracing } from "@controlplane/tracing";
 import { loadTaskQueueConfig } from "./config.js";
 import { startTaskQueue } from "./service.js";
 
-const log = createLogger("task-queue");
+// The configuration first: the logger's level is one of its settings.
+const config = exitOnConfigError(() => loadTaskQueueConfig());
+const log = createLogger("task-queue", config.LOG_LEVEL);
 await runUntilSignal(log, async () => {
-  const config = loadTaskQueueConfig();
   // Before anything opens: off (no cost) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
   const tracing = startTracing({ serviceName: "task-queue", log });
   const service = await startTaskQueue(config, log);

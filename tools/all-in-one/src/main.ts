@@ -1,4 +1,4 @@
-import { loadConfig, port, z } from "@controlplane/config";
+import { exitOnConfigError, loadConfig, port, z } from "@controlplane/config";
 import { ensureDatabase } from "@controlplane/db";
 import { startGateway } from "@controlplane/gateway";
 import { startLiveness } from "@controlplane/liveness";
@@ -11,16 +11,16 @@ import { startTaskQueue } from "@controlplane/task-queue";
 import { startTracing } from "@controlplane/tracing";
 import { loadAllConfigs } from "./configs.js";
 
-
-const log = createLogger("controlplane");
+// The configuration first (every service's, from one environment): the logger's level is one of its settings.
+const configs = exitOnConfigError(() => loadAllConfigs());
+const { METRICS_PORT } = exitOnConfigError(() => loadConfig(z.object({ METRICS_PORT: port(9464) })));
+const log = createLogger("controlplane", configs.registry.LOG_LEVEL);
 
 /**
  * All-in-one: every service and the gateway in this process, each on its own
  * gRPC port and talking to the others over real gRPC, as under Helm.
  */
 await runUntilSignal(log, async () => {
-  const configs = loadAllConfigs();
-  const { METRICS_PORT } = loadConfig(z.object({ METRICS_PORT: port(9464) }));
   await ensureDatabase(configs.registry.DATABASE_URL);
   const started: Stoppable[] = [];
   // One provider for the whole process (stopped last: spans of the shutdown are flushed too).

@@ -1,3 +1,4 @@
+import { exitOnConfigError } from "@controlplane/config";
 import { ensureDatabase } from "@controlplane/db";
 import { runOnce } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
@@ -8,9 +9,9 @@ import { migrateTaskQueue } from "@controlplane/task-queue";
 import { loadAllConfigs } from "./configs.js";
 
 /** `npm run migrate`: create the database if needed and apply every service's migrations. */
-const log = createLogger("migrate");
+const configs = exitOnConfigError(() => loadAllConfigs());
+const log = createLogger("migrate", configs.registry.LOG_LEVEL);
 await runOnce(log, async () => {
-  const configs = loadAllConfigs();
   await ensureDatabase(configs.registry.DATABASE_URL);
   await migrateRegistry(configs.registry, log);
   await migrateProfileCatalog(configs.profileCatalog, log);
