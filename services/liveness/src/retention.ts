@@ -9,7 +9,7 @@ import * as actions from "./repository/actions.js";
  * RETENTION_BATCH_SIZE rows a statement and RETENTION_MAX_BATCHES statements
  * a pass. Pending and running actions are never touched.
  */
-export async function purgeOnce(deps: LivenessDeps): Promise<{ actions: PurgeResult }> {
+export async function purgeOnce(deps: Pick<LivenessDeps, "pool" | "config">): Promise<{ actions: PurgeResult }> {
   const { config } = deps;
   const cutoff = new Date(Date.now() - config.ACTION_RETENTION_MS);
   const budget = { batchSize: config.RETENTION_BATCH_SIZE, maxBatches: config.RETENTION_MAX_BATCHES };
@@ -20,7 +20,7 @@ export async function purgeOnce(deps: LivenessDeps): Promise<{ actions: PurgeRes
  * The retention job: every RETENTION_INTERVAL_MS, on one replica at a time
  * (a pass is many statements, so a session lock on its own connection).
  */
-export function retentionJob(deps: LivenessDeps): PeriodicJob<{ actions: PurgeResult }> {
+export function retentionJob(deps: Pick<LivenessDeps, "pool" | "config" | "log">): PeriodicJob<{ actions: PurgeResult }> {
   return new PeriodicJob({
     name: "liveness_retention",
     intervalMs: deps.config.RETENTION_INTERVAL_MS,

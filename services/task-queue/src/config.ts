@@ -1,4 +1,4 @@
-import { address, CLAIM_LONG_POLL_MAX_MS, commonEnv, loadConfig, millis, port, positiveInt, z } from "@controlplane/config";
+import { address, CLAIM_LONG_POLL_MAX_MS, commonEnv, loadConfig, millis, port, positiveInt, retentionEnv, z } from "@controlplane/config";
 
 export const taskQueueEnv = z.object({
   ...commonEnv,
@@ -52,6 +52,15 @@ export const taskQueueEnv = z.object({
   DEREGISTER_GRACE_MS: millis(60_000),
   /** Lifetime of a task's mat_ token. */
   TASK_TOKEN_TTL_MS: millis(24 * 3600_000),
+  /**
+   * Finished tasks (completed, failed, cancelled), with their messages and
+   * usage, are deleted this long (30 days) after they finished: longer than
+   * any product view of a run's transcript is expected to need.
+   */
+  TASK_RETENTION_MS: millis(30 * 24 * 3600_000),
+  /** Tokens are deleted this long after they expired (a day; an expired token is already refused). */
+  TASK_TOKEN_RETENTION_MS: millis(24 * 3600_000),
+  ...retentionEnv,
   /** How long runtime and workspace reads from the registry are reused on the claim path. */
   REGISTRY_CACHE_TTL_MS: millis(5_000),
   /** Attempts of a task (the first included) when the enqueuer does not say. */

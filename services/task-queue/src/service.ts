@@ -14,6 +14,7 @@ import { startTaskQueueConsumers } from "./events.js";
 import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
 import { taskQueueHandlers } from "./server.js";
+import { retentionJob, type RetentionResult } from "./retention.js";
 import { sweeperJob, type SweepResult } from "./sweeper.js";
 import { KnownTasks } from "./task-refs.js";
 import { WakeHub } from "./wake.js";
@@ -37,7 +38,7 @@ gauge({
 export interface RunningTaskQueue {
   port: number;
   /** The background jobs, for tests (runOnce) and benchmarks. */
-  jobs: { sweeper: PeriodicJob<SweepResult> };
+  jobs: { sweeper: PeriodicJob<SweepResult>; retention: PeriodicJob<RetentionResult> };
   stop(): Promise<void>;
 }
 
@@ -70,7 +71,7 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const knownTasks = new KnownTasks(config.DISPATCH_TIMEOUT_MS + config.RUNNING_TIMEOUT_MS);
     const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, knownTasks, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
-    const jobs = { sweeper: sweeperJob(deps).start() };
+    const jobs = { sweeper: sweeperJob(deps).start(), retention: retentionJob(deps).start() };
     for (const job of Object.values(jobs)) host.onStop(job);
     const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));
     const port = await server.listen(config.TASK_QUEUE_GRPC_PORT);
