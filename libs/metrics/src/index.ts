@@ -2,11 +2,23 @@ import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /**
- * One registry per process. In all-in-one mode several services share it, so
- * every service-level metric carries a `service` label.
+ * One registry per process. Every sample it serves carries a `service` label
+ * naming the program (see setServiceLabel); in all-in-one mode the services
+ * share it, and their samples are told apart by their own labels
+ * (`grpc_service`, `pool`, `schema`, `route`).
  */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
+
+/**
+ * Names the program in the `service` label of every sample, the process
+ * metrics included: the service's name when it runs alone, "controlplane"
+ * for all-in-one. Applied when the registry is read, so metrics made before
+ * the call carry it too.
+ */
+export function setServiceLabel(service: string): void {
+  registry.setDefaultLabels({ service });
+}
 
 type Config<L extends string> = { name: string; help: string; labelNames: readonly L[] };
 

@@ -4,7 +4,7 @@ import { startGateway } from "@controlplane/gateway";
 import { startLiveness } from "@controlplane/liveness";
 import { freePort, runUntilSignal, stopAll, type Stoppable } from "@controlplane/lifecycle";
 import { createLogger, redactUrl } from "@controlplane/log";
-import { startMetricsServer } from "@controlplane/metrics";
+import { setServiceLabel, startMetricsServer } from "@controlplane/metrics";
 import { startProfileCatalog } from "@controlplane/profile-catalog";
 import { startRegistry } from "@controlplane/runtime-registry";
 import { startTaskQueue } from "@controlplane/task-queue";
@@ -15,6 +15,7 @@ import { loadAllConfigs } from "./configs.js";
 const configs = exitOnConfigError(() => loadAllConfigs());
 const { METRICS_PORT } = exitOnConfigError(() => loadConfig(z.object({ METRICS_PORT: port(9464) })));
 const log = createLogger("controlplane", configs.registry.LOG_LEVEL);
+setServiceLabel("controlplane");
 
 /**
  * All-in-one: every service and the gateway in this process, each on its own
