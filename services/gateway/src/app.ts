@@ -115,8 +115,9 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
     preClose: (done) => done(),
   });
 
-  const router = new Router(app);
-  const context = { router, clients: deps.clients, auth: deps.auth, resources: deps.resources, shutdown: deps.shutdown };
+  const services = { clients: deps.clients, auth: deps.auth, resources: deps.resources, shutdown: deps.shutdown };
+  const router = new Router(app, services);
+  const context = { router, ...services };
   registerDaemonSocketRoute(context, deps.sockets);
   registerRegistrationRoutes(context);
   registerWorkspaceRoutes(context);

@@ -4,6 +4,8 @@ import type { WebSocket } from "ws";
 import type {} from "@fastify/websocket";
 import { CallCancelledError, runInScope } from "@controlplane/grpc";
 import { activeTracer, context, extractContext, markFailed, SpanKind, trace, type Span, type TextMapGetter } from "@controlplane/tracing";
+import type { RouteServices } from "./routes/context.js";
+import type { Query } from "./wire/query.js";
 
 /**
  * Aborted when the connection closes before the response was written: the
@@ -64,7 +66,39 @@ const socketSpans = new WeakMap<FastifyRequest, Span>();
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 const METHODS: readonly Method[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-export type RouteHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+/**
+ * The path parameters of a route pattern, each a string as sent:
+ * "/api/daemon/runtimes/:runtimeId/tasks/:taskId" has runtimeId and taskId.
+ */
+export type ParamsOf<Url extends string> = Url extends `${string}:${infer Name}/${infer Rest}`
+  ? Record<Name, string> & ParamsOf<`/${Rest}`>
+  : Url extends `${string}:${infer Name}`
+    ? Record<Name, string>
+    : Record<never, string>;
+
+/** What fastify has parsed of a request to the route `Url`: its path parameters and its query. */
+export interface RouteRequest<Url extends string> {
+  Params: ParamsOf<Url>;
+  Querystring: Query;
+}
+
+/**
+ * A route's handler: a named function of the request, the reply, and the
+ * services every route uses. A handler declares the parameters it reads
+ * (`FastifyRequest<{ Params: Params<"taskId"> }>`); wiring it to a route
+ * whose pattern lacks one of them does not typecheck.
+ */
+export type RouteHandler<Url extends string = string> = (request: FastifyRequest<RouteRequest<Url>>, reply: FastifyReply, services: RouteServices) => Promise<unknown>;
+
+/**
+ * The request as the route's handler sees it. Fastify types a request by
+ * generics it does not check; here they follow from the route itself: the
+ * pattern it matched names the parameters (strings), and its query parser
+ * gives a string per parameter, an array for a repeated one.
+ */
+function routed<Url extends string>(request: FastifyRequest): FastifyRequest<RouteRequest<Url>> {
+  return request as FastifyRequest<RouteRequest<Url>>;
+}
 
 /**
  * Registers routes and remembers their patterns, so an unknown method on a
@@ -75,10 +109,13 @@ export class Router {
   /** Every route added, in order (for tests that walk the whole surface). */
   readonly routes: Array<{ method: Method; url: string }> = [];
 
-  constructor(private readonly app: FastifyInstance) {}
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly services: RouteServices,
+  ) {}
 
   /** `bodyLimit` overrides the gateway's for a route whose body is always small. */
-  add(method: Method, url: string, handler: RouteHandler, options: { bodyLimit?: number } = {}): void {
+  add<Url extends string>(method: Method, url: Url, handler: RouteHandler<Url>, options: { bodyLimit?: number } = {}): void {
     this.known.on(method, url, () => undefined);
     this.routes.push({ method, url });
     this.app.route({
@@ -90,7 +127,7 @@ export class Router {
       // is written.
       handler: (request, reply) =>
         runInScope({ requestId: request.id, signal: clientGone(reply) }, () =>
-          inSpan(startRequestSpan(request, reply, method, url), () => handler(request, reply)),
+          inSpan(startRequestSpan(request, reply, method, url), () => handler(routed<Url>(request), reply, this.services)),
         ),
     });
   }
@@ -101,12 +138,12 @@ export class Router {
    * answers a request that asked for no upgrade. Declared in a child
    * context so the WebSocket plugin, registered before, sees it.
    */
-  socket(
-    url: string,
+  socket<Url extends string>(
+    url: Url,
     route: {
-      preHandler: RouteHandler;
-      handler: RouteHandler;
-      wsHandler: (socket: WebSocket, request: FastifyRequest) => void;
+      preHandler: RouteHandler<Url>;
+      handler: RouteHandler<Url>;
+      wsHandler: (socket: WebSocket, request: FastifyRequest<RouteRequest<Url>>, services: RouteServices) => void;
     },
   ): void {
     this.known.on("GET", url, () => undefined);
@@ -122,13 +159,13 @@ export class Router {
           runInScope({ requestId: request.id, signal: clientGone(reply) }, () => {
             const span = request.ws ? startUpgradeSpan(request, url) : startRequestSpan(request, reply, "GET", url);
             if (span && !request.ws) socketSpans.set(request, span);
-            const checked = inSpan(span, () => route.preHandler(request, reply));
+            const checked = inSpan(span, () => route.preHandler(routed<Url>(request), reply, this.services));
             if (span && request.ws) endUpgradeSpan(span, checked);
             return checked;
           }),
         handler: (request, reply) =>
-          runInScope({ requestId: request.id }, () => inSpan(socketSpans.get(request), () => route.handler(request, reply))),
-        wsHandler: route.wsHandler,
+          runInScope({ requestId: request.id }, () => inSpan(socketSpans.get(request), () => route.handler(routed<Url>(request), reply, this.services))),
+        wsHandler: (socket, request) => route.wsHandler(socket, routed<Url>(request), this.services),
       });
     });
   }

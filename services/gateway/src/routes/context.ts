@@ -3,14 +3,18 @@ import type { Resources } from "../auth/resources.js";
 import type { GatewayClients } from "../clients.js";
 import type { Router } from "../router.js";
 
-/** What every route module gets. */
-export interface RouteContext {
-  router: Router;
+/** What every route handler gets besides its request and reply. */
+export interface RouteServices {
   clients: GatewayClients;
   auth: Authenticator;
   resources: Resources;
   /** Aborted when the gateway starts shutting down: long-polls answer at once. */
   shutdown: AbortSignal;
+}
+
+/** What every route module's register function gets: the router to wire its handlers to. */
+export interface RouteContext extends RouteServices {
+  router: Router;
 }
 
 /** Path parameters, all strings as sent. */

@@ -109,17 +109,17 @@ export function registerDaemonTaskRoutes({ router, clients, auth, resources, shu
 
   /** Routes that answer from the task's current row. */
   const withTask = (handler: (task: Task, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
-    async (request, reply) => {
+    async (request, reply, services) => {
       const caller = await authenticateDaemon(request, auth);
       const task = await resources.task(caller, (request.params as Params<"taskId">).taskId);
-      return handler(task, request, reply);
+      return handler(task, request, reply, services);
     };
   /** Routes that act on the task: access is enough, the service checks existence. */
   const onTask = (handler: (taskId: string, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
-    async (request, reply) => {
+    async (request, reply, services) => {
       const caller = await authenticateDaemon(request, auth);
       const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
-      return handler(taskId, request, reply);
+      return handler(taskId, request, reply, services);
     };
 
   // D13
