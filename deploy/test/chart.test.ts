@@ -215,7 +215,11 @@ test("one replica of everything by default, and the ServiceMonitor only when ask
   for (const deployment of deployments) t.is(deployment.spec.replicas, 1, deployment.metadata.name);
   t.deepEqual(byKind(objects, "HorizontalPodAutoscaler"), []);
   t.deepEqual(byKind(objects, "ServiceMonitor"), []);
-  t.is(byKind(render(VALUE_SETS[1]!.files), "ServiceMonitor").length, 1);
+  const monitors = byKind(render(VALUE_SETS[1]!.files), "ServiceMonitor");
+  t.is(monitors.length, 1);
+  // Our programs' service="<name>" label is kept, not renamed exported_service.
+  const ours = monitors[0]!.spec.endpoints.find((e: { port: string }) => e.port === "metrics");
+  t.is(ours.honorLabels, true);
 });
 
 test("replicas and autoscaling follow the values", (t) => {
