@@ -1,5 +1,4 @@
 export * from "./errors.js";
-export * from "./inbox.js";
 export * from "./locks.js";
 export * from "./migrate.js";
 export * from "./outbox.js";

@@ -4,7 +4,7 @@ import { runner } from "node-pg-migrate";
 import type { Logger } from "@controlplane/log";
 import { redactUrl } from "@controlplane/log";
 
-/** Migrations every service gets in its schema (outbox, inbox). */
+/** Migrations every service gets in its schema (the outbox and its parked events). */
 const KIT_MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
 
 export interface MigrateOptions {

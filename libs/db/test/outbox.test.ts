@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import {
-  claimEvent,
   createDbPool,
   EventTooLargeError,
   MAX_EVENT_BYTES,
@@ -129,20 +128,9 @@ test.serial("events leave in commit order across many writers", async (t) => {
   t.deepEqual(published, names);
 });
 
-test("the inbox claims an event id once per consumer", async (t) => {
-  const eventId = randomUUID();
-  const first = await pool.transaction((tx) => claimEvent(tx, SCHEMA, "consumer-a", eventId));
-  const again = await pool.transaction((tx) => claimEvent(tx, SCHEMA, "consumer-a", eventId));
-  const other = await pool.transaction((tx) => claimEvent(tx, SCHEMA, "consumer-b", eventId));
-  t.deepEqual([first, again, other], [true, false, true]);
-  const rolledBack = randomUUID();
-  await t.throwsAsync(
-    pool.transaction(async (tx) => {
-      await claimEvent(tx, SCHEMA, "consumer-a", rolledBack);
-      throw new Error("handler failed");
-    }),
-  );
-  t.true(await pool.transaction((tx) => claimEvent(tx, SCHEMA, "consumer-a", rolledBack)), "a failed handling can be retried");
+test("the kit's migrations leave no inbox: handlers are idempotent by their own writes", async (t) => {
+  t.is(await pool.oneFirst(sql.unsafe`SELECT to_regclass(${`${SCHEMA}.inbox`})::text AS inbox`), null);
+  t.is(await pool.oneFirst(sql.unsafe`SELECT to_regclass(${`${SCHEMA}.outbox`})::text AS outbox`), `${SCHEMA}.outbox`);
 });
 
 test.serial("writeMany refuses an event over MAX_EVENT_BYTES and its transaction writes nothing", async (t) => {

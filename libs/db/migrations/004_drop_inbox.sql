@@ -1,0 +1,11 @@
+-- Up Migration
+-- The inbox (consumer, event_id) is dropped: no consumer ever used it, and
+-- none needs it. JetStream drops a re-published event by its message id, and
+-- every handler is idempotent by its own write: a guarded UPDATE (only from
+-- the states the transition allows), a projection applied only when its event
+-- is newer than the last change, an upsert, or a delete. Several handlers also
+-- act outside the database (liveness's memory and broadcasts, wake-ups), which
+-- an inbox row in the handler's transaction could not cover anyway. Kept, it
+-- would have been one more table to retain; an event applied twice is already
+-- harmless.
+DROP TABLE inbox;
