@@ -5,27 +5,27 @@ import { counter, gauge, histogram } from "@controlplane/metrics";
 const runs = counter({
   name: "background_job_runs_total",
   help: "Passes of a background job that ran (not those skipped because another replica held its lock), failed ones included.",
-  labelNames: ["job"] as const,
+  labelNames: ["job_name"] as const,
 });
 const failures = counter({
   name: "background_job_failures_total",
   help: "Passes of a background job that threw (logged with the cause).",
-  labelNames: ["job"] as const,
+  labelNames: ["job_name"] as const,
 });
 const lockBusy = counter({
   name: "background_job_lock_busy_total",
   help: "Passes of a background job skipped because another replica held its advisory lock.",
-  labelNames: ["job"] as const,
+  labelNames: ["job_name"] as const,
 });
 const duration = histogram({
   name: "background_job_duration_seconds",
   help: "Duration of the passes of a background job that ran.",
-  labelNames: ["job"] as const,
+  labelNames: ["job_name"] as const,
 });
 const lastSuccess = gauge({
   name: "background_job_last_success_timestamp_seconds",
   help: "Unix time the last successful pass of a background job ended (alert when it falls behind its interval).",
-  labelNames: ["job"] as const,
+  labelNames: ["job_name"] as const,
 });
 
 /** What a pass can say about itself to its job. */
@@ -143,7 +143,8 @@ export class PeriodicJob<R> {
 
   private async pass(): Promise<PassOutcome<R>> {
     const { name, log } = this.options;
-    const labels = { job: name };
+    // Not `job`: the scrape keeps its own job label (the ServiceMonitor honours ours).
+    const labels = { job_name: name };
     let held: Awaited<ReturnType<typeof trySessionLock>> = null;
     const started = process.hrtime.bigint();
     try {

@@ -38,7 +38,7 @@ async function metric(name: string, job: string): Promise<number> {
   const found = registry.getSingleMetric(name);
   if (!found) return 0;
   const { values } = await found.get();
-  return values.find((v) => v.labels.job === job)?.value ?? 0;
+  return values.find((v) => v.labels.job_name === job)?.value ?? 0;
 }
 
 /** A job with a 1-hour interval: passes only when the test calls runOnce. */
@@ -54,8 +54,8 @@ test("runOnce runs one pass, returns its result and records the run", async (t) 
   t.is(await metric("background_job_runs_total", "t_run_once"), 2);
   t.is(await metric("background_job_failures_total", "t_run_once"), 0);
   t.true((await metric("background_job_last_success_timestamp_seconds", "t_run_once")) >= Math.floor(before));
-  const histogram = (await registry.getSingleMetric("background_job_duration_seconds")!.get()).values as Array<{ labels: { job?: string }; value: number; metricName?: string }>;
-  t.is(histogram.find((v) => v.labels.job === "t_run_once" && v.metricName === "background_job_duration_seconds_count")?.value, 2);
+  const histogram = (await registry.getSingleMetric("background_job_duration_seconds")!.get()).values as Array<{ labels: { job_name?: string }; value: number; metricName?: string }>;
+  t.is(histogram.find((v) => v.labels.job_name === "t_run_once" && v.metricName === "background_job_duration_seconds_count")?.value, 2);
 });
 
 test("stop waits for the running pass", async (t) => {
