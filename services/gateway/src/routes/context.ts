@@ -1,7 +1,9 @@
+import type { FastifyRequest } from "fastify";
 import type { Authenticator } from "../auth/authenticator.js";
 import type { Resources } from "../auth/resources.js";
 import type { GatewayClients } from "../clients.js";
 import type { Router } from "../router.js";
+import type { Query } from "../wire/query.js";
 
 /** What every route handler gets besides its request and reply. */
 export interface RouteServices {
@@ -19,3 +21,9 @@ export interface RouteContext extends RouteServices {
 
 /** Path parameters, all strings as sent. */
 export type Params<K extends string> = Record<K, string>;
+
+/**
+ * A handler's request: the path parameters it reads and the query. The
+ * router accepts the handler only on a route whose pattern has them.
+ */
+export type RequestWith<K extends string = never> = FastifyRequest<{ Params: Params<K>; Querystring: Query }>;
