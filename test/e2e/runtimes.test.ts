@@ -9,8 +9,8 @@ import { seedWorkspace, startStack, type SeededWorkspace, type Stack } from "../
 let stack: Stack;
 let bus: EventBus;
 test.before(async () => {
-  // Abandoned runtimes are collected after 1 s here, every 200 ms.
-  stack = await startStack({ RUNTIME_GC_INTERVAL_MS: "200", RUNTIME_GC_RETENTION_MS: "1000" });
+  // Abandoned runtimes are collected after 1 s here, when a test runs the collector (runOnce).
+  stack = await startStack({ RUNTIME_GC_INTERVAL_MS: "3600000", RUNTIME_GC_RETENTION_MS: "1000" });
   bus = await connectEventBus({ url: NATS_URL, name: "test", stream: stack.events.stream, subjectRoot: stack.events.subjectRoot });
 });
 test.after.always(async () => {
@@ -128,8 +128,15 @@ test("offline runtimes with no agent are collected after the retention; ones wit
   const { agent } = await stack.registry.upsertAgent(agentRequest(ws, withAgent));
   await stack.registry.archiveAgent({ workspaceId: ws.workspaceId, agentId: agent!.id });
   await http(stack.gatewayUrl, "POST", "/api/daemon/deregister", { token: ws.member.pat, body: { runtime_ids: [lonely, withAgent] } });
-  const event = await waitFor("runtime.deleted (collected)", async () =>
-    (await stack.events.read("runtime.deleted")).find((e) => e.event.runtimeId === lonely), { timeoutMs: 8_000 });
+  const retention = Number(stack.env.RUNTIME_GC_RETENTION_MS);
+  const event = await waitFor(
+    "runtime.deleted (collected)",
+    async () => {
+      await stack.registryService.jobs.runtimeGc.runOnce();
+      return (await stack.events.read("runtime.deleted")).find((e) => e.event.runtimeId === lonely);
+    },
+    { timeoutMs: 8 * retention, intervalMs: retention / 5 },
+  );
   t.is(event.event.reason, 3);
   t.is((await stack.registry.getRuntime({ runtimeId: withAgent })).runtime!.status, "offline", "a runtime an archived agent refers to stays");
 });

@@ -141,6 +141,7 @@ test.serial("two sweepers never both act: one holding the lock blocks the other;
     await holder.query("SELECT pg_advisory_xact_lock($1, $2)", [ADVISORY_LOCKS.livenessSweeper.classId, ADVISORY_LOCKS.livenessSweeper.objId]);
     const blocked = await sweepOnce(stack.livenessService.deps);
     t.false(blocked.swept, "another sweeper holds the lock");
+    t.deepEqual(await stack.livenessService.jobs.sweeper.runOnce(), { status: "lock_busy" }, "and the job counts it as lock-busy");
     t.is(await statusOf(runtimeId), "online");
     await holder.query("COMMIT");
   } finally {

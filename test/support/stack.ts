@@ -10,10 +10,10 @@ import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/pr
 import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
-import { startRegistry } from "@controlplane/runtime-registry";
+import { startRegistry, type RunningRegistry } from "@controlplane/runtime-registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { loadTaskQueueConfig } from "@controlplane/task-queue/config";
-import { startTaskQueue } from "@controlplane/task-queue";
+import { startTaskQueue, type RunningTaskQueue } from "@controlplane/task-queue";
 import { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import { loadLivenessConfig } from "@controlplane/liveness/config";
 import { startLiveness, type RunningLiveness } from "@controlplane/liveness";
@@ -39,6 +39,9 @@ export interface Stack {
   livenessAddr: string;
   /** The running liveness service (flush and sweep on demand in tests). */
   livenessService: RunningLiveness;
+  /** The running task queue and registry: their background jobs (`jobs.*.runOnce()`) on demand. */
+  taskQueueService: RunningTaskQueue;
+  registryService: RunningRegistry;
   db: TestDatabase;
   events: TestEvents;
   /** The environment the services were started with. */
@@ -92,6 +95,8 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     liveness: livenessClient,
     livenessAddr,
     livenessService,
+    taskQueueService: taskQueue,
+    registryService: registry,
     db,
     events,
     env,
