@@ -1,15 +1,46 @@
+import { LRUCache } from "lru-cache";
+
 /**
- * A small bounded map whose entries expire. Used for token resolutions and
- * memberships, so a revocation takes effect within the TTL without a
- * round trip per request.
+ * What the store holds for a key. lru-cache takes no null or undefined
+ * values, and a loaded value the keep rule refuses must reach the callers
+ * waiting on its load without ever being served from the cache.
+ */
+interface Box<V> {
+  value: V;
+  cacheable: boolean;
+}
+
+/** A loader, handed to the store's fetch as its context (lru-cache binds one fetch method per cache). */
+type Fetch<V> = (key: string, options: LRUCache.FetcherFetchOptions<string, Box<V>, Fetch<V>>) => Promise<Box<V>>;
+
+/**
+ * A bounded map whose entries expire, on lru-cache: when full, the least
+ * recently used entry goes; an expired entry is never served. Used for token
+ * resolutions, memberships and other services' reads, so a change takes
+ * effect within the TTL without a round trip per request.
  */
 export class TtlCache<V> {
-  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  /** @internal ReadThrough fetches through it. */
+  readonly store: LRUCache<string, Box<V>, Fetch<V>>;
 
   constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries = 100_000,
-  ) {}
+    readonly ttlMs: number,
+    maxEntries = 100_000,
+  ) {
+    this.store = new LRUCache<string, Box<V>, Fetch<V>>({
+      max: maxEntries,
+      ttl: ttlMs,
+      // Expiry is checked on read, against the clock: no timer per entry.
+      ttlAutopurge: false,
+      // Never serve past expiry (a credential's own expiry included): no stale reads.
+      allowStale: false,
+      // A failed reload keeps the live entry until its own expiry.
+      noDeleteOnFetchRejection: true,
+      // A load overtaken by delete() answers undefined: ReadThrough then loads again.
+      allowStaleOnFetchAbort: true,
+      fetchMethod: (key, _stale, { context, options }) => context(key, options),
+    });
+  }
 
   get(key: string): V | undefined {
     return this.entry(key)?.value;
@@ -17,31 +48,26 @@ export class TtlCache<V> {
 
   /** The live entry with its expiry, or undefined. */
   entry(key: string): { value: V; expiresAt: number } | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry;
+    const box = this.store.get(key);
+    if (!box?.cacheable) return undefined;
+    return { value: box.value, expiresAt: Date.now() + this.store.getRemainingTTL(key) };
   }
 
   /** Stores `value` for the TTL, or until `notAfter` if that comes first. */
   set(key: string, value: V, notAfter?: Date): void {
-    const expiresAt = Math.min(Date.now() + this.ttlMs, notAfter?.getTime() ?? Infinity);
-    if (expiresAt <= Date.now()) return;
-    if (this.entries.size >= this.maxEntries) {
-      // Maps iterate in insertion order: drop the oldest entry.
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt });
+    const ttl = ttlUntil(this.ttlMs, notAfter);
+    if (ttl <= 0) return;
+    this.store.set(key, { value, cacheable: true }, { ttl });
   }
 
   delete(key: string): void {
-    this.entries.delete(key);
+    this.store.delete(key);
   }
+}
+
+/** The TTL of an entry that may not outlive `notAfter`. */
+function ttlUntil(ttlMs: number, notAfter: Date | undefined): number {
+  return notAfter === undefined ? ttlMs : Math.min(ttlMs, notAfter.getTime() - Date.now());
 }
 
 export interface ReadThroughOptions<V> {
@@ -58,60 +84,55 @@ export interface ReadThroughOptions<V> {
 }
 
 /**
- * Reads through `cache`: a hit is returned as is, a miss loads and stores.
- * Concurrent misses of one key share a single load, so an entry expiring
- * under load costs one call, not one per waiting request.
+ * Reads through `cache` with lru-cache's fetch: a hit is returned as is, a
+ * miss loads and stores, and concurrent misses of one key share a single
+ * load, so an entry expiring under load costs one call, not one per waiting
+ * request.
+ *
+ * Refresh-ahead is ours, not lru-cache's: its `allowStale` serves an entry
+ * *after* expiry while reloading, which would serve a credential past its
+ * own expiry. Here a hit within `refreshAheadMs` of expiry starts a forced
+ * fetch (one per key: lru-cache joins a fetch in flight) and is served
+ * meanwhile, and nothing is ever served once expired.
  */
 export class ReadThrough<V> {
-  private readonly loading = new Map<string, Promise<V>>();
-  /** Bumped by `forget`, so a load that started before it does not store a stale value. */
-  private readonly generations = new Map<string, number>();
+  private readonly fetch: Fetch<V>;
 
   constructor(
     readonly cache: TtlCache<V>,
-    private readonly load: (key: string) => Promise<V>,
+    load: (key: string) => Promise<V>,
     private readonly options: ReadThroughOptions<V> = {},
-  ) {}
+  ) {
+    this.fetch = async (key, fetchOptions) => {
+      const value = await load(key);
+      const ttl = ttlUntil(cache.ttlMs, options.notAfter?.(value));
+      const cacheable = ttl > 0 && (options.keep?.(value) ?? true);
+      // A refused value still answers this load's callers, and replaces what
+      // was stored (e.g. a refresh learned the member left); it is never a hit.
+      if (cacheable) fetchOptions.ttl = ttl;
+      return { value, cacheable };
+    };
+  }
 
   async get(key: string): Promise<V> {
-    const hit = this.cache.entry(key);
-    if (hit !== undefined) {
-      const refreshAhead = this.options.refreshAheadMs;
-      if (refreshAhead !== undefined && hit.expiresAt - Date.now() <= refreshAhead && !this.loading.has(key)) {
-        this.start(key).catch(() => undefined);
+    for (;;) {
+      const hit = this.cache.entry(key);
+      if (hit !== undefined) {
+        const refreshAhead = this.options.refreshAheadMs;
+        if (refreshAhead !== undefined && hit.expiresAt - Date.now() <= refreshAhead) {
+          this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true }).catch(() => undefined);
+        }
+        return hit.value;
       }
-      return hit.value;
+      // forceRefresh: whatever is stored is no hit (refused, or expired), load anew or join the load in flight.
+      const loaded = await this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true });
+      // undefined: forget() overtook this load, whose answer may predate it; load again.
+      if (loaded !== undefined) return loaded.value;
     }
-    return this.loading.get(key) ?? this.start(key);
   }
 
-  /** Starts the one load of `key` (callers check none is running). */
-  private start(key: string): Promise<V> {
-    const generation = this.generations.get(key) ?? 0;
-    // A load that `forget` overtook must not unregister the newer one.
-    const done = () => {
-      if (this.loading.get(key) === pending) this.loading.delete(key);
-    };
-    const pending: Promise<V> = this.load(key).then(
-      (value) => {
-        done();
-        const current = (this.generations.get(key) ?? 0) === generation;
-        if (current && (this.options.keep?.(value) ?? true)) this.cache.set(key, value, this.options.notAfter?.(value));
-        else if (current) this.cache.delete(key); // e.g. a refresh learned the member left
-        return value;
-      },
-      (error: unknown) => {
-        done();
-        throw error;
-      },
-    );
-    this.loading.set(key, pending);
-    return pending;
-  }
-
+  /** Drops the entry; a load in flight is discarded and its callers get a fresh one. */
   forget(key: string): void {
     this.cache.delete(key);
-    this.loading.delete(key);
-    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
   }
 }

@@ -72,24 +72,29 @@ test("a failed refresh leaves the entry to expire on time", async (t) => {
   t.is(cache.cache.get("k"), "first");
 });
 
-test("forget drops the entry and discards a load that started before it", async (t) => {
+test("forget drops the entry; a load that started before it is not stored and its readers get a fresh one", async (t) => {
   let release!: (value: string) => void;
-  const { load } = loader<string>((_key, call) => (call === 1 ? new Promise((resolve) => (release = resolve)) : Promise.resolve("fresh")));
+  const { counter, load } = loader<string>((_key, call) => (call === 1 ? new Promise((resolve) => (release = resolve)) : Promise.resolve("fresh")));
   const cache = new ReadThrough(new TtlCache<string>(60_000), load);
-  const stale = cache.get("k");
+  cache.cache.set("k", "cached");
+  cache.forget("k");
+  t.is(cache.cache.get("k"), undefined, "the entry is gone at once");
+  const overtaken = cache.get("k");
   cache.forget("k");
   release("stale");
-  t.is(await stale, "stale");
-  t.is(cache.cache.get("k"), undefined, "the stale answer was not stored");
-  t.is(await cache.get("k"), "fresh");
+  t.is(await overtaken, "fresh", "the answer that may predate the forget is not handed out");
+  t.is(counter.calls, 2);
+  t.is(cache.cache.get("k"), "fresh", "only the fresh answer was stored");
 });
 
-test("the TTL cache drops its oldest entry when full and never keeps a value past notAfter", (t) => {
+test("the TTL cache drops its least recently used entry when full and never keeps a value past notAfter", (t) => {
   const cache = new TtlCache<number>(60_000, 2);
   cache.set("a", 1);
   cache.set("b", 2);
+  t.is(cache.get("a"), 1, "a is now the most recently used");
   cache.set("c", 3);
-  t.is(cache.get("a"), undefined);
+  t.is(cache.get("b"), undefined);
+  t.is(cache.get("a"), 1);
   t.is(cache.get("c"), 3);
   cache.set("d", 4, new Date(Date.now() - 1));
   t.is(cache.get("d"), undefined, "already expired: not stored");
