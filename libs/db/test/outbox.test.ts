@@ -158,9 +158,9 @@ test.serial("writeMany refuses an event over MAX_EVENT_BYTES and its transaction
 
 // The relays below each get a schema, a pool and a stream of their own, and
 // faster pacing than production; every wait is derived from that pacing.
-const RELAY: OutboxRelayOptions = { batchSize: 4, pollIntervalMs: 50, retryDelayMs: 500, publishTimeoutMs: 1_000, lagIntervalMs: 50 };
-/** The longest one relay pass can take: a publish timing out, the back-off, a lag measurement. */
-const PASS_MS = RELAY.publishTimeoutMs + RELAY.retryDelayMs + RELAY.lagIntervalMs;
+const RELAY: OutboxRelayOptions = { batchSize: 4, pollIntervalMs: 50, retryDelayMs: 500, publishTimeoutMs: 1_000, lagIntervalMs: 50, minPassIntervalMs: 20 };
+/** The longest one relay pass can take: its pacing, a publish timing out, the back-off, a lag measurement. */
+const PASS_MS = RELAY.minPassIntervalMs + RELAY.publishTimeoutMs + RELAY.retryDelayMs + RELAY.lagIntervalMs;
 /** Long enough for several passes; a healthy relay finishes in one. */
 const SETTLE = { timeoutMs: 10 * PASS_MS };
 /**
@@ -378,4 +378,40 @@ test("the relay's size check is the bound the NATS client enforces, message-id h
   const subject = `size-probe.${randomUUID()}`;
   t.notThrows(() => events.nc.publish(subject, new Uint8Array(largestPayload), { headers: msgId }));
   t.throws(() => events.nc.publish(subject, new Uint8Array(largestPayload + 1), { headers: msgId }), { message: /max_payload/ });
+});
+
+test("events written back to back while the relay is paced go out in one pass", async (t) => {
+  const schema = "kit_paced";
+  await migrate({ databaseUrl: db.url, schema, dir: FIXTURES, log });
+  const relayPool = await createDbPool(db.url, { name: `kit-test-${schema}`, maxSize: 2 });
+  let passes = 0;
+  // Every relay pass is one transaction on the relay's own pool; writers use another.
+  const counted = new Proxy(relayPool, {
+    get(target, key, receiver) {
+      if (key === "transaction") passes++;
+      const value = Reflect.get(target, key, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  // Only kicks start a pass (no poll within the test); a pass starts at most every 400 ms.
+  const options = { ...RELAY, batchSize: 256, pollIntervalMs: 600_000, minPassIntervalMs: 400 };
+  const relay = new Outbox(counted, schema, bus, log, options);
+  t.teardown(async () => {
+    await relay.stop();
+    await relayPool.end();
+  });
+  relay.start();
+  const write = async (name: string) => {
+    const [id] = await pool.transaction((tx) => relay.writeMany(tx, [pending("profile.created", name)]));
+    relay.kick();
+    return id!;
+  };
+  const drained = () => waitFor("the outbox to drain", async () => (await outboxIds(schema)).length === 0, SETTLE);
+
+  await write("paced-first");
+  await drained();
+  const before = passes;
+  for (let i = 0; i < 5; i++) await write(`paced-${i}`);
+  await drained();
+  t.is(passes - before, 1, "the five events written within one pacing interval share a pass");
 });

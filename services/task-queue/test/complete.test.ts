@@ -54,8 +54,10 @@ async function dispatched(issueId: string | null) {
 const completion = { prUrl: "", output: "done", sessionId: "s-1", workDir: "/w" };
 
 type Announcing = "task.completed" | "issue.first_executed";
-const taskIdOf = (event: EventPayload<"task.completed"> | EventPayload<"issue.first_executed">) =>
-  "task" in event ? event.task?.taskId : event.taskId;
+const taskIdOf = (event: EventPayload<Announcing>) => {
+  const named = event as EventPayload<"task.completed"> | EventPayload<"issue.first_executed">;
+  return "taskId" in named ? named.taskId : named.task?.taskId;
+};
 
 /** The task's events of `type` once the relay has published them. */
 async function published<T extends Announcing>(type: T, taskId: string, count: number) {
