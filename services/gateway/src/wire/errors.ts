@@ -79,3 +79,14 @@ export async function call<T>(work: Promise<T>, failureMessage: string): Promise
     throw httpErrorFromGrpc(error, failureMessage);
   }
 }
+
+/**
+ * A message field of a successful answer. proto3 types every message field
+ * as optional, but the services always set the ones read through this: one
+ * missing is a service bug, answered 500 "internal error" and logged with
+ * what was missing.
+ */
+export function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`the service answered without ${what}`);
+  return value;
+}
