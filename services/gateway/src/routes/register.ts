@@ -1,3 +1,4 @@
+import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import { LIMITS } from "@controlplane/config";
 import { authenticateDaemon, type Caller } from "../auth/checks.js";
@@ -7,7 +8,7 @@ import { clientCapabilities } from "../wire/capabilities.js";
 import { call } from "../wire/errors.js";
 import { goMap, RawJson } from "../wire/go-json.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
-import type { RouteContext } from "./context.js";
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 /** One runtime as the daemon describes it; a JSON null element reads as empty. */
 const runtimeItem = z
@@ -69,59 +70,64 @@ const DEREGISTER_BODY = bodySchema({ runtime_ids: strArray(LIMITS.DEREGISTER_RUN
  * objects (with custom_name), metadata (with capabilities) and refusal texts;
  * without it every byte is the seed's.
  */
-export function registerRegistrationRoutes({ router, clients, auth }: RouteContext): void {
-  router.add("POST", "/api/daemon/register", async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, REGISTER_BODY);
-    const capabilities = clientCapabilities(request);
-    const answer = await call(
-      clients.registry.registerDaemon({
-        workspaceId: body.workspace_id ?? "",
-        daemonId: body.daemon_id ?? "",
-        legacyDaemonIds: body.legacy_daemon_ids ?? [],
-        deviceName: body.device_name ?? "",
-        cliVersion: body.cli_version ?? "",
-        launchedBy: body.launched_by ?? "",
-        runtimes: (body.runtimes ?? []).map((r: { name?: string; type?: string; version?: string; status?: string; profile_id?: string }) => ({
-          name: r.name ?? "",
-          type: r.type ?? "",
-          version: r.version ?? "",
-          status: r.status ?? "",
-          profileId: r.profile_id ?? "",
-        })),
-        failedProfiles: (body.failed_profiles ?? []).map((f: { profile_id?: string; command_name?: string; reason?: string }) => ({
-          profileId: f.profile_id ?? "",
-          commandName: f.command_name ?? "",
-          reason: f.reason ?? "",
-        })),
-        clientCapabilities: capabilities === undefined ? undefined : { names: capabilities },
-        ...callerFields(caller),
-      }),
-      "failed to register runtime",
-    );
-    const withCustomName = capabilities !== undefined;
-    // A Go map in the original: keys sorted (repos, repos_version, runtimes, settings).
-    return sendJsonWithRaw(reply, 200, goMap({
-      runtimes: answer.runtimes.map((runtime) => runtimeJson(runtime, { withCustomName })),
-      repos: answer.repos.map(repoJson),
-      repos_version: answer.reposVersion,
-      settings: new RawJson(answer.settingsJson || "{}"),
-    }));
-  });
+export function registerRegistrationRoutes({ router }: RouteContext): void {
+  router.add("POST", "/api/daemon/register", registerDaemon);
+  router.add("POST", "/api/daemon/deregister", deregisterRuntimes);
+}
 
-  router.add("POST", "/api/daemon/deregister", async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, DEREGISTER_BODY);
-    await call(
-      clients.registry.deregisterRuntimes({
-        runtimeIds: body.runtime_ids ?? [],
-        offlineReasonsJson: body.offline_reasons ?? {},
-        ...callerFields(caller),
-      }),
-      "failed to deregister runtimes",
-    );
-    return sendJson(reply, 200, { status: "ok" });
-  });
+/** D1 */
+async function registerDaemon(request: RequestWith, reply: FastifyReply, { clients, auth }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const body = decodeBody(request.body, REGISTER_BODY);
+  const capabilities = clientCapabilities(request);
+  const answer = await call(
+    clients.registry.registerDaemon({
+      workspaceId: body.workspace_id ?? "",
+      daemonId: body.daemon_id ?? "",
+      legacyDaemonIds: body.legacy_daemon_ids ?? [],
+      deviceName: body.device_name ?? "",
+      cliVersion: body.cli_version ?? "",
+      launchedBy: body.launched_by ?? "",
+      runtimes: (body.runtimes ?? []).map((r: { name?: string; type?: string; version?: string; status?: string; profile_id?: string }) => ({
+        name: r.name ?? "",
+        type: r.type ?? "",
+        version: r.version ?? "",
+        status: r.status ?? "",
+        profileId: r.profile_id ?? "",
+      })),
+      failedProfiles: (body.failed_profiles ?? []).map((f: { profile_id?: string; command_name?: string; reason?: string }) => ({
+        profileId: f.profile_id ?? "",
+        commandName: f.command_name ?? "",
+        reason: f.reason ?? "",
+      })),
+      clientCapabilities: capabilities === undefined ? undefined : { names: capabilities },
+      ...callerFields(caller),
+    }),
+    "failed to register runtime",
+  );
+  const withCustomName = capabilities !== undefined;
+  // A Go map in the original: keys sorted (repos, repos_version, runtimes, settings).
+  return sendJsonWithRaw(reply, 200, goMap({
+    runtimes: answer.runtimes.map((runtime) => runtimeJson(runtime, { withCustomName })),
+    repos: answer.repos.map(repoJson),
+    repos_version: answer.reposVersion,
+    settings: new RawJson(answer.settingsJson || "{}"),
+  }));
+}
+
+/** D2 */
+async function deregisterRuntimes(request: RequestWith, reply: FastifyReply, { clients, auth }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const body = decodeBody(request.body, DEREGISTER_BODY);
+  await call(
+    clients.registry.deregisterRuntimes({
+      runtimeIds: body.runtime_ids ?? [],
+      offlineReasonsJson: body.offline_reasons ?? {},
+      ...callerFields(caller),
+    }),
+    "failed to deregister runtimes",
+  );
+  return sendJson(reply, 200, { status: "ok" });
 }
 
 /** How the registry learns who calls: a daemon token's workspace, or a user. */

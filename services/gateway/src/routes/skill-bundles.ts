@@ -1,10 +1,11 @@
+import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import { LIMITS } from "@controlplane/config";
 import { authenticateDaemon } from "../auth/checks.js";
 import { bodySchema, decodeBody, str } from "../wire/body.js";
 import { HttpError } from "../wire/errors.js";
 import { sendJson } from "../wire/reply.js";
-import type { Params, RouteContext } from "./context.js";
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 /** Only a task being prepared resolves bundles: claimed, or parked on a local directory. */
 const PREPARING = ["dispatched", "waiting_local_directory"];
@@ -28,20 +29,21 @@ const RESOLVE_BODY = bodySchema({ skills: z.array(skillRef).max(LIMITS.RESULT_LI
  * answers what the original answers for one it does not know,
  * 404 `skill bundle not found`.
  */
-export function registerSkillBundleRoutes({ router, auth, resources }: RouteContext): void {
-  router.add("POST", "/api/daemon/runtimes/:runtimeId/tasks/:taskId/skill-bundles/resolve", async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const params = request.params as Params<"runtimeId" | "taskId">;
-    const runtime = await resources.runtime(caller, params.runtimeId);
-    const task = await resources.task(caller, params.taskId);
-    if (task.runtimeId !== runtime.id || task.workspaceId !== runtime.workspaceId) throw new HttpError(404, "task not found");
-    if (!PREPARING.includes(task.status)) throw new HttpError(409, "task is not preparing");
-    const body = decodeBody(request.body, RESOLVE_BODY) as { skills?: Array<{ id?: string; source?: string; hash?: string }> };
-    const [first] = body.skills ?? [];
-    if (first === undefined) return sendJson(reply, 200, { bundles: [] });
-    // References are resolved in order and the first failure answers; with
-    // no bundle known, the first reference decides.
-    if (!first.id?.trim() || !first.source?.trim() || !first.hash?.trim()) throw new HttpError(400, "invalid skill ref");
-    throw new HttpError(404, "skill bundle not found");
-  });
+export function registerSkillBundleRoutes({ router }: RouteContext): void {
+  router.add("POST", "/api/daemon/runtimes/:runtimeId/tasks/:taskId/skill-bundles/resolve", resolveSkillBundles);
+}
+
+async function resolveSkillBundles(request: RequestWith<"runtimeId" | "taskId">, reply: FastifyReply, { auth, resources }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const runtime = await resources.runtime(caller, request.params.runtimeId);
+  const task = await resources.task(caller, request.params.taskId);
+  if (task.runtimeId !== runtime.id || task.workspaceId !== runtime.workspaceId) throw new HttpError(404, "task not found");
+  if (!PREPARING.includes(task.status)) throw new HttpError(409, "task is not preparing");
+  const body = decodeBody(request.body, RESOLVE_BODY) as { skills?: Array<{ id?: string; source?: string; hash?: string }> };
+  const [first] = body.skills ?? [];
+  if (first === undefined) return sendJson(reply, 200, { bundles: [] });
+  // References are resolved in order and the first failure answers; with
+  // no bundle known, the first reference decides.
+  if (!first.id?.trim() || !first.source?.trim() || !first.hash?.trim()) throw new HttpError(400, "invalid skill ref");
+  throw new HttpError(404, "skill bundle not found");
 }
