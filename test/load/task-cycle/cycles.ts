@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
 import * as hdr from "hdr-histogram-js";
 import pg from "pg";
-import { cpuSeconds, postgresPids } from "../harness.js";
+import { cpuSeconds } from "../harness.js";
 import type { Bench } from "./plane.js";
 
 export interface CycleResult {
   cycles: number;
   perSecond: number;
-  /** CPU per cycle, ms: the control plane (all of its processes), each of its processes, Postgres, this process. */
+  /**
+   * CPU per cycle, ms: the control plane (all of its processes), each of its
+   * processes, Postgres (the backends of the bench's database), this process.
+   */
   cpuMs: { plane: number; byProcess: number[]; postgres: number; generator: number };
   claimP50Ms: number;
   claimP99Ms: number;
@@ -30,9 +33,10 @@ export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<Cy
   const claimLatency = hdr.build();
   let cycles = 0;
   const pids = bench.plane.pids;
+  const backends = await databaseBackends(bench.plane.databaseUrl);
   const before = {
     byProcess: await Promise.all(pids.map((pid) => cpuSeconds([pid]))),
-    postgres: await cpuSeconds(await postgresPids()),
+    postgres: await backends.cpuSeconds(),
     generator: process.cpuUsage(),
   };
   const started = performance.now();
@@ -53,6 +57,8 @@ export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<Cy
   const seconds = (performance.now() - started) / 1000;
   const generator = process.cpuUsage(before.generator);
   const byProcess = await Promise.all(pids.map(async (pid, i) => (((await cpuSeconds([pid])) - before.byProcess[i]!) * 1000) / cycles));
+  const postgres = (await backends.cpuSeconds()) - before.postgres;
+  await backends.close();
   if (cycles !== bench.daemons.length * perDaemon) throw new Error(`${cycles} cycles for ${bench.daemons.length * perDaemon} tasks`);
   return {
     cycles,
@@ -60,11 +66,33 @@ export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<Cy
     cpuMs: {
       plane: byProcess.reduce((a, b) => a + b, 0),
       byProcess,
-      postgres: (((await cpuSeconds(await postgresPids())) - before.postgres) * 1000) / cycles,
+      postgres: (postgres * 1000) / cycles,
       generator: (generator.user + generator.system) / 1000 / cycles,
     },
     claimP50Ms: claimLatency.getValueAtPercentile(50) / 1000,
     claimP99Ms: claimLatency.getValueAtPercentile(99) / 1000,
+  };
+}
+
+/**
+ * CPU of the Postgres backends serving one database: other users of the
+ * server (tests, other benchmarks) stay out of the figure. The server's shared
+ * processes (WAL writer, checkpointer, autovacuum) are left out with them.
+ * Backends are listed at each reading; one that started in between counts
+ * from zero, one that ended in between is lost (the pools keep theirs open).
+ */
+async function databaseBackends(databaseUrl: string) {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  db.on("error", () => undefined);
+  await db.connect();
+  const seen = new Map<number, number>();
+  return {
+    async cpuSeconds(): Promise<number> {
+      const { rows } = await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+      for (const { pid } of rows) seen.set(pid, await cpuSeconds([pid]));
+      return [...seen.values()].reduce((a, b) => a + b, 0);
+    },
+    close: () => db.end(),
   };
 }
 

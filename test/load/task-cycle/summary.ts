@@ -100,9 +100,11 @@ export function summaryLines(ctx: SummaryContext): string[] {
   row("control-plane CPU per HTTP heartbeat", ms(beatCpu), `(a) <= ${TARGETS.allInOneCpuPerBeatMs} ms`, verdict(beatCpu[0] <= TARGETS.allInOneCpuPerBeatMs));
   row("  by process", ["", SERVICES.map((name, i) => `${name} ${fmt(of("per-service", (r) => r.beats.byProcess[i] ?? NaN))}`).join(", ")]);
   const beatRate = both((r) => r.beats.perSecond);
-  row("  beats/s achieved; beat p50 / p99", [0, 1].map((i) => {
+  row(`  beats/s achieved (of ${ctx.beatRate}); beat p50 / p99`, [0, 1].map((i) => {
     const shape: Shape = i === 0 ? "all-in-one" : "per-service";
-    return `${fmt(beatRate[i]!)}; ${fmt(of(shape, (r) => r.beats.p50Ms))} / ${fmt(of(shape, (r) => r.beats.p99Ms), " ms")}`;
+    const unanswered = rounds.reduce((sum, round) => sum + (round.shapes[shape] ? round.shapes[shape]!.beats.failed + round.shapes[shape]!.beats.missed : 0), 0);
+    return `${fmt(beatRate[i]!)}; ${fmt(of(shape, (r) => r.beats.p50Ms))} / ${fmt(of(shape, (r) => r.beats.p99Ms), " ms")}` +
+      (unanswered > 0 ? ` (${unanswered} failed or not sent, all rounds)` : "");
   }) as [string, string]);
   const latency = (name: string, pick: (r: ShapeRound) => DispatchResult) => {
     const text = (shape: Shape) =>
