@@ -17,7 +17,7 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export interface ClientOptions<D extends ServiceDefinitionOf> {
+export interface ClientOptions {
   /** Deadline of a call when the caller's own scope has none shorter. */
   deadlineMs?: number;
   /**
@@ -54,7 +54,7 @@ const RETRY_BASE_MS = 25;
 export function createClient<D extends ServiceDefinitionOf>(
   definition: D,
   address: string,
-  options: ClientOptions<D> = {},
+  options: ClientOptions = {},
 ): PromiseClient<D> {
   const channel = new Client(address, credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,

@@ -14,7 +14,10 @@ test("every sample served carries the service label, process metrics and metrics
   t.teardown(server.close);
   const body = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
   const samples = body.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
-  t.true(samples.some((line) => line.startsWith("process_cpu_seconds_total")), "default process metrics are served");
+  t.true(
+    samples.some((line) => line.startsWith("process_cpu_seconds_total")),
+    "default process metrics are served",
+  );
   for (const line of samples) t.regex(line, /[{,]service="label-test"[,}]/, line);
   t.true(samples.includes('label_test_labelled_total{outcome="ok",service="label-test"} 1'));
   t.true(samples.includes('label_test_plain_total{service="label-test"} 1'));
