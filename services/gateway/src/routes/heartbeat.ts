@@ -1,123 +1,146 @@
-import { z } from "zod";
+import type { FastifyReply } from "fastify";
+import type { z } from "zod";
 import { hasCode, status } from "@controlplane/grpc";
 import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon } from "../auth/checks.js";
 import { heartbeatAnswerJson } from "../shapes.js";
-import type { RouteHandler } from "../router.js";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, bool, decodeBody, jsonArray, jsonObject, str, text } from "../wire/body.js";
-import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
+import { call, HttpError, httpErrorFromGrpc, required } from "../wire/errors.js";
 import { sendJson } from "../wire/reply.js";
-import type { Params, RouteContext } from "./context.js";
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 const HEARTBEAT_BODY = bodySchema({ runtime_id: str(), supports_batch_import: bool() });
 
 /** The heartbeat (D3) and the pending-action result routes (D9–D12). */
-export function registerHeartbeatRoutes({ router, clients, auth, resources }: RouteContext): void {
-  router.add("POST", "/api/daemon/heartbeat", async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, HEARTBEAT_BODY);
-    if (!body.runtime_id) throw new HttpError(400, "runtime_id is required");
-    const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
-    let beat;
-    try {
-      beat = await clients.heartbeats.submit({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false });
-    } catch (error) {
-      // Only a runtime that truly does not exist answers 404: the daemon re-registers on it.
-      if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
-      throw httpErrorFromGrpc(error, "heartbeat failed");
-    }
-    return sendJson(reply, 200, heartbeatAnswerJson(beat));
+export function registerHeartbeatRoutes({ router }: RouteContext): void {
+  router.add("POST", "/api/daemon/heartbeat", heartbeat);
+  router.add("POST", "/api/daemon/runtimes/:runtimeId/update/:updateId/result", updateResult);
+  router.add("POST", "/api/daemon/runtimes/:runtimeId/models/:requestId/result", modelListResult);
+  router.add("POST", "/api/daemon/runtimes/:runtimeId/local-skills/:requestId/result", localSkillsResult);
+  router.add("POST", "/api/daemon/runtimes/:runtimeId/local-skills/import/:requestId/result", localSkillImportResult);
+}
+
+/** D3 */
+async function heartbeat(request: RequestWith, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const body = decodeBody(request.body, HEARTBEAT_BODY);
+  if (!body.runtime_id) throw new HttpError(400, "runtime_id is required");
+  const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
+  const beat = await clients.heartbeats.submit({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false }).catch((error: unknown) => {
+    // Only a runtime that truly does not exist answers 404: the daemon re-registers on it.
+    if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
+    throw httpErrorFromGrpc(error, "heartbeat failed");
   });
+  return sendJson(reply, 200, heartbeatAnswerJson(beat));
+}
 
-  /**
-   * R, then the action must exist for this runtime (path compared as sent);
-   * a terminal action answers ok before the body is even read.
-   */
-  const resultRoute = (
-    kind: ActionKind,
-    param: string,
-    notFound: string,
-    shape: z.ZodRawShape,
-    toResult: (body: Record<string, unknown>) => string | undefined,
-  ): RouteHandler => {
-    const resultBody = bodySchema({ status: str(), output: text(LIMITS.TEXT_CHARS), error: text(LIMITS.TEXT_CHARS), ...shape });
-    return async (request, reply) => {
-      const caller = await authenticateDaemon(request, auth);
-      const params = request.params as Params<"runtimeId"> & Record<string, string>;
-      await resources.runtime(caller, params.runtimeId);
-      const actionId = params[param] ?? "";
-      let action;
-      try {
-        ({ action } = await clients.liveness.getAction({ actionId }));
-      } catch (error) {
-        if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, notFound);
-        throw httpErrorFromGrpc(error, `failed to load ${kind === ActionKind.ACTION_KIND_UPDATE ? "update" : "request"}`);
-      }
-      if (action!.runtimeId !== params.runtimeId || action!.kind !== kind) throw new HttpError(404, notFound);
-      if (["completed", "failed", "timeout", "conflict"].includes(action!.status)) return sendJson(reply, 200, { status: "ok" });
-      const body = decodeBody(request.body, resultBody) as Record<string, unknown> & {
-        status?: string;
-        output?: string;
-        error?: string;
-      };
-      await call(
-        clients.liveness.reportActionResult({
-          runtimeId: params.runtimeId,
-          actionId,
-          kind,
-          status: body.status ?? "",
-          output: body.output,
-          error: body.error,
-          resultJson: toResult(body),
-        }),
-        "failed to persist completion",
-      );
-      return sendJson(reply, 200, { status: "ok" });
-    };
+/** What a result route (D9–D12) accepts and stores for its kind of action. */
+interface ActionResultRoute {
+  kind: ActionKind;
+  notFound: string;
+  body: ReturnType<typeof bodySchema>;
+  /** The kind's own result fields, as the JSON stored with the action (undefined: none). */
+  toResult: (body: Record<string, unknown>) => string | undefined;
+}
+
+/** Every result body has these; each kind adds its own fields. */
+function resultBody(shape: z.ZodRawShape): ReturnType<typeof bodySchema> {
+  return bodySchema({ status: str(), output: text(LIMITS.TEXT_CHARS), error: text(LIMITS.TEXT_CHARS), ...shape });
+}
+
+// D10 and D11 keep what either daemon sends: today's adds models[].service_tiers
+// (inside the model list as sent) and `fallback` (a stand-in list, stored as
+// a completed one) to D10, skills[].root, `mcp_servers` and `mcp_supported`
+// (absent: false) to D11. The seed-era daemon sends none of them, and its
+// stored results are unchanged.
+const UPDATE: ActionResultRoute = {
+  kind: ActionKind.ACTION_KIND_UPDATE,
+  notFound: "update not found",
+  body: resultBody({}),
+  toResult: () => undefined,
+};
+const MODEL_LIST: ActionResultRoute = {
+  kind: ActionKind.ACTION_KIND_MODEL_LIST,
+  notFound: "request not found",
+  body: resultBody({ models: jsonArray(), supported: bool(), fallback: bool() }),
+  toResult: (b) => JSON.stringify({ models: b.models ?? [], supported: b.supported ?? true, ...(b.fallback === true ? { fallback: true } : {}) }),
+};
+const LOCAL_SKILLS: ActionResultRoute = {
+  kind: ActionKind.ACTION_KIND_LOCAL_SKILLS,
+  notFound: "request not found",
+  body: resultBody({ skills: jsonArray(), supported: bool(), mcp_servers: jsonArray(), mcp_supported: bool() }),
+  toResult: (b) =>
+    JSON.stringify({
+      skills: b.skills ?? [],
+      supported: b.supported ?? true,
+      ...(b.mcp_servers !== undefined || b.mcp_supported !== undefined ? { mcp_servers: b.mcp_servers ?? [], mcp_supported: b.mcp_supported ?? false } : {}),
+    }),
+};
+const LOCAL_SKILL_IMPORT: ActionResultRoute = {
+  kind: ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT,
+  notFound: "request not found",
+  body: resultBody({ skill: jsonObject() }),
+  toResult: (b) => (b.skill ? JSON.stringify({ skill: b.skill }) : undefined),
+};
+
+/** D9 */
+async function updateResult(request: RequestWith<"runtimeId" | "updateId">, reply: FastifyReply, services: RouteServices) {
+  return reportResult(UPDATE, request.params.updateId, request, reply, services);
+}
+
+/** D10 */
+async function modelListResult(request: RequestWith<"runtimeId" | "requestId">, reply: FastifyReply, services: RouteServices) {
+  return reportResult(MODEL_LIST, request.params.requestId, request, reply, services);
+}
+
+/** D11 */
+async function localSkillsResult(request: RequestWith<"runtimeId" | "requestId">, reply: FastifyReply, services: RouteServices) {
+  return reportResult(LOCAL_SKILLS, request.params.requestId, request, reply, services);
+}
+
+/** D12 */
+async function localSkillImportResult(request: RequestWith<"runtimeId" | "requestId">, reply: FastifyReply, services: RouteServices) {
+  return reportResult(LOCAL_SKILL_IMPORT, request.params.requestId, request, reply, services);
+}
+
+/**
+ * R, then the action must exist for this runtime (path compared as sent);
+ * a terminal action answers ok before the body is even read.
+ */
+async function reportResult(
+  route: ActionResultRoute,
+  actionId: string,
+  request: RequestWith<"runtimeId">,
+  reply: FastifyReply,
+  { clients, auth, resources }: RouteServices,
+) {
+  const caller = await authenticateDaemon(request, auth);
+  const { runtimeId } = request.params;
+  await resources.runtime(caller, runtimeId);
+  const answer = await clients.liveness.getAction({ actionId }).catch((error: unknown) => {
+    if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, route.notFound);
+    throw httpErrorFromGrpc(error, `failed to load ${route.kind === ActionKind.ACTION_KIND_UPDATE ? "update" : "request"}`);
+  });
+  const action = required(answer.action, "an action");
+  if (action.runtimeId !== runtimeId || action.kind !== route.kind) throw new HttpError(404, route.notFound);
+  if (["completed", "failed", "timeout", "conflict"].includes(action.status)) return sendJson(reply, 200, { status: "ok" });
+  const body = decodeBody(request.body, route.body) as Record<string, unknown> & {
+    status?: string;
+    output?: string;
+    error?: string;
   };
-
-  // D10 and D11 keep what either daemon sends: today's adds models[].service_tiers
-  // (inside the model list as sent) and `fallback` (a stand-in list, stored as
-  // a completed one) to D10, skills[].root, `mcp_servers` and `mcp_supported`
-  // (absent: false) to D11. The seed-era daemon sends none of them, and its
-  // stored results are unchanged.
-  const runtimePath = "/api/daemon/runtimes/:runtimeId";
-  router.add("POST", `${runtimePath}/update/:updateId/result`, resultRoute(ActionKind.ACTION_KIND_UPDATE, "updateId", "update not found", {}, () => undefined));
-  router.add(
-    "POST",
-    `${runtimePath}/models/:requestId/result`,
-    resultRoute(
-      ActionKind.ACTION_KIND_MODEL_LIST,
-      "requestId",
-      "request not found",
-      { models: jsonArray(), supported: bool(), fallback: bool() },
-      (b) => JSON.stringify({ models: b.models ?? [], supported: b.supported ?? true, ...(b.fallback === true ? { fallback: true } : {}) }),
-    ),
+  await call(
+    clients.liveness.reportActionResult({
+      runtimeId,
+      actionId,
+      kind: route.kind,
+      status: body.status ?? "",
+      output: body.output,
+      error: body.error,
+      resultJson: route.toResult(body),
+    }),
+    "failed to persist completion",
   );
-  router.add(
-    "POST",
-    `${runtimePath}/local-skills/:requestId/result`,
-    resultRoute(
-      ActionKind.ACTION_KIND_LOCAL_SKILLS,
-      "requestId",
-      "request not found",
-      { skills: jsonArray(), supported: bool(), mcp_servers: jsonArray(), mcp_supported: bool() },
-      (b) =>
-        JSON.stringify({
-          skills: b.skills ?? [],
-          supported: b.supported ?? true,
-          ...(b.mcp_servers !== undefined || b.mcp_supported !== undefined
-            ? { mcp_servers: b.mcp_servers ?? [], mcp_supported: b.mcp_supported ?? false }
-            : {}),
-        }),
-    ),
-  );
-  router.add(
-    "POST",
-    `${runtimePath}/local-skills/import/:requestId/result`,
-    resultRoute(ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT, "requestId", "request not found", { skill: jsonObject() }, (b) =>
-      b.skill ? JSON.stringify({ skill: b.skill }) : undefined,
-    ),
-  );
+  return sendJson(reply, 200, { status: "ok" });
 }
