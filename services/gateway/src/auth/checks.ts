@@ -1,7 +1,9 @@
 import type { FastifyRequest } from "fastify";
 import { TOKEN_PREFIX } from "@controlplane/auth";
 import { parseUuid } from "@controlplane/ids";
+import type { GatewayClients } from "../clients.js";
 import { HttpError } from "../wire/errors.js";
+import { joinedValue, type Query } from "../wire/query.js";
 import type { Authenticator, Caller, Role } from "./authenticator.js";
 
 export type { Caller };
@@ -63,32 +65,37 @@ export async function requireMember(
   return workspaceId;
 }
 
+/** The caller's workspaces, where requireMemberByHeader looks up a workspace named by slug. */
+export function workspaceLister(clients: GatewayClients): (userId: string) => Promise<Array<{ id: string; slug: string }>> {
+  return async (userId: string) => (await clients.identity.listWorkspaces({ userId })).workspaces;
+}
+
 /**
  * The header-scoped workspace middleware (issue and task routes): the
  * workspace comes from the task token, else ?workspace_slug, X-Workspace-Slug,
  * ?workspace_id, X-Workspace-ID, in that order; then membership and role.
  */
 export async function requireMemberByHeader(
-  request: FastifyRequest,
+  request: FastifyRequest<{ Querystring: Query }>,
   caller: Caller,
   auth: Authenticator,
   listSlugs: (userId: string) => Promise<Array<{ id: string; slug: string }>>,
   roles?: readonly Role[],
 ): Promise<string> {
-  const query = request.query as Record<string, string | undefined>;
+  const query = request.query;
   const header = (name: string) => {
     const value = request.headers[name];
     return typeof value === "string" && value !== "" ? value : undefined;
   };
   if (!caller.userId) throw new HttpError(401, "user not authenticated", "middleware");
-  const slug = query.workspace_slug || header("x-workspace-slug");
+  const slug = joinedValue(query.workspace_slug) || header("x-workspace-slug");
   let raw: string | undefined;
   if (slug) {
     const match = (await listSlugs(caller.userId)).find((w) => w.slug === slug);
     if (!match) throw new HttpError(404, "workspace not found", "middleware");
     raw = match.id;
   }
-  raw ??= query.workspace_id || header("x-workspace-id");
+  raw ??= joinedValue(query.workspace_id) || header("x-workspace-id");
   // A task token pins the request to its own workspace; naming another is refused below.
   if (caller.kind === "task_token") raw ??= caller.workspaceId;
   if (raw === undefined) throw new HttpError(400, "workspace_id or workspace_slug is required", "middleware");
@@ -102,7 +109,9 @@ async function requireRole(caller: Caller, workspaceId: string, auth: Authentica
   if (caller.kind === "task_token" && caller.workspaceId !== workspaceId) {
     throw new HttpError(403, "task token is bound to a different workspace", "middleware");
   }
-  const role = await auth.roleOf(caller.userId!, workspaceId, "failed to check workspace access", "middleware");
+  // Every caller has checked this already; the check keeps the type honest.
+  if (!caller.userId) throw new HttpError(401, "user not authenticated", "middleware");
+  const role = await auth.roleOf(caller.userId, workspaceId, "failed to check workspace access", "middleware");
   if (!role) throw new HttpError(404, "workspace not found", "middleware");
   if (roles && !roles.includes(role)) throw new HttpError(403, "insufficient permissions", "middleware");
   return role;

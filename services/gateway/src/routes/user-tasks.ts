@@ -1,89 +1,102 @@
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply } from "fastify";
 import { hasCode, status } from "@controlplane/grpc";
 import { parseUuid } from "@controlplane/ids";
-import { authenticateUser, requireMemberByHeader, requireRole, type Caller } from "../auth/checks.js";
+import { authenticateUser, requireMemberByHeader, requireRole, workspaceLister, type Caller } from "../auth/checks.js";
 import type { GatewayClients } from "../clients.js";
 import { messageJson, taskJson } from "../task-shape.js";
-import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
+import { call, HttpError, httpErrorFromGrpc, required } from "../wire/errors.js";
 import { sendJson, sendJsonWithRaw } from "../wire/reply.js";
 import { goMap } from "../wire/go-json.js";
-import type { Params, RouteContext } from "./context.js";
+import { joinedValue } from "../wire/query.js";
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 import { parseSince } from "./daemon-tasks.js";
 import { listAllMessages, listAllTasks } from "../paging.js";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 
 /** User-facing task routes (T1–T6): header-scoped workspace, member access. */
-export function registerUserTaskRoutes({ router, clients, auth }: RouteContext): void {
-  const listSlugs = async (userId: string) => (await clients.identity.listWorkspaces({ userId })).workspaces;
-  const scope = async (request: FastifyRequest) => {
-    const caller = await authenticateUser(request, auth);
-    const workspaceId = await requireMemberByHeader(request, caller, auth, listSlugs);
-    return { caller, workspaceId };
-  };
+export function registerUserTaskRoutes({ router }: RouteContext): void {
+  router.add("GET", "/api/issues/:issueId/active-task", listActiveIssueTasks);
+  router.add("POST", "/api/issues/:issueId/tasks/:taskId/cancel", cancelIssueTask);
+  router.add("GET", "/api/issues/:issueId/task-runs", listIssueTaskRuns);
+  router.add("GET", "/api/issues/:issueId/usage", getIssueUsage);
+  router.add("GET", "/api/tasks/:taskId/messages", listTaskMessages);
+  router.add("POST", "/api/tasks/:taskId/cancel", cancelTask);
+}
 
-  // T1: active tasks of an issue, newest first.
-  router.add("GET", "/api/issues/:issueId/active-task", async (request, reply) => {
-    const { workspaceId } = await scope(request);
-    const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
-    const tasks = await listAllTasks(clients, { workspaceId, issueId, activeOnly: true }, { maxTasks: 1000 }).catch((): Task[] => []);
-    return sendJsonWithRaw(reply, 200, { tasks: tasks.map((t) => taskJson(t)) });
-  });
+/** The caller and the workspace the request is scoped to (header-scoped middleware). */
+async function scope(request: RequestWith, { clients, auth }: RouteServices): Promise<{ caller: Caller; workspaceId: string }> {
+  const caller = await authenticateUser(request, auth);
+  const workspaceId = await requireMemberByHeader(request, caller, auth, workspaceLister(clients));
+  return { caller, workspaceId };
+}
 
-  // T2: cancel a task of this issue.
-  router.add("POST", "/api/issues/:issueId/tasks/:taskId/cancel", async (request, reply) => {
-    const { workspaceId } = await scope(request);
-    const params = request.params as Params<"issueId" | "taskId">;
-    const issueId = await requireIssue(clients, workspaceId, params.issueId);
-    const taskId = parseUuid(params.taskId);
-    if (!taskId) throw new HttpError(400, "invalid task id");
-    const { task } = await call(clients.tasks.cancelTask({ taskId, workspaceId, issueId }), "failed to cancel task");
-    return sendJsonWithRaw(reply, 200, taskJson(task!));
-  });
+/** T1: active tasks of an issue, newest first. */
+async function listActiveIssueTasks(request: RequestWith<"issueId">, reply: FastifyReply, services: RouteServices) {
+  const { clients } = services;
+  const { workspaceId } = await scope(request, services);
+  const issueId = await requireIssue(clients, workspaceId, request.params.issueId);
+  const tasks = await listAllTasks(clients, { workspaceId, issueId, activeOnly: true }, { maxTasks: 1000 }).catch((): Task[] => []);
+  return sendJsonWithRaw(reply, 200, { tasks: tasks.map((t) => taskJson(t)) });
+}
 
-  // T3: every task of the issue, newest first.
-  router.add("GET", "/api/issues/:issueId/task-runs", async (request, reply) => {
-    const { workspaceId } = await scope(request);
-    const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
-    const tasks = await call(listAllTasks(clients, { workspaceId, issueId, activeOnly: false }, { maxTasks: 1000 }), "failed to list tasks");
-    return sendJsonWithRaw(reply, 200, tasks.map((t) => taskJson(t)));
-  });
+/** T2: cancel a task of this issue. */
+async function cancelIssueTask(request: RequestWith<"issueId" | "taskId">, reply: FastifyReply, services: RouteServices) {
+  const { clients } = services;
+  const { workspaceId } = await scope(request, services);
+  const issueId = await requireIssue(clients, workspaceId, request.params.issueId);
+  const taskId = parseUuid(request.params.taskId);
+  if (!taskId) throw new HttpError(400, "invalid task id");
+  const { task } = await call(clients.tasks.cancelTask({ taskId, workspaceId, issueId }), "failed to cancel task");
+  return sendJsonWithRaw(reply, 200, taskJson(required(task, "the task")));
+}
 
-  // T4: token totals of the issue's tasks.
-  router.add("GET", "/api/issues/:issueId/usage", async (request, reply) => {
-    const { workspaceId } = await scope(request);
-    const issueId = await requireIssue(clients, workspaceId, (request.params as Params<"issueId">).issueId);
-    const usage = await call(clients.tasks.getIssueUsage({ workspaceId, issueId }), "failed to get issue usage");
-    // A Go map in the original: keys sorted (task_count first).
-    return sendJson(reply, 200, goMap({
-      total_input_tokens: usage.totalInputTokens,
-      total_output_tokens: usage.totalOutputTokens,
-      total_cache_read_tokens: usage.totalCacheReadTokens,
-      total_cache_write_tokens: usage.totalCacheWriteTokens,
-      task_count: usage.taskCount,
-    }));
-  });
+/** T3: every task of the issue, newest first. */
+async function listIssueTaskRuns(request: RequestWith<"issueId">, reply: FastifyReply, services: RouteServices) {
+  const { clients } = services;
+  const { workspaceId } = await scope(request, services);
+  const issueId = await requireIssue(clients, workspaceId, request.params.issueId);
+  const tasks = await call(listAllTasks(clients, { workspaceId, issueId, activeOnly: false }, { maxTasks: 1000 }), "failed to list tasks");
+  return sendJsonWithRaw(reply, 200, tasks.map((t) => taskJson(t)));
+}
 
-  // T5: a task's messages, for a member of its workspace.
-  router.add("GET", "/api/tasks/:taskId/messages", async (request, reply) => {
-    const { workspaceId } = await scope(request);
-    const taskId = parseUuid((request.params as Params<"taskId">).taskId);
-    if (!taskId) throw new HttpError(400, "invalid task_id");
-    await taskInWorkspace(clients, taskId, workspaceId);
-    const since = parseSince((request.query as Record<string, string | undefined>).since);
-    const messages = await call(listAllMessages(clients, { taskId, since }), "failed to list task messages");
-    return sendJsonWithRaw(reply, 200, messages.map(messageJson));
-  });
+/** T4: token totals of the issue's tasks. */
+async function getIssueUsage(request: RequestWith<"issueId">, reply: FastifyReply, services: RouteServices) {
+  const { clients } = services;
+  const { workspaceId } = await scope(request, services);
+  const issueId = await requireIssue(clients, workspaceId, request.params.issueId);
+  const usage = await call(clients.tasks.getIssueUsage({ workspaceId, issueId }), "failed to get issue usage");
+  // A Go map in the original: keys sorted (task_count first).
+  return sendJson(reply, 200, goMap({
+    total_input_tokens: usage.totalInputTokens,
+    total_output_tokens: usage.totalOutputTokens,
+    total_cache_read_tokens: usage.totalCacheReadTokens,
+    total_cache_write_tokens: usage.totalCacheWriteTokens,
+    task_count: usage.taskCount,
+  }));
+}
 
-  // T6: cancel by task id, if the caller may act on the task's agent.
-  router.add("POST", "/api/tasks/:taskId/cancel", async (request, reply) => {
-    const { caller, workspaceId } = await scope(request);
-    const taskId = parseUuid((request.params as Params<"taskId">).taskId);
-    if (!taskId) throw new HttpError(400, "invalid task id");
-    const task = await taskInWorkspace(clients, taskId, workspaceId);
-    await requireTaskAccess(clients, auth, caller, workspaceId, task);
-    const { task: cancelled } = await call(clients.tasks.cancelTask({ taskId, workspaceId }), "failed to cancel task");
-    return sendJsonWithRaw(reply, 200, taskJson(cancelled!));
-  });
+/** T5: a task's messages, for a member of its workspace. */
+async function listTaskMessages(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const { clients } = services;
+  const { workspaceId } = await scope(request, services);
+  const taskId = parseUuid(request.params.taskId);
+  if (!taskId) throw new HttpError(400, "invalid task_id");
+  await taskInWorkspace(clients, taskId, workspaceId);
+  const since = parseSince(joinedValue(request.query.since));
+  const messages = await call(listAllMessages(clients, { taskId, since }), "failed to list task messages");
+  return sendJsonWithRaw(reply, 200, messages.map(messageJson));
+}
+
+/** T6: cancel by task id, if the caller may act on the task's agent. */
+async function cancelTask(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const { clients, auth } = services;
+  const { caller, workspaceId } = await scope(request, services);
+  const taskId = parseUuid(request.params.taskId);
+  if (!taskId) throw new HttpError(400, "invalid task id");
+  const task = await taskInWorkspace(clients, taskId, workspaceId);
+  await requireTaskAccess(clients, auth, caller, workspaceId, task);
+  const { task: cancelled } = await call(clients.tasks.cancelTask({ taskId, workspaceId }), "failed to cancel task");
+  return sendJsonWithRaw(reply, 200, taskJson(required(cancelled, "the task")));
 }
 
 /**
@@ -126,8 +139,9 @@ async function requireTaskAccess(
     return;
   }
   if (caller.kind === "task_token") return;
-  const { agent } = await call(clients.registry.getAgent({ agentId: task.agentId }), "failed to load agent");
-  if (agent!.visibility !== "private" || agent!.ownerId === caller.userId) return;
+  const { agent: answered } = await call(clients.registry.getAgent({ agentId: task.agentId }), "failed to load agent");
+  const agent = required(answered, "the agent");
+  if (agent.visibility !== "private" || agent.ownerId === caller.userId) return;
   const role = await requireRole(caller, workspaceId, auth);
   if (role !== "owner" && role !== "admin") throw new HttpError(403, "you do not have access to this agent");
 }
