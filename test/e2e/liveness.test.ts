@@ -135,7 +135,7 @@ test("HeartbeatBatch answers each beat on its own, in request order", async (t) 
 });
 
 /** A counter of the services in this process, summed over the label values `match` accepts. */
-async function counterSum(name: string, match: (labels: Record<string, string | number>) => boolean): Promise<number> {
+async function counterSum(name: string, match: (labels: Partial<Record<string, string | number>>) => boolean): Promise<number> {
   const values = (await metrics.getSingleMetric(name)!.get()).values;
   return values.filter((v) => match(v.labels)).reduce((sum, v) => sum + v.value, 0);
 }
