@@ -1,7 +1,11 @@
 /**
- * Polls `check` until it returns something other than undefined/false, or
- * fails after `timeoutMs` with `description`. The way tests wait for
- * asynchronous effects, instead of sleeping.
+ * Polls `check` until it returns something other than undefined/false or an
+ * empty array, or fails after `timeoutMs` with `description`. The way tests
+ * wait for asynchronous effects, instead of sleeping.
+ *
+ * An empty array is "not yet": a wait for the rows or events matching
+ * something would otherwise end at once, before any arrived, and a check
+ * like `length === 1` after it would race the effect instead of seeing it.
  *
  * The deadline only ends a wait for something that is not going to happen;
  * it asserts nothing about speed (a test that means "within N ms" checks
@@ -19,7 +23,7 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const value = await check();
-      if (value !== undefined && value !== false) return value;
+      if (arrived(value)) return value;
     } catch (error) {
       lastError = error;
     }
@@ -28,4 +32,8 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+function arrived<T>(value: T | undefined | false): value is T {
+  return value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0);
 }
