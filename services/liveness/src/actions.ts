@@ -4,6 +4,7 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
+  requireUuid,
   UnavailableError,
 } from "@controlplane/grpc";
 import { isUniqueViolation, type DatabaseTransactionConnection } from "@controlplane/db";
@@ -21,7 +22,6 @@ import {
 } from "@controlplane/proto/liveness/v1/liveness";
 import type { ActionKindName } from "./config.js";
 import type { LivenessDeps } from "./deps.js";
-import { runtimeIdOf } from "./directory.js";
 import * as repo from "./repository/actions.js";
 
 const KIND_NAMES: Record<number, ActionKindName> = {
@@ -63,7 +63,7 @@ export function notFoundMessage(kind: ActionKindName): string {
 export async function enqueueAction(deps: LivenessDeps, req: EnqueueActionRequest): Promise<Action> {
   const kind = KIND_NAMES[req.kind];
   if (!kind) throw new InvalidArgumentError("kind must be update, model_list, local_skills or local_skill_import");
-  const runtimeId = runtimeIdOf(req.runtimeId);
+  const runtimeId = requireUuid(req.runtimeId, "runtime_id");
   const runtime = await deps.directory.resolve(runtimeId);
   const request: Record<string, unknown> = {};
   if (kind === "update") {
@@ -97,8 +97,7 @@ function importRequest(req: EnqueueActionRequest): Record<string, unknown> {
   if (req.name !== undefined) request.name = req.name;
   if (req.description !== undefined) request.description = req.description;
   if (req.importAction === "overwrite") {
-    if (!req.targetSkillId || !parseUuid(req.targetSkillId)) throw new InvalidArgumentError("invalid target_skill_id");
-    Object.assign(request, { action: "overwrite", target_skill_id: parseUuid(req.targetSkillId), supports_conflict: true });
+    Object.assign(request, { action: "overwrite", target_skill_id: requireUuid(req.targetSkillId ?? "", "target_skill_id"), supports_conflict: true });
   } else if (req.importAction !== "") {
     throw new InvalidArgumentError("invalid action");
   } else if (req.supportsConflict) {
@@ -180,7 +179,7 @@ function decide(kind: ActionKindName, req: ReportActionResultRequest): { status:
  * back). Ids of other runtimes, malformed or unknown ones are skipped.
  */
 export async function returnActions(deps: LivenessDeps, req: ReturnActionsRequest): Promise<ReturnActionsResponse> {
-  const runtimeId = runtimeIdOf(req.runtimeId);
+  const runtimeId = requireUuid(req.runtimeId, "runtime_id");
   if (req.actionIds.length > RETURN_MAX_IDS) throw new InvalidArgumentError("too many action_ids");
   const ids = [...new Set(req.actionIds)].filter((id) => ACTION_ID.test(id));
   if (ids.length === 0) return { returnedCount: 0, returnedActionIds: [] };

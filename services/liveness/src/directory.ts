@@ -1,13 +1,5 @@
-import { hasCode, InvalidArgumentError, NotFoundError, status, type PromiseClient } from "@controlplane/grpc";
-
-/** The canonical form of a runtime id, or INVALID_ARGUMENT "invalid runtime_id". */
-export function runtimeIdOf(raw: string): string {
-  const id = parseUuid(raw);
-  if (!id) throw new InvalidArgumentError("invalid runtime_id");
-  return id;
-}
+import { hasCode, NotFoundError, status, type PromiseClient } from "@controlplane/grpc";
 import type { DatabasePool } from "@controlplane/db";
-import { parseUuid } from "@controlplane/ids";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import * as repo from "./repository/runtimes.js";
 import type { LivenessState, RuntimeState } from "./state.js";

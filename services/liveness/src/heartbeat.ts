@@ -1,9 +1,8 @@
-import { InternalError, InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
+import { InternalError, InvalidArgumentError, NotFoundError, requireUuid } from "@controlplane/grpc";
 import { counter, histogram } from "@controlplane/metrics";
 import type { HeartbeatRequest, HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
 import { deliverPending } from "./actions.js";
 import type { LivenessDeps } from "./deps.js";
-import { runtimeIdOf } from "./directory.js";
 import * as repo from "./repository/runtimes.js";
 
 const beats = counter({ name: "liveness_heartbeats_total", help: "Heartbeats answered.", labelNames: ["outcome"] as const });
@@ -28,7 +27,7 @@ export async function heartbeat(deps: LivenessDeps, beat: HeartbeatRequest): Pro
   let runtimeId = rawRuntimeId;
   try {
     if (!rawRuntimeId) throw new InvalidArgumentError("runtime_id is required");
-    runtimeId = runtimeIdOf(rawRuntimeId);
+    runtimeId = requireUuid(rawRuntimeId, "runtime_id");
     let at = performance.now();
     const entry = await deps.directory.resolve(runtimeId);
     stage("resolve", at);

@@ -1,8 +1,8 @@
-import { DomainError, NotFoundError, toServiceError, type UnaryHandlers } from "@controlplane/grpc";
+import { DomainError, NotFoundError, requireUuid, toServiceError, type UnaryHandlers } from "@controlplane/grpc";
 import type { HeartbeatOutcome, LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import * as actions from "./actions.js";
 import type { LivenessDeps } from "./deps.js";
-import { RUNTIME_NOT_FOUND, runtimeIdOf } from "./directory.js";
+import { RUNTIME_NOT_FOUND } from "./directory.js";
 import { heartbeat } from "./heartbeat.js";
 import * as repo from "./repository/runtimes.js";
 
@@ -27,7 +27,7 @@ export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof Liven
       return { outcomes };
     },
     async getRuntimeLiveness(req) {
-      const id = runtimeIdOf(req.runtimeId);
+      const id = requireUuid(req.runtimeId, "runtime_id");
       const entry = await deps.directory.resolve(id);
       const row = await repo.find(deps.pool, id);
       if (!row) throw new NotFoundError(RUNTIME_NOT_FOUND);

@@ -3,6 +3,7 @@ import {
   hasCode,
   InvalidArgumentError,
   NotFoundError,
+  requireUuid,
   status,
   UnauthenticatedError,
   UnavailableError,
@@ -68,8 +69,7 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
   if (req.runtimes.length === 0 && req.failedProfiles.length === 0) {
     throw new InvalidArgumentError(req.clientCapabilities ? NOTHING_TO_REGISTER : NO_RUNTIME);
   }
-  const workspaceId = parseUuid(rawWorkspaceId);
-  if (!workspaceId) throw new InvalidArgumentError("invalid workspace_id");
+  const workspaceId = requireUuid(rawWorkspaceId, "workspace_id");
   checkBounds(req);
 
   const ownerId = await authorize(deps.pool, callerOf(req), workspaceId);
@@ -149,9 +149,7 @@ async function planFailed(
   for (const failed of failedProfiles) {
     const raw = failed.profileId.trim();
     if (!raw) continue;
-    const id = parseUuid(raw);
-    if (!id) throw new InvalidArgumentError("invalid profile_id");
-    wanted.push({ id, failed });
+    wanted.push({ id: requireUuid(raw, "profile_id"), failed });
   }
   const plans: FailedPlan[] = [];
   for (const { id, failed } of wanted) {
@@ -310,8 +308,7 @@ async function plan(
  * "400 unknown profile" a daemon would never retry.
  */
 async function customProfile(deps: RegisterDeps, workspaceId: string, sent: string) {
-  const id = parseUuid(sent.trim());
-  if (!id) throw new InvalidArgumentError("invalid profile_id");
+  const id = requireUuid(sent.trim(), "profile_id");
   const { profile } = await deps.profiles.getProfile({ workspaceId, profileId: id }).catch((error: unknown) => {
     if (hasCode(error, status.NOT_FOUND) || hasCode(error, status.INVALID_ARGUMENT)) {
       throw new InvalidArgumentError(`unknown runtime profile: ${sent}`);
