@@ -27,10 +27,11 @@ export const gatewayEnv = z.object({
    */
   AUTH_CACHE_TTL_MS: millis(30_000),
   /**
-   * How long a runtime read for a daemon route is reused; a deleted runtime
-   * answers 404 "runtime not found" within this time.
+   * How long a runtime read for a daemon route is reused. A deleted runtime
+   * answers 404 "runtime not found" at once (the registry's runtime.deleted
+   * drops the entry), within this time should the event be missed.
    */
-  RUNTIME_CACHE_TTL_MS: millis(5_000),
+  RUNTIME_CACHE_TTL_MS: millis(60_000),
   /** Largest request body accepted; larger answers 413. */
   BODY_LIMIT_BYTES: positiveInt(4 * 1024 * 1024),
   /**

@@ -13,7 +13,9 @@ const WORKSPACE_OF_TTL_MS = 10 * 60_000;
 
 /**
  * R and T, the runtime and task checks of daemon routes. Runtimes are read
- * through a short cache (a deleted runtime answers 404 within its TTL); a
+ * through a cache the registry's `runtime.deleted` events keep honest (a
+ * deleted runtime answers 404 at once; within the TTL should the event be
+ * missed); a
  * task's workspace is remembered from claims and reads, so the reports a
  * daemon sends about a task it claimed need no extra lookup.
  */
@@ -109,6 +111,11 @@ export class Resources {
     if (workspaceId === undefined) return (await this.task(caller, id)).id;
     await requireDaemonWorkspace(caller, workspaceId, this.auth);
     return id;
+  }
+
+  /** A deleted runtime (the registry's `runtime.deleted`) answers 404 from its next request on. */
+  forgetRuntime(runtimeId: string): void {
+    this.runtimes.delete(runtimeId);
   }
 
   /** Claim answers teach the gateway where their tasks live. */

@@ -261,7 +261,7 @@ export class SocketHub {
     this.runtimeSubscriptions.delete(runtimeId);
   }
 
-  /** Profile changes, membership changes and revocations, as they are published (at most once: they are hints). */
+  /** Profile changes, membership changes, revocations and runtime deletions, as they are published (at most once: they are hints). */
   private subscribeToEvents(): void {
     const nc = this.options.nc;
     if (!nc) return;
@@ -282,6 +282,8 @@ export class SocketHub {
     on(`${root}.profile.*`, (type, data) => this.profileChanged(type, data));
     on(`${root}.member.*`, (type, data) => this.membershipChanged(type, data));
     on(`${root}.token.revoked`, (_type, data) => this.tokenRevoked(data));
+    // Not about sockets: the runtime reads of daemon routes, which may then live long.
+    on(`${root}.runtime.deleted`, (_type, data) => this.options.resources.forgetRuntime(decodeEvent("runtime.deleted", data).runtimeId));
   }
 
   private profileChanged(type: string, data: Uint8Array): void {
