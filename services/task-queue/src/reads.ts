@@ -4,10 +4,11 @@ import type { IdentityServiceService, Workspace } from "@controlplane/proto/regi
 import type { Agent, Runtime, RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 
 /**
- * The registry's rows the claim path needs, read through short-lived caches:
- * a runtime's workspace never changes and its owner rarely does; workspace
- * repos and context change rarely. Agents are cached too but dropped the
- * moment `agent.upserted` says they changed, so claims see fresh agent data.
+ * The registry's rows the claim path needs, read through caches: workspace
+ * repos and context change rarely and are reused for `ttlMs`. Runtimes and
+ * agents are kept longer, since their events drop them the moment they
+ * change (`agent.upserted`; a runtime's registered, online, offline, merged
+ * and deleted events: see cache-events.ts), so claims see fresh data.
  */
 export class RegistryReads {
   readonly runtimes: ReadThrough<Runtime>;
@@ -19,7 +20,8 @@ export class RegistryReads {
     identity: PromiseClient<typeof IdentityServiceService>,
     ttlMs: number,
   ) {
-    this.runtimes = new ReadThrough(new TtlCache(ttlMs), async (runtimeId) => (await registry.getRuntime({ runtimeId })).runtime!);
+    // Invalidated by events, so it may live longer than the workspaces.
+    this.runtimes = new ReadThrough(new TtlCache(ttlMs * 6), async (runtimeId) => (await registry.getRuntime({ runtimeId })).runtime!);
     this.workspaces = new ReadThrough(new TtlCache(ttlMs), async (workspaceId) => (await identity.getWorkspace({ workspaceId })).workspace!);
     // Invalidated by events, so it may live longer than the others.
     this.agents = new ReadThrough(new TtlCache(ttlMs * 6), async (agentId) => (await registry.getAgent({ agentId })).agent!);

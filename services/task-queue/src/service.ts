@@ -10,6 +10,7 @@ import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/r
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
+import { dropChangedRuntimesOnEvents } from "./cache-events.js";
 import { startTaskQueueConsumers } from "./events.js";
 import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
@@ -71,6 +72,7 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const knownTasks = new KnownTasks(config.DISPATCH_TIMEOUT_MS + config.RUNNING_TIMEOUT_MS);
     const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, knownTasks, config, log };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
+    host.onStop(dropChangedRuntimesOnEvents(deps));
     const jobs = { sweeper: sweeperJob(deps).start(), retention: retentionJob(deps).start() };
     for (const job of Object.values(jobs)) host.onStop(job);
     const server = new GrpcServer(log).add(TaskQueueServiceService, taskQueueHandlers(deps));
