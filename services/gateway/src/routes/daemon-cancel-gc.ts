@@ -1,13 +1,13 @@
 import { z } from "zod";
 import { LIMITS } from "@controlplane/config";
 import { parseUuid } from "@controlplane/ids";
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
 import { bodySchema, decodeBody, INVALID_BODY, parseFirstValue, text } from "../wire/body.js";
 import { call, HttpError } from "../wire/errors.js";
 import { rfc3339Nano } from "../wire/go-json.js";
 import { sendJson } from "../wire/reply.js";
-import type { Params, RouteContext } from "./context.js";
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 /** The cancel-ack fields, each optional; NUL removed, bounded. */
 const CANCEL_ACK_BODY = bodySchema({
@@ -32,39 +32,46 @@ const GC_CHECK_BODY = bodySchema({
  * own beyond the access checks: the daemon's fallback to single gc-checks
  * keys on the router's "404 page not found".
  */
-export function registerCancelAckAndIssueGcRoutes({ router, clients, auth, resources }: RouteContext): void {
-  // N5: T is the only gate; any status is acknowledged, only a cancelled task records anything.
-  router.add("POST", "/api/daemon/tasks/:taskId/cancel-ack", async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
-    const ack = decodeCancelAck(request.body);
-    await call(clients.tasks.acknowledgeCancel({ taskId, ...ack }), cancelAckFailure(ack));
-    return sendJson(reply, 200, { status: "ok" });
-  });
+export function registerCancelAckAndIssueGcRoutes({ router }: RouteContext): void {
+  router.add("POST", "/api/daemon/tasks/:taskId/cancel-ack", acknowledgeCancel);
+  router.add("POST", "/api/daemon/workspaces/:workspaceId/issues/gc-check", checkIssues);
+}
 
-  // N6: one answer per requested id, in order, duplicates kept, each id echoed as sent.
-  router.add("POST", "/api/daemon/workspaces/:workspaceId/issues/gc-check", async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const workspaceId = parseUuid((request.params as Params<"workspaceId">).workspaceId);
-    if (!workspaceId) throw new HttpError(400, "invalid workspace_id");
-    await requireDaemonWorkspace(caller, workspaceId, auth);
-    if (bodyBytes(request) > LIMITS.GC_CHECK_BODY_BYTES) throw new HttpError(400, INVALID_BODY);
-    const requested = decodeBody(request.body, GC_CHECK_BODY).issue_ids;
-    if (requested.length > LIMITS.GC_CHECK_ISSUE_IDS) throw new HttpError(400, "too many issue_ids");
-    const ids = requested.map((id) => parseUuid(id));
-    if (ids.some((id) => id === null)) throw new HttpError(400, "invalid issue_id");
-    if (ids.length === 0) return sendJson(reply, 200, { issues: [] });
-    const { issues } = await call(
-      clients.tasks.checkIssues({ workspaceId, issueIds: [...new Set(ids as string[])] }),
-      "failed to check issues",
-    );
-    const found = new Map(issues.map((issue) => [issue.id, issue]));
-    return sendJson(reply, 200, {
-      issues: requested.map((raw, i) => {
-        const issue = found.get(ids[i]!);
-        return issue ? { id: raw, found: true, status: issue.status, updated_at: rfc3339Nano(issue.updatedAt) } : { id: raw, found: false };
-      }),
-    });
+/** N5: T is the only gate; any status is acknowledged, only a cancelled task records anything. */
+async function acknowledgeCancel(request: RequestWith<"taskId">, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const taskId = await resources.taskAccess(caller, request.params.taskId);
+  const ack = decodeCancelAck(request.body);
+  await call(clients.tasks.acknowledgeCancel({ taskId, ...ack }), cancelAckFailure(ack));
+  return sendJson(reply, 200, { status: "ok" });
+}
+
+/** N6: one answer per requested id, in order, duplicates kept, each id echoed as sent. */
+async function checkIssues(request: RequestWith<"workspaceId">, reply: FastifyReply, { clients, auth }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const workspaceId = parseUuid(request.params.workspaceId);
+  if (!workspaceId) throw new HttpError(400, "invalid workspace_id");
+  await requireDaemonWorkspace(caller, workspaceId, auth);
+  if (bodyBytes(request) > LIMITS.GC_CHECK_BODY_BYTES) throw new HttpError(400, INVALID_BODY);
+  const requested = decodeBody(request.body, GC_CHECK_BODY).issue_ids;
+  if (requested.length > LIMITS.GC_CHECK_ISSUE_IDS) throw new HttpError(400, "too many issue_ids");
+  const refs: Array<{ sent: string; id: string }> = [];
+  for (const sent of requested) {
+    const id = parseUuid(sent);
+    if (!id) throw new HttpError(400, "invalid issue_id");
+    refs.push({ sent, id });
+  }
+  if (refs.length === 0) return sendJson(reply, 200, { issues: [] });
+  const { issues } = await call(
+    clients.tasks.checkIssues({ workspaceId, issueIds: [...new Set(refs.map((ref) => ref.id))] }),
+    "failed to check issues",
+  );
+  const found = new Map(issues.map((issue) => [issue.id, issue]));
+  return sendJson(reply, 200, {
+    issues: refs.map(({ sent, id }) => {
+      const issue = found.get(id);
+      return issue ? { id: sent, found: true, status: issue.status, updated_at: rfc3339Nano(issue.updatedAt) } : { id: sent, found: false };
+    }),
   });
 }
 

@@ -6,7 +6,8 @@ import type { SocketIdentity } from "../socket/connection.js";
 import type { SocketHub } from "../socket/hub.js";
 import { clientCapabilities } from "../wire/capabilities.js";
 import { HttpError } from "../wire/errors.js";
-import type { RouteContext } from "./context.js";
+import type { Query } from "../wire/query.js";
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 /** What the upgrade checks established, handed from the checks to the socket. */
 const admitted = new WeakMap<FastifyRequest, SocketIdentity>();
@@ -18,31 +19,37 @@ const admitted = new WeakMap<FastifyRequest, SocketIdentity>();
  * daemon token, the runtime's daemon. Only then is the handshake validated
  * (400 as text, like the original's WebSocket library) and the socket taken.
  */
-export function registerDaemonSocketRoute({ router, auth, resources }: RouteContext, hub: SocketHub): void {
+export function registerDaemonSocketRoute({ router }: RouteContext, hub: SocketHub): void {
   router.socket("/api/daemon/ws", {
-    preHandler: async function admitDaemonSocket(request, reply) {
-      const identity = await admit(request, { auth, resources });
-      if (isUpgrade(request) && !validHandshake(request)) return refuseHandshake(reply);
-      admitted.set(request, identity);
-    },
-    // Good credentials and ids but no WebSocket handshake at all.
-    handler: async function refusePlainRequest(_request, reply) {
-      return refuseHandshake(reply);
-    },
-    wsHandler: function attachDaemonSocket(ws: WebSocket, request: FastifyRequest) {
-      const identity = admitted.get(request);
-      if (!identity) {
-        ws.close(1011, "not admitted");
-        return;
-      }
-      hub.attach(ws, identity);
-    },
+    preHandler: admitDaemonSocket,
+    handler: refusePlainRequest,
+    wsHandler: (ws, request) => attachDaemonSocket(hub, ws, request),
   });
 }
 
-async function admit(request: FastifyRequest, { auth, resources }: Pick<RouteContext, "auth" | "resources">): Promise<SocketIdentity> {
+async function admitDaemonSocket(request: RequestWith, reply: FastifyReply, services: RouteServices) {
+  const identity = await admit(request, services);
+  if (isUpgrade(request) && !validHandshake(request)) return refuseHandshake(reply);
+  admitted.set(request, identity);
+}
+
+/** Good credentials and ids but no WebSocket handshake at all. */
+async function refusePlainRequest(_request: RequestWith, reply: FastifyReply) {
+  return refuseHandshake(reply);
+}
+
+function attachDaemonSocket(hub: SocketHub, ws: WebSocket, request: FastifyRequest): void {
+  const identity = admitted.get(request);
+  if (!identity) {
+    ws.close(1011, "not admitted");
+    return;
+  }
+  hub.attach(ws, identity);
+}
+
+async function admit(request: RequestWith, { auth, resources }: RouteServices): Promise<SocketIdentity> {
   const caller = await authenticateDaemon(request, auth);
-  const sent = runtimeIdsOf(request.query as Record<string, string | string[] | undefined>);
+  const sent = runtimeIdsOf(request.query);
   // Today's daemon opens an account-wide socket (hints only) with no runtimes yet; a daemon token has no account.
   if (sent.length === 0 && !caller.userId) throw new HttpError(400, "runtime_ids required");
   if (sent.length > LIMITS.RUNTIMES_PER_SOCKET) throw new HttpError(400, `too many runtime_ids (at most ${LIMITS.RUNTIMES_PER_SOCKET})`);
@@ -70,14 +77,14 @@ async function admit(request: FastifyRequest, { auth, resources }: Pick<RouteCon
  * Every `runtime_id` value, then every `runtime_ids` value, each split on
  * commas and trimmed; blanks dropped, exact duplicates once.
  */
-export function runtimeIdsOf(query: Record<string, string | string[] | undefined>): string[] {
+export function runtimeIdsOf(query: Query): string[] {
   const values = [query.runtime_id, query.runtime_ids].flatMap((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
   const ids = values.flatMap((value) => value.split(",")).map((id) => id.trim()).filter((id) => id !== "");
   return [...new Set(ids)];
 }
 
 function isUpgrade(request: FastifyRequest): boolean {
-  return (request as FastifyRequest & { ws?: boolean }).ws === true;
+  return request.ws === true;
 }
 
 /** RFC 6455's checks, made here so a bad handshake gets the original's answer rather than the library's. */
