@@ -1,7 +1,6 @@
 import { InvalidArgumentError, NotFoundError, requireUuid } from "@controlplane/grpc";
 import { isForeignKeyViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import type { EventBody } from "@controlplane/events";
-import { parseUuid } from "@controlplane/ids";
 import type { Agent, UpsertAgentRequest } from "@controlplane/proto/registry/v1/registry";
 import * as repo from "./repository/agents.js";
 import * as runtimes from "./repository/runtimes.js";

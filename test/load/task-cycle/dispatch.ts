@@ -120,13 +120,13 @@ export async function longPollDispatch(bench: Bench, settings: DispatchSettings)
       if (arrival) waiting.get(runtimeId)?.(arrival);
     }
   });
-  try {
-    return await oneAtATime(bench, settings, (runtimeId, arrived) => waiting.set(runtimeId, arrived));
-  } finally {
+  const samples = await oneAtATime(bench, settings, (runtimeId, arrived) => waiting.set(runtimeId, arrived)).finally(async () => {
     stop.abort();
     await Promise.all(pollers);
-    if (failures.length > 0) throw new Error(`${failures.length} long-poll claims failed`, { cause: failures[0] });
-  }
+  });
+  // Checked after the run, not in a finally: a throw there would hide the run's own error.
+  if (failures.length > 0) throw new Error(`${failures.length} long-poll claims failed`, { cause: failures[0] });
+  return samples;
 }
 
 /**
