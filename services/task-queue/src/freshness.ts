@@ -1,5 +1,5 @@
 import { ReadThrough, TtlCache } from "@controlplane/cache";
-import { hasCode, status, type PromiseClient } from "@controlplane/grpc";
+import { currentScope, hasCode, status, type PromiseClient } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
 import type { GetRuntimeLivenessResponse, LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
@@ -59,6 +59,8 @@ export class RuntimeFreshness {
     try {
       liveness = await this.reads.get(runtime.id);
     } catch (error) {
+      // The claim's caller left (or its deadline passed): nothing to fall back for, and nothing wrong with liveness.
+      if (currentScope()?.signal?.aborted) throw error;
       this.log.warn({ err: error, runtime_id: runtime.id }, "liveness unavailable; the claim trusts the registry's status");
       return runtime.status === "online";
     }
