@@ -176,8 +176,8 @@ export function relativeWorkDir(workDir: string, workspaceId: string, taskId: st
   const marker = `${workspaceId}/${taskId.replaceAll("-", "").slice(0, 8)}`;
   const at = path.indexOf(marker);
   if (at >= 0) return path.slice(at);
-  const home = /^(?:[a-z]:)?\/(?:users|home)\/[^/]+\/(.+)$/i.exec(path);
-  if (home) return home[1]!;
+  const underHome = /^(?:[a-z]:)?\/(?:users|home)\/[^/]+\/(.+)$/i.exec(path)?.[1];
+  if (underHome !== undefined) return underHome;
   const parts = path.split("/").filter((part) => part !== "");
   return parts.at(-1) ?? "";
 }

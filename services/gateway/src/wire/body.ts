@@ -191,18 +191,18 @@ export function parseFirstValue(text: string): unknown {
 }
 
 function skipSpace(text: string, i: number): number {
-  while (i < text.length && " \t\r\n".includes(text[i]!)) i++;
+  while (i < text.length && " \t\r\n".includes(text.charAt(i))) i++;
   return i;
 }
 
 /** End offset of the value starting at `start` (exclusive); -1 if unterminated or nested too deep. */
 function valueEnd(text: string, start: number): number {
-  const first = text[start]!;
+  const first = text.charAt(start);
   if (first === "{" || first === "[") {
     let depth = 0;
     let inString = false;
     for (let i = start; i < text.length; i++) {
-      const char = text[i]!;
+      const char = text.charAt(i);
       if (inString) {
         if (char === "\\") i++;
         else if (char === '"') inString = false;
@@ -226,6 +226,6 @@ function valueEnd(text: string, start: number): number {
     return -1;
   }
   let i = start;
-  while (i < text.length && !" \t\r\n,]}{[\"".includes(text[i]!)) i++;
+  while (i < text.length && !" \t\r\n,]}{[\"".includes(text.charAt(i))) i++;
   return i;
 }

@@ -144,7 +144,7 @@ export function compactJson(raw: string): string {
   let out = "";
   let inString = false;
   for (let i = 0; i < raw.length; i++) {
-    const char = raw[i]!;
+    const char = raw.charAt(i);
     if (inString) {
       out += char;
       if (char === "\\") out += raw[++i] ?? "";
