@@ -50,10 +50,16 @@ export interface Stack {
 }
 
 export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
-  const db = await createTestDatabase();
-  const events = await createTestEvents();
+  // Independent round trips to Postgres, NATS and the OS: made together.
+  const [db, events, registryPort, profilesPort, tasksPort, livenessPort] = await Promise.all([
+    createTestDatabase(),
+    createTestEvents(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   // The registry and the catalog call each other: fix both addresses first.
-  const [registryPort, profilesPort, tasksPort, livenessPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const registryAddr = `127.0.0.1:${registryPort}`;
   const profilesAddr = `127.0.0.1:${profilesPort}`;
   const tasksAddr = `127.0.0.1:${tasksPort}`;
@@ -71,11 +77,21 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     ...extraEnv,
   });
   const log = createLogger("test", env.LOG_LEVEL);
-  const registry = await startRegistry(loadRegistryConfig(env), log);
-  const profileCatalog = await startProfileCatalog(loadProfileCatalogConfig(env), log);
-  const taskQueue = await startTaskQueue(loadTaskQueueConfig(env), log);
-  const livenessService = await startLiveness(loadLivenessConfig(env), log);
-  const gateway = await startGateway(loadGatewayConfig(env), log);
+  // The services start together: each migrates its own schema and connects
+  // on its own, and each knows the others' addresses, not whether they are up yet.
+  const starts = [
+    startRegistry(loadRegistryConfig(env), log),
+    startProfileCatalog(loadProfileCatalogConfig(env), log),
+    startTaskQueue(loadTaskQueueConfig(env), log),
+    startLiveness(loadLivenessConfig(env), log),
+    startGateway(loadGatewayConfig(env), log),
+  ] as const;
+  await allStarted(starts).catch(async (error: unknown) => {
+    await events.close();
+    await db.drop();
+    throw error;
+  });
+  const [registry, profileCatalog, taskQueue, livenessService, gateway] = await Promise.all(starts);
   const identity = createClient(IdentityServiceService, registryAddr);
   const profiles = createClient(ProfileCatalogServiceService, profilesAddr);
   const registryClient = createClient(RuntimeRegistryServiceService, registryAddr);
@@ -116,6 +132,18 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
     },
   };
   return stack;
+}
+
+/**
+ * Waits for every start to settle. When one failed, stops whatever did
+ * start and fails with the first error as the cause.
+ */
+async function allStarted(starts: ReadonlyArray<Promise<{ stop(): Promise<void> }>>): Promise<void> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (!failed) return;
+  await Promise.all(settled.map((s) => (s.status === "fulfilled" ? s.value.stop() : undefined)));
+  throw new Error("the plane did not start", { cause: failed.reason });
 }
 
 export interface SeededUser {
