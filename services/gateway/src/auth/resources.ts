@@ -4,7 +4,7 @@ import { parseUuid } from "@controlplane/ids";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { GatewayClients } from "../clients.js";
-import { HttpError, httpErrorFromGrpc } from "../wire/errors.js";
+import { HttpError, httpErrorFromGrpc, required } from "../wire/errors.js";
 import type { Authenticator, Caller } from "./authenticator.js";
 import { requireDaemonWorkspace } from "./checks.js";
 
@@ -38,12 +38,11 @@ export class Resources {
     if (!id) throw new HttpError(400, "invalid runtime_id");
     let runtime = this.runtimes.get(id);
     if (!runtime) {
-      try {
-        runtime = (await this.clients.registry.getRuntime({ runtimeId: id })).runtime!;
-      } catch (error) {
+      const answer = await this.clients.registry.getRuntime({ runtimeId: id }).catch((error: unknown) => {
         if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
         throw httpErrorFromGrpc(error, "failed to load runtime");
-      }
+      });
+      runtime = required(answer.runtime, "the runtime");
       this.runtimes.set(id, runtime);
     }
     await requireDaemonWorkspace(caller, runtime.workspaceId, this.auth);
@@ -86,17 +85,15 @@ export class Resources {
   async task(caller: Caller, taskId: string): Promise<Task> {
     const id = parseUuid(taskId);
     if (!id) throw new HttpError(400, "invalid task_id");
-    let task: Task | undefined;
-    try {
-      ({ task } = await this.clients.tasks.getTask({ taskId: id }));
-    } catch (error) {
+    const answer = await this.clients.tasks.getTask({ taskId: id }).catch((error: unknown) => {
       if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "task not found");
       throw httpErrorFromGrpc(error, "failed to load task");
-    }
-    if (!task!.workspaceId) throw new HttpError(404, "task not found");
-    this.taskWorkspaces.set(task!.id, task!.workspaceId);
-    await requireDaemonWorkspace(caller, task!.workspaceId, this.auth);
-    return task!;
+    });
+    const task = required(answer.task, "the task");
+    if (!task.workspaceId) throw new HttpError(404, "task not found");
+    this.taskWorkspaces.set(task.id, task.workspaceId);
+    await requireDaemonWorkspace(caller, task.workspaceId, this.auth);
+    return task;
   }
 
   /**
