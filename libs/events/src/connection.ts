@@ -26,7 +26,16 @@ export async function connectEventBus(options: {
 }): Promise<EventBus> {
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: options.url, name: options.name, maxReconnectAttempts: -1, timeout: 5_000 });
+    nc = await connect({
+      servers: options.url,
+      name: options.name,
+      maxReconnectAttempts: -1,
+      timeout: 5_000,
+      // Otherwise every request (each JetStream publish of the relay) builds
+      // two Error objects up front, stack traces included, only to say where
+      // a timeout started: always the relay, which logs the failure anyway.
+      noAsyncTraces: true,
+    });
   } catch (error) {
     throw new Error(`cannot reach NATS at ${options.url}: ${(error as Error).message}`);
   }
