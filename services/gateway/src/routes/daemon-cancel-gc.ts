@@ -4,8 +4,8 @@ import { parseUuid } from "@controlplane/ids";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
 import { bodySchema, decodeBody, INVALID_BODY, parseFirstValue, text } from "../wire/body.js";
-import { call, HttpError } from "../wire/errors.js";
-import { rfc3339Nano } from "../wire/go-json.js";
+import { call, HttpError, required } from "../wire/errors.js";
+import { goMap, rfc3339Nano } from "../wire/go-json.js";
 import { sendJson } from "../wire/reply.js";
 import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
@@ -27,14 +27,55 @@ const GC_CHECK_BODY = bodySchema({
 });
 
 /**
- * Routes only today's daemon calls (contract 13.5, 13.7): the cancel-ack
- * (N5) and the batch issue gc-check (N6). Neither ever answers a 404 of its
- * own beyond the access checks: the daemon's fallback to single gc-checks
- * keys on the router's "404 page not found".
+ * The cancel-ack (N5) and the gc-checks of work items the product recorded:
+ * one issue, chat session or autopilot run (D22–D24), or a batch of issues
+ * (N6). N5 and N6 are today's daemon's only (contract 13.5, 13.7); neither
+ * answers a 404 of its own beyond the access checks: the daemon's fallback
+ * to single gc-checks keys on the router's "404 page not found".
  */
-export function registerCancelAckAndIssueGcRoutes({ router }: RouteContext): void {
+export function registerCancelAckAndGcCheckRoutes({ router }: RouteContext): void {
+  router.add("GET", "/api/daemon/issues/:issueId/gc-check", issueGcCheck);
+  router.add("GET", "/api/daemon/chat-sessions/:sessionId/gc-check", chatSessionGcCheck);
+  router.add("GET", "/api/daemon/autopilot-runs/:runId/gc-check", autopilotRunGcCheck);
   router.add("POST", "/api/daemon/tasks/:taskId/cancel-ack", acknowledgeCancel);
   router.add("POST", "/api/daemon/workspaces/:workspaceId/issues/gc-check", checkIssues);
+}
+
+/** A kind of work item's gc-check: its kind in the task queue, the 400 for a bad id, the time it answers with. */
+interface WorkItemGcCheck {
+  kind: string;
+  invalid: string;
+  field: "updated_at" | "completed_at";
+}
+const ISSUE: WorkItemGcCheck = { kind: "issue", invalid: "invalid issue_id", field: "updated_at" };
+const CHAT_SESSION: WorkItemGcCheck = { kind: "chat_session", invalid: "invalid session_id", field: "updated_at" };
+const AUTOPILOT_RUN: WorkItemGcCheck = { kind: "autopilot_run", invalid: "invalid run_id", field: "completed_at" };
+
+/** D22 */
+async function issueGcCheck(request: RequestWith<"issueId">, reply: FastifyReply, services: RouteServices) {
+  return workItemGcCheck(ISSUE, request.params.issueId, request, reply, services);
+}
+
+/** D23 */
+async function chatSessionGcCheck(request: RequestWith<"sessionId">, reply: FastifyReply, services: RouteServices) {
+  return workItemGcCheck(CHAT_SESSION, request.params.sessionId, request, reply, services);
+}
+
+/** D24 */
+async function autopilotRunGcCheck(request: RequestWith<"runId">, reply: FastifyReply, services: RouteServices) {
+  return workItemGcCheck(AUTOPILOT_RUN, request.params.runId, request, reply, services);
+}
+
+/** W on the work item's workspace; the answer is a Go map (keys sorted). */
+async function workItemGcCheck(check: WorkItemGcCheck, sentId: string, request: RequestWith, reply: FastifyReply, { clients, auth }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const id = parseUuid(sentId);
+  if (!id) throw new HttpError(400, check.invalid);
+  const answer = await call(clients.tasks.getWorkItem({ kind: check.kind, id }), `failed to load ${check.kind.replace("_", " ")}`);
+  const item = required(answer.item, "the work item");
+  await requireDaemonWorkspace(caller, item.workspaceId, auth);
+  const when = check.field === "updated_at" ? item.updatedAt : item.completedAt;
+  return sendJson(reply, 200, goMap({ status: item.status, [check.field]: rfc3339Nano(when) }));
 }
 
 /** N5: T is the only gate; any status is acknowledged, only a cancelled task records anything. */

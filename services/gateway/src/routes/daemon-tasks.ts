@@ -1,20 +1,17 @@
+import type { FastifyReply } from "fastify";
 import { z } from "zod";
-import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS, GATEWAY_GRPC_DEADLINE_MS, INT32_MAX, INT32_MIN, LIMITS } from "@controlplane/config";
-import { currentScope, hasCode, runOutsideScope, status } from "@controlplane/grpc";
-import type { GatewayClients } from "../clients.js";
-import { listAllMessages, listAllPendingTasks } from "../paging.js";
-import { parseUuid } from "@controlplane/ids";
-import { authenticateDaemon, requireDaemonWorkspace } from "../auth/checks.js";
+import { INT32_MAX, INT32_MIN, LIMITS } from "@controlplane/config";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import type { RouteHandler } from "../router.js";
+import { authenticateDaemon } from "../auth/checks.js";
+import { listAllMessages } from "../paging.js";
 import { messageJson, taskJson } from "../task-shape.js";
 import { bodySchema, bool, decodeBody, int32, int64, jsonObject, path, str, text } from "../wire/body.js";
 import { clientEra } from "../wire/capabilities.js";
-import { call, HttpError, httpErrorFromGrpc } from "../wire/errors.js";
+import { call, HttpError, required } from "../wire/errors.js";
 import { goMap, rfc3339Nano } from "../wire/go-json.js";
+import { joinedValue } from "../wire/query.js";
 import { sendJson, sendJsonWithRaw, sendNoContent } from "../wire/reply.js";
-import type { Params, RouteContext } from "./context.js";
-
+import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 const WAIT_BODY = bodySchema({ reason: text(LIMITS.SUMMARY_CHARS) });
 const PROGRESS_BODY = bodySchema({ summary: text(LIMITS.SUMMARY_CHARS), step: int32(), total: int32() });
@@ -66,214 +63,182 @@ const MESSAGE = z
   .passthrough();
 const MESSAGES_BODY = bodySchema({ messages: z.array(MESSAGE).max(LIMITS.MESSAGES_PER_BATCH).nullish() });
 
-/** Runtime- and task-scoped daemon routes of the task queue (D7, D8, D13–D21, D25–D27). */
-export function registerDaemonTaskRoutes({ router, clients, auth, resources, shutdown }: RouteContext): void {
-  const runtimeRoute = (path: string) => `/api/daemon/runtimes/:runtimeId${path}`;
-  const taskRoute = (path: string) => `/api/daemon/tasks/:taskId${path}`;
+/** Task-scoped daemon routes of the task queue (D13–D21, D25, D27). */
+export function registerDaemonTaskRoutes({ router }: RouteContext): void {
+  router.add("GET", "/api/daemon/tasks/:taskId/status", taskStatus);
+  router.add("POST", "/api/daemon/tasks/:taskId/start", startTask);
+  router.add("POST", "/api/daemon/tasks/:taskId/wait-local-directory", waitLocalDirectory);
+  router.add("POST", "/api/daemon/tasks/:taskId/progress", reportProgress);
+  router.add("POST", "/api/daemon/tasks/:taskId/complete", completeTask);
+  router.add("POST", "/api/daemon/tasks/:taskId/fail", failTask);
+  router.add("POST", "/api/daemon/tasks/:taskId/usage", reportUsage);
+  router.add("POST", "/api/daemon/tasks/:taskId/messages", appendMessages);
+  router.add("GET", "/api/daemon/tasks/:taskId/messages", listMessages);
+  router.add("GET", "/api/daemon/tasks/:taskId/gc-check", taskGcCheck);
+  router.add("POST", "/api/daemon/tasks/:taskId/session", pinSession);
+}
 
-  // D7. Opt-in long-poll: ?wait=<seconds> (or X-Claim-Wait); without it the answer is immediate.
-  // The task queue answers null for a runtime that is offline or silent, 409
-  // when the task's agent is gone (the task failed), and always with `agent`.
-  router.add("POST", runtimeRoute("/tasks/claim"), async function claimForRuntime(request, reply) {
-    const caller = await authenticateDaemon(request, auth);
-    const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
-    const waitMs = claimWaitMs(request.query as Record<string, string | undefined>, request.headers["x-claim-wait"]);
-    const claimed = await claimOrNothingOnShutdown(clients, runtime.id, waitMs, shutdown);
-    if (!claimed) return sendJsonWithRaw(reply, 200, { task: null });
-    const task = claimed.task!;
-    if (reply.raw.destroyed || currentScope()?.signal?.aborted) {
-      // The daemon hung up after the claim: give the task back instead of
-      // leaving it dispatched to nobody until the recovery window.
-      await releaseUndelivered(clients, task.id, runtime.id);
-      return reply;
-    }
-    resources.rememberTask(task.id, claimed.workspaceId);
-    return sendJsonWithRaw(reply, 200, { task: taskJson(task, claimed, clientEra(request)) });
-  });
+/** Daemon auth, then T with the task's current row (routes that answer from it). */
+async function daemonTask(request: RequestWith<"taskId">, { auth, resources }: RouteServices): Promise<Task> {
+  const caller = await authenticateDaemon(request, auth);
+  return resources.task(caller, request.params.taskId);
+}
 
-  // D8: a bare array of queued and dispatched tasks.
-  router.add("GET", runtimeRoute("/tasks/pending"), async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
-    const tasks = await call(listAllPendingTasks(clients, { runtimeId: runtime.id }), "failed to list pending tasks");
-    return sendJsonWithRaw(reply, 200, tasks.map((task) => taskJson({ ...task, workspaceId: runtime.workspaceId })));
-  });
+/** Daemon auth, then T by access alone (routes that act on the task: the service checks it exists). */
+async function daemonTaskAccess(request: RequestWith<"taskId">, { auth, resources }: RouteServices): Promise<string> {
+  const caller = await authenticateDaemon(request, auth);
+  return resources.taskAccess(caller, request.params.taskId);
+}
 
-  // D26
-  router.add("POST", runtimeRoute("/recover-orphans"), async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const runtime = await resources.runtime(caller, (request.params as Params<"runtimeId">).runtimeId);
-    const result = await call(clients.tasks.recoverOrphans({ runtimeId: runtime.id }), "recover orphans failed");
-    return sendJson(reply, 200, { orphaned: result.orphaned, retried: result.retried });
-  });
+/** D13 */
+async function taskStatus(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const task = await daemonTask(request, services);
+  return sendJson(reply, 200, { status: task.status });
+}
 
-  /** Routes that answer from the task's current row. */
-  const withTask = (handler: (task: Task, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
-    async (request, reply, services) => {
-      const caller = await authenticateDaemon(request, auth);
-      const task = await resources.task(caller, (request.params as Params<"taskId">).taskId);
-      return handler(task, request, reply, services);
-    };
-  /** Routes that act on the task: access is enough, the service checks existence. */
-  const onTask = (handler: (taskId: string, ...args: Parameters<RouteHandler>) => Promise<unknown>): RouteHandler =>
-    async (request, reply, services) => {
-      const caller = await authenticateDaemon(request, auth);
-      const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
-      return handler(taskId, request, reply, services);
-    };
+/** D14 */
+async function startTask(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const taskId = await daemonTaskAccess(request, services);
+  const { task: started } = await call(services.clients.tasks.startTask({ taskId }), "failed to start task");
+  return sendJsonWithRaw(reply, 200, taskJson(required(started, "the task")));
+}
 
-  // D13
-  router.add("GET", taskRoute("/status"), withTask(async (task, _request, reply) => sendJson(reply, 200, { status: task.status })));
+/** D15: the body is read only when one was sent. */
+async function waitLocalDirectory(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const taskId = await daemonTaskAccess(request, services);
+  const sent = Number(request.headers["content-length"] ?? 0) > 0;
+  const body = sent ? decodeBody(request.body, WAIT_BODY) : {};
+  const { task: waiting } = await call(
+    services.clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }),
+    "failed to mark task waiting",
+  );
+  return sendJsonWithRaw(reply, 200, taskJson(required(waiting, "the task"), undefined, clientEra(request)));
+}
 
-  // D14
-  router.add("POST", taskRoute("/start"), onTask(async (taskId, _request, reply) => {
-    const { task: started } = await call(clients.tasks.startTask({ taskId }), "failed to start task");
-    return sendJsonWithRaw(reply, 200, taskJson(started!));
-  }));
+/** D16: the body is decoded before the task is looked up. */
+async function reportProgress(request: RequestWith<"taskId">, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const body = decodeBody(request.body, PROGRESS_BODY);
+  const taskId = await resources.taskAccess(caller, request.params.taskId);
+  await call(
+    clients.tasks.reportProgress({ taskId, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
+    "failed to report progress",
+  );
+  return sendJson(reply, 200, { status: "ok" });
+}
 
-  // D15: the body is read only when one was sent.
-  router.add("POST", taskRoute("/wait-local-directory"), onTask(async (taskId, request, reply) => {
-    const sent = Number(request.headers["content-length"] ?? 0) > 0;
-    const body = sent ? decodeBody(request.body, WAIT_BODY) : {};
-    const { task: waiting } = await call(
-      clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }),
-      "failed to mark task waiting",
-    );
-    return sendJsonWithRaw(reply, 200, taskJson(waiting!, undefined, clientEra(request)));
-  }));
+/**
+ * D17: idempotent; a task not running comes back unchanged with 200.
+ * A failure underneath answers 5xx (never 4xx), so the daemon retries.
+ */
+async function completeTask(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const taskId = await daemonTaskAccess(request, services);
+  const era = clientEra(request);
+  const body = decodeBody(request.body, COMPLETE_BODY);
+  const { task: done } = await call(
+    services.clients.tasks.completeTask({
+      taskId,
+      prUrl: body.pr_url ?? "",
+      output: body.output ?? "",
+      sessionId: body.session_id ?? "",
+      workDir: body.work_dir ?? "",
+      ...(era === "today" ? runReport(body) : { sessionRolloutMissing: false }),
+    }),
+    "failed to complete task",
+  );
+  return sendJsonWithRaw(reply, 200, taskJson(required(done, "the task"), undefined, era));
+}
 
-  // D16: the body is decoded before the task is looked up.
-  router.add("POST", taskRoute("/progress"), async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, PROGRESS_BODY);
-    const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
-    await call(
-      clients.tasks.reportProgress({ taskId, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
-      "failed to report progress",
-    );
-    return sendJson(reply, 200, { status: "ok" });
-  });
+/** D18: idempotent like complete, and 5xx like it. */
+async function failTask(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const taskId = await daemonTaskAccess(request, services);
+  const era = clientEra(request);
+  const body = decodeBody(request.body, FAIL_BODY);
+  const { task: failed } = await call(
+    services.clients.tasks.failTask({
+      taskId,
+      error: body.error ?? "",
+      sessionId: body.session_id,
+      workDir: body.work_dir,
+      failureReason: body.failure_reason ?? "",
+      ...(era === "today" ? runReport(body) : { sessionRolloutMissing: false }),
+    }),
+    "failed to fail task",
+  );
+  return sendJsonWithRaw(reply, 200, taskJson(required(failed, "the task"), undefined, era));
+}
 
-  // D17: idempotent; a task not running comes back unchanged with 200.
-  // A failure underneath answers 5xx (never 4xx), so the daemon retries.
-  router.add("POST", taskRoute("/complete"), onTask(async (taskId, request, reply) => {
-    const era = clientEra(request);
-    const body = decodeBody(request.body, COMPLETE_BODY);
-    const { task: done } = await call(
-      clients.tasks.completeTask({
+/** D19 */
+async function reportUsage(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const taskId = await daemonTaskAccess(request, services);
+  const body = decodeBody(request.body, USAGE_BODY);
+  await call(
+    services.clients.tasks.reportUsage({
+      taskId,
+      usage: (body.usage ?? []).map((u) => ({
+        provider: u.provider ?? "",
+        model: u.model ?? "",
+        inputTokens: u.input_tokens ?? 0,
+        outputTokens: u.output_tokens ?? 0,
+        cacheReadTokens: u.cache_read_tokens ?? 0,
+        cacheWriteTokens: u.cache_write_tokens ?? 0,
+        costUsdTicks: u.cost_usd_ticks,
+      })),
+    }),
+    "failed to record usage",
+  );
+  return sendJson(reply, 200, { status: "ok" });
+}
+
+/** D20: decode, an empty batch answers ok before any lookup, then T. */
+async function appendMessages(request: RequestWith<"taskId">, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
+  const caller = await authenticateDaemon(request, auth);
+  const body = decodeBody(request.body, MESSAGES_BODY);
+  const batch = body.messages ?? [];
+  if (batch.length === 0) return sendJson(reply, 200, { status: "ok" });
+  const taskId = await resources.taskAccess(caller, request.params.taskId);
+  await call(
+    clients.tasks.appendMessages({
+      taskId,
+      messages: batch.map((m) => ({
         taskId,
-        prUrl: body.pr_url ?? "",
-        output: body.output ?? "",
-        sessionId: body.session_id ?? "",
-        workDir: body.work_dir ?? "",
-        ...(era === "today" ? runReport(body) : { sessionRolloutMissing: false }),
-      }),
-      "failed to complete task",
-    );
-    return sendJsonWithRaw(reply, 200, taskJson(done!, undefined, era));
-  }));
+        seq: m.seq,
+        type: m.type ?? "",
+        tool: m.tool,
+        content: m.content,
+        inputJson: m.input ? JSON.stringify(m.input) : undefined,
+        output: m.output,
+      })),
+    }),
+    "failed to persist task message",
+  );
+  return sendJson(reply, 200, { status: "ok" });
+}
 
-  // D18: idempotent like complete, and 5xx like it.
-  router.add("POST", taskRoute("/fail"), onTask(async (taskId, request, reply) => {
-    const era = clientEra(request);
-    const body = decodeBody(request.body, FAIL_BODY);
-    const { task: failed } = await call(
-      clients.tasks.failTask({
-        taskId,
-        error: body.error ?? "",
-        sessionId: body.session_id,
-        workDir: body.work_dir,
-        failureReason: body.failure_reason ?? "",
-        ...(era === "today" ? runReport(body) : { sessionRolloutMissing: false }),
-      }),
-      "failed to fail task",
-    );
-    return sendJsonWithRaw(reply, 200, taskJson(failed!, undefined, era));
-  }));
+/** D21 */
+async function listMessages(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const task = await daemonTask(request, services);
+  const since = parseSince(joinedValue(request.query.since));
+  const messages = await call(listAllMessages(services.clients, { taskId: task.id, since }), "failed to list task messages");
+  return sendJsonWithRaw(reply, 200, messages.map(messageJson));
+}
 
-  // D19
-  router.add("POST", taskRoute("/usage"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, USAGE_BODY);
-    await call(
-      clients.tasks.reportUsage({
-        taskId,
-        usage: (body.usage ?? []).map((u) => ({
-          provider: u.provider ?? "",
-          model: u.model ?? "",
-          inputTokens: u.input_tokens ?? 0,
-          outputTokens: u.output_tokens ?? 0,
-          cacheReadTokens: u.cache_read_tokens ?? 0,
-          cacheWriteTokens: u.cache_write_tokens ?? 0,
-          costUsdTicks: u.cost_usd_ticks,
-        })),
-      }),
-      "failed to record usage",
-    );
-    return sendJson(reply, 200, { status: "ok" });
-  }));
+/** D25 (gc-check answers are Go maps: keys sorted) */
+async function taskGcCheck(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const task = await daemonTask(request, services);
+  return sendJson(reply, 200, goMap({ status: task.status, completed_at: rfc3339Nano(task.completedAt) }));
+}
 
-  // D20: decode, an empty batch answers ok before any lookup, then T.
-  router.add("POST", taskRoute("/messages"), async (request, reply) => {
-    const caller = await authenticateDaemon(request, auth);
-    const body = decodeBody(request.body, MESSAGES_BODY);
-    const batch = body.messages ?? [];
-    if (batch.length === 0) return sendJson(reply, 200, { status: "ok" });
-    const taskId = await resources.taskAccess(caller, (request.params as Params<"taskId">).taskId);
-    await call(
-      clients.tasks.appendMessages({
-        taskId,
-        messages: batch.map((m) => ({
-          taskId,
-          seq: m.seq,
-          type: m.type ?? "",
-          tool: m.tool,
-          content: m.content,
-          inputJson: m.input ? JSON.stringify(m.input) : undefined,
-          output: m.output,
-        })),
-      }),
-      "failed to persist task message",
-    );
-    return sendJson(reply, 200, { status: "ok" });
-  });
-
-  // D21
-  router.add("GET", taskRoute("/messages"), withTask(async (task, request, reply) => {
-    const since = parseSince((request.query as Record<string, string | undefined>).since);
-    const messages = await call(listAllMessages(clients, { taskId: task.id, since }), "failed to list task messages");
-    return sendJsonWithRaw(reply, 200, messages.map(messageJson));
-  }));
-
-  // D25 (gc-check answers are Go maps: keys sorted)
-  router.add("GET", taskRoute("/gc-check"), withTask(async (task, _request, reply) =>
-    sendJson(reply, 200, goMap({ status: task.status, completed_at: rfc3339Nano(task.completedAt) })),
-  ));
-
-  // D27: 204 without a body.
-  router.add("POST", taskRoute("/session"), onTask(async (taskId, request, reply) => {
-    const body = decodeBody(request.body, SESSION_BODY);
-    if (!body.session_id && !body.work_dir) throw new HttpError(400, "session_id or work_dir required");
-    await call(
-      clients.tasks.pinSession({ taskId, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),
-      "pin session failed",
-    );
-    return sendNoContent(reply);
-  }));
-
-  // D22–D24: work items the product recorded; W on their workspace.
-  const gcCheck = (kind: string, param: string, invalid: string, field: "updated_at" | "completed_at"): RouteHandler =>
-    async (request, reply) => {
-      const caller = await authenticateDaemon(request, auth);
-      const id = parseUuid((request.params as Record<string, string>)[param] ?? "");
-      if (!id) throw new HttpError(400, invalid);
-      const { item } = await call(clients.tasks.getWorkItem({ kind, id }), `failed to load ${kind.replace("_", " ")}`);
-      await requireDaemonWorkspace(caller, item!.workspaceId, auth);
-      const when = field === "updated_at" ? item!.updatedAt : item!.completedAt;
-      return sendJson(reply, 200, goMap({ status: item!.status, [field]: rfc3339Nano(when) }));
-    };
-  router.add("GET", "/api/daemon/issues/:issueId/gc-check", gcCheck("issue", "issueId", "invalid issue_id", "updated_at"));
-  router.add("GET", "/api/daemon/chat-sessions/:sessionId/gc-check", gcCheck("chat_session", "sessionId", "invalid session_id", "updated_at"));
-  router.add("GET", "/api/daemon/autopilot-runs/:runId/gc-check", gcCheck("autopilot_run", "runId", "invalid run_id", "completed_at"));
+/** D27: 204 without a body. */
+async function pinSession(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
+  const taskId = await daemonTaskAccess(request, services);
+  const body = decodeBody(request.body, SESSION_BODY);
+  if (!body.session_id && !body.work_dir) throw new HttpError(400, "session_id or work_dir required");
+  await call(
+    services.clients.tasks.pinSession({ taskId, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),
+    "pin session failed",
+  );
+  return sendNoContent(reply);
 }
 
 /**
@@ -288,35 +253,6 @@ function runReport(body: { branch_name?: string; durable_work_dir?: string; sess
     sessionRolloutMissing: body.session_rollout_missing ?? false,
     retiredSessionId: body.retired_session_id,
   };
-}
-
-/** Seconds from ?wait= or X-Claim-Wait, capped at the long-poll hold; absent or malformed means no wait. */
-function claimWaitMs(query: Record<string, string | undefined>, header: string | string[] | undefined): number {
-  const raw = query.wait ?? (typeof header === "string" ? header : undefined);
-  if (raw === undefined || !/^\d{1,6}$/.test(raw)) return 0;
-  return Math.min(Number(raw) * 1000, CLAIM_LONG_POLL_MAX_MS);
-}
-
-/**
- * The claim call: its deadline is the hold plus the answer's slack (below the
- * front proxy's claim timeout and the daemon's 30 s, even when the task queue
- * was restarting), it is cancelled with the request, and a gateway shutting
- * down ends it with "nothing for you" so the daemon asks another replica.
- */
-async function claimOrNothingOnShutdown(clients: GatewayClients, runtimeId: string, waitMs: number, shutdown: AbortSignal) {
-  const deadlineMs = waitMs > 0 ? waitMs + CLAIM_ANSWER_SLACK_MS : GATEWAY_GRPC_DEADLINE_MS;
-  try {
-    const { claimed } = await clients.tasks.claimTask({ runtimeId, waitMs }, { deadlineMs, signal: shutdown });
-    return claimed;
-  } catch (error) {
-    if (shutdown.aborted && hasCode(error, status.CANCELLED)) return undefined;
-    throw httpErrorFromGrpc(error, "failed to claim task");
-  }
-}
-
-/** Gives back a task whose claim answer could not be written; outside the request's (cancelled) scope. */
-async function releaseUndelivered(clients: GatewayClients, taskId: string, runtimeId: string): Promise<void> {
-  await runOutsideScope(() => clients.tasks.releaseClaim({ taskId, runtimeId })).catch(() => undefined);
 }
 
 /** Bounds of Go's int64, which the original parsed `since` into. */
