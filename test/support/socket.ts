@@ -30,8 +30,13 @@ export class TestSocket {
     this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** The first frame (already received or to come) that matches; fails after `timeoutMs`. */
-  next(match: (frame: Frame) => boolean, timeoutMs = 5_000): Promise<Frame> {
+  /**
+   * The first frame (already received or to come) that matches; fails after
+   * `timeoutMs`. As with `waitFor`, the deadline only ends a wait for a frame
+   * that is not coming and asserts nothing about speed: on a loaded machine
+   * a wake-up the services pass on in milliseconds can take seconds.
+   */
+  next(match: (frame: Frame) => boolean, timeoutMs = 30_000): Promise<Frame> {
     const seen = this.frames.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
