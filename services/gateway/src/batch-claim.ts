@@ -2,13 +2,16 @@ import { z } from "zod";
 import { LIMITS } from "@controlplane/config";
 import { runOutsideScope } from "@controlplane/grpc";
 import { parseUuid } from "@controlplane/ids";
-import type { ClaimedTask } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import type { ClaimedTask, Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { Authenticator, Caller } from "./auth/authenticator.js";
 import type { Resources } from "./auth/resources.js";
 import type { GatewayClients } from "./clients.js";
 import { taskJson } from "./task-shape.js";
 import { decodeBody } from "./wire/body.js";
-import { HttpError, httpErrorFromGrpc } from "./wire/errors.js";
+import { HttpError, httpErrorFromGrpc, required } from "./wire/errors.js";
+
+/** A claimed task as the task queue always answers it: with its task. */
+export type Claim = ClaimedTask & { task: Task };
 
 /** Most tasks one batch claim hands out; a larger max_tasks is lowered to it (contract §13.2 step 6). */
 export const BATCH_CLAIM_MAX_TASKS = 32;
@@ -42,7 +45,7 @@ export interface BatchClaimDeps {
  * one ClaimTasks call. Never a 404: a 404 is what makes the daemon fall back
  * to per-runtime claims. At most max_tasks tasks come back.
  */
-export async function claimBatch(deps: BatchClaimDeps, caller: Caller, rawBody: unknown, options: { deadlineMs?: number } = {}): Promise<ClaimedTask[]> {
+export async function claimBatch(deps: BatchClaimDeps, caller: Caller, rawBody: unknown, options: { deadlineMs?: number } = {}): Promise<Claim[]> {
   const body = decodeBody(rawBody, BATCH_CLAIM_BODY);
   const daemonId = body.daemon_id ?? "";
   if (daemonId === "") throw new HttpError(400, "daemon_id is required");
@@ -64,14 +67,14 @@ export async function claimBatch(deps: BatchClaimDeps, caller: Caller, rawBody: 
     const mapped = httpErrorFromGrpc(error, "failed to claim tasks");
     throw mapped.statusCode === 404 ? new HttpError(500, `failed to claim tasks: ${mapped.message}`, "handler", { cause: error }) : mapped;
   }
-  claimed = claimed.slice(0, maxTasks);
-  for (const c of claimed) deps.resources.rememberTask(c.task!.id, c.workspaceId);
-  return claimed;
+  const claims = claimed.slice(0, maxTasks).map((c): Claim => ({ ...c, task: required(c.task, "the claimed task") }));
+  for (const c of claims) deps.resources.rememberTask(c.task.id, c.workspaceId);
+  return claims;
 }
 
 /** N2's answer: today's task shape, receipt included (only today's daemon calls it). */
-export function batchClaimAnswer(claimed: ClaimedTask[]) {
-  return { tasks: claimed.map((c) => taskJson(c.task!, c, "today")) };
+export function batchClaimAnswer(claimed: Claim[]) {
+  return { tasks: claimed.map((c) => taskJson(c.task, c, "today")) };
 }
 
 /**
@@ -94,8 +97,8 @@ async function accessibleRuntimes({ auth, resources }: BatchClaimDeps, caller: C
 }
 
 /** Gives back tasks whose claim answer could not be delivered; outside the caller's (cancelled) scope. */
-export async function releaseUndelivered(clients: GatewayClients, claimed: ClaimedTask[]): Promise<void> {
+export async function releaseUndelivered(clients: GatewayClients, claimed: Claim[]): Promise<void> {
   await runOutsideScope(() =>
-    Promise.all(claimed.map((c) => clients.tasks.releaseClaim({ taskId: c.task!.id, runtimeId: c.task!.runtimeId }).catch(() => undefined))),
+    Promise.all(claimed.map((c) => clients.tasks.releaseClaim({ taskId: c.task.id, runtimeId: c.task.runtimeId }).catch(() => undefined))),
   );
 }
