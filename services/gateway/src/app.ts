@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { isServiceError, status } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
 import { counter, histogram } from "@controlplane/metrics";
@@ -133,7 +133,7 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   registerCliRoutes(context);
   registerSkillBundleRoutes(context);
 
-  router.add("GET", "/healthz", async (_request, reply) => reply.code(200).type("text/plain").send("ok\n"));
+  router.add("GET", "/healthz", healthz);
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split("?")[0] ?? "";
@@ -179,4 +179,9 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   });
 
   return { app, router };
+}
+
+/** The load balancer's liveness probe: the process answers. */
+async function healthz(_request: FastifyRequest, reply: FastifyReply) {
+  return reply.code(200).type("text/plain").send("ok\n");
 }
