@@ -67,6 +67,23 @@ export type EventBody<T extends EventType> = Omit<EventPayload<T>, "meta">;
 
 export { EventMeta };
 
+/**
+ * An event's meta, which the outbox writes on every event it relays. One
+ * without it did not come from an outbox: handling it fails, and the event
+ * is redelivered and logged like any handler error.
+ */
+export function eventMeta(event: { meta?: EventMeta }): EventMeta {
+  if (!event.meta) throw new Error("event without meta");
+  return event.meta;
+}
+
+/** When the event happened, as the outbox stamped it (see eventMeta). */
+export function occurredAt(event: { meta?: EventMeta }): Date {
+  const { occurredAt } = eventMeta(event);
+  if (!occurredAt) throw new Error("event without meta.occurred_at");
+  return occurredAt;
+}
+
 export function isEventType(value: string): value is EventType {
   return Object.hasOwn(EVENT_TYPES, value);
 }

@@ -1,4 +1,4 @@
-import { startConsumer, type RunningConsumer } from "@controlplane/events";
+import { occurredAt, startConsumer, type RunningConsumer } from "@controlplane/events";
 import { OfflineReason } from "@controlplane/proto/events/v1/events";
 import type { Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { LivenessDeps } from "./deps.js";
@@ -28,7 +28,7 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       durable: "liveness-runtime-registered",
       type: "runtime.registered",
       handler: async (event) => {
-        if (event.runtime) await learnRegistered(deps, event.runtime, event.meta!.occurredAt!);
+        if (event.runtime) await learnRegistered(deps, event.runtime, occurredAt(event));
       },
     }),
     startConsumer({
@@ -37,7 +37,7 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       durable: "liveness-daemon-registered",
       type: "daemon.registered",
       handler: async (event) => {
-        for (const runtime of event.runtimes) await learnRegistered(deps, runtime, event.meta!.occurredAt!);
+        for (const runtime of event.runtimes) await learnRegistered(deps, runtime, occurredAt(event));
       },
     }),
     startConsumer({
@@ -59,8 +59,8 @@ export async function startLivenessConsumers(deps: LivenessDeps): Promise<Runnin
       type: "runtime.offline",
       handler: async (event) => {
         if (event.reason !== OfflineReason.OFFLINE_REASON_DEREGISTER) return;
-        if (!(await repo.markOfflineQuietly(deps.pool, event.runtimeId, event.meta!.occurredAt!))) return;
-        deps.state.markOffline(event.runtimeId, event.meta!.occurredAt!.getTime());
+        if (!(await repo.markOfflineQuietly(deps.pool, event.runtimeId, occurredAt(event)))) return;
+        deps.state.markOffline(event.runtimeId, occurredAt(event).getTime());
         deps.broadcast.send("offline", event.runtimeId);
       },
     }),

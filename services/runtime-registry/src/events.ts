@@ -1,6 +1,6 @@
 import { isForeignKeyViolation, type DatabasePool, type Outbox } from "@controlplane/db";
 import { FailedPreconditionError } from "@controlplane/grpc";
-import { startConsumer, type EventBus, type RunningConsumer } from "@controlplane/events";
+import { eventMeta, occurredAt, startConsumer, type EventBus, type RunningConsumer } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 import { detachInTransaction } from "./profiles.js";
 import * as runtimes from "./repository/runtimes.js";
@@ -29,7 +29,7 @@ export async function startRegistryConsumers(deps: {
       durable: "registry-runtime-online",
       type: "runtime.online",
       handler: async (event) => {
-        await runtimes.applyStatus(pool, event.runtimeId, "online", event.meta!.occurredAt!, event.lastSeenAt);
+        await runtimes.applyStatus(pool, event.runtimeId, "online", occurredAt(event), event.lastSeenAt);
       },
     }),
     startConsumer({
@@ -38,7 +38,7 @@ export async function startRegistryConsumers(deps: {
       durable: "registry-runtime-offline",
       type: "runtime.offline",
       handler: async (event) => {
-        await runtimes.applyStatus(pool, event.runtimeId, "offline", event.meta!.occurredAt!, event.lastSeenAt);
+        await runtimes.applyStatus(pool, event.runtimeId, "offline", occurredAt(event), event.lastSeenAt);
       },
     }),
     startConsumer({
@@ -48,7 +48,7 @@ export async function startRegistryConsumers(deps: {
       type: "profile.deleted",
       handler: async (event) => {
         try {
-          await outbox.transaction((tx) => detachInTransaction(tx, outbox, event.meta!.workspaceId, event.profileId));
+          await outbox.transaction((tx) => detachInTransaction(tx, outbox, eventMeta(event).workspaceId, event.profileId));
         } catch (error) {
           // Agents were bound to a late runtime: keep it rather than retry forever.
           if (!(error instanceof FailedPreconditionError) && !isForeignKeyViolation(error)) throw error;
