@@ -273,7 +273,9 @@ test("HC-7: deregister stores offline_reasons under the id exactly as sent; the 
       { name: "", type: "codex", version: "1", status: "online" },
     ],
   }));
-  t.true((await rows(ws.workspaceId)).every((r) => !("offline_reason" in r.metadata)), "register replaces the metadata");
+  // Both rows by id: an empty or different row set must not pass.
+  const after = await Promise.all([a!.id, b!.id].map(byId));
+  t.deepEqual(after.map((r) => [r.status, "offline_reason" in r.metadata]), [["online", false], ["online", false]], "register replaces the metadata");
 });
 
 test("deregister's offline_reasons are bounded, and checked by the registry for internal callers too", async (t) => {
