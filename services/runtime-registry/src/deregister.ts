@@ -24,13 +24,17 @@ export async function deregisterRuntimes(
   if (request.runtimeIds.length > LIMITS.DEREGISTER_RUNTIMES) {
     throw new InvalidArgumentError(`too many runtime_ids (at most ${LIMITS.DEREGISTER_RUNTIMES})`);
   }
-  const ids = request.runtimeIds.map((id) => parseUuid(id));
-  if (ids.some((id) => id === null)) throw new InvalidArgumentError("invalid runtime_ids");
+  const ids: string[] = [];
+  for (const sent of request.runtimeIds) {
+    const id = parseUuid(sent);
+    if (!id) throw new InvalidArgumentError("invalid runtime_ids");
+    ids.push(id);
+  }
   const reasons = reasonsOf(request.runtimeIds, request.offlineReasonsJson ?? {});
   const scope = scopeOf(callerOf(request));
   if (scope === null) return [];
   return deps.outbox.transaction(async (tx) => {
-    const rows = await runtimes.markOffline(tx, [...new Set(ids as string[])], scope, reasons);
+    const rows = await runtimes.markOffline(tx, [...new Set(ids)], scope, reasons);
     const flipped = rows.filter((row) => row.was_online);
     for (const row of flipped) {
       await deps.outbox.write(
@@ -71,7 +75,10 @@ function reasonsOf(runtimeIds: string[], given: Record<string, string>): Map<str
   }
   const reasons = new Map<string, string>();
   for (const raw of runtimeIds) {
-    if (Object.hasOwn(given, raw)) reasons.set(parseUuid(raw)!, given[raw]!);
+    // Every id was checked to be a UUID before its reason is looked up.
+    const id = parseUuid(raw);
+    const reason = Object.hasOwn(given, raw) ? given[raw] : undefined;
+    if (id && reason !== undefined) reasons.set(id, reason);
   }
   return reasons;
 }

@@ -19,5 +19,5 @@ const LAUNCH_HEADERS: Record<string, string> = {
 };
 
 export function launchHeader(provider: string): string {
-  return Object.hasOwn(LAUNCH_HEADERS, provider) ? LAUNCH_HEADERS[provider]! : "";
+  return (Object.hasOwn(LAUNCH_HEADERS, provider) ? LAUNCH_HEADERS[provider] : undefined) ?? "";
 }

@@ -78,7 +78,9 @@ function nonEmpty(text: string): string | null {
 
 /** The seq range, count and stored size of a stored batch: how consumers find it. */
 function batchSummary(rows: readonly messages.StoredMessage[]) {
-  let firstSeq = rows[0]!.seq;
+  const [first] = rows;
+  if (!first) throw new Error("a stored batch holds at least one message");
+  let firstSeq = first.seq;
   let lastSeq = firstSeq;
   let totalBytes = 0;
   for (const row of rows) {
