@@ -85,8 +85,8 @@ export interface RouteRequest<Url extends string> {
 /**
  * A route's handler: a named function of the request, the reply, and the
  * services every route uses. A handler declares the parameters it reads
- * (`FastifyRequest<{ Params: Params<"taskId"> }>`); wiring it to a route
- * whose pattern lacks one of them does not typecheck.
+ * (`request: RequestWith<"taskId">`, routes/context.ts); wiring it to a
+ * route whose pattern lacks one of them does not typecheck.
  */
 export type RouteHandler<Url extends string = string> = (request: FastifyRequest<RouteRequest<Url>>, reply: FastifyReply, services: RouteServices) => Promise<unknown>;
 
