@@ -10,8 +10,9 @@ export class DomainError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
@@ -55,8 +56,9 @@ export class UnauthenticatedError extends DomainError {
 
 /** A dependency is down; the caller may retry. */
 export class UnavailableError extends DomainError {
-  constructor(message: string) {
-    super(status.UNAVAILABLE, message);
+  /** `cause`: the failure behind it (a dependency's error), logged by the server; the caller sees only the message. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(status.UNAVAILABLE, message, options);
   }
 }
 
@@ -66,8 +68,8 @@ export class UnavailableError extends DomainError {
  * is ours and reaches the caller.
  */
 export class InternalError extends DomainError {
-  constructor(message: string) {
-    super(status.INTERNAL, message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(status.INTERNAL, message, options);
   }
 }
 

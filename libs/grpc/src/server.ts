@@ -167,8 +167,10 @@ export class GrpcServer {
           (error: unknown) => {
             release();
             const mapped = toServiceError(error);
-            // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause.
-            if (mapped.code === status.INTERNAL || (mapped.code === status.UNAVAILABLE && !(error instanceof DomainError))) {
+            // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause;
+            // a domain UNAVAILABLE ("runtime is offline") is an answer, logged only when a failure stands behind it.
+            const dependencyDown = mapped.code === status.UNAVAILABLE && (!(error instanceof DomainError) || error.cause !== undefined);
+            if (mapped.code === status.INTERNAL || dependencyDown) {
               log().error({ err: error, code: status[mapped.code] }, "rpc failed");
             }
             finish(mapped.code, error);

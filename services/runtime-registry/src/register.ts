@@ -313,7 +313,7 @@ async function customProfile(deps: RegisterDeps, workspaceId: string, sent: stri
     if (hasCode(error, status.NOT_FOUND) || hasCode(error, status.INVALID_ARGUMENT)) {
       throw new InvalidArgumentError(`unknown runtime profile: ${sent}`);
     }
-    throw new UnavailableError("profile catalog unavailable");
+    throw new UnavailableError("profile catalog unavailable", { cause: error });
   });
   if (!profile) throw new InvalidArgumentError(`unknown runtime profile: ${sent}`);
   if (!profile.enabled) throw new FailedPreconditionError(`runtime profile is disabled: ${sent}`);
