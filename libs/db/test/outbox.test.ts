@@ -393,8 +393,9 @@ test("events written back to back while the relay is paced go out in one pass", 
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  // Only kicks start a pass (no poll within the test); a pass starts at most every 400 ms.
-  const options = { ...RELAY, batchSize: 256, pollIntervalMs: 600_000, minPassIntervalMs: 400 };
+  // Only kicks start a pass (no poll within the test); a pass starts at most every PACE_MS.
+  const PACE_MS = 2_000;
+  const options = { ...RELAY, batchSize: 256, pollIntervalMs: 600_000, minPassIntervalMs: PACE_MS };
   const relay = new Outbox(counted, schema, bus, log, options);
   t.teardown(async () => {
     await relay.stop();
@@ -408,10 +409,18 @@ test("events written back to back while the relay is paced go out in one pass", 
   };
   const drained = () => waitFor("the outbox to drain", async () => (await outboxIds(schema)).length === 0, SETTLE);
 
+  // From the first write: its pass starts the pacing interval the five fall into.
+  const started = Date.now();
   await write("paced-first");
   await drained();
   const before = passes;
   for (let i = 0; i < 5; i++) await write(`paced-${i}`);
+  const writingMs = Date.now() - started;
   await drained();
-  t.is(passes - before, 1, "the five events written within one pacing interval share a pass");
+  // Written within the pacing interval the first event's pass opened (the usual
+  // case) they share one pass; a machine slow enough to spread the writes over
+  // k intervals allows k + 1.
+  const allowed = 1 + Math.floor(writingMs / PACE_MS);
+  t.true(passes - before >= 1);
+  t.true(passes - before <= allowed, `${passes - before} passes for five events written in ${writingMs} ms (at most ${allowed})`);
 });
