@@ -120,7 +120,10 @@ for (const { name, files } of VALUE_SETS) {
     }
     for (const pdb of byKind(objects, "PodDisruptionBudget")) {
       const selector = pdb.spec.selector.matchLabels as Record<string, string>;
-      t.truthy(deployments.find((d) => Object.entries(selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v)), pdb.metadata.name);
+      t.truthy(
+        deployments.find((d) => Object.entries(selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v)),
+        pdb.metadata.name,
+      );
       t.truthy(pdb.spec.maxUnavailable, `${pdb.metadata.name}: maxUnavailable keeps node drains possible`);
     }
   });
@@ -131,12 +134,16 @@ for (const { name, files } of VALUE_SETS) {
     for (const deployment of deployments) {
       const pod = podOf(deployment);
       const preStop = Number(pod.containers[0].lifecycle.preStop.exec.command[1]);
-      const drain = {
-        envoy: 0,
-        // On SIGTERM the gateway also closes its daemon sockets (1001) and waits for the close handshakes.
-        gateway: drainSeconds + DAEMON_SOCKET_DRAIN_MS / 1000,
-      }[component(deployment)] ?? drainSeconds;
-      t.true(pod.terminationGracePeriodSeconds > preStop + drain, `${deployment.metadata.name}: ${pod.terminationGracePeriodSeconds} s <= ${preStop} + ${drain} s`);
+      const drain =
+        {
+          envoy: 0,
+          // On SIGTERM the gateway also closes its daemon sockets (1001) and waits for the close handshakes.
+          gateway: drainSeconds + DAEMON_SOCKET_DRAIN_MS / 1000,
+        }[component(deployment)] ?? drainSeconds;
+      t.true(
+        pod.terminationGracePeriodSeconds > preStop + drain,
+        `${deployment.metadata.name}: ${pod.terminationGracePeriodSeconds} s <= ${preStop} + ${drain} s`,
+      );
     }
     const gateway = deployments.find((d) => component(d) === "gateway")!;
     const other = deployments.find((d) => component(d) === "task-queue")!;
@@ -178,7 +185,10 @@ for (const { name, files } of VALUE_SETS) {
         const service = hosts.get(match![1]!);
         t.truthy(service, `${variable} names no rendered Service`);
         t.is(service?.spec.clusterIP, "None", `${variable}: headless, so clients see every replica`);
-        t.true(service?.spec.ports.some((p: { port: number }) => p.port === Number(match![2])), `${variable}: port`);
+        t.true(
+          service?.spec.ports.some((p: { port: number }) => p.port === Number(match![2])),
+          `${variable}: port`,
+        );
       }
     }
   });

@@ -71,7 +71,9 @@ function couldMatch(match: EnvoyBootstrap, path: string): boolean {
 
 test("deploy/envoy/envoy.yaml is exactly what the chart renders with its default values", (t) => {
   const rendered = envoyConfigText(render());
-  const body = COMMITTED.split("\n").filter((line) => !line.startsWith("# ")).join("\n");
+  const body = COMMITTED.split("\n")
+    .filter((line) => !line.startsWith("# "))
+    .join("\n");
   t.is(body, rendered, "run `npm run deploy:envoy` after changing the chart's Envoy template");
 });
 
@@ -128,7 +130,10 @@ for (const { name, files } of VALUE_SETS) {
       }
       const service = services.find((s) => `${s.metadata.name}.${NAMESPACE}.svc.cluster.local` === address);
       t.truthy(service, `cluster ${cluster.name}: ${address} is not a rendered Service`);
-      t.true(service?.spec.ports.some((p: { port: number }) => p.port === port), `cluster ${cluster.name}: port ${port}`);
+      t.true(
+        service?.spec.ports.some((p: { port: number }) => p.port === port),
+        `cluster ${cluster.name}: port ${port}`,
+      );
       t.is(service?.spec.clusterIP, "None", `cluster ${cluster.name}: headless, so Envoy balances per request`);
       t.truthy(cluster.health_checks?.length, `cluster ${cluster.name}: health checked`);
       t.truthy(cluster.outlier_detection, `cluster ${cluster.name}: outlier detection`);
@@ -147,14 +152,18 @@ for (const { name, files } of VALUE_SETS) {
       t.truthy(route, `${fullName}: no route`);
       t.is(route?.route.route.cluster, owner, `${fullName} goes to ${owner}`);
       const cluster = clustersOf(bootstrap).find((c) => c.name === owner);
-      t.truthy(cluster?.typed_extension_protocol_options?.["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]?.explicit_http_config?.http2_protocol_options);
+      t.truthy(
+        cluster?.typed_extension_protocol_options?.["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]?.explicit_http_config?.http2_protocol_options,
+      );
       const health = cluster?.health_checks[0].grpc_health_check.service_name;
       t.true(protos.some((p) => p.fullName === health) && owners.get(health.split(".").at(-1)) === owner, `${owner}: health-checks a service it serves`);
     }
   });
 
   test(`${name}: only retryable calls are retried (NO_SIDE_EFFECTS or IDEMPOTENT RPCs, GET routes)`, (t) => {
-    const reads = protoServices().flatMap((s) => s.reads.map((rpc) => `/${s.fullName}/${rpc}`)).sort();
+    const reads = protoServices()
+      .flatMap((s) => s.reads.map((rpc) => `/${s.fullName}/${rpc}`))
+      .sort();
     t.true(reads.length > 10);
     const retriedGrpc = routes
       .filter((r) => r.listener === "grpc" && r.route.route?.retry_policy)
@@ -196,7 +205,10 @@ for (const { name, files } of VALUE_SETS) {
     t.regex(readFileSync(`${ROOT}services/gateway/src/wire/too-large.ts`, "utf8"), new RegExp(`sendError\\(reply, 413, "${tooLarge.body.inline_string}"`));
     // Every route to the daemon paths, the socket's upgrade request included (one token per connect).
     const daemonRoutes = routes.filter((r) => r.listener === "https" && r.route.name?.startsWith("daemon"));
-    t.deepEqual(daemonRoutes.map((r) => r.route.name), [SOCKET_ROUTE, "daemon-claim", "daemon-reads", "daemon"]);
+    t.deepEqual(
+      daemonRoutes.map((r) => r.route.name),
+      [SOCKET_ROUTE, "daemon-claim", "daemon-reads", "daemon"],
+    );
     for (const { route } of daemonRoutes) {
       t.truthy(route.typed_per_filter_config?.["envoy.filters.http.local_ratelimit"]?.token_bucket, `${route.name} is rate limited`);
     }

@@ -50,10 +50,18 @@ test("D10: today's model list keeps service_tiers and fallback; the read-back is
       provider: "openai",
       default: true,
       thinking: { supported_levels: [{ value: "high", label: "High" }], default_level: "high" },
-      service_tiers: [{ id: "flex", name: "Flex", description: "cheaper, slower" }, { id: "priority", name: "Priority" }],
+      service_tiers: [
+        { id: "flex", name: "Flex", description: "cheaper, slower" },
+        { id: "priority", name: "Priority" },
+      ],
     },
   ];
-  const report = await post(`/api/daemon/runtimes/${runtimeId}/models/${id}/result`, ws.member.pat, { status: "completed", models, supported: true, fallback: true }, TODAY);
+  const report = await post(
+    `/api/daemon/runtimes/${runtimeId}/models/${id}/result`,
+    ws.member.pat,
+    { status: "completed", models, supported: true, fallback: true },
+    TODAY,
+  );
   t.is(report.status, 200);
   t.is(report.text, '{"status":"ok"}\n');
   t.deepEqual(await stored(id), { status: "completed", result: { models, supported: true, fallback: true } }, "a fallback list is stored as a completed one");
@@ -62,7 +70,15 @@ test("D10: today's model list keeps service_tiers and fallback; the read-back is
   t.like(readBack.json as object, {
     status: "completed",
     supported: true,
-    models: [{ id: "gpt-5", label: "GPT-5", provider: "openai", default: true, thinking: { supported_levels: [{ value: "high", label: "High" }], default_level: "high" } }],
+    models: [
+      {
+        id: "gpt-5",
+        label: "GPT-5",
+        provider: "openai",
+        default: true,
+        thinking: { supported_levels: [{ value: "high", label: "High" }], default_level: "high" },
+      },
+    ],
   });
 });
 
@@ -108,7 +124,12 @@ test("the new result fields are bounded and typed like the old ones", async (t) 
   const runtimeId = await seedRuntime(stack, ws);
   const id = await popped(ws, runtimeId, "local-skills");
   const path = `/api/daemon/runtimes/${runtimeId}/local-skills/${id}/result`;
-  const tooMany = await post(path, ws.member.pat, { status: "completed", mcp_servers: Array.from({ length: LIMITS.RESULT_LIST_ENTRIES + 1 }, () => ({})) }, TODAY);
+  const tooMany = await post(
+    path,
+    ws.member.pat,
+    { status: "completed", mcp_servers: Array.from({ length: LIMITS.RESULT_LIST_ENTRIES + 1 }, () => ({})) },
+    TODAY,
+  );
   t.is(tooMany.status, 400);
   t.is(tooMany.text, `{"error":"mcp_servers: too many entries (at most ${LIMITS.RESULT_LIST_ENTRIES})"}\n`);
   const wrongType = await post(path, ws.member.pat, { status: "completed", mcp_supported: "yes" }, TODAY);

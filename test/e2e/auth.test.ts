@@ -65,7 +65,10 @@ test("tokens are stored only as SHA-256 hex hashes", async (t) => {
   );
   t.is(rows[0]!.token_hash, createHash("sha256").update(issued.token).digest("hex"));
   t.true(issued.token.startsWith(rows[0]!.token_prefix) && rows[0]!.token_prefix.length < 20);
-  const dump = await query(stack.db.url, "SELECT * FROM registry.daemon_token UNION ALL SELECT id, token_hash, token_prefix, null, null, expires_at, revoked_at, created_at FROM registry.personal_access_token");
+  const dump = await query(
+    stack.db.url,
+    "SELECT * FROM registry.daemon_token UNION ALL SELECT id, token_hash, token_prefix, null, null, expires_at, revoked_at, created_at FROM registry.personal_access_token",
+  );
   t.false(JSON.stringify(dump).includes(issued.token.slice(4)), "no secret stored");
   t.false(JSON.stringify(dump).includes(ws.member.pat.slice(4)), "no secret stored");
 });
@@ -95,7 +98,11 @@ test("a revoked PAT is refused within the auth cache TTL", async (t) => {
   const cachedBy = Date.now();
   await stack.identity.revokeToken({ tokenId: ws.member.patId });
   const { refused, acceptedAt } = await pollUntilRefused(path, ws.member.pat, 401);
-  t.deepEqual(acceptedAt.filter((sentAt) => sentAt >= cachedBy + AUTH_CACHE_TTL_MS), [], "no request sent past the TTL was let in");
+  t.deepEqual(
+    acceptedAt.filter((sentAt) => sentAt >= cachedBy + AUTH_CACHE_TTL_MS),
+    [],
+    "no request sent past the TTL was let in",
+  );
   t.is(refused.text, '{"error":"invalid token"}');
 });
 
@@ -105,8 +112,7 @@ test("a revoked daemon token is refused; an expired one too", async (t) => {
   const revoked = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "d", ttlSeconds: 0 });
   t.is((await http(stack.gatewayUrl, "GET", path, { token: revoked.token })).status, 200);
   await stack.identity.revokeToken({ tokenId: revoked.info!.id });
-  await waitFor("the revoked daemon token to be refused", async () =>
-    (await http(stack.gatewayUrl, "GET", path, { token: revoked.token })).status === 401);
+  await waitFor("the revoked daemon token to be refused", async () => (await http(stack.gatewayUrl, "GET", path, { token: revoked.token })).status === 401);
 
   const shortLived = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "d", ttlSeconds: 1 });
   t.is((await http(stack.gatewayUrl, "GET", path, { token: shortLived.token })).status, 200);
@@ -128,7 +134,11 @@ test("a removed member loses access within the TTL", async (t) => {
   const cachedBy = Date.now();
   await stack.identity.removeMember({ workspaceId: ws.workspaceId, userId: ws.member.userId });
   const { refused, acceptedAt } = await pollUntilRefused(path, ws.member.pat, 404);
-  t.deepEqual(acceptedAt.filter((sentAt) => sentAt >= cachedBy + AUTH_CACHE_TTL_MS), [], "no request sent past the TTL was let in");
+  t.deepEqual(
+    acceptedAt.filter((sentAt) => sentAt >= cachedBy + AUTH_CACHE_TTL_MS),
+    [],
+    "no request sent past the TTL was let in",
+  );
   t.is(refused.text, '{"error":"not found"}\n');
 });
 
@@ -213,7 +223,10 @@ test("token renewal: only PATs, only near expiry, one winner under concurrency",
 
   const soon = await stack.identity.issuePersonalAccessToken({ userId: ws.member.userId, name: "s", ttlSeconds: 86_400 });
   const answers = await Promise.all([renew(soon.token), renew(soon.token), renew(soon.token)]);
-  t.deepEqual(answers.map((a) => a.status), [200, 200, 200]);
+  t.deepEqual(
+    answers.map((a) => a.status),
+    [200, 200, 200],
+  );
   const bodies = answers.map((a) => a.json as { expires_at: string; renewed: boolean });
   t.is(bodies.filter((b) => b.renewed).length, 1, "exactly one renewal wins");
   const expiry = Date.parse(bodies.find((b) => b.renewed)!.expires_at);

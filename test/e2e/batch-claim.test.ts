@@ -56,7 +56,10 @@ test("H-2: an agent at 1 of 2 slots with queued work on two issues: max_tasks 1 
   const older = (await enqueue(stack, d.agents[0]!)).task;
   await enqueue(stack, d.agents[0]!);
   const tasks = tasksOf(await claim(d.token, d.daemonId, d.runtimeIds, 1));
-  t.deepEqual(tasks.map((x) => x.id), [older.id]);
+  t.deepEqual(
+    tasks.map((x) => x.id),
+    [older.id],
+  );
 });
 
 test("H-3: a daemon token reaches only its workspace: another workspace's runtime is skipped, its task stays queued", async (t) => {
@@ -74,7 +77,10 @@ test("a runtime with no daemon id (a cloud or fixture row) stays claimable", asy
   const d = await daemonWithAgents();
   await query(stack.db.url, "UPDATE registry.agent_runtime SET daemon_id = NULL WHERE id = $1", [d.runtimeIds[0]]);
   const queued = (await enqueue(stack, d.agents[0]!)).task;
-  t.deepEqual(tasksOf(await claim(d.token, "any-daemon", d.runtimeIds, 5)).map((x) => x.id), [queued.id]);
+  t.deepEqual(
+    tasksOf(await claim(d.token, "any-daemon", d.runtimeIds, 5)).map((x) => x.id),
+    [queued.id],
+  );
 });
 
 test("H-4: nobody to act for (no runtime owner, no agent owner): no task answered, and the task is cancelled", async (t) => {
@@ -85,8 +91,17 @@ test("H-4: nobody to act for (no runtime owner, no agent owner): no task answere
   const queued = (await enqueue(stack, agentId)).task;
   // The agent loses its owner after the enqueue (which would have refused it).
   await stack.registry.upsertAgent({
-    agentId, workspaceId: ws.workspaceId, runtimeId: d.runtimeIds[0]!, name: "coder", instructions: "", customEnv: {}, customArgs: [],
-    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 0, visibility: "",
+    agentId,
+    workspaceId: ws.workspaceId,
+    runtimeId: d.runtimeIds[0]!,
+    name: "coder",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 0,
+    visibility: "",
   });
   await waitFor("the task queue to see the agent without owner", async () => {
     const { agent } = await stack.registry.getAgent({ agentId });
@@ -135,10 +150,25 @@ test("H-7, H-12, HC-3: the checks run in the contract's order with its exact ans
   await expect(post({ daemon_id: d.daemonId, max_tasks: -1 }), 400, '{"error":"max_tasks must not be negative"}\n', "H-7");
 
   const { token: daemonToken } = await stack.identity.issueDaemonToken({ workspaceId: d.ws.workspaceId, daemonId: d.daemonId, ttlSeconds: 600 });
-  await expect(post({ daemon_id: "someone-else", max_tasks: -1 }, daemonToken), 403, '{"error":"daemon_id does not match token"}\n', "HC-3: 403 before max_tasks");
-  await expect(post({ daemon_id: ` ${d.daemonId}`, max_tasks: 1 }, daemonToken), 403, '{"error":"daemon_id does not match token"}\n', "compared raw, not trimmed");
+  await expect(
+    post({ daemon_id: "someone-else", max_tasks: -1 }, daemonToken),
+    403,
+    '{"error":"daemon_id does not match token"}\n',
+    "HC-3: 403 before max_tasks",
+  );
+  await expect(
+    post({ daemon_id: ` ${d.daemonId}`, max_tasks: 1 }, daemonToken),
+    403,
+    '{"error":"daemon_id does not match token"}\n',
+    "compared raw, not trimmed",
+  );
   await expect(post({ daemon_id: d.daemonId, runtime_ids: [], max_tasks: 1 }, daemonToken), 200, '{"tasks":[]}\n', "the matching daemon token");
-  await expect(post({ daemon_id: "any", runtime_ids: d.runtimeIds, max_tasks: 1 }), 200, '{"tasks":[]}\n', "a PAT has no daemon id: no 403 (the runtime's daemon differs)");
+  await expect(
+    post({ daemon_id: "any", runtime_ids: d.runtimeIds, max_tasks: 1 }),
+    200,
+    '{"tasks":[]}\n',
+    "a PAT has no daemon id: no 403 (the runtime's daemon differs)",
+  );
   t.is((await post({ daemon_id: d.daemonId, runtime_ids: d.runtimeIds, max_tasks: 1 })).status, 200);
 });
 
@@ -151,7 +181,11 @@ test("HC-3: max_tasks 100 hands out at most 32", async (t) => {
   const tasks = tasksOf(await claim(ws.member.pat, d.daemonId, d.runtimeIds, 100));
   t.is(tasks.length, 32);
   t.is(new Set(tasks.map((x) => x.id)).size, 32);
-  const [dispatched] = await query<{ count: number }>(stack.db.url, "SELECT count(*)::int AS count FROM taskqueue.task WHERE runtime_id = $1 AND status = 'dispatched'", [d.runtimeIds[0]]);
+  const [dispatched] = await query<{ count: number }>(
+    stack.db.url,
+    "SELECT count(*)::int AS count FROM taskqueue.task WHERE runtime_id = $1 AND status = 'dispatched'",
+    [d.runtimeIds[0]],
+  );
   t.is(dispatched!.count, 32, "nothing dispatched beyond the answer");
 });
 
@@ -161,7 +195,10 @@ test("H-8: ids that are not UUIDs, unknown runtimes and duplicates are skipped; 
   const ids = ["not-a-uuid", null, randomUUID(), d.runtimeIds[0]!.toUpperCase(), d.runtimeIds[0]!];
   const answer = await claim(d.token, d.daemonId, ids as string[], 5);
   t.is(answer.status, 200);
-  t.deepEqual(tasksOf(answer).map((x) => x.id), [queued.id]);
+  t.deepEqual(
+    tasksOf(answer).map((x) => x.id),
+    [queued.id],
+  );
 });
 
 test("never 404: only unknown or unreachable runtimes answer 200 with no tasks", async (t) => {
@@ -179,7 +216,10 @@ test("the alias POST /api/daemon/claim is the same route", async (t) => {
   const d = await daemonWithAgents();
   const queued = (await enqueue(stack, d.agents[0]!)).task;
   const answer = await batchClaim(stack, d.token, { daemon_id: d.daemonId, runtime_ids: d.runtimeIds, max_tasks: 1 }, "/api/daemon/claim");
-  t.deepEqual(tasksOf(answer).map((x) => x.id), [queued.id]);
+  t.deepEqual(
+    tasksOf(answer).map((x) => x.id),
+    [queued.id],
+  );
 });
 
 test("H-9: a comment-backed task's answer and row carry its trigger comment as the delivery receipt", async (t) => {
@@ -199,7 +239,10 @@ test("H-10: a comment-backed task dispatched 120 s ago and never started is re-d
   const first = tasksOf(await claim(d.token, d.daemonId, d.runtimeIds, 1))[0]!;
   await dispatchedAgo(stack, queued.id, 120, null);
   const again = tasksOf(await claim(d.token, d.daemonId, d.runtimeIds, 1));
-  t.deepEqual(again.map((x) => x.id), [queued.id]);
+  t.deepEqual(
+    again.map((x) => x.id),
+    [queued.id],
+  );
   t.not(again[0]!.auth_token, first.auth_token, "a new token");
   t.deepEqual(again[0]!.delivered_comment_ids, [comment]);
   const state = await taskState(stack, queued.id);
@@ -218,7 +261,10 @@ test("re-deliveries come first and count toward max_tasks", async (t) => {
   const fresh1 = (await enqueue(stack, b!, { priority: 9 })).task;
   await enqueue(stack, c!);
   const tasks = tasksOf(await claim(ws.member.pat, d.daemonId, d.runtimeIds, 2));
-  t.deepEqual(tasks.map((x) => x.id), [lost.id, fresh1.id]);
+  t.deepEqual(
+    tasks.map((x) => x.id),
+    [lost.id, fresh1.id],
+  );
 });
 
 test("H-11: a runtime bound to another daemon is skipped; its task stays queued", async (t) => {
@@ -246,7 +292,10 @@ test("H-14: one fresh claim per agent per call: max 5 three times hands out 2 (o
   t.is(first.length, 2);
   t.deepEqual(first.map((x) => x.runtime_id).sort(), [...d.runtimeIds].sort());
   const second = tasksOf(await claim(d.token, d.daemonId, d.runtimeIds, 5));
-  t.deepEqual(second.map((x) => x.runtime_id), [d.runtimeIds[0]]);
+  t.deepEqual(
+    second.map((x) => x.runtime_id),
+    [d.runtimeIds[0]],
+  );
   t.deepEqual(tasksOf(await claim(d.token, d.daemonId, d.runtimeIds, 5)), []);
 });
 
@@ -296,16 +345,26 @@ test("H-20: an agent with room for one, two batch claims racing: exactly one tas
   const agentId = d.agents[0]!;
   for (let i = 0; i < 3; i++) await enqueue(stack, agentId);
   await stack.registry.upsertAgent({
-    agentId, workspaceId: d.ws.workspaceId, runtimeId: d.runtimeIds[1]!, name: "coder", instructions: "", customEnv: {}, customArgs: [],
-    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 1, visibility: "",
+    agentId,
+    workspaceId: d.ws.workspaceId,
+    runtimeId: d.runtimeIds[1]!,
+    name: "coder",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 1,
+    visibility: "",
   });
   for (let i = 0; i < 3; i++) await enqueue(stack, agentId);
-  const answers = await Promise.all([
-    claim(d.token, d.daemonId, [d.runtimeIds[0]!], 5),
-    claim(d.token, d.daemonId, [d.runtimeIds[1]!], 5),
-  ]);
+  const answers = await Promise.all([claim(d.token, d.daemonId, [d.runtimeIds[0]!], 5), claim(d.token, d.daemonId, [d.runtimeIds[1]!], 5)]);
   t.is(answers.flatMap(tasksOf).length, 1);
-  const [active] = await query<{ count: number }>(stack.db.url, "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status <> 'queued'", [agentId]);
+  const [active] = await query<{ count: number }>(
+    stack.db.url,
+    "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status <> 'queued'",
+    [agentId],
+  );
   t.is(active!.count, 1);
 });
 
@@ -315,15 +374,21 @@ test("H-21: offline and silent runtimes are handed nothing, fresh or re-delivere
   const fresh = await daemonWithAgents();
   const queued = await Promise.all([offline, silent, fresh].map(async (d) => (await enqueue(stack, d.agents[0]!)).task));
   // Each also has a lost answer due for re-delivery.
-  const lost = await Promise.all([offline, silent, fresh].map(async (d) => {
-    const agentId = await seedAgent(stack, d.ws, d.runtimeIds[0]!);
-    const task = (await enqueue(stack, agentId)).task;
-    await query(stack.db.url, "UPDATE taskqueue.task SET status = 'dispatched', dispatched_at = now() - interval '120 s' WHERE id = $1", [task.id]);
-    return task;
-  }));
+  const lost = await Promise.all(
+    [offline, silent, fresh].map(async (d) => {
+      const agentId = await seedAgent(stack, d.ws, d.runtimeIds[0]!);
+      const task = (await enqueue(stack, agentId)).task;
+      await query(stack.db.url, "UPDATE taskqueue.task SET status = 'dispatched', dispatched_at = now() - interval '120 s' WHERE id = $1", [task.id]);
+      return task;
+    }),
+  );
   await http(stack.gatewayUrl, "POST", "/api/daemon/deregister", { token: offline.token, body: { runtime_ids: offline.runtimeIds } });
-  await waitFor("liveness to see the runtime offline", async () =>
-    (await query<{ status: string }>(stack.db.url, "SELECT status FROM liveness.runtime_liveness WHERE runtime_id = $1", [offline.runtimeIds[0]]))[0]?.status === "offline");
+  await waitFor(
+    "liveness to see the runtime offline",
+    async () =>
+      (await query<{ status: string }>(stack.db.url, "SELECT status FROM liveness.runtime_liveness WHERE runtime_id = $1", [offline.runtimeIds[0]]))[0]
+        ?.status === "offline",
+  );
   await lastSeenAgo(stack, silent.runtimeIds[0]!, 600);
 
   // A wrong runtime id: nothing.
@@ -333,11 +398,18 @@ test("H-21: offline and silent runtimes are handed nothing, fresh or re-delivere
     const single = await http(stack.gatewayUrl, "POST", `/api/daemon/runtimes/${d.runtimeIds[0]}/tasks/claim`, { token: d.token, body: {} });
     t.is(single.text, '{"task":null}\n', "per-runtime");
   }
-  for (const [i, status] of [[0, "queued"], [1, "queued"]] as const) t.is((await taskState(stack, queued[i]!.id)).status, status);
+  for (const [i, status] of [
+    [0, "queued"],
+    [1, "queued"],
+  ] as const)
+    t.is((await taskState(stack, queued[i]!.id)).status, status);
   for (const i of [0, 1]) t.true((await taskState(stack, lost[i]!.id)).dispatched_seconds_ago! > 100, "no re-delivery");
   // The fresh runtime gets its re-delivery first, then its queued task.
   const tasks = tasksOf(await claim(fresh.token, fresh.daemonId, fresh.runtimeIds, 5));
-  t.deepEqual(tasks.map((x) => x.id), [lost[2]!.id, queued[2]!.id]);
+  t.deepEqual(
+    tasks.map((x) => x.id),
+    [lost[2]!.id, queued[2]!.id],
+  );
 });
 
 test("H-22 (answer that cannot be built): a task whose agent is gone is failed invalid_task_identity and left out; the rest is answered", async (t) => {
@@ -349,7 +421,10 @@ test("H-22 (answer that cannot be built): a task whose agent is gone is failed i
   const fine = (await enqueue(stack, kept)).task;
   await query(stack.db.url, "DELETE FROM registry.agent WHERE id = $1", [gone]);
   const tasks = tasksOf(await claim(ws.member.pat, d.daemonId, d.runtimeIds, 5));
-  t.deepEqual(tasks.map((x) => x.id), [fine.id]);
+  t.deepEqual(
+    tasks.map((x) => x.id),
+    [fine.id],
+  );
   const state = await taskState(stack, orphan.id);
   t.like(state, { status: "failed", failure_reason: "invalid_task_identity", error: "Task identity is invalid: the assigned agent no longer exists." });
   t.is(await tokenCount(stack, orphan.id), 0, "its token revoked with the failure");
@@ -358,9 +433,11 @@ test("H-22 (answer that cannot be built): a task whose agent is gone is failed i
 /** Runs `work` with at most `limit` in flight. */
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
   const queue = [...items];
-  await Promise.all(Array.from({ length: limit }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+    }),
+  );
 }
 
 test.serial("64 concurrent batch claims over 4 runtimes and 800 tasks never hand one task twice", async (t) => {
@@ -368,23 +445,35 @@ test.serial("64 concurrent batch claims over 4 runtimes and 800 tasks never hand
   const d = await registerDaemon(stack, ws, { count: 4 });
   const agents = await Promise.all(Array.from({ length: 40 }, (_, i) => seedAgent(stack, ws, d.runtimeIds[i % 4]!, { maxConcurrentTasks: 1_000 })));
   const enqueued: string[] = [];
-  await pool(Array.from({ length: 800 }, (_, i) => agents[i % agents.length]!), 32, async (agentId) => {
-    enqueued.push((await enqueue(stack, agentId)).task.id);
-  });
+  await pool(
+    Array.from({ length: 800 }, (_, i) => agents[i % agents.length]!),
+    32,
+    async (agentId) => {
+      enqueued.push((await enqueue(stack, agentId)).task.id);
+    },
+  );
   const claimed: string[] = [];
   const deadline = Date.now() + 120_000;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (claimed.length < enqueued.length && Date.now() < deadline) {
-      for (const task of tasksOf(await claim(ws.member.pat, d.daemonId, d.runtimeIds, 8))) claimed.push(task.id);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (claimed.length < enqueued.length && Date.now() < deadline) {
+        for (const task of tasksOf(await claim(ws.member.pat, d.daemonId, d.runtimeIds, 8))) claimed.push(task.id);
+      }
+    }),
+  );
   t.is(claimed.length, 800, "every task handed out once, none twice");
   t.deepEqual([...claimed].sort(), [...enqueued].sort());
   const rows = await query<{ status: string; count: number }>(
-    stack.db.url, "SELECT status, count(*)::int AS count FROM taskqueue.task WHERE workspace_id = $1 GROUP BY status", [ws.workspaceId]);
+    stack.db.url,
+    "SELECT status, count(*)::int AS count FROM taskqueue.task WHERE workspace_id = $1 GROUP BY status",
+    [ws.workspaceId],
+  );
   t.deepEqual(rows, [{ status: "dispatched", count: 800 }]);
-  const [tokens] = await query<{ count: number }>(stack.db.url,
-    "SELECT count(*)::int AS count FROM taskqueue.task_token t JOIN taskqueue.task k ON k.id = t.task_id WHERE k.workspace_id = $1", [ws.workspaceId]);
+  const [tokens] = await query<{ count: number }>(
+    stack.db.url,
+    "SELECT count(*)::int AS count FROM taskqueue.task_token t JOIN taskqueue.task k ON k.id = t.task_id WHERE k.workspace_id = $1",
+    [ws.workspaceId],
+  );
   t.is(tokens!.count, 800, "one token per task");
 });
 
@@ -393,17 +482,31 @@ test.serial("per-agent limits hold across racing batch claims on several runtime
   const agentId = d.agents[0]!;
   for (let i = 0; i < 10; i++) await enqueue(stack, agentId);
   await stack.registry.upsertAgent({
-    agentId, workspaceId: d.ws.workspaceId, runtimeId: d.runtimeIds[1]!, name: "coder", instructions: "", customEnv: {}, customArgs: [],
-    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 3, visibility: "",
+    agentId,
+    workspaceId: d.ws.workspaceId,
+    runtimeId: d.runtimeIds[1]!,
+    name: "coder",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 3,
+    visibility: "",
   });
   for (let i = 0; i < 10; i++) await enqueue(stack, agentId);
-  const answers = await Promise.all(Array.from({ length: 32 }, (_, i) =>
-    claim(d.token, d.daemonId, i % 3 === 0 ? d.runtimeIds : [d.runtimeIds[i % 2]!], 8)));
+  const answers = await Promise.all(Array.from({ length: 32 }, (_, i) => claim(d.token, d.daemonId, i % 3 === 0 ? d.runtimeIds : [d.runtimeIds[i % 2]!], 8)));
   const won = answers.flatMap(tasksOf);
   t.is(won.length, 3);
   t.is(new Set(won.map((x) => x.id)).size, 3);
   const inFlight = async () =>
-    (await query<{ count: number }>(stack.db.url, "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status IN ('dispatched', 'running')", [agentId]))[0]!.count;
+    (
+      await query<{ count: number }>(
+        stack.db.url,
+        "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status IN ('dispatched', 'running')",
+        [agentId],
+      )
+    )[0]!.count;
   t.is(await inFlight(), 3);
   await stack.tasks.startTask({ taskId: won[0]!.id });
   await stack.tasks.completeTask({ taskId: won[0]!.id, prUrl: "", output: "", sessionId: "", workDir: "", sessionRolloutMissing: false });

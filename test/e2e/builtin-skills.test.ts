@@ -49,7 +49,7 @@ async function setup() {
 
 const skill = (name: string, extra: Partial<BuiltinSkill> = {}): BuiltinSkill => ({ name, description: "", content: `# ${name}`, files: [], ...extra });
 
-test.serial("claims carry the agent's skills then the built-in ones (id \"\"); a new version reaches every replica", async (t) => {
+test.serial('claims carry the agent\'s skills then the built-in ones (id ""); a new version reaches every replica', async (t) => {
   const { own, claimSkills, ws, runtimeId, agentId } = await setup();
   const ownJson = { id: own.id, name: "review", description: "how we review", content: "Review carefully." };
 
@@ -65,30 +65,52 @@ test.serial("claims carry the agent's skills then the built-in ones (id \"\"); a
   const first = await claimSkills();
   t.deepEqual(first.skills, [
     ownJson,
-    { id: "", name: "multica-issues", description: "Work on issues", content: "# multica-issues", files: [{ path: "references/cli.md", content: "multica issue list" }] },
+    {
+      id: "",
+      name: "multica-issues",
+      description: "Work on issues",
+      content: "# multica-issues",
+      files: [{ path: "references/cli.md", content: "multica issue list" }],
+    },
     { id: "", name: "multica-chat", content: "# multica-chat" },
   ]);
-  t.true(first.text.includes(`"instructions":"Write good code.","skills":[{"id":"${own.id}","name":"review","description":"how we review","content":"Review carefully."},{"id":"","name":"multica-issues"`));
+  t.true(
+    first.text.includes(
+      `"instructions":"Write good code.","skills":[{"id":"${own.id}","name":"review","description":"how we review","content":"Review carefully."},{"id":"","name":"multica-issues"`,
+    ),
+  );
 
   // Version 2 registered through the other replica; the gateway's replica picks it up at its next claim.
   t.deepEqual(await replicaClient.setBuiltinSkills({ version: 2, skills: [skill("multica-v2")] }), { replaced: true, storedVersion: 2 });
-  t.deepEqual((await claimSkills()).skills.map((s) => s.name), ["review", "multica-v2"]);
+  t.deepEqual(
+    (await claimSkills()).skills.map((s) => s.name),
+    ["review", "multica-v2"],
+  );
   // An older or equal version changes nothing (a product replica of the previous release).
   t.deepEqual(await stack.tasks.setBuiltinSkills({ version: 1, skills: v1 }), { replaced: false, storedVersion: 2 });
   t.deepEqual(await replicaClient.setBuiltinSkills({ version: 2, skills: v1 }), { replaced: false, storedVersion: 2 });
-  t.deepEqual((await claimSkills()).skills.map((s) => s.name), ["review", "multica-v2"]);
+  t.deepEqual(
+    (await claimSkills()).skills.map((s) => s.name),
+    ["review", "multica-v2"],
+  );
 
   // The other replica hands them out too.
   await enqueue(stack, agentId);
   const { claimed } = await replicaClient.claimTask({ runtimeId, waitMs: 0 });
-  t.deepEqual(claimed!.agent!.skills.map((s) => [s.id, s.name]), [[own.id, "review"], ["", "multica-v2"]]);
+  t.deepEqual(
+    claimed!.agent!.skills.map((s) => [s.id, s.name]),
+    [
+      [own.id, "review"],
+      ["", "multica-v2"],
+    ],
+  );
   t.is(claimed!.workspaceId, ws.workspaceId);
   const stored = await stack.tasks.getBuiltinSkills({});
   t.is(stored.version, 2);
   t.truthy(stored.updatedAt);
 });
 
-test.serial("an agent without skills gets \"skills\":[] only while no built-in set has any", async (t) => {
+test.serial('an agent without skills gets "skills":[] only while no built-in set has any', async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimeId = await seedRuntime(stack, ws);
   const agentId = await seedAgent(stack, ws, runtimeId);
@@ -142,8 +164,17 @@ test.serial("cpctl loads a built-in skill set from a JSON file and shows it", as
 const CPCTL = fileURLToPath(new URL("../../bin/cpctl.js", import.meta.url));
 async function cpctl(...args: string[]): Promise<unknown> {
   const { stdout } = await promisify(execFile)("node", [
-    CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--tasks", stack.tasksAddr,
-    "--liveness", stack.livenessAddr, "--json", ...args,
+    CPCTL,
+    "--registry",
+    stack.registryAddr,
+    "--profiles",
+    stack.profilesAddr,
+    "--tasks",
+    stack.tasksAddr,
+    "--liveness",
+    stack.livenessAddr,
+    "--json",
+    ...args,
   ]);
   return JSON.parse(stdout);
 }

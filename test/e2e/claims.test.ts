@@ -20,9 +20,11 @@ test.after.always(async () => {
 /** Runs `work` with at most `limit` in flight. */
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
   const queue = [...items];
-  await Promise.all(Array.from({ length: limit }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+    }),
+  );
 }
 
 // Ten claims per claimer on average: enough for every claimer to race the others many times over.
@@ -35,18 +37,24 @@ test.serial(`${CLAIMERS} concurrent claimers over ${TASKS} tasks: every task is 
   // 20 agents with room for every task, each task on its own issue: nothing but the race limits claims.
   const agents = await Promise.all(Array.from({ length: 20 }, () => seedAgent(stack, ws, runtimeId, { maxConcurrentTasks: 1_000 })));
   const enqueued: string[] = [];
-  await pool(Array.from({ length: TASKS }, (_, i) => agents[i % agents.length]!), 32, async (agentId) => {
-    enqueued.push((await enqueue(stack, agentId)).task.id);
-  });
+  await pool(
+    Array.from({ length: TASKS }, (_, i) => agents[i % agents.length]!),
+    32,
+    async (agentId) => {
+      enqueued.push((await enqueue(stack, agentId)).task.id);
+    },
+  );
 
   const claimed: string[] = [];
-  await Promise.all(Array.from({ length: CLAIMERS }, async () => {
-    for (;;) {
-      const { claimed: answer } = await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
-      if (!answer) return;
-      claimed.push(answer.task!.id);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CLAIMERS }, async () => {
+      for (;;) {
+        const { claimed: answer } = await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
+        if (!answer) return;
+        claimed.push(answer.task!.id);
+      }
+    }),
+  );
   t.is(claimed.length, TASKS, "no task handed out twice, none left behind");
   t.is(new Set(claimed).size, TASKS);
   t.deepEqual([...claimed].sort(), [...enqueued].sort());
@@ -56,7 +64,11 @@ test.serial(`${CLAIMERS} concurrent claimers over ${TASKS} tasks: every task is 
     [ws.workspaceId],
   );
   t.deepEqual(rows, [{ status: "dispatched", count: TASKS }]);
-  const tokens = await query<{ count: number }>(stack.db.url, "SELECT count(DISTINCT task_id)::int AS count FROM taskqueue.task_token t JOIN taskqueue.task k ON k.id = t.task_id WHERE k.workspace_id = $1", [ws.workspaceId]);
+  const tokens = await query<{ count: number }>(
+    stack.db.url,
+    "SELECT count(DISTINCT task_id)::int AS count FROM taskqueue.task_token t JOIN taskqueue.task k ON k.id = t.task_id WHERE k.workspace_id = $1",
+    [ws.workspaceId],
+  );
   t.is(tokens[0]!.count, TASKS, "one token per claim");
 });
 
@@ -69,8 +81,17 @@ test.serial("an agent's concurrency limit holds across runtimes under racing cla
   for (let i = 0; i < 10; i++) queuedOn.set((await enqueue(stack, agentId)).task.id, runtimeA);
   // The agent moves to runtime B; tasks queued before stay on A.
   await stack.registry.upsertAgent({
-    agentId, workspaceId: ws.workspaceId, runtimeId: runtimeB, name: "coder", instructions: "", customEnv: {}, customArgs: [],
-    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 3, visibility: "",
+    agentId,
+    workspaceId: ws.workspaceId,
+    runtimeId: runtimeB,
+    name: "coder",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 3,
+    visibility: "",
   });
   for (let i = 0; i < 10; i++) queuedOn.set((await enqueue(stack, agentId)).task.id, runtimeB);
 
@@ -84,7 +105,11 @@ test.serial("an agent's concurrency limit holds across runtimes under racing cla
     won.map(({ task }) => [queuedOn.get(task.id), task.runtimeId]),
     won.map(({ claimer }) => [claimer, claimer]),
   );
-  const inFlight = await query<{ count: number }>(stack.db.url, "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status = 'dispatched'", [agentId]);
+  const inFlight = await query<{ count: number }>(
+    stack.db.url,
+    "SELECT count(*)::int AS count FROM taskqueue.task WHERE agent_id = $1 AND status = 'dispatched'",
+    [agentId],
+  );
   t.is(inFlight[0]!.count, 3);
 
   // Finishing one frees exactly one slot.
@@ -149,7 +174,10 @@ test.serial("long-poll: a waiting claim wakes when a task is enqueued", async (t
   t.is((answer.json as { task: { id: string } }).task.id, task.id);
   // Measured from the claim's start: an answer at the deadline would take the whole wait.
   const answeredAfter = Date.now() - started;
-  t.true(answeredAfter < waitSeconds * 1000, `answered ${answeredAfter} ms after the claim (${wokeAfter} ms after the enqueue), before its ${waitSeconds} s deadline`);
+  t.true(
+    answeredAfter < waitSeconds * 1000,
+    `answered ${answeredAfter} ms after the claim (${wokeAfter} ms after the enqueue), before its ${waitSeconds} s deadline`,
+  );
 });
 
 test.serial("long-poll: with nothing queued the claim answers null at its deadline; without ?wait at once", async (t) => {

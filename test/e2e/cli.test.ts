@@ -97,7 +97,10 @@ test("multica login: POST /api/tokens mints a PAT for the JWT's user (201, golde
   t.is(me.status, 200);
   t.like(me.json as object, { id: userId });
   const { tokens } = await stack.identity.listTokens({ userId });
-  t.deepEqual(tokens.map((tk) => [tk.id, tk.name]), [[created.id, "CLI (ada-mbp)"]]);
+  t.deepEqual(
+    tokens.map((tk) => [tk.id, tk.name]),
+    [[created.id, "CLI (ada-mbp)"]],
+  );
 });
 
 test("POST /api/tokens: no expiry unless expires_in_days > 0; the name is required and kept as sent", async (t) => {
@@ -131,7 +134,13 @@ test("multica runtime list: GET /api/runtimes, oldest first in today's shape (go
   const register = (token: string, daemonId: string, type: string) =>
     http(stack.gatewayUrl, "POST", "/api/daemon/register", {
       token,
-      body: { workspace_id: ws.workspaceId, daemon_id: daemonId, device_name: "box", cli_version: "0.3.0", runtimes: [{ type, version: "1.0", status: "online" }] },
+      body: {
+        workspace_id: ws.workspaceId,
+        daemon_id: daemonId,
+        device_name: "box",
+        cli_version: "0.3.0",
+        runtimes: [{ type, version: "1.0", status: "online" }],
+      },
     });
   const mine = (await register(ws.member.pat, "daemon-a", "claude")).json as { runtimes: Array<{ id: string }> };
   const theirs = (await register(ws.owner.pat, "daemon-b", "codex")).json as { runtimes: Array<{ id: string }> };
@@ -139,12 +148,18 @@ test("multica runtime list: GET /api/runtimes, oldest first in today's shape (go
   const all = await get("/api/runtimes", ws.member.pat, { "x-workspace-id": ws.workspaceId });
   t.is(all.status, 200);
   t.is(all.contentType, "application/json");
-  t.deepEqual((all.json as Array<{ id: string }>).map((r) => r.id), [mine.runtimes[0]!.id, theirs.runtimes[0]!.id]);
+  t.deepEqual(
+    (all.json as Array<{ id: string }>).map((r) => r.id),
+    [mine.runtimes[0]!.id, theirs.runtimes[0]!.id],
+  );
   const body = normalize(all.text, { workspace: ws.workspaceId, member: ws.member.userId, owner: ws.owner.userId });
   t.is(body, golden(goldenFile("runtimes.json"), body));
 
   const own = await get(`/api/runtimes?owner=me&workspace_id=${ws.workspaceId}`, ws.member.jwt);
-  t.deepEqual((own.json as Array<{ id: string }>).map((r) => r.id), [mine.runtimes[0]!.id]);
+  t.deepEqual(
+    (own.json as Array<{ id: string }>).map((r) => r.id),
+    [mine.runtimes[0]!.id],
+  );
   const other = await get("/api/runtimes?owner=someone", ws.owner.pat, { "x-workspace-id": ws.workspaceId });
   t.is((other.json as unknown[]).length, 2, "only owner=me filters");
   const empty = await seedWorkspace(stack);

@@ -26,8 +26,16 @@ async function cpctl(...args: string[]): Promise<unknown> {
 /** cpctl's output as a person sees it (or as JSON with "--json" first). */
 async function cpctlText(...args: string[]): Promise<string> {
   const { stdout } = await run("node", [
-    CPCTL, "--registry", stack.registryAddr, "--profiles", stack.profilesAddr, "--tasks", stack.tasksAddr,
-    "--liveness", stack.livenessAddr, ...args,
+    CPCTL,
+    "--registry",
+    stack.registryAddr,
+    "--profiles",
+    stack.profilesAddr,
+    "--tasks",
+    stack.tasksAddr,
+    "--liveness",
+    stack.livenessAddr,
+    ...args,
   ]);
   return stdout;
 }
@@ -44,9 +52,10 @@ test("an operator sets up a workspace with cpctl and a daemon token works at the
 
   const listed = await http(stack.gatewayUrl, "GET", `/api/daemon/workspaces/${ws.id}/runtime-profiles`, { token: issued.token });
   t.is(listed.status, 200);
-  t.deepEqual((listed.json as { runtime_profiles: Array<{ id: string; fixed_args: string[] }> }).runtime_profiles.map((p) => [p.id, p.fixed_args]), [
-    [profile.id, ["--fast"]],
-  ]);
+  t.deepEqual(
+    (listed.json as { runtime_profiles: Array<{ id: string; fixed_args: string[] }> }).runtime_profiles.map((p) => [p.id, p.fixed_args]),
+    [[profile.id, ["--fast"]]],
+  );
 
   const registered = await http(stack.gatewayUrl, "POST", "/api/daemon/register", {
     token: issued.token,
@@ -54,7 +63,10 @@ test("an operator sets up a workspace with cpctl and a daemon token works at the
   });
   const runtimeId = (registered.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
   const runtimes = (await cpctl("runtime", "list", ws.id)) as Array<{ id: string; status: string }>;
-  t.deepEqual(runtimes.map((r) => [r.id, r.status]), [[runtimeId, "online"]]);
+  t.deepEqual(
+    runtimes.map((r) => [r.id, r.status]),
+    [[runtimeId, "online"]],
+  );
   // The runtime came from a daemon token (no owner): tasks act for the agent's owner.
   const agent = (await cpctl("agent", "upsert", ws.id, runtimeId, "--name", "helper", "--env", "A=1", "--arg", "-v", "--owner", user)) as {
     created: boolean;
@@ -104,7 +116,10 @@ test("token jwt signs with the registry's JWT_SECRET setting: the gateway accept
   t.is(stderr, "");
   const answer = await http(stack.gatewayUrl, "GET", "/api/workspaces", { token: stdout.trim() });
   t.is(answer.status, 200);
-  t.deepEqual((answer.json as Array<{ id: string }>).map((w) => w.id), [ws.workspaceId]);
+  t.deepEqual(
+    (answer.json as Array<{ id: string }>).map((w) => w.id),
+    [ws.workspaceId],
+  );
 });
 
 test("token jwt without JWT_SECRET says it used the development default, which this registry refuses", async (t) => {

@@ -206,12 +206,16 @@ test("a runtime deleted after the upgrade is acked runtime_gone, echoing the id 
     body: { workspace_id: ws.workspaceId, daemon_id: `new-${oldHost}`, legacy_daemon_ids: [oldHost], runtimes: [{ type: "claude" }] },
   });
   t.is(merged.status, 200);
-  await waitFor("the legacy runtime to be gone", async () => {
-    socket.beat(upper);
-    const ack = await socket.next((f) => f.type === "daemon:heartbeat_ack", 1_000).catch(() => undefined);
-    socket.frames.length = 0;
-    return ack?.payload.runtime_gone === true ? ack : undefined;
-  }, { timeoutMs: 10_000, intervalMs: 50 }).then((ack) => {
+  await waitFor(
+    "the legacy runtime to be gone",
+    async () => {
+      socket.beat(upper);
+      const ack = await socket.next((f) => f.type === "daemon:heartbeat_ack", 1_000).catch(() => undefined);
+      socket.frames.length = 0;
+      return ack?.payload.runtime_gone === true ? ack : undefined;
+    },
+    { timeoutMs: 10_000, intervalMs: 50 },
+  ).then((ack) => {
     t.is(ack.raw, `{"type":"daemon:heartbeat_ack","payload":{"runtime_id":"${upper}","status":"runtime_gone","runtime_gone":true}}`);
   });
 });
@@ -362,11 +366,19 @@ test("tasks.claim over the socket hands out tasks as the batch claim does; error
   const { runtimeId, agentId, token, daemonId } = await setup();
   const { task } = await enqueue(stack, agentId);
   const socket = await open(token, [runtimeId], TODAY);
-  socket.send("daemon:rpc_request", { request_id: "r1", method: "tasks.claim", body: { daemon_id: daemonId, runtime_ids: [runtimeId], max_tasks: 4 }, timeout_ms: 5000 });
+  socket.send("daemon:rpc_request", {
+    request_id: "r1",
+    method: "tasks.claim",
+    body: { daemon_id: daemonId, runtime_ids: [runtimeId], max_tasks: 4 },
+    timeout_ms: 5000,
+  });
   const claimed = await socket.next((f) => f.type === "daemon:rpc_response" && f.payload.request_id === "r1");
   t.is(claimed.payload.status, 200);
   const tasks = (claimed.payload.body as { tasks: Array<{ id: string; auth_token: string; agent: { id: string } }> }).tasks;
-  t.deepEqual(tasks.map((x) => x.id), [task.id]);
+  t.deepEqual(
+    tasks.map((x) => x.id),
+    [task.id],
+  );
   t.regex(tasks[0]!.auth_token, /^mat_/);
   t.is(tasks[0]!.agent.id, agentId);
 

@@ -40,7 +40,11 @@ test("H-34: a user gets every membership as [{id,name}] ordered by id, with an E
   t.is(answer.headers.get("etag"), etagOf(answer.text));
   t.is(answer.headers.get("content-length"), String(Buffer.byteLength(answer.text)));
   t.is(answer.text, golden(new URL("golden/daemon-workspaces.json", import.meta.url), answer.text));
-  t.deepEqual((answer.json as Array<{ id: string }>).map((w) => w.id), [...ids].sort(), "ordered by id, not by creation");
+  t.deepEqual(
+    (answer.json as Array<{ id: string }>).map((w) => w.id),
+    [...ids].sort(),
+    "ordered by id, not by creation",
+  );
 
   const etag = answer.headers.get("etag")!;
   const unchanged = await list(jwt, { "if-none-match": etag });

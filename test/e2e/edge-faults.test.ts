@@ -254,8 +254,10 @@ test.serial("an agent with megabytes of skills upserts; its event names it and c
   const content = "s".repeat(600 * 1024);
   const skills = [1, 2, 3].map((n) => ({ id: randomUUID(), name: `skill-${n}`, description: "", content, files: [] }));
   const agentId = await seedAgent(stack, ws, runtimeId, { skills, maxConcurrentTasks: 7 });
-  const limit = await waitFor("the task queue to learn the agent's limit from agent.upserted", async () =>
-    (await query<{ max_concurrent_tasks: number }>(stack.db.url, "SELECT max_concurrent_tasks FROM taskqueue.agent_limit WHERE agent_id = $1", [agentId]))[0],
+  const limit = await waitFor(
+    "the task queue to learn the agent's limit from agent.upserted",
+    async () =>
+      (await query<{ max_concurrent_tasks: number }>(stack.db.url, "SELECT max_concurrent_tasks FROM taskqueue.agent_limit WHERE agent_id = $1", [agentId]))[0],
   );
   t.is(limit.max_concurrent_tasks, 7);
   t.is((await stack.registry.getAgent({ agentId })).agent!.skills.length, 3, "the agent itself is read with GetAgent");

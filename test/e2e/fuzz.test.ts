@@ -60,15 +60,54 @@ const jsonish: fc.Arbitrary<unknown> = fc.oneof(
 
 /** Field names the routes read, so bodies reach the validators rather than stopping at "unknown field". */
 const FIELDS = [
-  "runtime_id", "runtime_ids", "workspace_id", "daemon_id", "device_name", "cli_version", "launched_by", "legacy_daemon_ids",
-  "runtimes", "supports_batch_import", "reason", "summary", "step", "total", "pr_url", "output", "session_id", "work_dir",
-  "error", "failure_reason", "usage", "messages", "status", "models", "skills", "skill", "supported", "display_name",
-  "protocol_family", "command_name", "description", "fixed_args", "visibility", "enabled", "name", "type", "version",
+  "runtime_id",
+  "runtime_ids",
+  "workspace_id",
+  "daemon_id",
+  "device_name",
+  "cli_version",
+  "launched_by",
+  "legacy_daemon_ids",
+  "runtimes",
+  "supports_batch_import",
+  "reason",
+  "summary",
+  "step",
+  "total",
+  "pr_url",
+  "output",
+  "session_id",
+  "work_dir",
+  "error",
+  "failure_reason",
+  "usage",
+  "messages",
+  "status",
+  "models",
+  "skills",
+  "skill",
+  "supported",
+  "display_name",
+  "protocol_family",
+  "command_name",
+  "description",
+  "fixed_args",
+  "visibility",
+  "enabled",
+  "name",
+  "type",
+  "version",
 ];
 
 const body = fc.oneof(
   fc.dictionary(fc.constantFrom(...FIELDS), jsonish, { maxKeys: 6 }).map((value) => JSON.stringify(value)),
-  fc.dictionary(fc.constantFrom(...FIELDS), fc.array(fc.dictionary(fc.constantFrom(...FIELDS, "seq", "input", "tool", "content", "provider", "model", "input_tokens"), jsonish), { maxLength: 3 }), { maxKeys: 3 }).map((value) => JSON.stringify(value)),
+  fc
+    .dictionary(
+      fc.constantFrom(...FIELDS),
+      fc.array(fc.dictionary(fc.constantFrom(...FIELDS, "seq", "input", "tool", "content", "provider", "model", "input_tokens"), jsonish), { maxLength: 3 }),
+      { maxKeys: 3 },
+    )
+    .map((value) => JSON.stringify(value)),
   fc.jsonValue().map((value) => JSON.stringify(value)),
   fc.nat({ max: 3_000 }).map((depth) => `{"messages":[{"seq":1,"type":"text","input":${"[".repeat(depth)}${"]".repeat(depth)}}]}`),
   nasty,
@@ -77,18 +116,20 @@ const body = fc.oneof(
 
 function requestFor(route: { method: string; url: string }) {
   const params = route.url.match(/:(\w+)/g)?.map((p) => p.slice(1)) ?? [];
-  return fc.record({
-    values: fc.tuple(...params.map((name) => fc.oneof(fc.constantFrom(...(ids[name] ?? [randomUUID()])), fc.uuid(), nasty))),
-    query: fc.option(fc.tuple(fc.constantFrom("since", "wait", "workspace_id", "workspace_slug"), nasty), { nil: undefined }),
-    auth: fc.oneof(fc.constantFrom(...tokens), fc.constant(undefined), nasty),
-    body: fc.option(body, { nil: undefined }),
-    headers: fc.dictionary(fc.constantFrom("x-workspace-id", "x-claim-wait", "x-request-id", "content-type"), fc.string({ maxLength: 40 }), { maxKeys: 2 }),
-  }).map((parts) => {
-    let path = route.url;
-    for (const [i, name] of params.entries()) path = path.replace(`:${name}`, encodeURIComponent(String(parts.values[i]).toWellFormed()));
-    if (parts.query) path += `?${parts.query[0]}=${encodeURIComponent(parts.query[1].toWellFormed())}`;
-    return { method: route.method, path, ...parts };
-  });
+  return fc
+    .record({
+      values: fc.tuple(...params.map((name) => fc.oneof(fc.constantFrom(...(ids[name] ?? [randomUUID()])), fc.uuid(), nasty))),
+      query: fc.option(fc.tuple(fc.constantFrom("since", "wait", "workspace_id", "workspace_slug"), nasty), { nil: undefined }),
+      auth: fc.oneof(fc.constantFrom(...tokens), fc.constant(undefined), nasty),
+      body: fc.option(body, { nil: undefined }),
+      headers: fc.dictionary(fc.constantFrom("x-workspace-id", "x-claim-wait", "x-request-id", "content-type"), fc.string({ maxLength: 40 }), { maxKeys: 2 }),
+    })
+    .map((parts) => {
+      let path = route.url;
+      for (const [i, name] of params.entries()) path = path.replace(`:${name}`, encodeURIComponent(String(parts.values[i]).toWellFormed()));
+      if (parts.query) path += `?${parts.query[0]}=${encodeURIComponent(parts.query[1].toWellFormed())}`;
+      return { method: route.method, path, ...parts };
+    });
 }
 
 function headerSafe(value: string): string {
@@ -127,7 +168,7 @@ function shapeProblem(answer: HttpAnswer, path: string): string | undefined {
   if (answer.status === 404 && answer.text === "404 page not found\n") return undefined;
   if (answer.status === 405) return answer.text === "" ? undefined : "a 405 with a body";
   const error = (answer.json as { error?: unknown } | undefined)?.error;
-  if (typeof error !== "string" || error === "") return "not an {\"error\": ...} body";
+  if (typeof error !== "string" || error === "") return 'not an {"error": ...} body';
   if (Object.keys(answer.json as object).length !== 1) return "extra keys next to error";
   return undefined;
 }

@@ -37,10 +37,7 @@ test("a done issue and a missing id: one item each, in order, status and updated
   t.is(answer.headers.get("content-type"), "application/json");
   const body = normalize(answer.text, { done, missing });
   t.is(body, golden(new URL("golden/issues-gc-check.json", import.meta.url), body));
-  t.is(
-    answer.text,
-    `{"issues":[{"id":"${done}","found":true,"status":"done","updated_at":"2026-01-02T03:04:05.678Z"},{"id":"${missing}","found":false}]}\n`,
-  );
+  t.is(answer.text, `{"issues":[{"id":"${done}","found":true,"status":"done","updated_at":"2026-01-02T03:04:05.678Z"},{"id":"${missing}","found":false}]}\n`);
 });
 
 test("ids are echoed as sent, duplicates kept; deleted and other workspaces' issues are not found", async (t) => {

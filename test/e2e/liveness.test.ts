@@ -22,11 +22,13 @@ const beat = (ws: SeededWorkspace, runtimeId: string, batch = true) =>
   http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, body: { runtime_id: runtimeId, supports_batch_import: batch } });
 
 const livenessRow = async (runtimeId: string) =>
-  (await query<{ status: string; last_seen_at: Date | null; xmin: string }>(
-    stack.db.url,
-    "SELECT status, last_seen_at, xmin::text AS xmin FROM liveness.runtime_liveness WHERE runtime_id = $1",
-    [runtimeId],
-  ))[0]!;
+  (
+    await query<{ status: string; last_seen_at: Date | null; xmin: string }>(
+      stack.db.url,
+      "SELECT status, last_seen_at, xmin::text AS xmin FROM liveness.runtime_liveness WHERE runtime_id = $1",
+      [runtimeId],
+    )
+  )[0]!;
 
 async function enqueue(runtimeId: string, kind: ActionKind, extra: Record<string, unknown> = {}) {
   const { action } = await stack.liveness.enqueueAction({
@@ -75,16 +77,17 @@ test("a pending action is delivered exactly once under concurrent heartbeats", a
   const runtimeId = await seedRuntime(stack, ws);
   await beat(ws, runtimeId);
   const model = await enqueue(runtimeId, ActionKind.ACTION_KIND_MODEL_LIST);
-  const imports = await Promise.all(
-    Array.from({ length: 25 }, (_, i) => enqueue(runtimeId, ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT, { skillKey: `s${i}` })),
-  );
+  const imports = await Promise.all(Array.from({ length: 25 }, (_, i) => enqueue(runtimeId, ActionKind.ACTION_KIND_LOCAL_SKILL_IMPORT, { skillKey: `s${i}` })));
   const answers = await Promise.all(Array.from({ length: 20 }, () => beat(ws, runtimeId)));
   const bodies = answers.map((a) => a.json as { pending_model_list?: { id: string }; pending_local_skill_imports?: Array<{ id: string }> });
   t.is(bodies.filter((b) => b.pending_model_list?.id === model.id).length, 1);
   const delivered = bodies.flatMap((b) => b.pending_local_skill_imports ?? []).map((i) => i.id);
   t.is(delivered.length, 25);
   t.deepEqual([...delivered].sort(), imports.map((i) => i.id).sort());
-  t.true(bodies.every((b) => (b.pending_local_skill_imports?.length ?? 0) <= 10), "at most 10 per beat");
+  t.true(
+    bodies.every((b) => (b.pending_local_skill_imports?.length ?? 0) <= 10),
+    "at most 10 per beat",
+  );
 });
 
 // Serial: other tests' beats would join the flush it counts.
@@ -102,7 +105,11 @@ test.serial("beats write nothing to the database; one bulk UPDATE per tick flush
   });
   for (let round = 0; round < 3; round++) for (const id of runtimes) t.is((await beat(ws, id)).status, 200);
   const afterBeats = await Promise.all(runtimes.map(livenessRow));
-  t.deepEqual(afterBeats.map((r) => r.xmin), before.map((r) => r.xmin), "90 beats, not one row version written");
+  t.deepEqual(
+    afterBeats.map((r) => r.xmin),
+    before.map((r) => r.xmin),
+    "90 beats, not one row version written",
+  );
   t.is(await flushNow(), 30);
   const flushed = await Promise.all(runtimes.map(livenessRow));
   t.is(new Set(flushed.map((r) => r.xmin)).size, 1, "every row written by the same single statement");
@@ -122,16 +129,13 @@ test("HeartbeatBatch answers each beat on its own, in request order", async (t) 
     ],
   });
   // Decoded messages carry every optional field (undefined): compare as JSON.
-  t.deepEqual(
-    JSON.parse(JSON.stringify(outcomes.map((o) => o.outcome))),
-    [
-      { $case: "ack", value: { pendingLocalSkillImports: [], workspaceId: ws.workspaceId } },
-      { $case: "error", value: { code: status.INVALID_ARGUMENT, message: "invalid runtime_id" } },
-      { $case: "error", value: { code: status.NOT_FOUND, message: "runtime not found" } },
-      { $case: "error", value: { code: status.INVALID_ARGUMENT, message: "runtime_id is required" } },
-      { $case: "ack", value: { pendingLocalSkillImports: [], workspaceId: ws.workspaceId } },
-    ],
-  );
+  t.deepEqual(JSON.parse(JSON.stringify(outcomes.map((o) => o.outcome))), [
+    { $case: "ack", value: { pendingLocalSkillImports: [], workspaceId: ws.workspaceId } },
+    { $case: "error", value: { code: status.INVALID_ARGUMENT, message: "invalid runtime_id" } },
+    { $case: "error", value: { code: status.NOT_FOUND, message: "runtime not found" } },
+    { $case: "error", value: { code: status.INVALID_ARGUMENT, message: "runtime_id is required" } },
+    { $case: "ack", value: { pendingLocalSkillImports: [], workspaceId: ws.workspaceId } },
+  ]);
 });
 
 /** A counter of the services in this process, summed over the label values `match` accepts. */
@@ -158,12 +162,19 @@ test.serial("concurrent beats through the gateway share liveness calls, each ans
   for (const id of [...runtimes, gone]) await beat(ws, id); // the gateway learns each runtime's workspace
   t.is((await http(stack.gatewayUrl, "DELETE", `/api/workspaces/${ws.workspaceId}/runtime-profiles/${profileId}`, { token: ws.admin.pat })).status, 204);
   await waitFor("liveness to learn the runtime is gone", () =>
-    stack.liveness.getRuntimeLiveness({ runtimeId: gone }).then(() => false, (error: unknown) => (error as { code?: number }).code === status.NOT_FOUND));
+    stack.liveness.getRuntimeLiveness({ runtimeId: gone }).then(
+      () => false,
+      (error: unknown) => (error as { code?: number }).code === status.NOT_FOUND,
+    ),
+  );
   const batchCalls = () => counterSum("grpc_server_handled_total", (l) => l.grpc_method === "HeartbeatBatch");
   const beatsAnswered = () => counterSum("liveness_heartbeats_total", () => true);
   const [callsBefore, beatsBefore] = [await batchCalls(), await beatsAnswered()];
   const answers = await Promise.all([...runtimes, gone].map((id) => beat(ws, id)));
-  t.deepEqual(answers.slice(0, -1).map((a) => a.status), runtimes.map(() => 200));
+  t.deepEqual(
+    answers.slice(0, -1).map((a) => a.status),
+    runtimes.map(() => 200),
+  );
   t.is(answers.at(-1)!.text, '{"error":"runtime not found"}\n', "a gone runtime in the same batch gets its own 404");
   const calls = (await batchCalls()) - callsBefore;
   // Every beat reached liveness (none answered from elsewhere), in fewer calls than beats: some call carried several.
@@ -176,13 +187,17 @@ test.serial("a gateway meeting many runtimes at once looks them up in batches; a
   const ws = await seedWorkspace(stack);
   const runtimes = await Promise.all(Array.from({ length: 30 }, () => seedRuntime(stack, ws)));
   const lookups = async () =>
-    ((await metrics.getSingleMetric("grpc_server_handled_total")!.get()).values.find(
+    (await metrics.getSingleMetric("grpc_server_handled_total")!.get()).values.find(
       (v) => v.labels.grpc_method === "GetRuntimeWorkspaces" && v.labels.grpc_code === "OK",
-    )?.value ?? 0);
+    )?.value ?? 0;
   const before = await lookups();
   const unknown = randomUUID();
   const answers = await Promise.all([...runtimes, unknown].map((id) => beat(ws, id)));
-  t.deepEqual(answers.slice(0, -1).map((a) => a.status), runtimes.map(() => 200), "first beats of new runtimes");
+  t.deepEqual(
+    answers.slice(0, -1).map((a) => a.status),
+    runtimes.map(() => 200),
+    "first beats of new runtimes",
+  );
   t.is(answers.at(-1)!.text, '{"error":"runtime not found"}\n');
   const calls = (await lookups()) - before;
   t.true(calls >= 1 && calls < 31, `31 first beats took ${calls} registry lookups`);
@@ -202,8 +217,7 @@ test("a deregistered runtime's next beat flips it online at once, with one runti
   const before = (await stack.events.read("runtime.online")).filter((e) => e.event.runtimeId === runtimeId).length;
   t.is((await beat(ws, runtimeId)).status, 200);
   t.is((await livenessRow(runtimeId)).status, "online", "written before the answer");
-  await waitFor("runtime.online", async () =>
-    (await stack.events.read("runtime.online")).filter((e) => e.event.runtimeId === runtimeId).length === before + 1);
+  await waitFor("runtime.online", async () => (await stack.events.read("runtime.online")).filter((e) => e.event.runtimeId === runtimeId).length === before + 1);
   await waitFor("the registry to follow", async () => (await stack.registry.getRuntime({ runtimeId })).runtime!.status === "online");
   await beat(ws, runtimeId);
   t.is((await stack.events.read("runtime.online")).filter((e) => e.event.runtimeId === runtimeId).length, before + 1, "no event for an online beat");
@@ -246,8 +260,7 @@ test("result routes: update lifecycle, wrong runtime, bad status, terminal repor
   const importPath = `/api/daemon/runtimes/${runtimeId}/local-skills/import/${bundle.id}/result`;
   t.is((await http(stack.gatewayUrl, "POST", importPath, { token: ws.member.pat, body: { status: "completed" } })).status, 200);
   t.like((await stack.liveness.getAction({ actionId: bundle.id })).action!, { status: "failed", error: "daemon returned an empty skill bundle" });
-  const finished = await waitFor("action.finished", async () =>
-    (await stack.events.read("action.finished")).find((e) => e.event.actionId === bundle.id));
+  const finished = await waitFor("action.finished", async () => (await stack.events.read("action.finished")).find((e) => e.event.actionId === bundle.id));
   t.is(finished.event.status, "failed");
 });
 
@@ -268,9 +281,11 @@ test("actions time out when the daemon never answers; a late report changes noth
   });
   t.is(late.text, '{"status":"ok"}\n');
   t.is((await stack.liveness.getAction({ actionId: models.id })).action!.status, "timeout");
-  const finished = await waitFor("action.finished", async () =>
-    (await stack.events.read("action.finished")).filter((e) => e.event.actionId === models.id));
-  t.like(finished.map((e) => e.event), [{ status: "timeout", error: "daemon did not respond within 30 seconds" }]);
+  const finished = await waitFor("action.finished", async () => (await stack.events.read("action.finished")).filter((e) => e.event.actionId === models.id));
+  t.like(
+    finished.map((e) => e.event),
+    [{ status: "timeout", error: "daemon did not respond within 30 seconds" }],
+  );
   await http(stack.gatewayUrl, "POST", "/api/daemon/deregister", { token: ws.member.pat, body: { runtime_ids: [runtimeId] } });
   await waitFor("liveness to see the deregister", async () => (await livenessRow(runtimeId)).status === "offline");
   const refused = await t.throwsAsync(enqueue(runtimeId, ActionKind.ACTION_KIND_MODEL_LIST));
@@ -283,11 +298,13 @@ test.serial("a registered runtime is online to liveness before its first beat, s
   const runtimeId = await seedRuntime(stack, ws);
   const { runtime } = await stack.registry.getRuntime({ runtimeId });
   const row = await waitFor("liveness to learn the registration", async () => {
-    const stored = (await query<{ status: string; last_seen_at: Date | null }>(
-      stack.db.url,
-      "SELECT status, last_seen_at FROM liveness.runtime_liveness WHERE runtime_id = $1",
-      [runtimeId],
-    ))[0];
+    const stored = (
+      await query<{ status: string; last_seen_at: Date | null }>(
+        stack.db.url,
+        "SELECT status, last_seen_at FROM liveness.runtime_liveness WHERE runtime_id = $1",
+        [runtimeId],
+      )
+    )[0];
     return stored?.status === "online" ? stored : undefined;
   });
   t.is(row.last_seen_at!.getTime(), runtime!.lastSeenAt!.getTime());

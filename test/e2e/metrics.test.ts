@@ -29,7 +29,10 @@ test("the metrics endpoint shows RPCs by method and code, HTTP routes, DB pools 
     return body.includes('outbox_lag_seconds{schema="profiles"}') ? body : undefined;
   });
   t.regex(text, /grpc_server_handled_total\{grpc_service="controlplane.profiles.v1.ProfileCatalogService",grpc_method="CreateProfile",grpc_code="OK"\} [1-9]/);
-  t.regex(text, /grpc_server_handled_total\{grpc_service="controlplane.profiles.v1.ProfileCatalogService",grpc_method="GetProfile",grpc_code="NOT_FOUND"\} [1-9]/);
+  t.regex(
+    text,
+    /grpc_server_handled_total\{grpc_service="controlplane.profiles.v1.ProfileCatalogService",grpc_method="GetProfile",grpc_code="NOT_FOUND"\} [1-9]/,
+  );
   t.regex(text, /grpc_server_handling_seconds_bucket\{le="0.005",grpc_service="controlplane.registry.v1.IdentityService",grpc_method="ResolveToken"\}/);
   t.regex(text, /http_requests_total\{route="\/api\/workspaces\/:workspaceId\/runtime-profiles",method="POST",status="201"\} [1-9]/);
   t.regex(text, /db_pool_connections\{pool="profile-catalog",state="idle"\}/);

@@ -49,8 +49,11 @@ test("a claim dispatches with a 45 s lease; the answer always carries the agent 
   t.is(claimed.id, task.id);
   t.is(claimed.agent?.id, claimed.agent_id);
   t.deepEqual(claimed.delivered_comment_ids, []);
-  const [row] = await query<{ lease: number }>(stack.db.url,
-    "SELECT extract(epoch FROM prepare_lease_expires_at - dispatched_at)::float8 AS lease FROM taskqueue.task WHERE id = $1", [task.id]);
+  const [row] = await query<{ lease: number }>(
+    stack.db.url,
+    "SELECT extract(epoch FROM prepare_lease_expires_at - dispatched_at)::float8 AS lease FROM taskqueue.task WHERE id = $1",
+    [task.id],
+  );
   t.true(Math.abs(row!.lease - 45) < 1, `lease ${row!.lease} s after dispatch`);
 });
 
@@ -64,7 +67,7 @@ test("H-23: dispatched 120 s ago, never started, no lease: D7 hands it out again
   t.true(state.lease_in_future!);
 });
 
-test("H-24: dispatched 75 s ago: {\"task\":null} and dispatched_at unchanged", async (t) => {
+test('H-24: dispatched 75 s ago: {"task":null} and dispatched_at unchanged', async (t) => {
   const s = await setup();
   const task = await dispatchedTask(s);
   await dispatchedAgo(stack, task.id, 75, null);
@@ -103,8 +106,11 @@ test("H-27: N3 with another runtime's id answers 404 task not found; with the ow
   const body = answer.json as Record<string, unknown>;
   t.like(body, { id: task.id, status: "dispatched", runtime_id: s.runtimeId, delivered_comment_ids: [] });
   t.false("auth_token" in body, "a base task, not a claim");
-  const [row] = await query<{ ahead: number }>(stack.db.url,
-    "SELECT extract(epoch FROM prepare_lease_expires_at - now())::float8 AS ahead FROM taskqueue.task WHERE id = $1", [task.id]);
+  const [row] = await query<{ ahead: number }>(
+    stack.db.url,
+    "SELECT extract(epoch FROM prepare_lease_expires_at - now())::float8 AS ahead FROM taskqueue.task WHERE id = $1",
+    [task.id],
+  );
   t.true(row!.ahead > 40, `lease ${row!.ahead} s ahead`);
 });
 
@@ -192,8 +198,17 @@ test("H-30: a re-delivery with nobody to act for answers 500 runtime owner requi
   const { task } = await enqueue(stack, agentId);
   t.is(taskOf(await claimAsToday(stack, token, runtimeIds[0]!))?.id, task.id, "claimed for the agent's owner");
   await stack.registry.upsertAgent({
-    agentId, workspaceId: ws.workspaceId, runtimeId: runtimeIds[0]!, name: "coder", instructions: "", customEnv: {}, customArgs: [],
-    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 0, visibility: "",
+    agentId,
+    workspaceId: ws.workspaceId,
+    runtimeId: runtimeIds[0]!,
+    name: "coder",
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: 0,
+    visibility: "",
   });
   await dispatchedAgo(stack, task.id, 120, null);
   const answer = await waitFor("the claim to see the agent without owner", async () => {

@@ -10,8 +10,7 @@ test.after.always(async () => {
   await stack?.stop();
 });
 
-const families =
-  "claude, codebuddy, codex, copilot, opencode, openclaw, hermes, gemini, pi, cursor, kimi, kiro, antigravity";
+const families = "claude, codebuddy, codex, copilot, opencode, openclaw, hermes, gemini, pi, cursor, kimi, kiro, antigravity";
 
 const valid = { display_name: "Fast Claude", protocol_family: "claude", command_name: "claude-fast" };
 

@@ -31,9 +31,7 @@ test("the README's Try it block runs word for word and ends with a claimed task"
   t.timeout(180_000);
   const gateway = new URL(stack.gatewayUrl);
   // The only changes: this plane's ports instead of the defaults, and cpctl run directly instead of through npx.
-  const script = tryItScript()
-    .replaceAll("localhost:8080", `${gateway.hostname}:${gateway.port}`)
-    .replaceAll("npx cpctl", `node ${ROOT}bin/cpctl.js`);
+  const script = tryItScript().replaceAll("localhost:8080", `${gateway.hostname}:${gateway.port}`).replaceAll("npx cpctl", `node ${ROOT}bin/cpctl.js`);
   t.true(script.includes("tasks/claim"), "the walkthrough claims a task");
   const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], {
     cwd: ROOT,

@@ -76,12 +76,15 @@ const runtimesOf = (answer: { json: unknown }) => (answer.json as { runtimes: Ar
 test("today's register answers runtime objects with custom_name (golden); the seed-era one, without the header, does not", async (t) => {
   const ws = await seedWorkspace(stack);
   await stack.identity.updateWorkspace({ workspaceId: ws.workspaceId, repos: { repos: [{ url: "https://github.com/acme/app", description: "" }] } });
-  const today = await register(ws.member.pat, registration(ws, {
-    runtimes: [
-      { name: "", type: "claude", version: "2.1.0", status: "online" },
-      { name: "", type: "codex", version: "0.5", status: "online" },
-    ],
-  }));
+  const today = await register(
+    ws.member.pat,
+    registration(ws, {
+      runtimes: [
+        { name: "", type: "claude", version: "2.1.0", status: "online" },
+        { name: "", type: "codex", version: "0.5", status: "online" },
+      ],
+    }),
+  );
   t.is(today.status, 200);
   t.is(today.contentType, "application/json");
   const body = normalize(today.text, { workspace: ws.workspaceId, owner: ws.member.userId });
@@ -140,7 +143,14 @@ test("H-36: only failed profiles → 200 with runtimes []; the profile's row is 
   t.deepEqual(runtimesOf(answer), []);
   t.true(answer.text.startsWith('{"repos":[],"repos_version":"'), answer.text);
   const [row] = await rows(ws.workspaceId);
-  t.like(row!, { status: "offline", profile_id: profileId, name: "Codex wrapped (MacBook)", device_info: "MacBook", provider: "codex", owner_id: ws.member.userId });
+  t.like(row!, {
+    status: "offline",
+    profile_id: profileId,
+    name: "Codex wrapped (MacBook)",
+    device_info: "MacBook",
+    provider: "codex",
+    owner_id: ws.member.userId,
+  });
   t.deepEqual(row!.metadata, {
     version: "",
     cli_version: "0.3.0",
@@ -158,21 +168,27 @@ test("failed profiles: defaults for a blank reason and command; blank ids skippe
   const mine = await createProfile(ws, { display_name: "Mine", command_name: "mine-cli" });
   const disabled = await createProfile(ws, { display_name: "Off", enabled: false });
   const foreign = await createProfile(other, { display_name: "Theirs" });
-  const answer = await register(ws.member.pat, registration(ws, {
-    device_name: "",
-    failed_profiles: [
-      { profile_id: "  " },
-      null,
-      { profile_id: ` ${mine.toUpperCase()} `, command_name: " ", reason: "  " },
-      { profile_id: randomUUID() },
-      { profile_id: disabled, reason: "x" },
-      { profile_id: foreign, reason: "x" },
-    ],
-  }));
+  const answer = await register(
+    ws.member.pat,
+    registration(ws, {
+      device_name: "",
+      failed_profiles: [
+        { profile_id: "  " },
+        null,
+        { profile_id: ` ${mine.toUpperCase()} `, command_name: " ", reason: "  " },
+        { profile_id: randomUUID() },
+        { profile_id: disabled, reason: "x" },
+        { profile_id: foreign, reason: "x" },
+      ],
+    }),
+  );
   t.is(answer.status, 200, answer.text);
   t.is(runtimesOf(answer).length, 1, "the built-in runtime only; failed-profile rows are never in the answer");
   const written = (await rows(ws.workspaceId)).filter((r) => r.profile_id !== null);
-  t.deepEqual(written.map((r) => r.profile_id), [mine]);
+  t.deepEqual(
+    written.map((r) => r.profile_id),
+    [mine],
+  );
   t.like(written[0]!, { name: "Mine", device_info: "", status: "offline" });
   t.like(written[0]!.metadata, { runtime_profile_failure_reason: "custom runtime command could not be resolved", command_name: "mine-cli" });
   t.deepEqual(await rows(other.workspaceId), []);
@@ -221,12 +237,17 @@ test("a profile that registered before and now fails goes offline as on a deregi
 
 test("a runtime first registered on a machine takes the custom name its other runtimes share", async (t) => {
   const ws = await seedWorkspace(stack);
-  const first = runtimesOf(await register(ws.member.pat, registration(ws, {
-    runtimes: [
-      { name: "", type: "claude", version: "1", status: "online" },
-      { name: "", type: "codex", version: "1", status: "online" },
-    ],
-  })));
+  const first = runtimesOf(
+    await register(
+      ws.member.pat,
+      registration(ws, {
+        runtimes: [
+          { name: "", type: "claude", version: "1", status: "online" },
+          { name: "", type: "codex", version: "1", status: "online" },
+        ],
+      }),
+    ),
+  );
   await query(stack.db.url, "UPDATE registry.agent_runtime SET custom_name = $2 WHERE workspace_id = $1", [ws.workspaceId, " Ada's Mac "]);
   const later = await register(ws.member.pat, registration(ws, { runtimes: [{ name: "", type: "gemini", version: "1", status: "online" }] }));
   t.is(runtimesOf(later)[0]!.custom_name, "Ada's Mac");
@@ -244,12 +265,17 @@ test("a runtime first registered on a machine takes the custom name its other ru
 
 test("HC-7: deregister stores offline_reasons under the id exactly as sent; the next register drops it", async (t) => {
   const ws = await seedWorkspace(stack);
-  const [a, b] = runtimesOf(await register(ws.member.pat, registration(ws, {
-    runtimes: [
-      { name: "", type: "claude", version: "1", status: "online" },
-      { name: "", type: "codex", version: "1", status: "online" },
-    ],
-  })));
+  const [a, b] = runtimesOf(
+    await register(
+      ws.member.pat,
+      registration(ws, {
+        runtimes: [
+          { name: "", type: "claude", version: "1", status: "online" },
+          { name: "", type: "codex", version: "1", status: "online" },
+        ],
+      }),
+    ),
+  );
   const reason = { code: "not_executable", detail: "claude: permission denied", repair: "chmod +x <path>" };
   const answer = await deregister(ws.member.pat, {
     runtime_ids: [a!.id, b!.id.toUpperCase()],
@@ -267,15 +293,25 @@ test("HC-7: deregister stores offline_reasons under the id exactly as sent; the 
   await deregister(ws.member.pat, { runtime_ids: [b!.id], offline_reasons: { [b!.id]: "any JSON" } });
   t.is((await byId(b!.id)).metadata.offline_reason, "any JSON");
 
-  await register(ws.member.pat, registration(ws, {
-    runtimes: [
-      { name: "", type: "claude", version: "1", status: "online" },
-      { name: "", type: "codex", version: "1", status: "online" },
-    ],
-  }));
+  await register(
+    ws.member.pat,
+    registration(ws, {
+      runtimes: [
+        { name: "", type: "claude", version: "1", status: "online" },
+        { name: "", type: "codex", version: "1", status: "online" },
+      ],
+    }),
+  );
   // Both rows by id: an empty or different row set must not pass.
   const after = await Promise.all([a!.id, b!.id].map(byId));
-  t.deepEqual(after.map((r) => [r.status, "offline_reason" in r.metadata]), [["online", false], ["online", false]], "register replaces the metadata");
+  t.deepEqual(
+    after.map((r) => [r.status, "offline_reason" in r.metadata]),
+    [
+      ["online", false],
+      ["online", false],
+    ],
+    "register replaces the metadata",
+  );
 });
 
 test("deregister's offline_reasons are bounded, and checked by the registry for internal callers too", async (t) => {
@@ -295,9 +331,7 @@ test("deregister's offline_reasons are bounded, and checked by the registry for 
   t.is(nul.status, 200, "NUL is dropped from the reason, as from all free text");
   t.deepEqual((await rows(ws.workspaceId))[0]!.metadata.offline_reason, { code: "ab" });
 
-  const internal = await t.throwsAsync(
-    stack.registry.deregisterRuntimes({ runtimeIds: [runtime!.id], offlineReasonsJson: { [runtime!.id]: "{not json" } }),
-  );
+  const internal = await t.throwsAsync(stack.registry.deregisterRuntimes({ runtimeIds: [runtime!.id], offlineReasonsJson: { [runtime!.id]: "{not json" } }));
   t.like(internal as object, { details: "invalid offline_reasons" });
 });
 

@@ -52,23 +52,31 @@ test("register answers the contract's JSON byte for byte (golden)", async (t) =>
   const ws = await seedWorkspace(stack);
   await stack.identity.updateWorkspace({
     workspaceId: ws.workspaceId,
-    repos: { repos: [{ url: " https://github.com/acme/app ", description: "main app" }, { url: "https://github.com/acme/lib", description: "" }] },
+    repos: {
+      repos: [
+        { url: " https://github.com/acme/app ", description: "main app" },
+        { url: "https://github.com/acme/lib", description: "" },
+      ],
+    },
     settingsJson: '{"theme": "dark"}',
   });
-  const answer = await register(ws.member.pat, registration(ws, {
-    runtimes: [
-      { name: "", type: "claude", version: "2.1.0", status: "online" },
-      { name: "  My Codex  ", type: "codex", version: "", status: "offline" },
-      { name: "", type: "", version: "1.0", status: "" },
-    ],
-  }));
+  const answer = await register(
+    ws.member.pat,
+    registration(ws, {
+      runtimes: [
+        { name: "", type: "claude", version: "2.1.0", status: "online" },
+        { name: "  My Codex  ", type: "codex", version: "", status: "offline" },
+        { name: "", type: "", version: "1.0", status: "" },
+      ],
+    }),
+  );
   t.is(answer.status, 200);
   t.is(answer.contentType, "application/json");
   const body = normalize(answer.text, { workspace: ws.workspaceId, owner: ws.member.userId });
   t.is(body, golden(new URL("golden/register.json", import.meta.url), body));
 });
 
-test("deregister answers {\"status\":\"ok\"} and marks runtimes offline", async (t) => {
+test('deregister answers {"status":"ok"} and marks runtimes offline', async (t) => {
   const ws = await seedWorkspace(stack);
   const [runtime] = runtimesOf(await register(ws.member.pat, registration(ws)));
   const answer = await deregister(ws.member.pat, { runtime_ids: [runtime!.id] });
@@ -128,16 +136,26 @@ test("a built-in runtime and custom runtimes of the same family coexist on one d
   const ws = await seedWorkspace(stack);
   const fast = await createProfile(ws, { display_name: "Codex fast" });
   const safe = await createProfile(ws, { display_name: "Codex safe" });
-  const answer = await register(ws.member.pat, registration(ws, {
-    runtimes: [
-      { name: "Codex", type: "codex", version: "1", status: "online" },
-      { name: "Codex fast (mac)", type: "claude", version: "1", status: "online", profile_id: fast },
-      { name: "Codex safe (mac)", type: "codex", version: "1", status: "online", profile_id: safe.toUpperCase() },
-    ],
-  }));
+  const answer = await register(
+    ws.member.pat,
+    registration(ws, {
+      runtimes: [
+        { name: "Codex", type: "codex", version: "1", status: "online" },
+        { name: "Codex fast (mac)", type: "claude", version: "1", status: "online", profile_id: fast },
+        { name: "Codex safe (mac)", type: "codex", version: "1", status: "online", profile_id: safe.toUpperCase() },
+      ],
+    }),
+  );
   t.is(answer.status, 200);
   const runtimes = runtimesOf(answer);
-  t.deepEqual(runtimes.map((r) => [r.provider, r.profile_id]), [["codex", null], ["codex", fast], ["codex", safe]]);
+  t.deepEqual(
+    runtimes.map((r) => [r.provider, r.profile_id]),
+    [
+      ["codex", null],
+      ["codex", fast],
+      ["codex", safe],
+    ],
+  );
   t.is(new Set(runtimes.map((r) => r.id)).size, 3);
 });
 
@@ -153,12 +171,15 @@ test("custom runtime: unknown, other-workspace and disabled profiles are refused
     [disabled, 409, `runtime profile is disabled: ${disabled}`],
   ];
   for (const [profileId, status, message] of cases) {
-    const answer = await register(ws.member.pat, registration(ws, {
-      runtimes: [
-        { name: "", type: "claude", version: "1", status: "online" },
-        { name: "", type: "codex", version: "1", status: "online", profile_id: profileId },
-      ],
-    }));
+    const answer = await register(
+      ws.member.pat,
+      registration(ws, {
+        runtimes: [
+          { name: "", type: "claude", version: "1", status: "online" },
+          { name: "", type: "codex", version: "1", status: "online", profile_id: profileId },
+        ],
+      }),
+    );
     t.is(answer.status, status);
     t.deepEqual(answer.json, { error: message });
   }
@@ -178,7 +199,10 @@ test("re-registering is idempotent: same rows, inserted only once, one runtime.r
   });
   t.is(daemonEvents.length, 2);
   const registered = (await stack.events.read("runtime.registered")).filter((e) => e.event.meta!.workspaceId === ws.workspaceId);
-  t.deepEqual(registered.map((e) => e.event.runtime!.id), [first[0]!.id]);
+  t.deepEqual(
+    registered.map((e) => e.event.runtime!.id),
+    [first[0]!.id],
+  );
 });
 
 test("8 concurrent registers of the same daemon make one row per runtime", async (t) => {
@@ -191,11 +215,26 @@ test("8 concurrent registers of the same daemon make one row per runtime", async
     ],
   });
   const answers = await Promise.all(Array.from({ length: 8 }, () => register(ws.member.pat, body)));
-  t.deepEqual(answers.map((a) => a.status), Array(8).fill(200));
-  t.is(new Set(answers.map((a) => runtimesOf(a).map((r) => r.id).join())).size, 1, "every answer names the same rows");
+  t.deepEqual(
+    answers.map((a) => a.status),
+    Array(8).fill(200),
+  );
+  t.is(
+    new Set(
+      answers.map((a) =>
+        runtimesOf(a)
+          .map((r) => r.id)
+          .join(),
+      ),
+    ).size,
+    1,
+    "every answer names the same rows",
+  );
   t.is((await runtimeRows(ws.workspaceId)).length, 2);
-  await waitFor("8 daemon.registered events", async () =>
-    (await stack.events.read("daemon.registered")).filter((e) => e.event.meta!.workspaceId === ws.workspaceId).length === 8);
+  await waitFor(
+    "8 daemon.registered events",
+    async () => (await stack.events.read("daemon.registered")).filter((e) => e.event.meta!.workspaceId === ws.workspaceId).length === 8,
+  );
   const registered = (await stack.events.read("runtime.registered")).filter((e) => e.event.meta!.workspaceId === ws.workspaceId);
   t.is(registered.length, 2, "runtime.registered exactly once per row");
 });
@@ -206,19 +245,37 @@ test("legacy merge folds every case-insensitive match into the new runtime, movi
   const oldUpper = runtimesOf(await register(ws.member.pat, registration(ws, { daemon_id: "Host.local" })))[0]!;
   const oldLower = runtimesOf(await register(ws.member.pat, registration(ws, { daemon_id: "host.local" })))[0]!;
   const oldBare = runtimesOf(await register(ws.member.pat, registration(ws, { daemon_id: "host" })))[0]!;
-  const otherProvider = runtimesOf(await register(ws.member.pat, registration(ws, {
-    daemon_id: "host",
-    runtimes: [{ type: "codex", version: "1", status: "online" }],
-  })))[0]!;
-  const agent = (await stack.registry.upsertAgent({
-    workspaceId: ws.workspaceId, runtimeId: oldLower.id, name: "helper", instructions: "", customEnv: {}, customArgs: [],
-    runtimeConfigJson: "", skills: [], maxConcurrentTasks: 0, visibility: "",
-  })).agent!;
+  const otherProvider = runtimesOf(
+    await register(
+      ws.member.pat,
+      registration(ws, {
+        daemon_id: "host",
+        runtimes: [{ type: "codex", version: "1", status: "online" }],
+      }),
+    ),
+  )[0]!;
+  const agent = (
+    await stack.registry.upsertAgent({
+      workspaceId: ws.workspaceId,
+      runtimeId: oldLower.id,
+      name: "helper",
+      instructions: "",
+      customEnv: {},
+      customArgs: [],
+      runtimeConfigJson: "",
+      skills: [],
+      maxConcurrentTasks: 0,
+      visibility: "",
+    })
+  ).agent!;
 
-  const answer = await register(ws.member.pat, registration(ws, {
-    daemon_id: "3f1c-new-uuid",
-    legacy_daemon_ids: ["HOST.LOCAL", " host ", "", "host.local"],
-  }));
+  const answer = await register(
+    ws.member.pat,
+    registration(ws, {
+      daemon_id: "3f1c-new-uuid",
+      legacy_daemon_ids: ["HOST.LOCAL", " host ", "", "host.local"],
+    }),
+  );
   const [merged] = runtimesOf(answer);
   t.is(answer.status, 200);
   const rows = await runtimeRows(ws.workspaceId);
@@ -236,22 +293,35 @@ test("legacy merge folds every case-insensitive match into the new runtime, movi
 test("custom runtimes are never merged, in either direction", async (t) => {
   const ws = await seedWorkspace(stack);
   const profile = await createProfile(ws, { display_name: "codex custom" });
-  const oldCustom = runtimesOf(await register(ws.member.pat, registration(ws, {
-    daemon_id: "oldhost",
-    runtimes: [{ type: "codex", version: "1", status: "online", profile_id: profile }],
-  })))[0]!;
-  const oldBuiltIn = runtimesOf(await register(ws.member.pat, registration(ws, {
-    daemon_id: "oldhost",
-    runtimes: [{ type: "codex", version: "1", status: "online" }],
-  })))[0]!;
-  const answer = await register(ws.member.pat, registration(ws, {
-    daemon_id: "new-daemon",
-    legacy_daemon_ids: ["oldhost"],
-    runtimes: [
-      { type: "codex", version: "1", status: "online" },
-      { type: "codex", version: "1", status: "online", profile_id: profile },
-    ],
-  }));
+  const oldCustom = runtimesOf(
+    await register(
+      ws.member.pat,
+      registration(ws, {
+        daemon_id: "oldhost",
+        runtimes: [{ type: "codex", version: "1", status: "online", profile_id: profile }],
+      }),
+    ),
+  )[0]!;
+  const oldBuiltIn = runtimesOf(
+    await register(
+      ws.member.pat,
+      registration(ws, {
+        daemon_id: "oldhost",
+        runtimes: [{ type: "codex", version: "1", status: "online" }],
+      }),
+    ),
+  )[0]!;
+  const answer = await register(
+    ws.member.pat,
+    registration(ws, {
+      daemon_id: "new-daemon",
+      legacy_daemon_ids: ["oldhost"],
+      runtimes: [
+        { type: "codex", version: "1", status: "online" },
+        { type: "codex", version: "1", status: "online", profile_id: profile },
+      ],
+    }),
+  );
   const [builtIn, custom] = runtimesOf(answer);
   const ids = (await runtimeRows(ws.workspaceId)).map((r) => r.id);
   t.true(ids.includes(oldCustom.id), "the old custom row is not folded into the new built-in");
@@ -285,8 +355,7 @@ test("deregister: ids validated first, foreign and unknown ids skipped, one runt
   });
   // A marker proves the relay has passed the second deregister.
   await register(a.member.pat, registration(a, { daemon_id: "marker" }));
-  await waitFor("the marker", async () =>
-    (await stack.events.read("daemon.registered")).some((e) => e.event.daemonId === "marker"));
+  await waitFor("the marker", async () => (await stack.events.read("daemon.registered")).some((e) => e.event.daemonId === "marker"));
   t.is((await stack.events.read("runtime.offline")).filter((e) => e.event.runtimeId === mine.id).length, 1);
   t.is(offline[0]!.event.reason, 1, "reason: deregister");
 });

@@ -126,10 +126,22 @@ test("a second update while one is in flight answers 409; once it ends, a new on
   const runtimeId = await seedRuntime(stack, ws);
   const first = await post(`${runtimePath(runtimeId)}/update`, ws.member.pat, { target_version: "1.0.0" });
   const { id } = idAndTimes(t, first);
-  isError(t, await post(`${runtimePath(runtimeId)}/update`, ws.owner.pat, { target_version: "1.0.1" }), 409, "an update is already in progress for this runtime", "pending");
+  isError(
+    t,
+    await post(`${runtimePath(runtimeId)}/update`, ws.owner.pat, { target_version: "1.0.1" }),
+    409,
+    "an update is already in progress for this runtime",
+    "pending",
+  );
 
   await heartbeat(ws, runtimeId);
-  isError(t, await post(`${runtimePath(runtimeId)}/update`, ws.owner.pat, { target_version: "1.0.1" }), 409, "an update is already in progress for this runtime", "running");
+  isError(
+    t,
+    await post(`${runtimePath(runtimeId)}/update`, ws.owner.pat, { target_version: "1.0.1" }),
+    409,
+    "an update is already in progress for this runtime",
+    "running",
+  );
 
   await post(`/api/daemon/runtimes/${runtimeId}/update/${id}/result`, ws.member.pat, { status: "failed", error: "disk full" });
   const failed = await get(`${runtimePath(runtimeId)}/update/${id}`, ws.member.pat);
@@ -181,7 +193,19 @@ test("POST models (any member) queues a model list; the read-back shows the daem
     status: "completed",
     supported: false,
     models: [
-      { thinking: { default_level: "high", supported_levels: [{ description: "deep", label: "High", value: "high" }, { label: "Low", value: "low" }] }, default: true, label: "Opus", id: "opus", unknown: 1 },
+      {
+        thinking: {
+          default_level: "high",
+          supported_levels: [
+            { description: "deep", label: "High", value: "high" },
+            { label: "Low", value: "low" },
+          ],
+        },
+        default: true,
+        label: "Opus",
+        id: "opus",
+        unknown: 1,
+      },
       { provider: "anthropic", label: "Haiku", id: "haiku", default: false, thinking: {} },
     ],
   });
@@ -204,7 +228,10 @@ test("a failed model list keeps supported true and carries the daemon's error", 
   await post(`/api/daemon/runtimes/${runtimeId}/models/${id}/result`, ws.member.pat, { status: "failed", error: "cli missing" });
   const done = await get(`${runtimePath(runtimeId)}/models/${id}`, ws.member.pat);
   const { created, updated } = idAndTimes(t, done);
-  t.is(done.text, `{"id":"${id}","runtime_id":"${runtimeId}","status":"failed","supported":true,"error":"cli missing","created_at":"${created}","updated_at":"${updated}"}\n`);
+  t.is(
+    done.text,
+    `{"id":"${id}","runtime_id":"${runtimeId}","status":"failed","supported":true,"error":"cli missing","created_at":"${created}","updated_at":"${updated}"}\n`,
+  );
 });
 
 test("POST local-skills (owner only) queues a list; the read-back shows the skills in the original's field order", async (t) => {
@@ -260,7 +287,10 @@ test("POST local-skills/import (owner only) queues an import (exact bytes); the 
   t.is((await get(`${path}/${first.id}`, ws.member.pat)).text, plain.text);
 
   const ack = (await heartbeat(ws, runtimeId)).json as { pending_local_skill_imports: Array<{ id: string; skill_key: string }> };
-  t.deepEqual(ack.pending_local_skill_imports.map((i) => i.skill_key), ["pdf", "xlsx", "doc"]);
+  t.deepEqual(
+    ack.pending_local_skill_imports.map((i) => i.skill_key),
+    ["pdf", "xlsx", "doc"],
+  );
   await post(`/api/daemon/runtimes/${runtimeId}/local-skills/import/${first.id}/result`, ws.member.pat, {
     status: "completed",
     skill: { files: [{ content: "x", path: "ref.md" }], provider: "claude", source_path: "/s/pdf", content: "# PDF", description: "d", name: "PDF" },
@@ -290,7 +320,13 @@ test("import: the body's rules, in the original's order", async (t) => {
   isError(t, await post(path, ws.member.pat, { skill_key: "pdf", action: "overwrite" }), 400, "invalid target_skill_id", "missing target");
   isError(t, await post(path, ws.member.pat, { skill_key: "pdf", action: "overwrite", target_skill_id: "nope" }), 400, "invalid target_skill_id");
   isError(t, await post(path, ws.member.pat, { skill_key: "k".repeat(256) }), 400, "skill_key: too long (at most 255 characters)", "bounded");
-  isError(t, await post(path, ws.member.pat, { skill_key: "pdf", description: "d".repeat(16_385) }), 400, "description: too long (at most 16384 characters)", "bounded");
+  isError(
+    t,
+    await post(path, ws.member.pat, { skill_key: "pdf", description: "d".repeat(16_385) }),
+    400,
+    "description: too long (at most 16384 characters)",
+    "bounded",
+  );
 });
 
 test("an offline runtime: models, local skills and imports answer 503, even for a malformed import body", async (t) => {

@@ -18,7 +18,11 @@ test.after.always(async () => {
   await stack?.stop();
 });
 
-async function registerOne(ws: SeededWorkspace, runtime: Record<string, unknown> = { type: "claude", version: "1", status: "online" }, daemonId = `d-${randomUUID()}`) {
+async function registerOne(
+  ws: SeededWorkspace,
+  runtime: Record<string, unknown> = { type: "claude", version: "1", status: "online" },
+  daemonId = `d-${randomUUID()}`,
+) {
   const answer = await http(stack.gatewayUrl, "POST", "/api/daemon/register", {
     token: ws.member.pat,
     body: { workspace_id: ws.workspaceId, daemon_id: daemonId, runtimes: [runtime] },
@@ -98,8 +102,7 @@ test("deleting a profile is refused (409) while an active agent is bound to its 
   const gone = await t.throwsAsync(stack.registry.getRuntime({ runtimeId }));
   t.like(gone as object, { code: status.NOT_FOUND, details: "runtime not found" });
   t.deepEqual(await query(stack.db.url, "SELECT id FROM registry.agent WHERE id = $1", [agent!.id]), [], "archived agent removed");
-  const deleted = await waitFor("profile.deleted", async () =>
-    (await stack.events.read("profile.deleted")).find((e) => e.event.profileId === profileId));
+  const deleted = await waitFor("profile.deleted", async () => (await stack.events.read("profile.deleted")).find((e) => e.event.profileId === profileId));
   t.is(deleted.event.detachedRuntimeCount, 1);
 });
 

@@ -73,7 +73,10 @@ test("H-31 (what our data allows): while preparing, [] → {bundles:[]}, a ref w
 test("a task parked on a local directory is still preparing", async (t) => {
   const ws = await seedWorkspace(stack);
   const { runtimeId, taskId } = await dispatched(ws);
-  const wait = await http(stack.gatewayUrl, "POST", `/api/daemon/tasks/${taskId}/wait-local-directory`, { token: ws.member.pat, body: { reason: "repo (held by task 1234abcd)" } });
+  const wait = await http(stack.gatewayUrl, "POST", `/api/daemon/tasks/${taskId}/wait-local-directory`, {
+    token: ws.member.pat,
+    body: { reason: "repo (held by task 1234abcd)" },
+  });
   t.is(wait.status, 200, wait.text);
   t.is((await resolve(ws.member.pat, runtimeId, taskId, { skills: [] })).text, '{"bundles":[]}\n');
 });

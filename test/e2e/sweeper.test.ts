@@ -55,17 +55,21 @@ const chainDeadline = () => 4 * (config().STALE_THRESHOLD_MS + config().LIVENESS
  */
 async function untilSweepable(runtimeIds: string[]): Promise<void> {
   const { store, state } = stack.livenessService.deps;
-  await waitFor("the runtimes to be stale everywhere", async () => {
-    const cutoff = Date.now() - config().STALE_THRESHOLD_MS;
-    const rows = await query<{ stale: boolean }>(
-      stack.db.url,
-      "SELECT coalesce(last_seen_at, status_changed_at) < $2 AS stale FROM liveness.runtime_liveness WHERE runtime_id = ANY($1)",
-      [runtimeIds, new Date(cutoff)],
-    );
-    if (rows.length !== runtimeIds.length || !rows.every((row) => row.stale)) return false;
-    if (runtimeIds.some((id) => (state.runtimes.get(id)?.lastBeatAt ?? 0) > cutoff)) return false;
-    return (await Promise.all(runtimeIds.map((id) => store.isAlive(id)))).every((alive) => !alive);
-  }, { timeoutMs: chainDeadline(), intervalMs: config().HEARTBEAT_INTERVAL_MS / 2 });
+  await waitFor(
+    "the runtimes to be stale everywhere",
+    async () => {
+      const cutoff = Date.now() - config().STALE_THRESHOLD_MS;
+      const rows = await query<{ stale: boolean }>(
+        stack.db.url,
+        "SELECT coalesce(last_seen_at, status_changed_at) < $2 AS stale FROM liveness.runtime_liveness WHERE runtime_id = ANY($1)",
+        [runtimeIds, new Date(cutoff)],
+      );
+      if (rows.length !== runtimeIds.length || !rows.every((row) => row.stale)) return false;
+      if (runtimeIds.some((id) => (state.runtimes.get(id)?.lastBeatAt ?? 0) > cutoff)) return false;
+      return (await Promise.all(runtimeIds.map((id) => store.isAlive(id)))).every((alive) => !alive);
+    },
+    { timeoutMs: chainDeadline(), intervalMs: config().HEARTBEAT_INTERVAL_MS / 2 },
+  );
 }
 
 const skippedSweeps = async (reason: string) =>
@@ -102,10 +106,14 @@ test.serial("the sweeper takes a silent runtime offline with one event; a beatin
   await beat(ws, silent);
   const stop = keepBeating(ws, live);
   try {
-    await waitFor("the silent runtime to be swept", async () => {
-      await sweepOnce(stack.livenessService.deps);
-      return (await statusOf(silent)) === "offline";
-    }, { timeoutMs: 6_000, intervalMs: 200 });
+    await waitFor(
+      "the silent runtime to be swept",
+      async () => {
+        await sweepOnce(stack.livenessService.deps);
+        return (await statusOf(silent)) === "offline";
+      },
+      { timeoutMs: 6_000, intervalMs: 200 },
+    );
     await sweepOnce(stack.livenessService.deps);
     t.is(await statusOf(live), "online");
     const events = await waitFor("runtime.offline", async () => {
@@ -124,14 +132,18 @@ test.serial("two sweepers never both act: one holding the lock blocks the other;
   const ws = await seedWorkspace(stack);
   const runtimeId = await seedRuntime(stack, ws);
   await beat(ws, runtimeId);
-  await waitFor("the runtime to look dead", async () => {
-    const rows = await query<{ stale: boolean }>(
-      stack.db.url,
-      "SELECT last_seen_at < now() - interval '1200 milliseconds' AS stale FROM liveness.runtime_liveness WHERE runtime_id = $1",
-      [runtimeId],
-    );
-    return rows[0]!.stale;
-  }, { timeoutMs: 5_000, intervalMs: 100 });
+  await waitFor(
+    "the runtime to look dead",
+    async () => {
+      const rows = await query<{ stale: boolean }>(
+        stack.db.url,
+        "SELECT last_seen_at < now() - interval '1200 milliseconds' AS stale FROM liveness.runtime_liveness WHERE runtime_id = $1",
+        [runtimeId],
+      );
+      return rows[0]!.stale;
+    },
+    { timeoutMs: 5_000, intervalMs: 100 },
+  );
   await waitFor("its key to expire", async () => !(await stack.livenessService.deps.store.isAlive(runtimeId)), { timeoutMs: 5_000 });
 
   const holder = new pg.Client({ connectionString: stack.db.url });
@@ -156,7 +168,7 @@ test.serial("two sweepers never both act: one holding the lock blocks the other;
       sweepOnce(stack.livenessService.deps),
       sweepOnce(second.deps),
     ]);
-      t.is(results.flatMap((r) => r.offline).filter((id) => id === runtimeId).length, 1, "flipped by exactly one sweep");
+    t.is(results.flatMap((r) => r.offline).filter((id) => id === runtimeId).length, 1, "flipped by exactly one sweep");
     t.is(await statusOf(runtimeId), "offline");
   } finally {
     await second.stop();
@@ -210,7 +222,10 @@ test.serial("one sweep takes at most half the online fleet offline", async (t) =
   for (const id of runtimes) t.is((await beat(ws, id)).status, 200);
   const stop = keepBeating(ws, live);
   try {
-    t.deepEqual(await Promise.all(runtimes.map(statusOf)), runtimes.map(() => "online"));
+    t.deepEqual(
+      await Promise.all(runtimes.map(statusOf)),
+      runtimes.map(() => "online"),
+    );
     await untilSweepable(runtimes);
     const online = runtimes.length + 1;
     const limit = Math.floor(online * config().SWEEP_MAX_FRACTION);
@@ -235,10 +250,14 @@ test.serial("a runtime that registers and never beats is swept a stale threshold
     t.is(runtime!.status, "online", "register writes it online");
     const registeredAt = runtime!.lastSeenAt!.getTime();
     await waitFor("liveness to count it online", async () => (await statusOf(runtimeId)) === "online");
-    const sweptAt = await waitFor("the silent runtime to be swept", async () => {
-      const startedAt = Date.now();
-      return (await sweepOnce(deps)).offline.includes(runtimeId) ? startedAt : false;
-    }, { timeoutMs: chainDeadline(), intervalMs: config().STALE_THRESHOLD_MS / 10 });
+    const sweptAt = await waitFor(
+      "the silent runtime to be swept",
+      async () => {
+        const startedAt = Date.now();
+        return (await sweepOnce(deps)).offline.includes(runtimeId) ? startedAt : false;
+      },
+      { timeoutMs: chainDeadline(), intervalMs: config().STALE_THRESHOLD_MS / 10 },
+    );
     t.true(sweptAt >= registeredAt + config().STALE_THRESHOLD_MS, "not before a stale threshold after the registration");
     await waitFor("runtime.offline (stale)", async () => (await offlineEvents(runtimeId)).length === round);
     await waitFor("the registry to follow", async () => (await stack.registry.getRuntime({ runtimeId })).runtime!.status === "offline");
@@ -264,15 +283,22 @@ test.serial("a fleet-wide silence is our outage: no sweep, one warning; when bea
     for (let i = 0; i < 3; i++) t.like(await sweepOnce(sweeper), { swept: true, offline: [], skipped: "fleet_silent" });
     t.is((await skippedSweeps("fleet_silent")) - before, 3, "each skipped sweep is counted");
     t.is(logged("the whole fleet is silent"), 1, "warned once per silence, not per sweep");
-    t.deepEqual(await Promise.all(fleet.map(statusOf)), fleet.map(() => "online"));
+    t.deepEqual(
+      await Promise.all(fleet.map(statusOf)),
+      fleet.map(() => "online"),
+    );
 
     // Beats come back, through the gateway, to the other replica.
     const resumedAt = Date.now();
     stops.push(keepBeating(ws, first));
-    const resumed = await waitFor("the sweeper to hear beats again", async () => {
-      const result = await sweepOnce(sweeper);
-      return result.skipped === "fleet_silent" ? false : result;
-    }, { timeoutMs: chainDeadline(), intervalMs: config().FLUSH_TICK_MS / 3 });
+    const resumed = await waitFor(
+      "the sweeper to hear beats again",
+      async () => {
+        const result = await sweepOnce(sweeper);
+        return result.skipped === "fleet_silent" ? false : result;
+      },
+      { timeoutMs: chainDeadline(), intervalMs: config().FLUSH_TICK_MS / 3 },
+    );
     t.like(resumed, { offline: [], skipped: "resume_grace" });
     const holdUntil = resumed.holdUntil!.getTime();
     t.true(holdUntil >= resumedAt + config().STALE_THRESHOLD_MS, "a stale threshold of grace from the first beat back");
@@ -280,13 +306,17 @@ test.serial("a fleet-wide silence is our outage: no sweep, one warning; when bea
     stops.push(keepBeating(ws, late));
 
     const gone: string[] = [];
-    await waitFor("the runtimes that died in the outage to be swept", async () => {
-      const startedAt = Date.now();
-      const result = await sweepOnce(sweeper);
-      if (startedAt < holdUntil) t.like(result, { offline: [], skipped: "resume_grace" }, "nothing is swept during the grace");
-      gone.push(...result.offline);
-      return gone.length >= dead.length;
-    }, { timeoutMs: chainDeadline(), intervalMs: config().STALE_THRESHOLD_MS / 10 });
+    await waitFor(
+      "the runtimes that died in the outage to be swept",
+      async () => {
+        const startedAt = Date.now();
+        const result = await sweepOnce(sweeper);
+        if (startedAt < holdUntil) t.like(result, { offline: [], skipped: "resume_grace" }, "nothing is swept during the grace");
+        gone.push(...result.offline);
+        return gone.length >= dead.length;
+      },
+      { timeoutMs: chainDeadline(), intervalMs: config().STALE_THRESHOLD_MS / 10 },
+    );
     t.deepEqual([...gone].sort(), [...dead].sort());
     t.is(await statusOf(first), "online");
     t.is(await statusOf(late), "online");
@@ -304,12 +334,16 @@ test.serial("below SWEEP_SILENCE_MIN_FLEET a total silence is real: the silent r
   for (const id of fleet) t.is((await beat(ws, id)).status, 200);
   await untilSweepable(fleet);
   const gone: string[] = [];
-  await waitFor("the whole small fleet to be swept", async () => {
-    const result = await sweepOnce(stack.livenessService.deps);
-    t.is(result.skipped, undefined);
-    gone.push(...result.offline);
-    return gone.length >= fleet.length;
-  }, { timeoutMs: chainDeadline(), intervalMs: 50 });
+  await waitFor(
+    "the whole small fleet to be swept",
+    async () => {
+      const result = await sweepOnce(stack.livenessService.deps);
+      t.is(result.skipped, undefined);
+      gone.push(...result.offline);
+      return gone.length >= fleet.length;
+    },
+    { timeoutMs: chainDeadline(), intervalMs: 50 },
+  );
   t.deepEqual([...gone].sort(), [...fleet].sort());
 });
 
@@ -318,11 +352,11 @@ test.serial("a runtime lookup that cannot reach the registry is a 503 heartbeat 
   const runtimeId = await seedRuntime(stack, ws);
   // A liveness replica with an empty directory and no way to reach the registry.
   const db = await createTestDatabase();
-  const broken = await startLiveness(loadLivenessConfig({ ...stack.env, DATABASE_URL: db.url, LIVENESS_GRPC_PORT: "0", REGISTRY_GRPC_ADDR: "127.0.0.1:1" }), log);
-  const gateway = await startGateway(
-    loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0", LIVENESS_GRPC_ADDR: `127.0.0.1:${broken.port}` }),
+  const broken = await startLiveness(
+    loadLivenessConfig({ ...stack.env, DATABASE_URL: db.url, LIVENESS_GRPC_PORT: "0", REGISTRY_GRPC_ADDR: "127.0.0.1:1" }),
     log,
   );
+  const gateway = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0", LIVENESS_GRPC_ADDR: `127.0.0.1:${broken.port}` }), log);
   try {
     const client = createClient(LivenessServiceService, `127.0.0.1:${broken.port}`);
     const error = await t.throwsAsync(client.heartbeat({ runtimeId, supportsBatchImport: true }));

@@ -3,12 +3,7 @@ import test from "ava";
 import { LIMITS } from "@controlplane/config";
 import { isServiceError, status } from "@controlplane/grpc";
 import { listAllMessages, listAllPendingTasks, listAllTasks } from "../../services/gateway/src/paging.js";
-import {
-  ListMessagesResponse,
-  ListTasksResponse,
-  type ListMessagesRequest,
-  type TaskMessage,
-} from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { ListMessagesResponse, ListTasksResponse, type ListMessagesRequest, type TaskMessage } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { query, waitFor } from "@controlplane/testkit";
 import { http } from "../support/http.js";
 import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
@@ -71,12 +66,15 @@ test("more than 8 MiB of messages read back complete and in order, page by page 
   const { agentId } = await setup();
   const { task } = await enqueue(stack, agentId);
   // 48 messages of ~200 KB: 9.6 MB, past gRPC's 8 MiB; seqs repeat in threes.
-  const sent = Array.from({ length: 48 }, (_, i): TaskMessage => ({
-    taskId: task.id,
-    seq: Math.floor(i / 3),
-    type: "text",
-    content: `msg-${String(i).padStart(8, "0")}:${"x".repeat(200_000)}`,
-  }));
+  const sent = Array.from(
+    { length: 48 },
+    (_, i): TaskMessage => ({
+      taskId: task.id,
+      seq: Math.floor(i / 3),
+      type: "text",
+      content: `msg-${String(i).padStart(8, "0")}:${"x".repeat(200_000)}`,
+    }),
+  );
   for (let i = 0; i < sent.length; i += 8) {
     t.is((await stack.tasks.appendMessages({ taskId: task.id, messages: sent.slice(i, i + 8) })).stored, 8);
   }
@@ -94,31 +92,47 @@ test("more than 8 MiB of messages read back complete and in order, page by page 
   const paged = pages.flatMap((page) => page.messages);
   const expected = await storedContents(task.id);
   t.is(paged.length, sent.length);
-  t.deepEqual(paged.map((m) => m.content), expected, "storage order, complete, nothing twice");
+  t.deepEqual(
+    paged.map((m) => m.content),
+    expected,
+    "storage order, complete, nothing twice",
+  );
   t.deepEqual(new Set(paged.map(marker)), new Set(sent.map(marker)));
 
   const viaGateway = await listAllMessages({ tasks: stack.tasks }, { taskId: task.id });
-  t.deepEqual(viaGateway.map((m) => m.content), expected);
+  t.deepEqual(
+    viaGateway.map((m) => m.content),
+    expected,
+  );
   const sinceSeven = await listAllMessages({ tasks: stack.tasks }, { taskId: task.id, since: 7 });
-  t.deepEqual(sinceSeven.map((m) => m.seq), paged.filter((m) => m.seq > 7).map((m) => m.seq));
+  t.deepEqual(
+    sinceSeven.map((m) => m.seq),
+    paged.filter((m) => m.seq > 7).map((m) => m.seq),
+  );
 });
 
 test("pages are exact when seqs repeat: small pages reproduce the storage order", async (t) => {
   const { agentId } = await setup();
   const { task } = await enqueue(stack, agentId);
   for (let batch = 0; batch < 6; batch++) {
-    const messages = Array.from({ length: 50 }, (_, i): TaskMessage => ({
-      taskId: task.id,
-      seq: (batch * 50 + i) % 7,
-      type: "text",
-      content: `m-${batch}-${i}`,
-    }));
+    const messages = Array.from(
+      { length: 50 },
+      (_, i): TaskMessage => ({
+        taskId: task.id,
+        seq: (batch * 50 + i) % 7,
+        type: "text",
+        content: `m-${batch}-${i}`,
+      }),
+    );
     await stack.tasks.appendMessages({ taskId: task.id, messages });
   }
   const pages = await readPages({ taskId: task.id, pageSize: 7 });
   t.is(pages.length, Math.ceil(300 / 7));
   t.true(pages.every((page) => page.messages.length <= 7));
-  t.deepEqual(pages.flatMap((page) => page.messages.map((m) => m.content)), await storedContents(task.id));
+  t.deepEqual(
+    pages.flatMap((page) => page.messages.map((m) => m.content)),
+    await storedContents(task.id),
+  );
   const error = await refusal(stack.tasks.listMessages({ taskId: task.id, pageToken: "not-a-token" }));
   t.deepEqual(error, { code: status.INVALID_ARGUMENT, details: "invalid page_token" });
 });
@@ -183,7 +197,14 @@ test("complete with output containing NUL completes the task with the NUL remove
   const other = (await enqueue(stack, agentId)).task;
   await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
   await stack.tasks.startTask({ taskId: other.id });
-  const completed = await stack.tasks.completeTask({ taskId: other.id, prUrl: "u\u0000", output: "a\u0000b", sessionId: "s\u00001", workDir: "/w\u0000", sessionRolloutMissing: false });
+  const completed = await stack.tasks.completeTask({
+    taskId: other.id,
+    prUrl: "u\u0000",
+    output: "a\u0000b",
+    sessionId: "s\u00001",
+    workDir: "/w\u0000",
+    sessionRolloutMissing: false,
+  });
   t.true(completed.transitioned);
   t.deepEqual(await stored(other.id), [{ status: "completed", output: "ab", session_id: "s1" }]);
 });
@@ -268,10 +289,13 @@ test("complete and fail refuse fields over their bounds before changing anything
     code: status.INVALID_ARGUMENT,
     details: "work_dir too long",
   });
-  t.deepEqual(await refusal(stack.tasks.failTask({ taskId: task.id, error: "e".repeat(LIMITS.TEXT_CHARS + 1), failureReason: "", sessionRolloutMissing: false })), {
-    code: status.INVALID_ARGUMENT,
-    details: "error too long",
-  });
+  t.deepEqual(
+    await refusal(stack.tasks.failTask({ taskId: task.id, error: "e".repeat(LIMITS.TEXT_CHARS + 1), failureReason: "", sessionRolloutMissing: false })),
+    {
+      code: status.INVALID_ARGUMENT,
+      details: "error too long",
+    },
+  );
   t.is((await stack.tasks.getTask({ taskId: task.id })).task!.status, "running");
 });
 
@@ -281,7 +305,14 @@ test("ListTasks pages stay within the byte budget when tasks carry 1 MiB results
     const { task } = await enqueue(stack, agentId);
     await stack.tasks.claimTask({ runtimeId, waitMs: 0 });
     await stack.tasks.startTask({ taskId: task.id });
-    await stack.tasks.completeTask({ taskId: task.id, prUrl: "", output: "r".repeat(LIMITS.TEXT_CHARS), sessionId: "", workDir: "", sessionRolloutMissing: false });
+    await stack.tasks.completeTask({
+      taskId: task.id,
+      prUrl: "",
+      output: "r".repeat(LIMITS.TEXT_CHARS),
+      sessionId: "",
+      workDir: "",
+      sessionRolloutMissing: false,
+    });
   }
   const expected = (
     await query<{ id: string }>(stack.db.url, "SELECT id FROM taskqueue.task WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC", [ws.workspaceId])
@@ -293,9 +324,15 @@ test("ListTasks pages stay within the byte budget when tasks carry 1 MiB results
   t.true(ListTasksResponse.encode(first).finish().length < 4 * 1024 * 1024);
   t.not(first.nextPageToken, "");
   const all = await listAllTasks({ tasks: stack.tasks }, { workspaceId: ws.workspaceId, activeOnly: false });
-  t.deepEqual(all.map((task) => task.id), expected);
+  t.deepEqual(
+    all.map((task) => task.id),
+    expected,
+  );
   const oneByOne = await listAllTasks({ tasks: stack.tasks }, { workspaceId: ws.workspaceId, activeOnly: false, pageSize: 1 });
-  t.deepEqual(oneByOne.map((task) => task.id), expected);
+  t.deepEqual(
+    oneByOne.map((task) => task.id),
+    expected,
+  );
   t.deepEqual((await listAllTasks({ tasks: stack.tasks }, { workspaceId: ws.workspaceId, activeOnly: false }, { maxTasks: 4 })).length, 4);
 
   for (const priority of [1, 3, 3, 2, 3, 0, 2]) await enqueue(stack, agentId, { priority, issueId: randomUUID() });
@@ -314,7 +351,13 @@ test("ListTasks pages stay within the byte budget when tasks carry 1 MiB results
     pages.push(page.tasks.map((task) => task.id));
     pageToken = page.nextPageToken || undefined;
   } while (pageToken);
-  t.deepEqual(pages.map((page) => page.length), [2, 2, 2, 1]);
+  t.deepEqual(
+    pages.map((page) => page.length),
+    [2, 2, 2, 1],
+  );
   t.deepEqual(pages.flat(), pending);
-  t.deepEqual((await listAllPendingTasks({ tasks: stack.tasks }, { runtimeId })).map((task) => task.id), pending);
+  t.deepEqual(
+    (await listAllPendingTasks({ tasks: stack.tasks }, { runtimeId })).map((task) => task.id),
+    pending,
+  );
 });

@@ -23,8 +23,7 @@ test.after.always(async () => {
 const TODAY = {
   "x-client-capabilities": "skill-bundles-v1,coalesced-comments-v1,execution-manifest-v1,agent-skill-v1,remote-mcp-v1,local-worktree-v1,rpc-v1",
 };
-const today = (token: string, path: string, body?: unknown) =>
-  http(stack.gatewayUrl, "POST", `/api/daemon${path}`, { token, body, headers: TODAY });
+const today = (token: string, path: string, body?: unknown) => http(stack.gatewayUrl, "POST", `/api/daemon${path}`, { token, body, headers: TODAY });
 const seedEra = (token: string, path: string, body?: unknown) => http(stack.gatewayUrl, "POST", `/api/daemon${path}`, { token, body });
 const rawAck = (token: string, taskId: string, rawBody?: string) =>
   http(stack.gatewayUrl, "POST", `/api/daemon/tasks/${taskId}/cancel-ack`, { token, rawBody, headers: TODAY });
@@ -186,7 +185,10 @@ test("complete and fail answer 500, not 400, when the write fails underneath, so
        RETURN NEW;
      END $$`,
   );
-  await query(stack.db.url, "CREATE TRIGGER test_refuse_terminal BEFORE UPDATE ON taskqueue.task FOR EACH ROW EXECUTE FUNCTION taskqueue.test_refuse_terminal()");
+  await query(
+    stack.db.url,
+    "CREATE TRIGGER test_refuse_terminal BEFORE UPDATE ON taskqueue.task FOR EACH ROW EXECUTE FUNCTION taskqueue.test_refuse_terminal()",
+  );
   try {
     const completed = await today(s.token, `/tasks/${completing.id}/complete`, { output: "ok" });
     t.is(completed.status, 500);

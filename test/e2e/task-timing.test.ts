@@ -35,11 +35,13 @@ async function setup() {
 }
 
 const statusOf = async (taskId: string) =>
-  (await query<{ status: string; failure_reason: string | null; error: string | null }>(
-    stack.db.url,
-    "SELECT status, failure_reason, error FROM taskqueue.task WHERE id = $1",
-    [taskId],
-  ))[0]!;
+  (
+    await query<{ status: string; failure_reason: string | null; error: string | null }>(
+      stack.db.url,
+      "SELECT status, failure_reason, error FROM taskqueue.task WHERE id = $1",
+      [taskId],
+    )
+  )[0]!;
 
 const childrenOf = (taskId: string) =>
   query<{ id: string; status: string; attempt: number; session_id: string | null }>(
@@ -64,7 +66,8 @@ test("a claim answer that never arrived is handed out again after the recovery w
   t.is(again.id, task.id);
   t.not(again.auth_token, first.task.auth_token);
   const dispatched = await waitFor("one dispatch event only", async () =>
-    (await stack.events.read("task.dispatched")).filter((e) => e.event.task!.taskId === task.id));
+    (await stack.events.read("task.dispatched")).filter((e) => e.event.task!.taskId === task.id),
+  );
   t.is(dispatched.length, 1, "a re-delivery is not a new dispatch");
 });
 
@@ -100,10 +103,13 @@ test("runtime.offline (stale): in-flight tasks fail with runtime_offline; issue 
     const rows = [await statusOf(issueTask.id), await statusOf(autopilotTask.id)];
     return rows.every((r) => r.status === "failed") ? rows : undefined;
   });
-  t.deepEqual(failed.map((r) => [r.failure_reason, r.error]), [
-    ["runtime_offline", "runtime went offline"],
-    ["runtime_offline", "runtime went offline"],
-  ]);
+  t.deepEqual(
+    failed.map((r) => [r.failure_reason, r.error]),
+    [
+      ["runtime_offline", "runtime went offline"],
+      ["runtime_offline", "runtime went offline"],
+    ],
+  );
   const [retry] = await childrenOf(issueTask.id);
   t.like(retry!, { status: "queued", attempt: 2, session_id: "s-1" });
   t.deepEqual(await childrenOf(autopilotTask.id), [], "autopilot runs are not retried");
@@ -151,7 +157,12 @@ test("a legacy merge moves the old runtime's tasks to the new runtime", async (t
   const { task } = await enqueue(stack, agentId);
   const registered = await http(stack.gatewayUrl, "POST", "/api/daemon/register", {
     token: ws.member.pat,
-    body: { workspace_id: ws.workspaceId, daemon_id: randomUUID(), legacy_daemon_ids: ["OLDHOST.local"], runtimes: [{ type: "claude", version: "1", status: "online" }] },
+    body: {
+      workspace_id: ws.workspaceId,
+      daemon_id: randomUUID(),
+      legacy_daemon_ids: ["OLDHOST.local"],
+      runtimes: [{ type: "claude", version: "1", status: "online" }],
+    },
   });
   const newRuntime = (registered.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
   const claimed = await waitFor("the task to be claimable on the new runtime", async () => {
@@ -192,7 +203,9 @@ test("a daemon extending its prepare lease keeps its task past the recovery wind
   // newer dispatched_at), or the sweeper's dispatch timeout fails it, whichever comes first.
   const outcome = await waitFor("the re-delivery or the timeout", async () => {
     await claimOverHttp(stack, token, runtimeId);
-    const [now] = await query<{ status: string; dispatched_at: Date | null }>(stack.db.url, "SELECT status, dispatched_at FROM taskqueue.task WHERE id = $1", [task.id]);
+    const [now] = await query<{ status: string; dispatched_at: Date | null }>(stack.db.url, "SELECT status, dispatched_at FROM taskqueue.task WHERE id = $1", [
+      task.id,
+    ]);
     if (now!.status === "failed") return "timed out";
     return now!.dispatched_at && now!.dispatched_at.getTime() > row!.dispatched_at.getTime() ? "re-delivered" : undefined;
   });

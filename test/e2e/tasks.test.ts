@@ -32,7 +32,7 @@ async function setup() {
   return { ws, runtimeId, agentId, token: ws.member.pat };
 }
 
-test("claim answers {\"task\":null} when nothing is queued, and the full task when something is (golden)", async (t) => {
+test('claim answers {"task":null} when nothing is queued, and the full task when something is (golden)', async (t) => {
   const { ws, runtimeId, agentId, token } = await setup();
   const empty = await claimOverHttp(stack, token, runtimeId);
   t.is(empty.status, 200);
@@ -88,7 +88,9 @@ test("start, complete and fail answer the task (golden); tokens are revoked at t
   t.is(startedBody, golden(new URL("golden/start.json", import.meta.url), startedBody));
 
   const tokenHash = createHash("sha256").update(claimedFirst.auth_token!).digest("hex");
-  const stored = await query<{ token_hash: string; user_id: string }>(stack.db.url, "SELECT token_hash, user_id FROM taskqueue.task_token WHERE task_id = $1", [first.id]);
+  const stored = await query<{ token_hash: string; user_id: string }>(stack.db.url, "SELECT token_hash, user_id FROM taskqueue.task_token WHERE task_id = $1", [
+    first.id,
+  ]);
   t.deepEqual(stored, [{ token_hash: tokenHash, user_id: ws.member.userId }], "stored hashed, bound to the runtime's owner");
 
   const completed = await post(token, `/tasks/${first.id}/complete`, {
@@ -99,10 +101,7 @@ test("start, complete and fail answer the task (golden); tokens are revoked at t
     branch_name: "fix-login",
   });
   t.is(completed.status, 200);
-  const completedBody = normalize(completed.text, { ...names, issue: first.issueId! }).replaceAll(
-    first.id.replaceAll("-", "").slice(0, 8),
-    "<first8>",
-  );
+  const completedBody = normalize(completed.text, { ...names, issue: first.issueId! }).replaceAll(first.id.replaceAll("-", "").slice(0, 8), "<first8>");
   t.is(completedBody, golden(new URL("golden/complete.json", import.meta.url), completedBody));
   t.deepEqual(await query(stack.db.url, "SELECT 1 FROM taskqueue.task_token WHERE task_id = $1", [first.id]), [], "revoked on complete");
 
@@ -142,8 +141,7 @@ test("illegal transitions: start and wait answer 400; complete and fail answer t
   t.deepEqual([first.status, replay.status, lateFail.status], [200, 200, 200]);
   t.is(replay.text, first.text, "a replayed report gets the same answer");
   t.like(lateFail.json as object, { status: "completed", error: null });
-  await waitFor("task.completed", async () =>
-    (await stack.events.read("task.completed")).some((e) => e.event.task!.taskId === task.id));
+  await waitFor("task.completed", async () => (await stack.events.read("task.completed")).some((e) => e.event.task!.taskId === task.id));
   // A marker event after the replays proves none of them published anything.
   const marker = (await enqueue(stack, agentId)).task;
   await waitFor("the marker", async () => (await stack.events.read("task.queued")).some((e) => e.event.task!.taskId === marker.id));
@@ -189,7 +187,12 @@ test("messages: secrets redacted before storing and publishing; since filters; e
   const sent = await post(token, `/tasks/${task.id}/messages`, {
     messages: [
       { seq: 1, type: "text", content: "using key sk-abcdefghijklmnopqrstuvwxyz123456 now" },
-      { seq: 2, type: "tool_use", tool: "bash", input: { command: "curl -H 'Authorization: Bearer abc.def.ghi' x", nested: { token: "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" } } },
+      {
+        seq: 2,
+        type: "tool_use",
+        tool: "bash",
+        input: { command: "curl -H 'Authorization: Bearer abc.def.ghi' x", nested: { token: "ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" } },
+      },
       { seq: 3, type: "tool_result", output: "DATABASE_URL=postgres://u:pw@db/x\nAKIAABCDEFGHIJKLMNOP" },
     ],
   });
@@ -205,12 +208,14 @@ test("messages: secrets redacted before storing and publishing; since filters; e
   // The original's order: the connection string first, then the whole assignment up to the first space.
   t.is(messages[2]!.output, "[REDACTED CREDENTIAL] CONNECTION STRING]@db/x\n[REDACTED AWS KEY]");
   t.false(JSON.stringify(await query(stack.db.url, "SELECT * FROM taskqueue.task_message WHERE task_id = $1", [task.id])).includes("sk-abcdef"));
-  const published = await waitFor("task.messages", async () =>
-    (await stack.events.read("task.messages")).find((e) => e.event.task!.taskId === task.id));
+  const published = await waitFor("task.messages", async () => (await stack.events.read("task.messages")).find((e) => e.event.task!.taskId === task.id));
   // The event names the batch; the (redacted) bodies are read from the service.
   t.like(published.event, { firstSeq: 1, lastSeq: 3, count: 3, messages: [] });
   const since = await get(token, `/tasks/${task.id}/messages?since=2`);
-  t.deepEqual((since.json as Array<{ seq: number }>).map((m) => m.seq), [3]);
+  t.deepEqual(
+    (since.json as Array<{ seq: number }>).map((m) => m.seq),
+    [3],
+  );
   t.deepEqual((await get(token, `/tasks/${task.id}/messages?since=x`)).json, { error: "invalid since parameter" });
   t.deepEqual((await post(token, `/tasks/${task.id}/messages`, { messages: [{ seq: "1" }] })).json, { error: "invalid request body" });
 });

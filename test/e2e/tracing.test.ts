@@ -63,7 +63,11 @@ test("a daemon's register is one trace: HTTP -> gRPC client -> gRPC server -> SQ
   const registerServer = spans.find((s) => s.kind === SpanKind.SERVER && s.attributes["rpc.method"] === "RegisterDaemon");
   t.truthy(registerServer, "a SERVER span for RegisterDaemon");
   t.is(parentOf(registerServer!), idOf(registerClient!));
-  t.like(registerServer!.attributes, { "rpc.system": "grpc", "rpc.service": "controlplane.registry.v1.RuntimeRegistryService", request_id: "req-traced-register" });
+  t.like(registerServer!.attributes, {
+    "rpc.system": "grpc",
+    "rpc.service": "controlplane.registry.v1.RuntimeRegistryService",
+    request_id: "req-traced-register",
+  });
 
   // ...its statements are its children, named by their first line, with no parameter in sight...
   const statements = spans.filter((s) => s.attributes["db.system.name"] === "postgresql" && parentOf(s) === idOf(registerServer!));
@@ -73,7 +77,10 @@ test("a daemon's register is one trace: HTTP -> gRPC client -> gRPC server -> SQ
     t.false(statement.name.includes(ws.workspaceId), `no value in "${statement.name}"`);
     t.false(statement.name.includes("\n"));
   }
-  t.true(statements.some((s) => /^INSERT INTO "registry"\."outbox"/.test(s.name)), "the outbox INSERT is one of them");
+  t.true(
+    statements.some((s) => /^INSERT INTO "registry"\."outbox"/.test(s.name)),
+    "the outbox INSERT is one of them",
+  );
 
   // ...the event it wrote has a PRODUCER span, child of the handler's...
   const created = spans.find((s) => s.name === "create daemon.registered");
@@ -97,7 +104,10 @@ test("a daemon's register is one trace: HTTP -> gRPC client -> gRPC server -> SQ
   const settled = traceOf(traceId);
   const ids = new Set(settled.map(idOf));
   const roots = settled.filter((s) => parentOf(s) === undefined);
-  t.deepEqual(roots.map((s) => s.name), ["POST /api/daemon/register"]);
+  t.deepEqual(
+    roots.map((s) => s.name),
+    ["POST /api/daemon/register"],
+  );
   for (const span of settled) {
     if (span !== http) t.true(ids.has(parentOf(span)!), `${span.name}'s parent is in the trace`);
   }
@@ -124,7 +134,9 @@ test("an incoming traceparent is continued, and the gateway's answer is unchange
 test("a failing request's span carries its status; a 4xx is not a server fault", async (t) => {
   const answer = await register("not-a-token", "00000000-0000-0000-0000-000000000000", "nobody", { "x-request-id": "req-refused" });
   t.is(answer.status, 401);
-  const http = await waitFor("the HTTP span", () => exporter.getFinishedSpans().find((s) => s.attributes.request_id === "req-refused" && s.kind === SpanKind.SERVER && s.name.startsWith("POST")));
+  const http = await waitFor("the HTTP span", () =>
+    exporter.getFinishedSpans().find((s) => s.attributes.request_id === "req-refused" && s.kind === SpanKind.SERVER && s.name.startsWith("POST")),
+  );
   t.is(http.attributes["http.response.status_code"], 401);
   t.not(http.status.code, 2, "a refused request is not an error of ours");
 });

@@ -27,7 +27,11 @@ const goldenFile = (name: string) => new URL(`golden/${name}`, import.meta.url);
 test("the daemon's profile list (D6) is a Go map: runtime_profiles before workspace_id (golden)", async (t) => {
   const ws = await seedWorkspace(stack);
   const base = `/api/workspaces/${ws.workspaceId}/runtime-profiles`;
-  for (const [name, enabled] of [["Fast Claude", true], ["Off", false], ["Wrapped Codex", true]] as const) {
+  for (const [name, enabled] of [
+    ["Fast Claude", true],
+    ["Off", false],
+    ["Wrapped Codex", true],
+  ] as const) {
     const created = await http(stack.gatewayUrl, "POST", base, {
       token: ws.admin.pat,
       body: { display_name: name, protocol_family: name.includes("Codex") ? "codex" : "claude", command_name: "cmd", fixed_args: ["--x"], enabled },
@@ -53,7 +57,9 @@ test("gc-checks (D22–D25) are Go maps: completed_at / status / updated_at in k
   const at = new Date("2026-01-02T03:04:05.678Z");
   await stack.tasks.recordWorkItem({ item: { kind: "issue", id: issue, workspaceId: ws.workspaceId, status: "in_review", updatedAt: at } });
   await stack.tasks.recordWorkItem({ item: { kind: "chat_session", id: chat, workspaceId: ws.workspaceId, status: "archived", updatedAt: at } });
-  await stack.tasks.recordWorkItem({ item: { kind: "autopilot_run", id: run, workspaceId: ws.workspaceId, status: "completed", updatedAt: at, completedAt: at } });
+  await stack.tasks.recordWorkItem({
+    item: { kind: "autopilot_run", id: run, workspaceId: ws.workspaceId, status: "completed", updatedAt: at, completedAt: at },
+  });
   await stack.tasks.recordWorkItem({ item: { kind: "autopilot_run", id: idle, workspaceId: ws.workspaceId, status: "running", updatedAt: at } });
   const { token } = await stack.identity.issueDaemonToken({ workspaceId: ws.workspaceId, daemonId: "d", ttlSeconds: 0 });
   let body = "";
@@ -86,7 +92,12 @@ test("workspaces (U1): settings and repos decoded as Go maps, an empty descripti
   const settingsJson = '{"theme": "dark", "b": {"z": 1, "a": [2, {"y": true, "x": null}]}, "10": 1, "9": 2.50}';
   await stack.identity.updateWorkspace({
     workspaceId: ws.workspaceId,
-    repos: { repos: [{ url: " https://github.com/acme/app ", description: "main <app>" }, { url: "https://github.com/acme/lib", description: "" }] },
+    repos: {
+      repos: [
+        { url: " https://github.com/acme/app ", description: "main <app>" },
+        { url: "https://github.com/acme/lib", description: "" },
+      ],
+    },
     settingsJson,
     context: "Be kind.",
   });

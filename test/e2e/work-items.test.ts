@@ -183,10 +183,16 @@ test("issue routes take an identifier (PREFIX-42) as well as a UUID, within the 
 
   const active = await userRoute(ws, "GET", "/api/issues/ABC-42/active-task");
   t.is(active.status, 200);
-  t.deepEqual((active.json as { tasks: Array<{ id: string }> }).tasks.map((x) => x.id), [task.id]);
+  t.deepEqual(
+    (active.json as { tasks: Array<{ id: string }> }).tasks.map((x) => x.id),
+    [task.id],
+  );
   // The prefix is not checked, as in the original; lower case works too.
   t.is((await userRoute(ws, "GET", "/api/issues/zz-42/active-task")).status, 200);
-  t.deepEqual(((await userRoute(ws, "GET", "/api/issues/ABC-42/task-runs")).json as Array<{ id: string }>).map((x) => x.id), [task.id]);
+  t.deepEqual(
+    ((await userRoute(ws, "GET", "/api/issues/ABC-42/task-runs")).json as Array<{ id: string }>).map((x) => x.id),
+    [task.id],
+  );
   t.like((await userRoute(ws, "GET", "/api/issues/ABC-42/usage")).json as object, { task_count: 0 });
   t.is((await userRoute(ws, "GET", `/api/issues/${issue.id}/active-task`)).status, 200, "the UUID still works");
 

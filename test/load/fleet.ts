@@ -64,7 +64,9 @@ const runtimeIds = Array.from({ length: MAX }, () => randomUUID());
 if (MODES.includes("socket")) {
   const needed = Math.ceil(MAX / RUNTIMES_PER_DAEMON) + 1_000;
   const files = await ensureFileLimit(needed);
-  console.log(`open files: soft ${files.soft}, hard ${files.hard}${files.raised ? " (soft raised to the hard limit)" : ""}; ${needed} wanted here and in the gateway`);
+  console.log(
+    `open files: soft ${files.soft}, hard ${files.hard}${files.raised ? " (soft raised to the hard limit)" : ""}; ${needed} wanted here and in the gateway`,
+  );
   if (files.soft < needed) console.warn(`warning: too few file descriptors for ${needed - 1_000} sockets; some will fail to open`);
 }
 
@@ -394,11 +396,12 @@ async function measure(mode: Mode, size: number, pgPids: number[], natsServer: n
     socketInfo.rssAfter = row.rss.at(-1)!;
     socketInfo.heapAfter = await gatewayHeapMiB();
     const outcomes = await ackOutcomes();
-    socketInfo.outcomes = Object.entries(outcomes)
-      .map(([outcome, n]) => [outcome, n - (before.outcomes[outcome] ?? 0)] as const)
-      .filter(([outcome, n]) => outcome !== "sent" && n > 0)
-      .map(([outcome, n]) => `${outcome} ${n}`)
-      .join(", ") || "none";
+    socketInfo.outcomes =
+      Object.entries(outcomes)
+        .map(([outcome, n]) => [outcome, n - (before.outcomes[outcome] ?? 0)] as const)
+        .filter(([outcome, n]) => outcome !== "sent" && n > 0)
+        .map(([outcome, n]) => `${outcome} ${n}`)
+        .join(", ") || "none";
     closedDuring = socketsClosed;
     await closeAll(sockets);
     for (const ws of sockets) ws.removeAllListeners("message");
@@ -432,7 +435,11 @@ function printTable(rows: Row[]): void {
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const sep = (n: number) => n.toLocaleString("en-US");
   console.log();
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores)`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} (2 cores)`,
+  );
   console.log(
     "| mode | runtimes | target beats/s | achieved | p50 | p99 | not ok (failed/missed/no ack) | CPU gateway / liveness / registry / NATS / Postgres / load generator | CPU per beat gateway / liveness / generator | gateway GC, loop delay p99 | gateway RSS | first interval p99 | holds |",
   );
@@ -466,7 +473,11 @@ function printTable(rows: Row[]): void {
 
 try {
   await stats.connect();
-  console.log(`mode ${MODE}, sizes ${SIZES.join(", ")}; load average at the start: ${loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores)`);
+  console.log(
+    `mode ${MODE}, sizes ${SIZES.join(", ")}; load average at the start: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} (2 cores)`,
+  );
   ({ token } = await identity.issuePersonalAccessToken({ userId, name: "fleet", ttlSeconds: 3600 }));
   await identity.addMember({ workspaceId, userId, role: MemberRole.MEMBER_ROLE_OWNER });
   const pgPids = await postgresPids();

@@ -52,28 +52,28 @@ export async function startControlPlane(
     ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
   ];
   const env = {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      EVENTS_STREAM: `BENCH_${suffix}`,
-      EVENTS_SUBJECT_ROOT: `cpbench-${suffix}`,
-      GATEWAY_PORT: String(ports.gateway),
-      REGISTRY_GRPC_PORT: String(ports.registry),
-      PROFILE_CATALOG_GRPC_PORT: String(ports.profiles),
-      TASK_QUEUE_GRPC_PORT: String(ports.tasks),
-      LIVENESS_GRPC_PORT: String(ports.liveness),
-      METRICS_PORT: String(ports.metrics),
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
-      DB_POOL_SIZE: "10",
-      REGISTRY_GRPC_ADDR: `127.0.0.1:${ports.registry}`,
-      PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${ports.profiles}`,
-      TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${ports.tasks}`,
-      LIVENESS_GRPC_ADDR: `127.0.0.1:${ports.liveness}`,
-      LIVENESS_METRICS_PORT: "0",
-      REGISTRY_METRICS_PORT: "0",
-      PROFILE_CATALOG_METRICS_PORT: "0",
-      TASK_QUEUE_METRICS_PORT: "0",
-      GATEWAY_METRICS_PORT: "0",
-      ...extraEnv,
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    EVENTS_STREAM: `BENCH_${suffix}`,
+    EVENTS_SUBJECT_ROOT: `cpbench-${suffix}`,
+    GATEWAY_PORT: String(ports.gateway),
+    REGISTRY_GRPC_PORT: String(ports.registry),
+    PROFILE_CATALOG_GRPC_PORT: String(ports.profiles),
+    TASK_QUEUE_GRPC_PORT: String(ports.tasks),
+    LIVENESS_GRPC_PORT: String(ports.liveness),
+    METRICS_PORT: String(ports.metrics),
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
+    DB_POOL_SIZE: "10",
+    REGISTRY_GRPC_ADDR: `127.0.0.1:${ports.registry}`,
+    PROFILE_CATALOG_GRPC_ADDR: `127.0.0.1:${ports.profiles}`,
+    TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${ports.tasks}`,
+    LIVENESS_GRPC_ADDR: `127.0.0.1:${ports.liveness}`,
+    LIVENESS_METRICS_PORT: "0",
+    REGISTRY_METRICS_PORT: "0",
+    PROFILE_CATALOG_METRICS_PORT: "0",
+    TASK_QUEUE_METRICS_PORT: "0",
+    GATEWAY_METRICS_PORT: "0",
+    ...extraEnv,
   };
   const run = (entry: string, overrides: Record<string, string> = {}) =>
     spawn(process.execPath, [...profile, "--import", "tsx", fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
@@ -83,7 +83,10 @@ export async function startControlPlane(
   const children: ChildProcess[] = [];
   // The database and every schema exist before anything starts.
   const { execFileSync } = await import("node:child_process");
-  execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../tools/all-in-one/src/migrate.ts", import.meta.url))], { env, stdio: "inherit" });
+  execFileSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../tools/all-in-one/src/migrate.ts", import.meta.url))], {
+    env,
+    stdio: "inherit",
+  });
   await beforeStart?.(databaseUrl);
   if (process.env.BENCH_ALL_IN_ONE === "1") {
     children.push(run("tools/all-in-one/src/main.ts"));
@@ -247,7 +250,11 @@ export async function ensureFileLimit(needed: number): Promise<{ soft: number; h
   const { readFile } = await import("node:fs/promises");
   const read = async () => {
     const line = (await readFile("/proc/self/limits", "utf8")).split("\n").find((l) => l.startsWith("Max open files"))!;
-    const [soft, hard] = line.replace("Max open files", "").trim().split(/\s+/).map((v) => (v === "unlimited" ? Infinity : Number(v)));
+    const [soft, hard] = line
+      .replace("Max open files", "")
+      .trim()
+      .split(/\s+/)
+      .map((v) => (v === "unlimited" ? Infinity : Number(v)));
     return { soft: soft!, hard: hard! };
   };
   const limits = await read();

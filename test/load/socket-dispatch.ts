@@ -115,7 +115,10 @@ async function claim(via: Pool, runtimeId: string): Promise<{ at: number; taskId
 
 /** Starts and completes a claimed task over HTTP, as the daemon does. */
 async function finish(via: Pool, taskId: string): Promise<void> {
-  for (const [step, body] of [["start", "{}"], ["complete", '{"output":"done"}']] as const) {
+  for (const [step, body] of [
+    ["start", "{}"],
+    ["complete", '{"output":"done"}'],
+  ] as const) {
     const response = await via.request({
       path: `/api/daemon/tasks/${taskId}/${step}`,
       method: "POST",
@@ -136,9 +139,7 @@ function watch(sockets: WebSocket[]): void {
  * would stop handing the runtimes work a few minutes in.
  */
 function beatOver(sockets: WebSocket[]): () => void {
-  const frames = socketSets.map((ids) =>
-    ids.map((id) => `{"type":"daemon:heartbeat","payload":{"runtime_id":"${id}","supports_batch_import":true}}`),
-  );
+  const frames = socketSets.map((ids) => ids.map((id) => `{"type":"daemon:heartbeat","payload":{"runtime_id":"${id}","supports_batch_import":true}}`));
   let next = 0;
   const perTick = Math.max(1, Math.ceil(sockets.length / (BEAT_INTERVAL_MS / 100)));
   const timer = setInterval(() => {
@@ -207,7 +208,13 @@ async function measure(label: string, claimVia: Pool, agentOf: Map<string, strin
     const sample: NonNullable<typeof current> = { runtimeId, claimVia, seen };
     current = sample;
     const t0 = performance.now();
-    const { task } = await tasks.enqueueTask({ agentId: agentOf.get(runtimeId)!, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 });
+    const { task } = await tasks.enqueueTask({
+      agentId: agentOf.get(runtimeId)!,
+      priority: 0,
+      issueId: randomUUID(),
+      forceFreshSession: false,
+      maxAttempts: 0,
+    });
     const enqueued = performance.now();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([frameSeen, new Promise((resolve) => (timer = setTimeout(resolve, FRAME_TIMEOUT_MS)))]);
@@ -241,16 +248,18 @@ async function measure(label: string, claimVia: Pool, agentOf: Map<string, strin
   const seconds = (performance.now() - started) / 1000;
   const gatewayCpu = `${((((await cpuSeconds(gatewayPids)) - cpuBefore) / seconds) * 100).toFixed(0)}%`;
   const perProcess = await Promise.all(named.map(([, pids], i) => cpuSeconds([...pids]).then((c) => c - perProcessBefore[i]!)));
-  const cpuPerSample = named
-    .map(([name], i) => `${name} ${((perProcess[i]! * 1000) / SAMPLES).toFixed(2)}`)
-    .join(", ");
+  const cpuPerSample = named.map(([name], i) => `${name} ${((perProcess[i]! * 1000) / SAMPLES).toFixed(2)}`).join(", ");
   return { label, nats, hop, claimRtt, wake, claimed, enqueue, lost, wrongTask, gatewayCpu, cpuPerSample };
 }
 
 let token = "";
 let nc: NatsConnection | undefined;
 try {
-  console.log(`load average at the start: ${loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores)`);
+  console.log(
+    `load average at the start: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} (2 cores)`,
+  );
   nc = await natsConnect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222" });
   observeWakeups(nc);
   ({ token } = await identity.issuePersonalAccessToken({ userId, name: "socket-bench", ttlSeconds: 3600 }));
@@ -264,8 +273,17 @@ try {
       while (nextAgent < runtimeIds.length) {
         const runtimeId = runtimeIds[nextAgent++]!;
         const { agent } = await registry.upsertAgent({
-          workspaceId, runtimeId, name: `agent-${runtimeId.slice(0, 8)}`, instructions: "", customEnv: {}, customArgs: [],
-          runtimeConfigJson: "", skills: [], maxConcurrentTasks: 1_000, visibility: "", ownerId: userId,
+          workspaceId,
+          runtimeId,
+          name: `agent-${runtimeId.slice(0, 8)}`,
+          instructions: "",
+          customEnv: {},
+          customArgs: [],
+          runtimeConfigJson: "",
+          skills: [],
+          maxConcurrentTasks: 1_000,
+          visibility: "",
+          ownerId: userId,
         });
         agentOf.set(runtimeId, agent!.id);
       }
@@ -308,7 +326,9 @@ try {
 
   const pad = (s: string, n: number) => s.padEnd(n);
   console.log();
-  console.log(`${SOCKETS} idle daemon sockets, ${RUNTIMES_PER_SOCKET} runtime(s) each; ${SAMPLES} samples per row (after ${WARMUP_SAMPLES} warm-up), one at a time, ${GAP_MS} ms apart`);
+  console.log(
+    `${SOCKETS} idle daemon sockets, ${RUNTIMES_PER_SOCKET} runtime(s) each; ${SAMPLES} samples per row (after ${WARMUP_SAMPLES} warm-up), one at a time, ${GAP_MS} ms apart`,
+  );
   console.log(`times from just before EnqueueTask (gRPC, straight to the task queue) unless said; "B -> A" = socket on replica B, claim through replica A`);
   console.log(`gateway hop = the wake-up seen on NATS here -> task_available on the socket; claim RTT = task_available -> claim answered`);
   console.log();
@@ -325,8 +345,14 @@ try {
   console.log();
   for (const r of rows) console.log(`CPU per sample (enqueue + wake-up + claim, then start + complete), ms, ${r.label}: ${r.cpuPerSample}`);
   for (const note of notes) console.log(note);
-  console.log(`frames not matching the sample in progress: ${strayFrames}; claims answered other than 200: ${failedClaims}; starts/completes other than 200: ${failedFinishes}`);
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores)`);
+  console.log(
+    `frames not matching the sample in progress: ${strayFrames}; claims answered other than 200: ${failedClaims}; starts/completes other than 200: ${failedFinishes}`,
+  );
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} (2 cores)`,
+  );
   const [a, b] = rows as [PhaseResult, PhaseResult];
   const verdict = (ok: boolean) => (ok ? "meets" : "MISSES");
   const p = (h: hdr.Histogram, q: number) => (h.totalCount === 0 ? Infinity : h.getValueAtPercentile(q) / 1000);

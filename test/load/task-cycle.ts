@@ -97,7 +97,10 @@ async function measureShape(shape: Shape, ceiling: boolean): Promise<{ result: O
 }
 
 const startedAt = performance.now();
-const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
 try {
   console.log(`load average at the start: ${load()} (2 cores; other work on the machine shows in every figure)`);
   const rounds: Round[] = [];
@@ -125,8 +128,15 @@ try {
   }
   console.log();
   const lines = summaryLines({
-    rounds, daemons: DAEMONS, cyclesPerShape: DAEMONS * TASKS_PER_DAEMON, rawConnections: RAW_CONNECTIONS,
-    beatRuntimes: BEAT_RUNTIMES, beatRate: BEAT_RATE, pollIntervalMs: DISPATCH.pollIntervalMs, pollers: DISPATCH.pollers, samples: DISPATCH.samples,
+    rounds,
+    daemons: DAEMONS,
+    cyclesPerShape: DAEMONS * TASKS_PER_DAEMON,
+    rawConnections: RAW_CONNECTIONS,
+    beatRuntimes: BEAT_RUNTIMES,
+    beatRate: BEAT_RATE,
+    pollIntervalMs: DISPATCH.pollIntervalMs,
+    pollers: DISPATCH.pollers,
+    samples: DISPATCH.samples,
   });
   for (const line of lines) console.log(line);
   console.log(`load average at the end: ${load()}; ${((performance.now() - startedAt) / 1000).toFixed(0)} s in all`);

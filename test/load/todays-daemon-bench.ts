@@ -70,8 +70,16 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
     for (const runtimeId of runtimeIds) {
       for (let i = 0; i < agentsPerRuntime; i++) {
         const { agent } = await ctx.registry.upsertAgent({
-          workspaceId: ctx.workspaceId, runtimeId, name: `agent-${i}`, instructions: "", customEnv: {}, customArgs: [],
-          runtimeConfigJson: "", skills: [], maxConcurrentTasks, visibility: "",
+          workspaceId: ctx.workspaceId,
+          runtimeId,
+          name: `agent-${i}`,
+          instructions: "",
+          customEnv: {},
+          customArgs: [],
+          runtimeConfigJson: "",
+          skills: [],
+          maxConcurrentTasks,
+          visibility: "",
         });
         agents.push(agent!.id);
       }
@@ -98,7 +106,11 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
     for (let i = 0; i < 10; i++) await enqueue(d.agents[0]!);
     const done = { n: 0 };
     const daemon = new SimulatedDaemon({
-      gatewayUrl: plane.gatewayUrl, token, daemonId: d.daemonId, runtimeIds: d.runtimeIds, slots: 10,
+      gatewayUrl: plane.gatewayUrl,
+      token,
+      daemonId: d.daemonId,
+      runtimeIds: d.runtimeIds,
+      slots: 10,
       run: () => sleep(AGENT_RUN_MS),
       onDone: () => done.n++,
     });
@@ -113,12 +125,18 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
   // 2. Busy: 10 runtimes, 1,000 queued tasks, short runs.
   if (PHASES.has("busy")) {
     const d = await daemonWithAgents(BUSY_RUNTIMES, 1, BUSY_SLOTS);
-    await Promise.all(Array.from({ length: 16 }, async (_, worker) => {
-      for (let i = worker; i < BUSY_TASKS; i += 16) await enqueue(d.agents[i % d.agents.length]!);
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, worker) => {
+        for (let i = worker; i < BUSY_TASKS; i += 16) await enqueue(d.agents[i % d.agents.length]!);
+      }),
+    );
     const done = { n: 0 };
     const daemon = new SimulatedDaemon({
-      gatewayUrl: plane.gatewayUrl, token, daemonId: d.daemonId, runtimeIds: d.runtimeIds, slots: BUSY_SLOTS,
+      gatewayUrl: plane.gatewayUrl,
+      token,
+      daemonId: d.daemonId,
+      runtimeIds: d.runtimeIds,
+      slots: BUSY_SLOTS,
       run: () => sleep(BUSY_RUN_MS),
       onDone: () => done.n++,
     });
@@ -148,9 +166,11 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
     const warmBatches = 5;
     // Single claims take the oldest task of any agent: a few spare tasks each, so every batch finds all 32 agents.
     const total = CPU_SINGLE_CLAIMS + warmSingles + (CPU_BATCH_CLAIMS + warmBatches + 8) * BATCH;
-    await Promise.all(Array.from({ length: 16 }, async (_, worker) => {
-      for (let i = worker; i < total; i += 16) await enqueue(d.agents[i % BATCH]!);
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, worker) => {
+        for (let i = worker; i < total; i += 16) await enqueue(d.agents[i % BATCH]!);
+      }),
+    );
     const runtimeId = d.runtimeIds[0]!;
     const single = async () => {
       const answer = await post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {});
@@ -170,7 +190,7 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
       const before = await cpuSeconds(pids);
       const started = performance.now();
       for (let i = 0; i < calls; i++) await work();
-      into.cpuMs += ((await cpuSeconds(pids)) - before) * 1000 / of;
+      into.cpuMs += (((await cpuSeconds(pids)) - before) * 1000) / of;
       into.wallMs += (performance.now() - started) / of;
     };
     for (let round = 0; round < CPU_ROUNDS; round++) {
@@ -182,7 +202,7 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
         `single claim ${singleCost.cpuMs.toFixed(2)} ms (${singleCost.wallMs.toFixed(1)} ms wall, ${CPU_SINGLE_CLAIMS} calls); ` +
         `batch claim of ${BATCH} ${batchCost.cpuMs.toFixed(2)} ms (${batchCost.wallMs.toFixed(1)} ms wall, ${CPU_BATCH_CLAIMS} calls): ` +
         `${(batchCost.cpuMs / singleCost.cpuMs).toFixed(2)}x one single claim (target < 4x), ` +
-        `${(batchCost.cpuMs / BATCH / singleCost.cpuMs * 100).toFixed(0)} % of a single claim's CPU per task`,
+        `${((batchCost.cpuMs / BATCH / singleCost.cpuMs) * 100).toFixed(0)} % of a single claim's CPU per task`,
     );
   }
   return lines;

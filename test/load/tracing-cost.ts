@@ -99,7 +99,9 @@ if (kit) {
     const parent = tracing.activeTracer()?.startSpan("request");
     const ns = tracing.withSpan(parent, () => loop(mode === "off" ? 2_000_000 : 100_000, grpcHooks)) - reference;
     parent?.end();
-    console.log(`${mode.padEnd(9)} gRPC kit hooks per call (client + server): ${ns < 1000 ? `${Math.max(0, ns).toFixed(0)} ns` : `${(ns / 1000).toFixed(1)} µs`}`);
+    console.log(
+      `${mode.padEnd(9)} gRPC kit hooks per call (client + server): ${ns < 1000 ? `${Math.max(0, ns).toFixed(0)} ns` : `${(ns / 1000).toFixed(1)} µs`}`,
+    );
   }
   await setMode("off");
 }

@@ -4,8 +4,7 @@ import { http, type HttpAnswer } from "./http.js";
 import type { SeededWorkspace, Stack } from "./stack.js";
 
 /** What today's daemon sends on every request (contract §13, census §1.1). */
-export const TODAYS_CAPABILITIES =
-  "skill-bundles-v1,coalesced-comments-v1,execution-manifest-v1,agent-skill-v1,remote-mcp-v1,local-worktree-v1,rpc-v1";
+export const TODAYS_CAPABILITIES = "skill-bundles-v1,coalesced-comments-v1,execution-manifest-v1,agent-skill-v1,remote-mcp-v1,local-worktree-v1,rpc-v1";
 
 /** The batch claim (N2) as today's daemon calls it; `path` picks the alias. */
 export function batchClaim(stack: Stack, token: string, body: unknown, path = "/api/daemon/tasks/claim"): Promise<HttpAnswer> {
@@ -60,8 +59,10 @@ export async function registerDaemon(
  * registration event does not bring it back.
  */
 export async function lastSeenAgo(stack: Stack, runtimeId: string, agoSeconds: number): Promise<void> {
-  await waitFor("liveness to know the runtime", async () =>
-    (await query(stack.db.url, "SELECT 1 FROM liveness.runtime_liveness WHERE runtime_id = $1", [runtimeId])).length === 1);
+  await waitFor(
+    "liveness to know the runtime",
+    async () => (await query(stack.db.url, "SELECT 1 FROM liveness.runtime_liveness WHERE runtime_id = $1", [runtimeId])).length === 1,
+  );
   await query(
     stack.db.url,
     "UPDATE liveness.runtime_liveness SET last_seen_at = now() - make_interval(secs => $2), status_changed_at = now() - make_interval(secs => $2) WHERE runtime_id = $1",

@@ -33,7 +33,10 @@ test("a failed load is not cached and reaches every waiting reader", async (t) =
   });
   const cache = new ReadThrough(new TtlCache<string>(60_000), load);
   const results = await Promise.allSettled([cache.get("k"), cache.get("k")]);
-  t.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+  t.deepEqual(
+    results.map((r) => r.status),
+    ["rejected", "rejected"],
+  );
   t.is(await cache.get("k"), "ok");
   t.is(counter.calls, 2);
 });
@@ -52,7 +55,10 @@ test("an entry near its expiry is served while one background load refreshes it"
   });
   t.is((await cache.get("k")).v, 1);
   const during = await Promise.all(Array.from({ length: 20 }, () => cache.get("k")));
-  t.true(during.every((value) => value.v === 1), "the old value is served while the refresh runs");
+  t.true(
+    during.every((value) => value.v === 1),
+    "the old value is served while the refresh runs",
+  );
   t.is(counter.calls, 2, "twenty hits started one refresh");
   release();
   await new Promise<void>((resolve) => setImmediate(resolve));

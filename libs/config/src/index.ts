@@ -10,10 +10,7 @@ export class ConfigError extends Error {
  * Fails fast with one line per bad variable, naming it, so an operator sees
  * exactly what to fix.
  */
-export function loadConfig<S extends z.ZodRawShape>(
-  schema: z.ZodObject<S>,
-  env: Record<string, string | undefined> = process.env,
-): z.infer<z.ZodObject<S>> {
+export function loadConfig<S extends z.ZodRawShape>(schema: z.ZodObject<S>, env: Record<string, string | undefined> = process.env): z.infer<z.ZodObject<S>> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
@@ -52,13 +49,16 @@ export const url = (schemes: string[], fallback: string) =>
   z
     .string()
     .default(fallback)
-    .refine((value) => {
-      try {
-        return schemes.includes(new URL(value).protocol.replace(/:$/, ""));
-      } catch {
-        return false;
-      }
-    }, `must be a ${schemes.map((s) => `${s}://`).join(" or ")} URL`);
+    .refine(
+      (value) => {
+        try {
+          return schemes.includes(new URL(value).protocol.replace(/:$/, ""));
+        } catch {
+          return false;
+        }
+      },
+      `must be a ${schemes.map((s) => `${s}://`).join(" or ")} URL`,
+    );
 
 /**
  * host:port of a gRPC peer, or dns:///host:port to balance over every
@@ -78,8 +78,7 @@ export const flag = (fallback: boolean) =>
     .transform((value) => value === "true" || value === "1" || value === "yes");
 
 /** pino's levels; a program's logger takes its level from this setting, never from the raw environment. */
-export const logLevel = () =>
-  z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info");
+export const logLevel = () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info");
 
 /** The connection settings every service with storage and events reads. */
 export const commonEnv = {
@@ -87,9 +86,15 @@ export const commonEnv = {
   NATS_URL: url(["nats", "tls"], "nats://127.0.0.1:4222"),
   LOG_LEVEL: logLevel(),
   /** JetStream stream holding every control-plane event. */
-  EVENTS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only").default("CONTROLPLANE"),
+  EVENTS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only")
+    .default("CONTROLPLANE"),
   /** First token of every event subject: <root>.<domain>.<event>. */
-  EVENTS_SUBJECT_ROOT: z.string().regex(/^[a-z0-9_-]+$/, "lower-case letters, digits, _ and - only").default("controlplane"),
+  EVENTS_SUBJECT_ROOT: z
+    .string()
+    .regex(/^[a-z0-9_-]+$/, "lower-case letters, digits, _ and - only")
+    .default("controlplane"),
   DB_POOL_SIZE: positiveInt(10),
   /**
    * Apply this service's migrations at start. Deployments that run them

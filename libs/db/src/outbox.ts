@@ -1,16 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { DatabasePool, DatabaseTransactionConnection, FragmentSqlToken as SqlFragment } from "slonik";
 import { z } from "zod";
-import {
-  encodeEvent,
-  EventMeta,
-  subjectFor,
-  traceparentHeaders,
-  type EventBody,
-  type EventBus,
-  type EventPayload,
-  type EventType,
-} from "@controlplane/events";
+import { encodeEvent, EventMeta, subjectFor, traceparentHeaders, type EventBody, type EventBus, type EventPayload, type EventType } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 import { counter, gauge } from "@controlplane/metrics";
 import { activeTracer, context, SpanKind, trace, traceparentOf, type Span } from "@controlplane/tracing";
@@ -159,12 +150,7 @@ export class Outbox {
   }
 
   /** Records an event inside `tx`; returns its id. */
-  async write<T extends EventType>(
-    tx: DatabaseTransactionConnection,
-    type: T,
-    body: EventBody<T>,
-    meta: EventMetaInput,
-  ): Promise<string> {
+  async write<T extends EventType>(tx: DatabaseTransactionConnection, type: T, body: EventBody<T>, meta: EventMetaInput): Promise<string> {
     const [eventId] = await this.writeMany(tx, [{ type, body, meta } as PendingEvent]);
     return eventId!;
   }
@@ -435,7 +421,13 @@ export class Outbox {
     await tx.query(sql.unsafe`
       WITH moved AS (
         DELETE FROM ${this.table} AS o
-        USING unnest(${sql.array(parked.map((p) => p.row.id), "uuid")}, ${sql.array(parked.map((p) => p.reason), "text")}) AS p(id, reason)
+        USING unnest(${sql.array(
+          parked.map((p) => p.row.id),
+          "uuid",
+        )}, ${sql.array(
+          parked.map((p) => p.reason),
+          "text",
+        )}) AS p(id, reason)
         WHERE o.id = p.id
         RETURNING o.id, o.event_type, o.payload, o.created_at, o.traceparent, p.reason)
       INSERT INTO ${this.parkedTable} (id, event_type, payload, created_at, traceparent, reason)

@@ -1,11 +1,4 @@
-import {
-  createNumericTypeParser,
-  createPool,
-  SchemaValidationError,
-  type DatabasePool,
-  type Interceptor,
-  type QueryResultRow,
-} from "slonik";
+import { createNumericTypeParser, createPool, SchemaValidationError, type DatabasePool, type Interceptor, type QueryResultRow } from "slonik";
 import { gauge } from "@controlplane/metrics";
 import { redactUrl } from "@controlplane/log";
 import { tracingEnabled } from "@controlplane/tracing";

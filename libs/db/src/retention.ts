@@ -27,11 +27,7 @@ export interface PurgeResult {
  * budget is spent. Each statement commits on its own, so a long purge never
  * holds one long transaction, and a failure keeps what was already deleted.
  */
-export async function purgeInBatches(
-  table: string,
-  deleteBatch: (limit: number) => Promise<number>,
-  budget: RetentionBudget,
-): Promise<PurgeResult> {
+export async function purgeInBatches(table: string, deleteBatch: (limit: number) => Promise<number>, budget: RetentionBudget): Promise<PurgeResult> {
   let deleted = 0;
   for (let batches = 1; batches <= budget.maxBatches; batches++) {
     const count = await deleteBatch(budget.batchSize);

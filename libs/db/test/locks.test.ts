@@ -46,7 +46,10 @@ test("no code takes an advisory lock except through the table", (t) => {
 test("advisory locks taken in SQL use a class the table reserves for them", (t) => {
   const migrations = filesUnder(join(ROOT, "services"), ".sql");
   const calls = migrations.flatMap((path) =>
-    [...readFileSync(path, "utf8").matchAll(/pg_(?:try_)?advisory_(?:xact_)?lock\(\s*([^,)]+)\s*,/g)].map((m) => ({ path: relative(ROOT, path), classId: m[1]!.trim() })),
+    [...readFileSync(path, "utf8").matchAll(/pg_(?:try_)?advisory_(?:xact_)?lock\(\s*([^,)]+)\s*,/g)].map((m) => ({
+      path: relative(ROOT, path),
+      classId: m[1]!.trim(),
+    })),
   );
   t.true(calls.length > 0, "the claim functions take per-agent locks");
   for (const call of calls) t.is(Number(call.classId), ADVISORY_LOCK_CLASSES.taskClaim, `${call.path}: class ${call.classId}`);

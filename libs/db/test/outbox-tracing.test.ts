@@ -105,7 +105,10 @@ test.serial("an event carries the context it was written in: row, NATS header, a
 test.serial("statements that no trace started (the relay's polls) make no spans", (t) => {
   const dbSpans = exporter.getFinishedSpans().filter((s) => s.attributes["db.system.name"]);
   t.true(dbSpans.length > 0);
-  t.true(dbSpans.every((s) => s.parentSpanContext !== undefined), "every statement span has a parent");
+  t.true(
+    dbSpans.every((s) => s.parentSpanContext !== undefined),
+    "every statement span has a parent",
+  );
   t.false(dbSpans.some((s) => /FOR UPDATE SKIP LOCKED|outbox_parked/.test(s.name) || s.name.startsWith("SELECT id, event_type")));
 });
 

@@ -103,9 +103,7 @@ test.serial("a row relayed twice (crash between publish and delete) is stored on
   const eventId = randomUUID();
   const body = profileBody("relayed twice");
   const { encodeEvent, EventMeta } = await import("@controlplane/events");
-  const bytes = Buffer.from(
-    encodeEvent("profile.created", { ...body, meta: EventMeta.fromPartial({ eventId, workspaceId: randomUUID() }) }),
-  );
+  const bytes = Buffer.from(encodeEvent("profile.created", { ...body, meta: EventMeta.fromPartial({ eventId, workspaceId: randomUUID() }) }));
   for (let i = 0; i < 2; i++) {
     await pool.query(sql.unsafe`INSERT INTO kit_test.outbox (id, event_type, payload) VALUES (${eventId}, 'profile.created', ${sql.binary(bytes)})`);
     outbox.kick();
@@ -287,11 +285,7 @@ test("a transient publish failure leaves only the failed row in the outbox; afte
 
   // Several failed passes, each longer than the stream's duplicate window:
   // batch-mates published again on a retry would show up twice below.
-  await waitFor(
-    "three failed relay passes",
-    async () => ((await metric("outbox_relay_failures_total", relay.schema)) ?? 0) >= failuresBefore + 3,
-    SETTLE,
-  );
+  await waitFor("three failed relay passes", async () => ((await metric("outbox_relay_failures_total", relay.schema)) ?? 0) >= failuresBefore + 3, SETTLE);
   t.deepEqual(await outboxIds(relay.schema), [ids[1]!], "only the row that failed stays");
 
   await coverOnly(relay, [">"]);
@@ -363,7 +357,10 @@ test("an event the stream refuses for good (over its max_msg_size) is parked; it
 
   await waitFor("the outbox to drain", async () => (await outboxIds(relay.schema)).length === 0, SETTLE);
   const parked = await query<{ id: string; reason: string }>(db.url, "SELECT id, reason FROM kit_refused.outbox_parked");
-  t.deepEqual(parked.map((p) => p.id), [ids[1]]);
+  t.deepEqual(
+    parked.map((p) => p.id),
+    [ids[1]],
+  );
   t.regex(parked[0]!.reason, /message size exceeds maximum/);
   const stored = await storedCounts(relay, ["profile.created"]);
   t.deepEqual(Object.fromEntries(stored), { [ids[0]!]: 1, [ids[2]!]: 1 });

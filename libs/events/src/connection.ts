@@ -18,12 +18,7 @@ const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
  * Connects to NATS and makes sure the control-plane stream exists. An
  * unreachable server fails with one line naming the URL.
  */
-export async function connectEventBus(options: {
-  url: string;
-  name: string;
-  stream: string;
-  subjectRoot: string;
-}): Promise<EventBus> {
+export async function connectEventBus(options: { url: string; name: string; stream: string; subjectRoot: string }): Promise<EventBus> {
   let nc: NatsConnection;
   try {
     nc = await connect({

@@ -51,11 +51,7 @@ const RETRY_BASE_MS = 25;
  * current inbound call's, so work stops when nobody waits for it anymore;
  * with tracing on, also a CLIENT span and its W3C trace context.
  */
-export function createClient<D extends ServiceDefinitionOf>(
-  definition: D,
-  address: string,
-  options: ClientOptions = {},
-): PromiseClient<D> {
+export function createClient<D extends ServiceDefinitionOf>(definition: D, address: string, options: ClientOptions = {}): PromiseClient<D> {
   const channel = new Client(address, credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,
     // Peers are in the same network: after a restart, reconnect within seconds, not minutes.

@@ -154,13 +154,7 @@ function causeChain(error: unknown): object[] {
 }
 
 export function isServiceError(error: unknown): error is ServiceError {
-  return (
-    typeof error === "object" &&
-    error !== null &&
-    "code" in error &&
-    typeof (error as { code: unknown }).code === "number" &&
-    "details" in error
-  );
+  return typeof error === "object" && error !== null && "code" in error && typeof (error as { code: unknown }).code === "number" && "details" in error;
 }
 
 /** True when `error` is a gRPC error with the given code. */

@@ -1,14 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import {
-  Server,
-  ServerCredentials,
-  status,
-  type handleUnaryCall,
-  type Metadata,
-  type ServerUnaryCall,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import { Server, ServerCredentials, status, type handleUnaryCall, type Metadata, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { loadSync } from "@grpc/proto-loader";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
@@ -95,9 +87,7 @@ export class GrpcServer {
       this.started = true;
     }
     const bound = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, actual) =>
-        error ? reject(error) : resolve(actual),
-      );
+      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, actual) => (error ? reject(error) : resolve(actual)));
     });
     for (const name of this.serviceNames) this.health.setStatus(name, "SERVING");
     this.health.setStatus("", "SERVING");
@@ -122,17 +112,13 @@ export class GrpcServer {
     });
   }
 
-  private wrap<Req, Res>(
-    path: string,
-    handler: (request: Req, call: CallInfo) => Promise<Res>,
-  ): handleUnaryCall<Req, Res> {
+  private wrap<Req, Res>(path: string, handler: (request: Req, call: CallInfo) => Promise<Res>): handleUnaryCall<Req, Res> {
     const [service, method] = splitPath(path);
     return (call: ServerUnaryCall<Req, Res>, callback) => {
       const started = performance.now();
       const requestId = firstValue(call.metadata, REQUEST_ID_HEADER) ?? randomUUID();
       const rawDeadline = call.getDeadline();
-      const deadline =
-        rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
+      const deadline = rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
       // A child logger costs an allocation per call: made only if something logs.
       let child: Logger | undefined;
       const log = () => (child ??= this.log.child({ request_id: requestId, rpc: method }));
@@ -198,9 +184,7 @@ function callSignal(call: ServerUnaryCall<unknown, unknown>, deadline: Date | un
   const onCancelled = () => controller.abort(new CallCancelledError("the caller cancelled the call"));
   call.once("cancelled", onCancelled);
   const left = deadline ? deadline.getTime() - Date.now() : Infinity;
-  const timer = Number.isFinite(left)
-    ? setTimeout(() => controller.abort(new CallCancelledError("the call's deadline passed")), Math.max(0, left))
-    : undefined;
+  const timer = Number.isFinite(left) ? setTimeout(() => controller.abort(new CallCancelledError("the call's deadline passed")), Math.max(0, left)) : undefined;
   timer?.unref();
   return {
     signal: controller.signal,

@@ -54,7 +54,11 @@ test("runOnce runs one pass, returns its result and records the run", async (t) 
   t.is(await metric("background_job_runs_total", "t_run_once"), 2);
   t.is(await metric("background_job_failures_total", "t_run_once"), 0);
   t.true((await metric("background_job_last_success_timestamp_seconds", "t_run_once")) >= Math.floor(before));
-  const histogram = (await registry.getSingleMetric("background_job_duration_seconds")!.get()).values as Array<{ labels: { job_name?: string }; value: number; metricName?: string }>;
+  const histogram = (await registry.getSingleMetric("background_job_duration_seconds")!.get()).values as Array<{
+    labels: { job_name?: string };
+    value: number;
+    metricName?: string;
+  }>;
   t.is(histogram.find((v) => v.labels.job_name === "t_run_once" && v.metricName === "background_job_duration_seconds_count")?.value, 2);
 });
 
@@ -99,7 +103,10 @@ test("passes of one job never overlap, whether started by the timer or by runOnc
   });
   try {
     const outcomes = await Promise.all([job.runOnce(), job.runOnce(), job.runOnce()]);
-    t.deepEqual(outcomes.map((o) => o.status), ["ran", "ran", "ran"]);
+    t.deepEqual(
+      outcomes.map((o) => o.status),
+      ["ran", "ran", "ran"],
+    );
     await waitFor("timer passes as well", () => passes >= 5, { timeoutMs: 10_000 });
   } finally {
     await job.stop();
@@ -130,7 +137,10 @@ test("the session lock lets one of two instances run; the other is counted as lo
      WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted`,
     [SESSION_LOCK.classId, SESSION_LOCK.objId],
   );
-  t.deepEqual(holders.map((h) => h.application_name), ["lock: jobs test"]);
+  t.deepEqual(
+    holders.map((h) => h.application_name),
+    ["lock: jobs test"],
+  );
   t.deepEqual(await second.runOnce(), { status: "lock_busy" });
   t.is(await metric("background_job_lock_busy_total", "t_lock_second"), 1);
   t.is(await metric("background_job_runs_total", "t_lock_second"), 0);

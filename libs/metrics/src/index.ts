@@ -32,10 +32,7 @@ export function gauge<L extends string>(config: Config<L> & { collect?: (this: G
 }
 
 export function histogram<L extends string>(config: Config<L> & { buckets?: number[] }): Histogram<L> {
-  return (
-    (registry.getSingleMetric(config.name) as Histogram<L> | undefined) ??
-    new Histogram({ buckets: LATENCY_BUCKETS, ...config, registers: [registry] })
-  );
+  return (registry.getSingleMetric(config.name) as Histogram<L> | undefined) ?? new Histogram({ buckets: LATENCY_BUCKETS, ...config, registers: [registry] });
 }
 
 /** Seconds; dense below 50 ms where the hot paths live. */

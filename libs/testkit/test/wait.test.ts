@@ -32,9 +32,13 @@ test("a wait whose check only ever finds nothing fails with its description", as
 test("a check that keeps throwing fails the wait with its last error", async (t) => {
   let calls = 0;
   const error = await t.throwsAsync(
-    waitFor("a reachable service", () => {
-      throw new Error(`refused ${++calls}`);
-    }, { timeoutMs: 20, intervalMs: 1 }),
+    waitFor(
+      "a reachable service",
+      () => {
+        throw new Error(`refused ${++calls}`);
+      },
+      { timeoutMs: 20, intervalMs: 1 },
+    ),
   );
   t.regex(error.message, new RegExp(`waiting for a reachable service: Error: refused ${calls}$`));
 });

@@ -1,8 +1,7 @@
 import { flag, loadConfig, z } from "@controlplane/config";
 
 /** An unset or empty variable reads as absent (an empty value in a manifest means "not set"). */
-const optional = <T extends z.ZodTypeAny>(schema: T) =>
-  z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+const optional = <T extends z.ZodTypeAny>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
 const httpUrl = z.string().refine((value) => {
   try {
@@ -29,9 +28,7 @@ export const tracingEnv = {
   /** Full URL for traces, used as is; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional(httpUrl),
   OTEL_EXPORTER_OTLP_PROTOCOL: optional(z.literal("http/protobuf", { errorMap: () => ({ message: "only http/protobuf is supported" }) })),
-  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: optional(
-    z.literal("http/protobuf", { errorMap: () => ({ message: "only http/protobuf is supported" }) }),
-  ),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: optional(z.literal("http/protobuf", { errorMap: () => ({ message: "only http/protobuf is supported" }) })),
   /** Overrides the name the process gives itself (the service's, or `controlplane` for all-in-one). */
   OTEL_SERVICE_NAME: optional(z.string().min(1).max(255)),
   OTEL_TRACES_SAMPLER: optional(

@@ -39,10 +39,7 @@ test.serial("OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER=none keep it off even wi
 
 test.serial("an endpoint turns it on; traces go to <endpoint>/v1/traces unless a traces endpoint is given", async (t) => {
   t.is(tracesUrl(loadTracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" })), "http://collector:4318/v1/traces");
-  t.is(
-    tracesUrl(loadTracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://b/x" })),
-    "https://b/x",
-  );
+  t.is(tracesUrl(loadTracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://b/x" })), "https://b/x");
   t.is(tracesUrl(loadTracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "" })), undefined, "an empty value is unset");
   const tracing = startTracing({ serviceName: "test", env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" } });
   t.true(tracing.enabled);

@@ -139,7 +139,10 @@ export function localSkillImportJson(action: Action) {
             content: string(skill.content),
             source_path: string(skill.source_path),
             provider: string(skill.provider),
-            ...omitEmpty("files", objects(skill.files).map((file) => ({ path: string(file.path), content: string(file.content) }))),
+            ...omitEmpty(
+              "files",
+              objects(skill.files).map((file) => ({ path: string(file.path), content: string(file.content) })),
+            ),
           },
         }
       : {}),

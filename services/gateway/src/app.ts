@@ -140,11 +140,7 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
     // Daemon auth runs before routing in the original server.
     if (path.startsWith("/api/daemon/")) await authenticateDaemon(request, deps.auth);
     if (router.pathExists(path)) return reply.code(405).send();
-    return reply
-      .code(404)
-      .header("content-type", "text/plain; charset=utf-8")
-      .header("x-content-type-options", "nosniff")
-      .send("404 page not found\n");
+    return reply.code(404).header("content-type", "text/plain; charset=utf-8").header("x-content-type-options", "nosniff").send("404 page not found\n");
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {

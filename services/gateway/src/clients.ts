@@ -30,12 +30,7 @@ const DEADLINE_MS = GATEWAY_GRPC_DEADLINE_MS;
 /** A daemon's request during a service's restart waits for it (within the deadline) rather than failing. */
 const WAIT_FOR_READY = true;
 
-export function createGatewayClients(addresses: {
-  registry: string;
-  profileCatalog: string;
-  taskQueue: string;
-  liveness: string;
-}): GatewayClients {
+export function createGatewayClients(addresses: { registry: string; profileCatalog: string; taskQueue: string; liveness: string }): GatewayClients {
   const liveness = createClient(LivenessServiceService, addresses.liveness, {
     deadlineMs: DEADLINE_MS,
     waitForReady: WAIT_FOR_READY,

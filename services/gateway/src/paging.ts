@@ -1,10 +1,4 @@
-import type {
-  ListMessagesRequest,
-  ListPendingTasksRequest,
-  ListTasksRequest,
-  Task,
-  TaskMessage,
-} from "@controlplane/proto/taskqueue/v1/taskqueue";
+import type { ListMessagesRequest, ListPendingTasksRequest, ListTasksRequest, Task, TaskMessage } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { GatewayClients } from "./clients.js";
 
 /**
@@ -42,10 +36,7 @@ async function collectPages<T>(readPage: (pageToken: string | undefined) => Prom
 }
 
 /** Every message of a task (with seq > since, when given), in storage order: D21 and T5. */
-export function listAllMessages(
-  clients: TasksWith<"listMessages">,
-  request: Omit<ListMessagesRequest, "pageToken">,
-): Promise<TaskMessage[]> {
+export function listAllMessages(clients: TasksWith<"listMessages">, request: Omit<ListMessagesRequest, "pageToken">): Promise<TaskMessage[]> {
   return collectPages(async (pageToken) => {
     const { messages, nextPageToken } = await clients.tasks.listMessages({ ...request, pageToken });
     return { items: messages, nextPageToken };
@@ -69,10 +60,7 @@ export function listAllTasks(
 }
 
 /** A runtime's queued and dispatched tasks, by priority then age: D8. */
-export function listAllPendingTasks(
-  clients: TasksWith<"listPendingTasks">,
-  request: Omit<ListPendingTasksRequest, "pageToken">,
-): Promise<Task[]> {
+export function listAllPendingTasks(clients: TasksWith<"listPendingTasks">, request: Omit<ListPendingTasksRequest, "pageToken">): Promise<Task[]> {
   return collectPages(async (pageToken) => {
     const { tasks, nextPageToken } = await clients.tasks.listPendingTasks({ ...request, pageToken });
     return { items: tasks, nextPageToken };

@@ -88,7 +88,11 @@ export interface RouteRequest<Url extends string> {
  * (`request: RequestWith<"taskId">`, routes/context.ts); wiring it to a
  * route whose pattern lacks one of them does not typecheck.
  */
-export type RouteHandler<Url extends string = string> = (request: FastifyRequest<RouteRequest<Url>>, reply: FastifyReply, services: RouteServices) => Promise<unknown>;
+export type RouteHandler<Url extends string = string> = (
+  request: FastifyRequest<RouteRequest<Url>>,
+  reply: FastifyReply,
+  services: RouteServices,
+) => Promise<unknown>;
 
 /**
  * The request as the route's handler sees it. Fastify types a request by

@@ -20,10 +20,9 @@ test("an empty environment takes a default for every variable", (t) => {
 
 test("ports are 0..65535; durations, sizes and queue lengths positive whole numbers; each bad one named", (t) => {
   t.is(loadGatewayConfig({ GATEWAY_PORT: "65535" }).GATEWAY_PORT, 65535);
-  const error = t.throws(
-    () => loadGatewayConfig({ GATEWAY_PORT: "65536", BODY_LIMIT_BYTES: "0", WS_PING_INTERVAL_MS: "1.5", WS_SEND_QUEUE_FRAMES: "many" }),
-    { instanceOf: ConfigError },
-  );
+  const error = t.throws(() => loadGatewayConfig({ GATEWAY_PORT: "65536", BODY_LIMIT_BYTES: "0", WS_PING_INTERVAL_MS: "1.5", WS_SEND_QUEUE_FRAMES: "many" }), {
+    instanceOf: ConfigError,
+  });
   for (const name of ["GATEWAY_PORT", "BODY_LIMIT_BYTES", "WS_PING_INTERVAL_MS", "WS_SEND_QUEUE_FRAMES"]) {
     t.regex(error.message, new RegExp(`(^|; |: )${name}: `), name);
   }

@@ -21,8 +21,14 @@ test("follows next_page_token to the end and concatenates the pages in order", a
   const { requests, clients } = pagedFake(items, 3);
   const all = await listAllMessages(clients, { taskId: "t", since: 4 });
   t.deepEqual(all, items);
-  t.deepEqual(requests.map((r) => r.pageToken), [undefined, "3", "6", "9"]);
-  t.true(requests.every((r) => r.taskId === "t" && r.since === 4), "every page asks the same question");
+  t.deepEqual(
+    requests.map((r) => r.pageToken),
+    [undefined, "3", "6", "9"],
+  );
+  t.true(
+    requests.every((r) => r.taskId === "t" && r.since === 4),
+    "every page asks the same question",
+  );
 });
 
 test("one page without a token is one call", async (t) => {
@@ -68,8 +74,14 @@ test("tasks: maxTasks stops early, mid-page", async (t) => {
     },
   };
   const request = { workspaceId: "w", activeOnly: false };
-  t.deepEqual((await listAllTasks(clients, request)).map((x) => x.id), ["a", "b", "c", "d", "e"]);
+  t.deepEqual(
+    (await listAllTasks(clients, request)).map((x) => x.id),
+    ["a", "b", "c", "d", "e"],
+  );
   seen.length = 0;
-  t.deepEqual((await listAllTasks(clients, request, { maxTasks: 3 })).map((x) => x.id), ["a", "b", "c"]);
+  t.deepEqual(
+    (await listAllTasks(clients, request, { maxTasks: 3 })).map((x) => x.id),
+    ["a", "b", "c"],
+  );
   t.is(seen.length, 2, "no page read past the cap");
 });

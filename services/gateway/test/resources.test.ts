@@ -26,7 +26,12 @@ const TTL_MS = 600_000;
 
 test.before(async () => {
   stack = await startStack();
-  clients = createGatewayClients({ registry: stack.registryAddr, profileCatalog: stack.profilesAddr, taskQueue: stack.tasksAddr, liveness: stack.livenessAddr });
+  clients = createGatewayClients({
+    registry: stack.registryAddr,
+    profileCatalog: stack.profilesAddr,
+    taskQueue: stack.tasksAddr,
+    liveness: stack.livenessAddr,
+  });
   ws = await seedWorkspace(stack);
   other = await seedWorkspace(stack);
   runtimeId = await seedRuntime(stack, ws);

@@ -11,9 +11,11 @@ test("goJson escapes HTML characters like Go's encoder and ends with a newline",
 });
 
 test("property: goJson output decodes back to the same value", (t) => {
-  fc.assert(fc.property(fc.jsonValue(), (value) => {
-    t.deepEqual(JSON.parse(goJson(value)), JSON.parse(JSON.stringify(value)));
-  }));
+  fc.assert(
+    fc.property(fc.jsonValue(), (value) => {
+      t.deepEqual(JSON.parse(goJson(value)), JSON.parse(JSON.stringify(value)));
+    }),
+  );
 });
 
 test("raw JSON is embedded compacted, key order untouched", (t) => {
@@ -47,10 +49,12 @@ test("body decoding follows the original decoder", (t) => {
 });
 
 test("property: parseFirstValue reads the first JSON value, whatever follows it", (t) => {
-  fc.assert(fc.property(fc.jsonValue(), fc.string(), (value, tail) => {
-    const text = JSON.stringify(value);
-    t.deepEqual(parseFirstValue(`  ${text} ${tail}`), JSON.parse(text));
-  }));
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.string(), (value, tail) => {
+      const text = JSON.stringify(value);
+      t.deepEqual(parseFirstValue(`  ${text} ${tail}`), JSON.parse(text));
+    }),
+  );
   t.is(z.string().safeParse(parseFirstValue('"a\\"b" x')).data, 'a"b');
 });
 
@@ -113,14 +117,19 @@ test("a Go map writes its keys in byte order, at its own level only; structs kee
 });
 
 test("stored JSON decoded into any: maps at every depth, float64 numbers, -0 kept", (t) => {
-  t.is(goMarshal(goAny('{"work_dir": "/w", "output": "<ok>", "session_id": "", "pr_url": "u"}')), '{"output":"\\u003cok\\u003e","pr_url":"u","session_id":"","work_dir":"/w"}');
+  t.is(
+    goMarshal(goAny('{"work_dir": "/w", "output": "<ok>", "session_id": "", "pr_url": "u"}')),
+    '{"output":"\\u003cok\\u003e","pr_url":"u","session_id":"","work_dir":"/w"}',
+  );
   t.is(goMarshal(goAny('[{"b": {"d": 1.0, "c": 1e3}, "a": -0}, null, 1e-7, 1e21]')), '[{"a":-0,"b":{"c":1000,"d":1}},null,1e-7,1e+21]');
   t.is(goMarshal(goAny('{"__proto__": 1}')), '{"__proto__":1}');
   t.throws(() => goAny("not json"));
 });
 
 test("property: goJson with Go maps decodes back to the same value", (t) => {
-  fc.assert(fc.property(fc.jsonValue(), (value) => {
-    t.deepEqual(JSON.parse(goJson(goAny(JSON.stringify(value)))), JSON.parse(JSON.stringify(value)));
-  }));
+  fc.assert(
+    fc.property(fc.jsonValue(), (value) => {
+      t.deepEqual(JSON.parse(goJson(goAny(JSON.stringify(value)))), JSON.parse(JSON.stringify(value)));
+    }),
+  );
 });

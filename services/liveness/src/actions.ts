@@ -1,12 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { counter } from "@controlplane/metrics";
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-  requireUuid,
-  UnavailableError,
-} from "@controlplane/grpc";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, requireUuid, UnavailableError } from "@controlplane/grpc";
 import { isUniqueViolation, type DatabaseTransactionConnection } from "@controlplane/db";
 import type { EventBody } from "@controlplane/events";
 import { parseUuid } from "@controlplane/ids";

@@ -99,10 +99,25 @@ export function silenceWindowMs(c: LivenessConfig): number {
 
 /** Pending and running timeouts per action kind, with the texts the daemon and users see. */
 export const ACTION_TIMEOUTS = {
-  update: { pendingMs: 120_000, runningMs: 150_000, pending: "daemon did not respond within 120 seconds", running: "update did not complete within 150 seconds" },
+  update: {
+    pendingMs: 120_000,
+    runningMs: 150_000,
+    pending: "daemon did not respond within 120 seconds",
+    running: "update did not complete within 150 seconds",
+  },
   model_list: { pendingMs: 30_000, runningMs: 60_000, pending: "daemon did not respond within 30 seconds", running: "daemon did not finish within 60 seconds" },
-  local_skills: { pendingMs: 180_000, runningMs: 60_000, pending: "daemon did not respond within 3 minutes", running: "daemon did not finish within 60 seconds" },
-  local_skill_import: { pendingMs: 180_000, runningMs: 60_000, pending: "daemon did not respond within 3 minutes", running: "daemon did not finish within 60 seconds" },
+  local_skills: {
+    pendingMs: 180_000,
+    runningMs: 60_000,
+    pending: "daemon did not respond within 3 minutes",
+    running: "daemon did not finish within 60 seconds",
+  },
+  local_skill_import: {
+    pendingMs: 180_000,
+    runningMs: 60_000,
+    pending: "daemon did not respond within 3 minutes",
+    running: "daemon did not finish within 60 seconds",
+  },
 } as const;
 
 export type ActionKindName = keyof typeof ACTION_TIMEOUTS;

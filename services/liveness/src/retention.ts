@@ -27,7 +27,6 @@ export function retentionJob(deps: Pick<LivenessDeps, "pool" | "config" | "log">
     log: deps.log,
     sessionLock: { lock: ADVISORY_LOCKS.livenessRetention, databaseUrl: deps.config.DATABASE_URL },
     run: () => purgeOnce(deps),
-    report: ({ actions: purged }) =>
-      purged.deleted > 0 ? { msg: "old finished actions deleted", deleted: purged.deleted, done: purged.done } : undefined,
+    report: ({ actions: purged }) => (purged.deleted > 0 ? { msg: "old finished actions deleted", deleted: purged.deleted, done: purged.done } : undefined),
   });
 }

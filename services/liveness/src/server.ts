@@ -12,16 +12,17 @@ export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof Liven
     heartbeat: (req) => heartbeat(deps, req),
     async heartbeatBatch(req, call) {
       const outcomes = await Promise.all(
-        req.beats.map((beat): Promise<HeartbeatOutcome> =>
-          heartbeat(deps, beat).then(
-            (ack) => ({ outcome: { $case: "ack", value: ack } }),
-            (error: unknown) => {
-              // What the unary call's wrapper would log: anything that is not a rule saying no.
-              if (!(error instanceof DomainError)) call.log.error({ err: error, runtime_id: beat.runtimeId }, "heartbeat failed");
-              const { code, details } = toServiceError(error);
-              return { outcome: { $case: "error", value: { code, message: details } } };
-            },
-          ),
+        req.beats.map(
+          (beat): Promise<HeartbeatOutcome> =>
+            heartbeat(deps, beat).then(
+              (ack) => ({ outcome: { $case: "ack", value: ack } }),
+              (error: unknown) => {
+                // What the unary call's wrapper would log: anything that is not a rule saying no.
+                if (!(error instanceof DomainError)) call.log.error({ err: error, runtime_id: beat.runtimeId }, "heartbeat failed");
+                const { code, details } = toServiceError(error);
+                return { outcome: { $case: "error", value: { code, message: details } } };
+              },
+            ),
         ),
       );
       return { outcomes };

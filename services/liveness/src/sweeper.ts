@@ -82,7 +82,14 @@ async function sweepStale(deps: LivenessDeps, tx: DatabaseTransactionConnection,
   const silent = candidates.filter((_, i) => !alive[i]);
   const limit = Math.max(1, Math.floor(online * deps.config.SWEEP_MAX_FRACTION));
   const chosen = silent.slice(0, limit);
-  const rows = chosen.length > 0 ? await repo.markStaleOffline(tx, chosen.map((row) => row.runtime_id), cutoff) : [];
+  const rows =
+    chosen.length > 0
+      ? await repo.markStaleOffline(
+          tx,
+          chosen.map((row) => row.runtime_id),
+          cutoff,
+        )
+      : [];
   await deps.outbox.writeMany(
     tx,
     rows.map((row) => ({

@@ -105,7 +105,8 @@ test.serial("a daemon's report finishes the action with its event, or not at all
 
 test.serial("action.finished carries a result up to 64 KiB; a larger one goes out empty and GetAction has it in full", async (t) => {
   const runtimeId = await onlineRuntime();
-  const modelsOf = (count: number) => JSON.stringify({ models: Array.from({ length: count }, (_, i) => ({ id: `model-${i}`, label: `Model ${i}` })), supported: true });
+  const modelsOf = (count: number) =>
+    JSON.stringify({ models: Array.from({ length: count }, (_, i) => ({ id: `model-${i}`, label: `Model ${i}` })), supported: true });
   const small = modelsOf(3);
   const large = modelsOf(Math.ceil(FINISHED_RESULT_MAX_BYTES / 30));
   t.true(Buffer.byteLength(large) > FINISHED_RESULT_MAX_BYTES);

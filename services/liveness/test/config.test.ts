@@ -14,7 +14,10 @@ test("the fleet-silence rule: five runtimes by default, a window the timing chai
 test("a timing chain that leaves no room for the silence window is refused, naming the variables", (t) => {
   // 60 + 15 + 70 = 145 < 150 passes the flush chain, but 150 - 60 - 15 = 75 is not above 70 + 15.
   const error = t.throws(() => loadLivenessConfig({ FLUSH_TICK_MS: "70000" }));
-  t.regex(error.message, /STALE_THRESHOLD_MS - FLUSH_INTERVAL_MS - HEARTBEAT_INTERVAL_MS \(75000\) must exceed FLUSH_TICK_MS \+ HEARTBEAT_INTERVAL_MS \(85000\)/);
+  t.regex(
+    error.message,
+    /STALE_THRESHOLD_MS - FLUSH_INTERVAL_MS - HEARTBEAT_INTERVAL_MS \(75000\) must exceed FLUSH_TICK_MS \+ HEARTBEAT_INTERVAL_MS \(85000\)/,
+  );
 });
 
 test("SWEEP_SILENCE_MIN_FLEET must be a positive count", (t) => {

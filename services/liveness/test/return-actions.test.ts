@@ -56,9 +56,9 @@ async function enqueue(client: Client, runtimeId: string, kind: ActionKind, extr
 const beat = (client: Client, runtimeId: string) => client.heartbeat({ runtimeId, supportsBatchImport: true });
 
 const stored = async (actionId: string) =>
-  (await query<{ status: string; run_started_at: Date | null }>(db.url, "SELECT status, run_started_at FROM liveness.pending_action WHERE id = $1", [
-    actionId,
-  ]))[0]!;
+  (
+    await query<{ status: string; run_started_at: Date | null }>(db.url, "SELECT status, run_started_at FROM liveness.pending_action WHERE id = $1", [actionId])
+  )[0]!;
 
 test("an action returned on one replica is delivered by the next beat on another", async (t) => {
   const runtimeId = await onlineRuntime();

@@ -25,12 +25,7 @@ export async function getProfile(deps: ProfileDeps, workspaceId: string, profile
   return toProto(row);
 }
 
-export async function createProfile(
-  deps: ProfileDeps,
-  workspaceId: string,
-  input: CreateInput,
-  createdBy: string | undefined,
-) {
+export async function createProfile(deps: ProfileDeps, workspaceId: string, input: CreateInput, createdBy: string | undefined) {
   const ws = requireUuid(workspaceId, "workspace_id");
   const draft = validateCreate(input);
   const creator = createdBy ? parseUuid(createdBy) : null;
@@ -46,13 +41,7 @@ export async function createProfile(
   }
 }
 
-export async function updateProfile(
-  deps: ProfileDeps,
-  workspaceId: string,
-  profileId: string,
-  input: UpdateInput,
-  actorId: string | undefined,
-) {
+export async function updateProfile(deps: ProfileDeps, workspaceId: string, profileId: string, input: UpdateInput, actorId: string | undefined) {
   const ws = requireUuid(workspaceId, "workspace_id");
   const id = requireProfileId(profileId);
   const patch = validateUpdate(input);
@@ -81,12 +70,7 @@ export async function deleteProfile(deps: ProfileDeps, workspaceId: string, prof
   const { deletedRuntimeCount } = await deps.registry.detachProfile({ workspaceId: ws, profileId: id });
   await deps.outbox.transaction(async (tx) => {
     if (!(await repo.deleteProfile(tx, ws, id))) throw new NotFoundError(MESSAGES.notFound);
-    await deps.outbox.write(
-      tx,
-      "profile.deleted",
-      { profileId: id, detachedRuntimeCount: deletedRuntimeCount },
-      { workspaceId: ws, actorId },
-    );
+    await deps.outbox.write(tx, "profile.deleted", { profileId: id, detachedRuntimeCount: deletedRuntimeCount }, { workspaceId: ws, actorId });
   });
   return deletedRuntimeCount;
 }

@@ -40,12 +40,7 @@ export function findProfile(db: CommonQueryMethods, workspaceId: string, profile
     WHERE id = ${profileId} AND workspace_id = ${workspaceId}`);
 }
 
-export function insertProfile(
-  tx: DatabaseTransactionConnection,
-  workspaceId: string,
-  draft: ProfileDraft,
-  createdBy: string | null,
-) {
+export function insertProfile(tx: DatabaseTransactionConnection, workspaceId: string, draft: ProfileDraft, createdBy: string | null) {
   return tx.one(sql.type(profileRow)`
     INSERT INTO profiles.runtime_profile
       (workspace_id, display_name, protocol_family, command_name, description, fixed_args, visibility, created_by, enabled)
@@ -56,12 +51,7 @@ export function insertProfile(
 }
 
 /** Applies the present fields of `patch`; null when the profile is not in the workspace. */
-export function updateProfile(
-  tx: DatabaseTransactionConnection,
-  workspaceId: string,
-  profileId: string,
-  patch: ProfilePatch,
-) {
+export function updateProfile(tx: DatabaseTransactionConnection, workspaceId: string, profileId: string, patch: ProfilePatch) {
   const sets = [sql.fragment`updated_at = now()`];
   if (patch.displayName !== undefined) sets.push(sql.fragment`display_name = ${patch.displayName}`);
   if (patch.commandName !== undefined) sets.push(sql.fragment`command_name = ${patch.commandName}`);

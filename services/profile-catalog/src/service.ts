@@ -27,10 +27,7 @@ export async function startProfileCatalog(config: ProfileCatalogConfig, log: Log
   try {
     const registry = createClient(RuntimeRegistryServiceService, config.REGISTRY_GRPC_ADDR, { deadlineMs: 10_000 });
     host.onStop(async () => registry.close());
-    const server = new GrpcServer(log).add(
-      ProfileCatalogServiceService,
-      profileCatalogHandlers({ pool: host.pool, outbox: host.outbox, registry }),
-    );
+    const server = new GrpcServer(log).add(ProfileCatalogServiceService, profileCatalogHandlers({ pool: host.pool, outbox: host.outbox, registry }));
     const port = await server.listen(config.PROFILE_CATALOG_GRPC_PORT);
     host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
     log.info({ port }, "profile-catalog serving");

@@ -61,9 +61,11 @@ test("internal gRPC callers meet the bounds: INVALID_ARGUMENT, no row, no event"
     code: status.INVALID_ARGUMENT,
     details: "command_name must not contain NUL characters",
   });
-  const rows = await query<{ description: string; command_name: string }>(db.url, "SELECT description, command_name FROM profiles.runtime_profile WHERE workspace_id = $1", [
-    workspaceId,
-  ]);
+  const rows = await query<{ description: string; command_name: string }>(
+    db.url,
+    "SELECT description, command_name FROM profiles.runtime_profile WHERE workspace_id = $1",
+    [workspaceId],
+  );
   t.deepEqual(rows, [{ description: "ok", command_name: "codex" }]);
   const created = await waitFor("profile.created", async () => {
     const mine = (await events.read("profile.created")).filter(({ event }) => event.meta!.workspaceId === workspaceId);

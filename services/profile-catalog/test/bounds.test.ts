@@ -32,38 +32,90 @@ test("create: every stored string is bounded, at exactly its limit accepted", (t
     ],
   ];
   for (const [atLimit, overLimit, message] of cases) {
-    t.is(messageOf(() => validateCreate({ ...valid, ...atLimit })), undefined, message);
-    t.is(messageOf(() => validateCreate({ ...valid, ...overLimit })), message);
+    t.is(
+      messageOf(() => validateCreate({ ...valid, ...atLimit })),
+      undefined,
+      message,
+    );
+    t.is(
+      messageOf(() => validateCreate({ ...valid, ...overLimit })),
+      message,
+    );
   }
   t.is(MESSAGES.descriptionTooLong, "description too long");
 });
 
 test("names are measured as stored: trimmed", (t) => {
-  t.is(messageOf(() => validateCreate({ ...valid, displayName: `  ${long(LIMITS.NAME_CHARS)}  ` })), undefined);
+  t.is(
+    messageOf(() => validateCreate({ ...valid, displayName: `  ${long(LIMITS.NAME_CHARS)}  ` })),
+    undefined,
+  );
 });
 
 test("NUL in any stored string is refused, naming the field", (t) => {
-  t.is(messageOf(() => validateCreate({ ...valid, displayName: "a\u0000b" })), "display_name must not contain NUL characters");
-  t.is(messageOf(() => validateCreate({ ...valid, commandName: "a\u0000" })), "command_name must not contain NUL characters");
-  t.is(messageOf(() => validateCreate({ ...valid, description: "\u0000" })), "description must not contain NUL characters");
-  t.is(messageOf(() => validateCreate({ ...valid, fixedArgs: ["--x", "a\u0000b"] })), "fixed_args must not contain NUL characters");
-  t.is(messageOf(() => validateUpdate({ description: "x\u0000" })), "description must not contain NUL characters");
+  t.is(
+    messageOf(() => validateCreate({ ...valid, displayName: "a\u0000b" })),
+    "display_name must not contain NUL characters",
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, commandName: "a\u0000" })),
+    "command_name must not contain NUL characters",
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, description: "\u0000" })),
+    "description must not contain NUL characters",
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, fixedArgs: ["--x", "a\u0000b"] })),
+    "fixed_args must not contain NUL characters",
+  );
+  t.is(
+    messageOf(() => validateUpdate({ description: "x\u0000" })),
+    "description must not contain NUL characters",
+  );
 });
 
 test("the contract's checks keep their messages and order: bounds come after all of them", (t) => {
   const tooLong = long(LIMITS.NAME_CHARS + 1);
-  t.is(messageOf(() => validateCreate({ ...valid, displayName: tooLong, protocolFamily: "x" })), MESSAGES.unsupportedFamily);
-  t.is(messageOf(() => validateCreate({ ...valid, displayName: tooLong, commandName: " " })), MESSAGES.commandNameRequired);
-  t.is(messageOf(() => validateCreate({ ...valid, description: "\u0000", visibility: "bad" })), MESSAGES.badVisibility);
-  t.is(messageOf(() => validateCreate({ ...valid, fixedArgs: [long(LIMITS.PATH_CHARS + 1), " "] })), MESSAGES.blankFixedArg);
-  t.is(messageOf(() => validateUpdate({ displayName: " ", description: long(LIMITS.DESCRIPTION_CHARS + 1) })), MESSAGES.displayNameEmpty);
-  t.is(messageOf(() => validateUpdate({ commandName: tooLong, visibility: "" })), MESSAGES.badVisibility);
+  t.is(
+    messageOf(() => validateCreate({ ...valid, displayName: tooLong, protocolFamily: "x" })),
+    MESSAGES.unsupportedFamily,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, displayName: tooLong, commandName: " " })),
+    MESSAGES.commandNameRequired,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, description: "\u0000", visibility: "bad" })),
+    MESSAGES.badVisibility,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, fixedArgs: [long(LIMITS.PATH_CHARS + 1), " "] })),
+    MESSAGES.blankFixedArg,
+  );
+  t.is(
+    messageOf(() => validateUpdate({ displayName: " ", description: long(LIMITS.DESCRIPTION_CHARS + 1) })),
+    MESSAGES.displayNameEmpty,
+  );
+  t.is(
+    messageOf(() => validateUpdate({ commandName: tooLong, visibility: "" })),
+    MESSAGES.badVisibility,
+  );
 });
 
 test("update bounds only the fields it changes", (t) => {
-  t.is(messageOf(() => validateUpdate({ enabled: false })), undefined);
-  t.is(messageOf(() => validateUpdate({ commandName: long(LIMITS.NAME_CHARS + 1) })), MESSAGES.commandNameTooLong);
-  t.is(messageOf(() => validateUpdate({ fixedArgs: Array(LIMITS.FIXED_ARGS + 1).fill("a") })), MESSAGES.tooManyFixedArgs);
+  t.is(
+    messageOf(() => validateUpdate({ enabled: false })),
+    undefined,
+  );
+  t.is(
+    messageOf(() => validateUpdate({ commandName: long(LIMITS.NAME_CHARS + 1) })),
+    MESSAGES.commandNameTooLong,
+  );
+  t.is(
+    messageOf(() => validateUpdate({ fixedArgs: Array(LIMITS.FIXED_ARGS + 1).fill("a") })),
+    MESSAGES.tooManyFixedArgs,
+  );
 });
 
 test("the largest profile validation accepts encodes to an event well under the outbox's 512 KiB", (t) => {
@@ -76,7 +128,14 @@ test("the largest profile validation accepts encodes to an event well under the 
     description: wide(LIMITS.DESCRIPTION_CHARS),
     fixedArgs: Array(FIXED_ARGS_TOTAL_CHARS / LIMITS.PATH_CHARS).fill(wide(LIMITS.PATH_CHARS)),
   });
-  const profile = { ...draft, description: draft.description ?? undefined, id: randomUUID(), workspaceId: randomUUID(), createdAt: new Date(), updatedAt: new Date() };
+  const profile = {
+    ...draft,
+    description: draft.description ?? undefined,
+    id: randomUUID(),
+    workspaceId: randomUUID(),
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  };
   const meta = EventMeta.fromPartial({ eventId: randomUUID(), occurredAt: new Date(), workspaceId: profile.workspaceId });
   const bytes = encodeEvent("profile.created", { meta, profile }).length;
   t.true(bytes < 300 * 1024, `${bytes} bytes`);

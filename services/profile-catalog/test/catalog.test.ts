@@ -5,16 +5,7 @@ import { createLogger } from "@controlplane/log";
 import { ProfileCatalogServiceService } from "@controlplane/proto/profiles/v1/profiles";
 import { loadRegistryConfig } from "@controlplane/runtime-registry/config";
 import { startRegistry } from "@controlplane/runtime-registry";
-import {
-  checkHealth,
-  createTestDatabase,
-  createTestEvents,
-  query,
-  testEnv,
-  waitFor,
-  type TestDatabase,
-  type TestEvents,
-} from "@controlplane/testkit";
+import { checkHealth, createTestDatabase, createTestEvents, query, testEnv, waitFor, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 import { loadProfileCatalogConfig } from "../src/config.js";
 import { startProfileCatalog } from "../src/service.js";
 
@@ -30,10 +21,7 @@ test.before(async () => {
   const env = testEnv(db, events);
   const log = createLogger("test", env.LOG_LEVEL);
   const registry = await startRegistry(loadRegistryConfig(env), log);
-  const catalog = await startProfileCatalog(
-    loadProfileCatalogConfig({ ...env, REGISTRY_GRPC_ADDR: `127.0.0.1:${registry.port}` }),
-    log,
-  );
+  const catalog = await startProfileCatalog(loadProfileCatalogConfig({ ...env, REGISTRY_GRPC_ADDR: `127.0.0.1:${registry.port}` }), log);
   address = `127.0.0.1:${catalog.port}`;
   client = createClient(ProfileCatalogServiceService, address);
   stops = [async () => client.close(), catalog.stop, registry.stop];
@@ -90,10 +78,12 @@ test.serial("a refused create or update writes neither a row nor an event", asyn
 
   // A marker after the refusals proves the relay has passed them.
   await client.createProfile(request(workspaceId, "marker"));
-  await waitFor("the marker event", async () =>
-    (await events.read("profile.created")).some(({ event }) => event.profile!.displayName === "marker"));
+  await waitFor("the marker event", async () => (await events.read("profile.created")).some(({ event }) => event.profile!.displayName === "marker"));
   const forWorkspace = (await events.read("profile.created")).filter(({ event }) => event.meta!.workspaceId === workspaceId);
-  t.deepEqual(forWorkspace.map(({ event }) => event.profile!.displayName), ["taken", "marker"]);
+  t.deepEqual(
+    forWorkspace.map(({ event }) => event.profile!.displayName),
+    ["taken", "marker"],
+  );
   t.is((await events.read("profile.updated")).filter(({ event }) => event.meta!.workspaceId === workspaceId).length, 0);
   const rows = await query(db.url, "SELECT display_name FROM profiles.runtime_profile WHERE workspace_id = $1 ORDER BY created_at", [workspaceId]);
   t.deepEqual(rows, [{ display_name: "taken" }, { display_name: "marker" }]);

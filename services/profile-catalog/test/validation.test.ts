@@ -24,11 +24,26 @@ test("the whitelist message lists the families in contract order", (t) => {
 });
 
 test("checks run in the contract's order: name, family, command, visibility, args", (t) => {
-  t.is(messageOf(() => validateCreate({ ...valid, displayName: "", protocolFamily: "x", commandName: "" })), MESSAGES.displayNameRequired);
-  t.is(messageOf(() => validateCreate({ ...valid, protocolFamily: "x", commandName: "" })), MESSAGES.unsupportedFamily);
-  t.is(messageOf(() => validateCreate({ ...valid, commandName: " ", visibility: "bad" })), MESSAGES.commandNameRequired);
-  t.is(messageOf(() => validateCreate({ ...valid, visibility: "bad", fixedArgs: [""] })), MESSAGES.badVisibility);
-  t.is(messageOf(() => validateCreate({ ...valid, fixedArgs: ["a", "\t"] })), MESSAGES.blankFixedArg);
+  t.is(
+    messageOf(() => validateCreate({ ...valid, displayName: "", protocolFamily: "x", commandName: "" })),
+    MESSAGES.displayNameRequired,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, protocolFamily: "x", commandName: "" })),
+    MESSAGES.unsupportedFamily,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, commandName: " ", visibility: "bad" })),
+    MESSAGES.commandNameRequired,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, visibility: "bad", fixedArgs: [""] })),
+    MESSAGES.badVisibility,
+  );
+  t.is(
+    messageOf(() => validateCreate({ ...valid, fixedArgs: ["a", "\t"] })),
+    MESSAGES.blankFixedArg,
+  );
 });
 
 test("property: a family is accepted exactly when it is whitelisted (after trimming)", (t) => {
@@ -58,12 +73,21 @@ test("property: names are stored trimmed, fixed args exactly as sent", (t) => {
 test("visibility: empty defaults on create but is rejected on update", (t) => {
   t.is(validateCreate({ ...valid, visibility: "  " }).visibility, "workspace");
   t.is(validateCreate({ ...valid, visibility: " private " }).visibility, "private");
-  t.is(messageOf(() => validateUpdate({ visibility: "" })), MESSAGES.badVisibility);
+  t.is(
+    messageOf(() => validateUpdate({ visibility: "" })),
+    MESSAGES.badVisibility,
+  );
 });
 
 test("update only carries present fields", (t) => {
   t.deepEqual(validateUpdate({}), {});
   t.deepEqual(validateUpdate({ enabled: false, description: "" }), { enabled: false, description: "" });
-  t.is(messageOf(() => validateUpdate({ displayName: " " })), MESSAGES.displayNameEmpty);
-  t.is(messageOf(() => validateUpdate({ commandName: "" })), MESSAGES.commandNameEmpty);
+  t.is(
+    messageOf(() => validateUpdate({ displayName: " " })),
+    MESSAGES.displayNameEmpty,
+  );
+  t.is(
+    messageOf(() => validateUpdate({ commandName: "" })),
+    MESSAGES.commandNameEmpty,
+  );
 });

@@ -5,10 +5,7 @@ import { parseUuid } from "@controlplane/ids";
  * workspace), a user (reaches the workspaces they are a member of), or a
  * trusted internal caller.
  */
-export type Caller =
-  | { kind: "daemon"; workspaceId: string }
-  | { kind: "user"; userId: string }
-  | { kind: "internal"; ownerId: string | null };
+export type Caller = { kind: "daemon"; workspaceId: string } | { kind: "user"; userId: string } | { kind: "internal"; ownerId: string | null };
 
 export function callerOf(fields: { callerWorkspaceId?: string; callerUserId?: string; ownerId?: string }): Caller {
   if (fields.callerWorkspaceId !== undefined) return { kind: "daemon", workspaceId: fields.callerWorkspaceId };

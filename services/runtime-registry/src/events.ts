@@ -15,12 +15,7 @@ import * as runtimes from "./repository/runtimes.js";
  * - profile.deleted (profile catalog): runtime rows registered for the
  *   profile after it was detached are removed too.
  */
-export async function startRegistryConsumers(deps: {
-  bus: EventBus;
-  pool: DatabasePool;
-  outbox: Outbox;
-  log: Logger;
-}): Promise<RunningConsumer[]> {
+export async function startRegistryConsumers(deps: { bus: EventBus; pool: DatabasePool; outbox: Outbox; log: Logger }): Promise<RunningConsumer[]> {
   const { bus, pool, outbox, log } = deps;
   return Promise.all([
     startConsumer({

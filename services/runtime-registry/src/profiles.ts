@@ -23,24 +23,14 @@ export async function detachProfile(outbox: Outbox, workspaceId: string, profile
   }
 }
 
-export async function detachInTransaction(
-  tx: DatabaseTransactionConnection,
-  outbox: Outbox,
-  workspaceId: string,
-  profileId: string,
-): Promise<number> {
+export async function detachInTransaction(tx: DatabaseTransactionConnection, outbox: Outbox, workspaceId: string, profileId: string): Promise<number> {
   const ids = [...(await runtimes.lockProfileRuntimes(tx, workspaceId, profileId))];
   if (ids.length === 0) return 0;
   if ((await agents.countActiveAgents(tx, ids)) > 0) throw new FailedPreconditionError(AGENTS_BOUND);
   await agents.deleteArchivedAgents(tx, ids);
   for (const id of ids) {
     await runtimes.deleteRuntime(tx, id);
-    await outbox.write(
-      tx,
-      "runtime.deleted",
-      { runtimeId: id, reason: RuntimeDeletedReason.RUNTIME_DELETED_REASON_PROFILE_DELETED },
-      { workspaceId },
-    );
+    await outbox.write(tx, "runtime.deleted", { runtimeId: id, reason: RuntimeDeletedReason.RUNTIME_DELETED_REASON_PROFILE_DELETED }, { workspaceId });
   }
   return ids.length;
 }

@@ -15,12 +15,7 @@ import { parseUuid } from "@controlplane/ids";
 import type { Logger } from "@controlplane/log";
 import { OfflineReason } from "@controlplane/proto/events/v1/events";
 import type { ProfileCatalogServiceService, RuntimeProfile } from "@controlplane/proto/profiles/v1/profiles";
-import type {
-  FailedProfile,
-  RegisterDaemonRequest,
-  RegisterDaemonResponse,
-  RuntimeRegistration,
-} from "@controlplane/proto/registry/v1/registry";
+import type { FailedProfile, RegisterDaemonRequest, RegisterDaemonResponse, RuntimeRegistration } from "@controlplane/proto/registry/v1/registry";
 import { callerOf, type Caller } from "./caller.js";
 import { mergeLegacyRuntimes } from "./legacy-merge.js";
 import * as members from "./repository/members.js";
@@ -98,12 +93,7 @@ export async function registerDaemon(deps: RegisterDeps, req: RegisterDaemonRequ
     }
     const failed = [];
     for (const p of failedPlans) failed.push(await recordFailedProfile(tx, deps.outbox, p));
-    await deps.outbox.write(
-      tx,
-      "daemon.registered",
-      { daemonId, runtimes: registered.map(runtimeToProto) },
-      { workspaceId, actorId: ownerId ?? undefined },
-    );
+    await deps.outbox.write(tx, "daemon.registered", { daemonId, runtimes: registered.map(runtimeToProto) }, { workspaceId, actorId: ownerId ?? undefined });
     // A caller that gave up (or whose deadline passed) gets nothing committed
     // behind its failure: it will register again.
     signal?.throwIfAborted();
@@ -233,20 +223,24 @@ function checkBounds(req: RegisterDaemonRequest): void {
     ["cli_version", req.cliVersion],
     ["launched_by", req.launchedBy],
     ...req.legacyDaemonIds.map((id): [string, string] => ["legacy_daemon_ids", id]),
-    ...req.runtimes.flatMap((r): Array<[string, string]> => [
-      ["runtimes.name", r.name],
-      ["runtimes.type", r.type],
-      ["runtimes.version", r.version],
-      ["runtimes.status", r.status],
-      ["runtimes.profile_id", r.profileId],
-    ]),
+    ...req.runtimes.flatMap(
+      (r): Array<[string, string]> => [
+        ["runtimes.name", r.name],
+        ["runtimes.type", r.type],
+        ["runtimes.version", r.version],
+        ["runtimes.status", r.status],
+        ["runtimes.profile_id", r.profileId],
+      ],
+    ),
     ...req.failedProfiles.map((f): [string, string] => ["failed_profiles.profile_id", f.profileId]),
     ...capabilities.map((name): [string, string] => ["capabilities", name]),
   ];
-  const longer: Array<[string, string, number]> = req.failedProfiles.flatMap((f): Array<[string, string, number]> => [
-    ["failed_profiles.command_name", f.commandName, LIMITS.PATH_CHARS],
-    ["failed_profiles.reason", f.reason, LIMITS.SUMMARY_CHARS],
-  ]);
+  const longer: Array<[string, string, number]> = req.failedProfiles.flatMap(
+    (f): Array<[string, string, number]> => [
+      ["failed_profiles.command_name", f.commandName, LIMITS.PATH_CHARS],
+      ["failed_profiles.reason", f.reason, LIMITS.SUMMARY_CHARS],
+    ],
+  );
   for (const [field, value, max] of [...names.map(([field, value]): [string, string, number] => [field, value, LIMITS.NAME_CHARS]), ...longer]) {
     if (value.length > max) throw new InvalidArgumentError(`${field}: too long (at most ${max} characters)`);
     if (value.includes("\u0000")) throw new InvalidArgumentError(`${field}: contains a NUL character`);

@@ -41,9 +41,7 @@ export async function startRegistry(config: RegistryConfig, log: Logger): Promis
       runtimeGc: runtimeGcJob({ outbox: host.outbox, log }, { intervalMs: config.RUNTIME_GC_INTERVAL_MS, retentionMs: config.RUNTIME_GC_RETENTION_MS }),
     };
     host.onStop(jobs.runtimeGc.start());
-    const server = new GrpcServer(log)
-      .add(IdentityServiceService, identityHandlers(deps))
-      .add(RuntimeRegistryServiceService, registryHandlers(deps));
+    const server = new GrpcServer(log).add(IdentityServiceService, identityHandlers(deps)).add(RuntimeRegistryServiceService, registryHandlers(deps));
     const port = await server.listen(config.REGISTRY_GRPC_PORT);
     host.onStop(() => server.shutdown(config.SHUTDOWN_GRACE_MS));
     log.info({ port }, "runtime-registry serving");

@@ -52,8 +52,17 @@ function failingOutbox(outbox: Outbox): Outbox {
 }
 
 const newWorkspace = async (ownerUserId?: string) =>
-  (await identity.createWorkspace({ name: `ws-${randomUUID().slice(0, 8)}`, slug: "", description: "", repos: [], settingsJson: "", issuePrefix: "", ownerUserId }))
-    .workspace!.id;
+  (
+    await identity.createWorkspace({
+      name: `ws-${randomUUID().slice(0, 8)}`,
+      slug: "",
+      description: "",
+      repos: [],
+      settingsJson: "",
+      issuePrefix: "",
+      ownerUserId,
+    })
+  ).workspace!.id;
 
 /**
  * Every event of `type` that `pick` selects, once everything committed so
@@ -61,8 +70,7 @@ const newWorkspace = async (ownerUserId?: string) =>
  * should not exist has had every chance to show up.
  */
 async function published<T extends EventType>(type: T, pick: (event: EventPayload<T>) => boolean): Promise<Array<EventPayload<T>>> {
-  await waitFor("the registry's outbox to drain", async () =>
-    (await query<{ n: string }>(db.url, "SELECT count(*) AS n FROM registry.outbox"))[0]!.n === "0");
+  await waitFor("the registry's outbox to drain", async () => (await query<{ n: string }>(db.url, "SELECT count(*) AS n FROM registry.outbox"))[0]!.n === "0");
   return (await events.read(type)).map((e) => e.event).filter(pick);
 }
 

@@ -63,9 +63,16 @@ test("membership: owner on create, role changes, removal, NOT_FOUND for stranger
   await identity.addMember({ workspaceId, userId: user, role: MemberRole.MEMBER_ROLE_MEMBER });
   await identity.addMember({ workspaceId, userId: user, role: MemberRole.MEMBER_ROLE_ADMIN });
   t.is((await identity.getMembership({ workspaceId, userId: user })).member!.role, MemberRole.MEMBER_ROLE_ADMIN);
-  t.deepEqual((await identity.listWorkspaces({ userId: user })).workspaces.map((w) => w.id), [workspaceId]);
+  t.deepEqual(
+    (await identity.listWorkspaces({ userId: user })).workspaces.map((w) => w.id),
+    [workspaceId],
+  );
   await identity.removeMember({ workspaceId, userId: user });
-  for (const [ws, u] of [[workspaceId, user], [workspaceId, "junk"], ["junk", owner]]) {
+  for (const [ws, u] of [
+    [workspaceId, user],
+    [workspaceId, "junk"],
+    ["junk", owner],
+  ]) {
     const error = await t.throwsAsync(identity.getMembership({ workspaceId: ws!, userId: u! }));
     t.like(error as object, { code: status.NOT_FOUND, details: "workspace not found" });
   }

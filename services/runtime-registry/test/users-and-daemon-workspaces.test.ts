@@ -41,7 +41,10 @@ test("ListDaemonWorkspaces: a user's memberships by id, a daemon token's workspa
   }
   await newWorkspace(`other-${user.slice(0, 8)}`);
   const mine = await identity.listDaemonWorkspaces({ caller: { $case: "userId", value: user.toUpperCase() } });
-  t.deepEqual(mine.workspaces, [...made].sort((x, y) => (x.id < y.id ? -1 : 1)));
+  t.deepEqual(
+    mine.workspaces,
+    [...made].sort((x, y) => (x.id < y.id ? -1 : 1)),
+  );
   t.deepEqual((await identity.listDaemonWorkspaces({ caller: { $case: "userId", value: "junk" } })).workspaces, []);
 
   const one = await identity.listDaemonWorkspaces({ caller: { $case: "workspaceId", value: made[1]!.id } });

@@ -106,9 +106,7 @@ export async function claimTasks(deps: TaskQueueDeps, request: ClaimTasksRequest
   claimer.signal?.throwIfAborted();
   const ids = [...new Set(request.runtimeIds.map(parseUuid).filter((id): id is string => id !== null))];
   const runtimes = (await loadRuntimes(deps, ids)).filter((r) => !r.daemonId || r.daemonId === request.daemonId);
-  const fresh = (await Promise.all(runtimes.map(async (r) => ((await deps.freshness.fresh(r)) ? r : undefined)))).filter(
-    (r): r is Runtime => r !== undefined,
-  );
+  const fresh = (await Promise.all(runtimes.map(async (r) => ((await deps.freshness.fresh(r)) ? r : undefined)))).filter((r): r is Runtime => r !== undefined);
   if (fresh.length === 0) return [];
 
   const round = await claimRounds(deps, fresh, max);
@@ -181,7 +179,9 @@ async function claimWaiting(deps: TaskQueueDeps, runtime: Runtime, wait: number,
 async function claimOnce(deps: TaskQueueDeps, runtime: Runtime): Promise<Claimed | undefined> {
   // An offline or silent runtime is handed nothing, not even a re-delivery.
   if (!(await deps.freshness.fresh(runtime))) return undefined;
-  const { claims: [claim] } = await claimRounds(deps, [runtime], 1);
+  const {
+    claims: [claim],
+  } = await claimRounds(deps, [runtime], 1);
   if (!claim) return undefined;
   return { answer: await answer(deps, runtime, claim), row: claim.task, redelivered: claim.redelivered };
 }
@@ -321,12 +321,7 @@ async function answer(deps: TaskQueueDeps, runtime: Runtime, claim: Claim): Prom
  * that failed for a moment: the task is put back (INTERNAL "failed to load
  * task agent").
  */
-async function claimedAgent(
-  deps: TaskQueueDeps,
-  runtime: Runtime,
-  row: TaskRow,
-  read: { agent: Agent } | { error: unknown },
-): Promise<Agent> {
+async function claimedAgent(deps: TaskQueueDeps, runtime: Runtime, row: TaskRow, read: { agent: Agent } | { error: unknown }): Promise<Agent> {
   if ("error" in read) {
     if (hasCode(read.error, status.NOT_FOUND)) {
       await rejectBeforeLaunch(deps, runtime, row, AGENT_GONE.error);

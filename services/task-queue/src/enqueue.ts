@@ -49,19 +49,22 @@ export async function enqueueTask(deps: TaskQueueDeps, req: EnqueueTaskRequest):
       triggerCommentId,
       triggerSummary: req.triggerSummary ?? null,
       priority: req.priority,
-      context: quickCreate
-        ? { type: "quick_create", workspace_id: agent.workspaceId, ...(snakeQuickCreate(context.quickCreate!) as object) }
-        : null,
+      context: quickCreate ? { type: "quick_create", workspace_id: agent.workspaceId, ...(snakeQuickCreate(context.quickCreate!) as object) } : null,
       claimContext: TaskContext.toJSON(context) as Record<string, unknown>,
       forceFreshSession: req.forceFreshSession,
       initiatorUserId,
       maxAttempts: req.maxAttempts || deps.config.DEFAULT_MAX_ATTEMPTS,
     });
     if (!row) return { row: await tasks.findPending(tx, issueId!, agent.id), deduplicated: true };
-    await deps.outbox.write(tx, "task.queued", { task: taskRef(row), priority: row.priority, attempt: row.attempt }, {
-      workspaceId: row.workspace_id,
-      actorId: initiatorUserId ?? undefined,
-    });
+    await deps.outbox.write(
+      tx,
+      "task.queued",
+      { task: taskRef(row), priority: row.priority, attempt: row.attempt },
+      {
+        workspaceId: row.workspace_id,
+        actorId: initiatorUserId ?? undefined,
+      },
+    );
     return { row, deduplicated: false };
   });
   if (!result.row) throw new FailedPreconditionError("a pending task for this issue finished while enqueueing; try again");

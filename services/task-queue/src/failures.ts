@@ -58,7 +58,10 @@ export async function queueRetry(tx: DatabaseTransactionConnection, failed: Task
  * each retry). Returns the retries, so their runtimes can be woken after commit.
  */
 export async function afterFailures(tx: DatabaseTransactionConnection, outbox: Outbox, failed: readonly TaskRow[]): Promise<TaskRow[]> {
-  await tokens.deleteTokensOfTasks(tx, failed.map((row) => row.id));
+  await tokens.deleteTokensOfTasks(
+    tx,
+    failed.map((row) => row.id),
+  );
   const retries: TaskRow[] = [];
   const events: PendingEvent[] = [];
   for (const row of failed) {

@@ -104,9 +104,7 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
     const meta = { workspaceId: row.workspace_id };
     await deps.outbox.writeMany(tx, [
       { type: "task.completed", body: { task: taskRef(row) }, meta },
-      ...(firstExecution && row.issue_id
-        ? [{ type: "issue.first_executed" as const, body: { issueId: row.issue_id, taskId: row.id }, meta }]
-        : []),
+      ...(firstExecution && row.issue_id ? [{ type: "issue.first_executed" as const, body: { issueId: row.issue_id, taskId: row.id }, meta }] : []),
     ]);
     return { task: row, transitioned: true };
   });
@@ -138,7 +136,16 @@ async function completeKnown(
   ]);
   let done: Awaited<ReturnType<typeof tasks.completeWithEvents>> = null;
   try {
-    done = await tasks.completeWithEvents(deps.pool, id, { ...known.ref, workspaceId: known.workspaceId }, result, c.sessionId || null, c.workDir || null, run, events.insert);
+    done = await tasks.completeWithEvents(
+      deps.pool,
+      id,
+      { ...known.ref, workspaceId: known.workspaceId },
+      result,
+      c.sessionId || null,
+      c.workDir || null,
+      run,
+      events.insert,
+    );
   } finally {
     events.settle(done !== null);
   }
@@ -314,13 +321,7 @@ export async function recoverOrphans(deps: TaskQueueDeps, runtimeId: string) {
 }
 
 /** Fails the tasks `where` selects through the shared pipeline, then wakes their runtimes (slots freed, retries queued). */
-export async function failTasksWhere(
-  deps: TaskQueueDeps,
-  where: Parameters<typeof tasks.failWhere>[1],
-  error: string,
-  reason: string,
-  limit?: number,
-) {
+export async function failTasksWhere(deps: TaskQueueDeps, where: Parameters<typeof tasks.failWhere>[1], error: string, reason: string, limit?: number) {
   const outcome = await deps.outbox.transaction(async (tx) => {
     const failed = await tasks.failWhere(tx, where, error, reason, limit);
     const retries = failed.length > 0 ? await afterFailures(tx, deps.outbox, failed) : [];

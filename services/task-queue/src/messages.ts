@@ -4,15 +4,7 @@ import { encodeEvent, EventMeta, subjectFor } from "@controlplane/events";
 import type { ListMessagesResponse, TaskMessage } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { TaskQueueDeps } from "./deps.js";
 import { requireTask } from "./ids.js";
-import {
-  decodePageToken,
-  encodePageToken,
-  MESSAGE_BYTES,
-  MESSAGE_ROW_OVERHEAD,
-  nextPageToken,
-  PAGE_BYTES,
-  pageRows,
-} from "./paging.js";
+import { decodePageToken, encodePageToken, MESSAGE_BYTES, MESSAGE_ROW_OVERHEAD, nextPageToken, PAGE_BYTES, pageRows } from "./paging.js";
 import { redact, redactInput } from "./redact.js";
 import * as messages from "./repository/messages.js";
 import { taskRef } from "./task-shape.js";

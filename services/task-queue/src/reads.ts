@@ -15,11 +15,7 @@ export class RegistryReads {
   readonly workspaces: ReadThrough<Workspace>;
   readonly agents: ReadThrough<Agent>;
 
-  constructor(
-    registry: PromiseClient<typeof RuntimeRegistryServiceService>,
-    identity: PromiseClient<typeof IdentityServiceService>,
-    ttlMs: number,
-  ) {
+  constructor(registry: PromiseClient<typeof RuntimeRegistryServiceService>, identity: PromiseClient<typeof IdentityServiceService>, ttlMs: number) {
     // Invalidated by events, so it may live longer than the workspaces.
     this.runtimes = new ReadThrough(new TtlCache(ttlMs * 6), async (runtimeId) => (await registry.getRuntime({ runtimeId })).runtime!);
     this.workspaces = new ReadThrough(new TtlCache(ttlMs), async (workspaceId) => (await identity.getWorkspace({ workspaceId })).workspace!);

@@ -24,10 +24,7 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // AWS access key ids.
   [/\bAKIA[0-9A-Z]{16}\b/g, "[REDACTED AWS KEY]"],
   // AWS secret access keys: 40 base64-ish characters after the name and = or :.
-  [
-    new RegExp(`(?:aws_secret_access_key|secret_?access_?key)${WS}*[=:]${WS}*[A-Za-z0-9/+=]{40}`, "giu"),
-    "[REDACTED AWS SECRET]",
-  ],
+  [new RegExp(`(?:aws_secret_access_key|secret_?access_?key)${WS}*[=:]${WS}*[A-Za-z0-9/+=]{40}`, "giu"), "[REDACTED AWS SECRET]"],
   // PEM private keys (across lines, shortest block).
   [/-----BEGIN[A-Z\t\n\f\r ]*PRIVATE KEY-----[\s\S]*?-----END[A-Z\t\n\f\r ]*PRIVATE KEY-----/gu, "[REDACTED PRIVATE KEY]"],
   // GitHub tokens: 36 to 255 characters after the prefix, ending on a word boundary.
@@ -41,10 +38,7 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // JWTs: three base64url segments.
   [/\bey[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b/g, "[REDACTED JWT]"],
   // "Bearer <token>", any case: (?i)\bBearer\s+[A-Za-z0-9\-._~+/]+=*\b
-  [
-    new RegExp(`\\b[Bb][Ee][Aa][Rr][Ee][Rr]${WS}+[A-Za-z0-9\\-._~+/\\u017f\\u212a]+=*\\b`, "g"),
-    "Bearer [REDACTED]",
-  ],
+  [new RegExp(`\\b[Bb][Ee][Aa][Rr][Ee][Rr]${WS}+[A-Za-z0-9\\-._~+/\\u017f\\u212a]+=*\\b`, "g"), "Bearer [REDACTED]"],
   // Connection strings with a password: scheme, user and password go together.
   [/(?:postgres|mysql|mongodb|redis|amqp)(?:ql)?:\/\/[^:\t\n\f\r ]+:[^@\t\n\f\r ]+@/giu, "[REDACTED CONNECTION STRING]@"],
   // NAME=value / NAME: value for common secret names, name included, anywhere in a word.

@@ -24,13 +24,7 @@ export async function sweepOnce(deps: TaskQueueDeps): Promise<SweepResult> {
   const { config } = deps;
   const dispatched = await failTasksWhere(deps, tasks.dispatchedBefore(new Date(now - config.DISPATCH_TIMEOUT_MS)), "task timed out", "timeout");
   const running = await failTasksWhere(deps, tasks.runningBefore(new Date(now - config.RUNNING_TIMEOUT_MS)), "task timed out", "timeout");
-  const expired = await failTasksWhere(
-    deps,
-    tasks.queuedBefore(new Date(now - config.QUEUED_TTL_MS)),
-    "task expired in queue",
-    "queued_expired",
-    EXPIRE_BATCH,
-  );
+  const expired = await failTasksWhere(deps, tasks.queuedBefore(new Date(now - config.QUEUED_TTL_MS)), "task expired in queue", "queued_expired", EXPIRE_BATCH);
   await wakeForRedelivery(deps, now);
   return { timedOut: dispatched.failed.length + running.failed.length, expired: expired.failed.length };
 }

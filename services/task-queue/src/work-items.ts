@@ -123,9 +123,7 @@ export async function requireLinksInWorkspace(db: CommonQueryMethods, links: Tas
     if (!row) continue;
     if (isGone(row)) throw new NotFoundError(NOT_FOUND[kind]!);
     if (row.workspace_id !== workspaceId) {
-      throw new FailedPreconditionError(
-        `${LABEL[kind]} ${row.id} belongs to workspace ${row.workspace_id}, not to the agent's workspace ${workspaceId}`,
-      );
+      throw new FailedPreconditionError(`${LABEL[kind]} ${row.id} belongs to workspace ${row.workspace_id}, not to the agent's workspace ${workspaceId}`);
     }
   }
 }

@@ -49,9 +49,21 @@ function newRuntime(extra: Partial<Runtime> = {}): Runtime {
 /** Queues a task straight into the table (enqueue's checks are not under test here). */
 async function queue(runtime: Runtime, agentId: string, extra: Partial<tasks.NewTask> = {}) {
   const row = await tasks.insertTask(host.pool, {
-    workspaceId: runtime.workspaceId, agentId, runtimeId: runtime.id, issueId: randomUUID(), chatSessionId: null, autopilotRunId: null,
-    triggerCommentId: null, triggerSummary: null, priority: 0, context: null, claimContext: {}, forceFreshSession: false,
-    initiatorUserId: null, maxAttempts: 2, ...extra,
+    workspaceId: runtime.workspaceId,
+    agentId,
+    runtimeId: runtime.id,
+    issueId: randomUUID(),
+    chatSessionId: null,
+    autopilotRunId: null,
+    triggerCommentId: null,
+    triggerSummary: null,
+    priority: 0,
+    context: null,
+    claimContext: {},
+    forceFreshSession: false,
+    initiatorUserId: null,
+    maxAttempts: 2,
+    ...extra,
   });
   return row!;
 }
@@ -74,9 +86,14 @@ function run(runtimes: Runtime[], max: number, extra: Partial<claims.ClaimTasksR
 }
 
 const row = async (id: string) =>
-  (await query<{ status: string; lease_ahead: number | null; delivered: string[]; dispatched_ago: number | null }>(db.url,
-    `SELECT status, extract(epoch FROM prepare_lease_expires_at - now())::float8 AS lease_ahead, delivered_comment_ids::text[] AS delivered,
-            extract(epoch FROM now() - dispatched_at)::float8 AS dispatched_ago FROM taskqueue.task WHERE id = $1`, [id]))[0]!;
+  (
+    await query<{ status: string; lease_ahead: number | null; delivered: string[]; dispatched_ago: number | null }>(
+      db.url,
+      `SELECT status, extract(epoch FROM prepare_lease_expires_at - now())::float8 AS lease_ahead, delivered_comment_ids::text[] AS delivered,
+            extract(epoch FROM now() - dispatched_at)::float8 AS dispatched_ago FROM taskqueue.task WHERE id = $1`,
+      [id],
+    )
+  )[0]!;
 
 test("one statement hands out up to N tasks across runtimes, one fresh claim per agent, each leased, receipted and tokened", async (t) => {
   const [r1, r2] = [newRuntime(), newRuntime()];
@@ -88,7 +105,11 @@ test("one statement hands out up to N tasks across runtimes, one fresh claim per
   const c1 = await queue(r2, c, { priority: 1 });
   const tokenHashes = hashes(10);
   const result = await run([r1, r2], 10, { tokenHashes });
-  t.deepEqual(result.claims.map((x) => x.task.id), [a1.id, b1.id, c1.id], "agents in the order of their best task; one each");
+  t.deepEqual(
+    result.claims.map((x) => x.task.id),
+    [a1.id, b1.id, c1.id],
+    "agents in the order of their best task; one each",
+  );
   t.true(result.claims.every((x) => x.task.status === "dispatched" && x.tokenMinted && !x.redelivered && !x.isolationFailed));
   t.true(result.moreWork, "agent a had room and work left");
   t.false(result.contended);
@@ -96,8 +117,11 @@ test("one statement hands out up to N tasks across runtimes, one fresh claim per
   t.true(a1Row.lease_ahead! > 44 && a1Row.lease_ahead! <= 45);
   t.deepEqual(a1Row.delivered, [comment]);
   t.deepEqual((await row(b1.id)).delivered, []);
-  const stored = await query<{ task_id: string; token_hash: string; workspace_id: string }>(db.url,
-    "SELECT task_id, token_hash, workspace_id FROM taskqueue.task_token WHERE task_id = ANY($1::uuid[])", [[a1.id, b1.id, c1.id]]);
+  const stored = await query<{ task_id: string; token_hash: string; workspace_id: string }>(
+    db.url,
+    "SELECT task_id, token_hash, workspace_id FROM taskqueue.task_token WHERE task_id = ANY($1::uuid[])",
+    [[a1.id, b1.id, c1.id]],
+  );
   t.deepEqual(Object.fromEntries(stored.map((s) => [s.task_id, s.token_hash])), { [a1.id]: tokenHashes[0], [b1.id]: tokenHashes[1], [c1.id]: tokenHashes[2] });
   t.is(stored.find((s) => s.task_id === b1.id)!.workspace_id, r2.workspaceId);
   // The next call takes a's second task; skipAgents keeps a later round of the same call off it.
@@ -119,7 +143,11 @@ test("an agent's limit counts its in-flight tasks on every runtime, and the sibl
   await query(db.url, "UPDATE taskqueue.task SET status = 'completed' WHERE id = $1", [running.id]);
   const other = await queue(r1, agent, { priority: 1 });
   const got = await run([r1], 5);
-  t.deepEqual(got.claims.map((x) => x.task.id), [other.id], "the same issue is in flight: its sibling waits");
+  t.deepEqual(
+    got.claims.map((x) => x.task.id),
+    [other.id],
+    "the same issue is in flight: its sibling waits",
+  );
   t.is((await row(sameIssue2.id)).status, "queued");
 });
 
@@ -130,10 +158,18 @@ test("re-deliveries come first, skip the agent checks, count toward N, and wait 
   const lost = await queue(r, agent);
   const leased = await queue(r, randomUUID());
   const fresh = await queue(r, randomUUID());
-  await query(db.url, "UPDATE taskqueue.task SET status = 'dispatched', dispatched_at = now() - interval '120 s' WHERE id = ANY($1::uuid[])", [[lost.id, leased.id]]);
+  await query(db.url, "UPDATE taskqueue.task SET status = 'dispatched', dispatched_at = now() - interval '120 s' WHERE id = ANY($1::uuid[])", [
+    [lost.id, leased.id],
+  ]);
   await query(db.url, "UPDATE taskqueue.task SET prepare_lease_expires_at = now() + interval '10 s' WHERE id = $1", [leased.id]);
   const got = await run([r], 2);
-  t.deepEqual(got.claims.map((x) => [x.task.id, x.redelivered]), [[lost.id, true], [fresh.id, false]]);
+  t.deepEqual(
+    got.claims.map((x) => [x.task.id, x.redelivered]),
+    [
+      [lost.id, true],
+      [fresh.id, false],
+    ],
+  );
   t.true((await row(lost.id)).dispatched_ago! < 5);
   t.true((await row(leased.id)).dispatched_ago! > 100, "under its lease: left alone");
 });
@@ -144,7 +180,13 @@ test("a task of another workspace is flagged, not tokened; the runtime's owner m
   const ownerless = newRuntime({ ownerId: undefined });
   const mine = await queue(ownerless, randomUUID());
   const got = await run([r, ownerless], 5);
-  t.deepEqual(got.claims.map((x) => [x.task.id, x.isolationFailed, x.tokenMinted]), [[foreign.id, true, false], [mine.id, false, false]]);
+  t.deepEqual(
+    got.claims.map((x) => [x.task.id, x.isolationFailed, x.tokenMinted]),
+    [
+      [foreign.id, true, false],
+      [mine.id, false, false],
+    ],
+  );
   t.is((await query(db.url, "SELECT 1 FROM taskqueue.task_token WHERE task_id = ANY($1::uuid[])", [[foreign.id, mine.id]])).length, 0);
 });
 
@@ -158,7 +200,10 @@ test("an agent locked by another claim is skipped and reported contended", async
   try {
     await holder.query("SELECT pg_advisory_lock(21585, hashtext($1))", [locked]);
     const got = await run([r], 5);
-    t.deepEqual(got.claims.map((x) => x.task.id), [freeTask.id]);
+    t.deepEqual(
+      got.claims.map((x) => x.task.id),
+      [freeTask.id],
+    );
     t.true(got.contended);
   } finally {
     await holder.end();
@@ -223,8 +268,18 @@ function depsWith(fakes: Fakes): TaskQueueDeps {
   } as unknown as RegistryReads;
   const freshness = { fresh: async (runtime: Runtime) => fakes.fresh?.(runtime) ?? true } as unknown as RuntimeFreshness;
   return {
-    pool, outbox: host.outbox, bus: host.bus, registry: undefined as never, identity: undefined as never, wake, reads, freshness,
-    builtinSkills: new BuiltinSkillsCache(host.pool), knownTasks: new KnownTasks(60_000), config: cfg, log,
+    pool,
+    outbox: host.outbox,
+    bus: host.bus,
+    registry: undefined as never,
+    identity: undefined as never,
+    wake,
+    reads,
+    freshness,
+    builtinSkills: new BuiltinSkillsCache(host.pool),
+    knownTasks: new KnownTasks(60_000),
+    config: cfg,
+    log,
   };
 }
 
@@ -243,7 +298,10 @@ test("H-22: an answer that cannot be built for a moment puts the task back: queu
   // In a batch the same task is left out and put back, and the others are answered.
   const other = await queue(r, randomUUID());
   const answered = await claimTasks(deps, { daemonId: "d", runtimeIds: [r.id], maxTasks: 5 });
-  t.deepEqual(answered.map((c) => c.task!.id), [other.id]);
+  t.deepEqual(
+    answered.map((c) => c.task!.id),
+    [other.id],
+  );
   t.is((await row(task.id)).status, "queued");
 });
 
@@ -257,9 +315,20 @@ test("H-17: a later round that fails after an earlier one claimed answers what w
   try {
     // Round 1 meets `locked` held (contended) and claims `free`; round 2 fails.
     await holder.query("SELECT pg_advisory_lock(21585, hashtext($1))", [locked]);
-    const deps = depsWith({ runtimes: [r], any: (any, n) => (n === 1 ? any : async () => { throw new Error("connection lost"); }) });
+    const deps = depsWith({
+      runtimes: [r],
+      any: (any, n) =>
+        n === 1
+          ? any
+          : async () => {
+              throw new Error("connection lost");
+            },
+    });
     const answered = await claimTasks(deps, { daemonId: "d", runtimeIds: [r.id], maxTasks: 5 });
-    t.deepEqual(answered.map((c) => c.task!.id), [freeTask.id]);
+    t.deepEqual(
+      answered.map((c) => c.task!.id),
+      [freeTask.id],
+    );
     t.is((await row(freeTask.id)).status, "dispatched");
   } finally {
     await holder.end();
@@ -276,9 +345,20 @@ test("H-18: a re-delivery made before a failing round is answered", async (t) =>
   await holder.connect();
   try {
     await holder.query("SELECT pg_advisory_lock(21585, hashtext($1))", [locked]);
-    const deps = depsWith({ runtimes: [r], any: (any, n) => (n === 1 ? any : async () => { throw new Error("connection lost"); }) });
+    const deps = depsWith({
+      runtimes: [r],
+      any: (any, n) =>
+        n === 1
+          ? any
+          : async () => {
+              throw new Error("connection lost");
+            },
+    });
     const answered = await claimTasks(deps, { daemonId: "d", runtimeIds: [r.id], maxTasks: 5 });
-    t.deepEqual(answered.map((c) => c.task!.id), [lost.id]);
+    t.deepEqual(
+      answered.map((c) => c.task!.id),
+      [lost.id],
+    );
   } finally {
     await holder.end();
   }
@@ -287,7 +367,12 @@ test("H-18: a re-delivery made before a failing round is answered", async (t) =>
 test("a failure before anything was claimed is the claim's error", async (t) => {
   const r = newRuntime();
   await queue(r, randomUUID());
-  const deps = depsWith({ runtimes: [r], any: () => async () => { throw new Error("connection lost"); } });
+  const deps = depsWith({
+    runtimes: [r],
+    any: () => async () => {
+      throw new Error("connection lost");
+    },
+  });
   await t.throwsAsync(claimTasks(deps, { daemonId: "d", runtimeIds: [r.id], maxTasks: 5 }), { message: "connection lost" });
 });
 

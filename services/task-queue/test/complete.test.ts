@@ -29,9 +29,18 @@ test.before(async () => {
   const wake = new WakeHub(host.bus.nc, WakeHub.subjectPrefix(events.subjectRoot), log);
   host.onStop(async () => wake.close());
   deps = {
-    pool: host.pool, outbox: host.outbox, bus: host.bus, registry: undefined as never, identity: undefined as never, wake,
-    reads: undefined as never, freshness: undefined as never, builtinSkills: new BuiltinSkillsCache(host.pool),
-    knownTasks: new KnownTasks(60_000), config, log,
+    pool: host.pool,
+    outbox: host.outbox,
+    bus: host.bus,
+    registry: undefined as never,
+    identity: undefined as never,
+    wake,
+    reads: undefined as never,
+    freshness: undefined as never,
+    builtinSkills: new BuiltinSkillsCache(host.pool),
+    knownTasks: new KnownTasks(60_000),
+    config,
+    log,
   };
 });
 test.after.always(async () => {
@@ -43,9 +52,20 @@ test.after.always(async () => {
 /** A dispatched task (as a claim leaves it), straight in the table. */
 async function dispatched(issueId: string | null) {
   const row = await tasks.insertTask(host.pool, {
-    workspaceId: randomUUID(), agentId: randomUUID(), runtimeId: randomUUID(), issueId, chatSessionId: null, autopilotRunId: null,
-    triggerCommentId: null, triggerSummary: null, priority: 0, context: null, claimContext: {}, forceFreshSession: false,
-    initiatorUserId: null, maxAttempts: 2,
+    workspaceId: randomUUID(),
+    agentId: randomUUID(),
+    runtimeId: randomUUID(),
+    issueId,
+    chatSessionId: null,
+    autopilotRunId: null,
+    triggerCommentId: null,
+    triggerSummary: null,
+    priority: 0,
+    context: null,
+    claimContext: {},
+    forceFreshSession: false,
+    initiatorUserId: null,
+    maxAttempts: 2,
   });
   await query(db.url, "UPDATE taskqueue.task SET status = 'dispatched', dispatched_at = now() WHERE id = $1", [row!.id]);
   return row!;
@@ -83,13 +103,21 @@ test("a started task completes in one statement with task.completed and issue.fi
 
   const [completed] = await published("task.completed", task.id, 1);
   t.deepEqual(completed!.event.task, {
-    taskId: task.id, agentId: task.agent_id, runtimeId: task.runtime_id, issueId, chatSessionId: "", autopilotRunId: "",
+    taskId: task.id,
+    agentId: task.agent_id,
+    runtimeId: task.runtime_id,
+    issueId,
+    chatSessionId: "",
+    autopilotRunId: "",
   });
   t.is(completed!.event.meta?.workspaceId, task.workspace_id);
   const [first] = await published("issue.first_executed", task.id, 1);
   t.is(first!.event.issueId, issueId);
   const recorded = await query<{ task_id: string }>(db.url, "SELECT task_id FROM taskqueue.issue_first_execution WHERE issue_id = $1", [issueId]);
-  t.deepEqual(recorded.map((r) => r.task_id), [task.id]);
+  t.deepEqual(
+    recorded.map((r) => r.task_id),
+    [task.id],
+  );
 });
 
 test("a second run of the same issue publishes no issue.first_executed", async (t) => {

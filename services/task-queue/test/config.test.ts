@@ -8,7 +8,11 @@ test("the environment's strings become numbers; an empty environment takes every
   t.is(config.DEFAULT_MAX_ATTEMPTS, 3);
   t.is(config.TASK_QUEUE_GRPC_PORT, 0, "0 asks the OS for a port");
   const defaults: Record<string, unknown> = loadTaskQueueConfig({});
-  t.deepEqual(Object.keys(taskQueueEnv.shape).filter((name) => defaults[name] === undefined), [], "no variable is left without a default");
+  t.deepEqual(
+    Object.keys(taskQueueEnv.shape).filter((name) => defaults[name] === undefined),
+    [],
+    "no variable is left without a default",
+  );
 });
 
 test("the long-poll may reach the front proxy's claim timeout, not beyond", (t) => {
@@ -18,10 +22,9 @@ test("the long-poll may reach the front proxy's claim timeout, not beyond", (t) 
 });
 
 test("durations and counts must be positive whole numbers; each bad one is named", (t) => {
-  const error = t.throws(
-    () => loadTaskQueueConfig({ DISPATCH_TIMEOUT_MS: "0", PREPARE_LEASE_MS: "1.5", DEFAULT_MAX_ATTEMPTS: "-1", QUEUED_TTL_MS: "soon" }),
-    { instanceOf: ConfigError },
-  );
+  const error = t.throws(() => loadTaskQueueConfig({ DISPATCH_TIMEOUT_MS: "0", PREPARE_LEASE_MS: "1.5", DEFAULT_MAX_ATTEMPTS: "-1", QUEUED_TTL_MS: "soon" }), {
+    instanceOf: ConfigError,
+  });
   for (const name of ["DISPATCH_TIMEOUT_MS", "PREPARE_LEASE_MS", "DEFAULT_MAX_ATTEMPTS", "QUEUED_TTL_MS"]) {
     t.regex(error.message, new RegExp(`(^|; |: )${name}: `), name);
   }

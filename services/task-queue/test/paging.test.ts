@@ -38,6 +38,24 @@ test("page size: 0 or absent is the default, larger is lowered, negative is refu
 test("a next token only when the query looked at more rows than it returned", (t) => {
   const cursor = (row: { n: number }) => `after-${row.n}`;
   t.is(nextPageToken([], cursor), "");
-  t.is(nextPageToken([{ n: 1, fetched: 2 }, { n: 2, fetched: 2 }], cursor), "");
-  t.is(nextPageToken([{ n: 1, fetched: 3 }, { n: 2, fetched: 3 }], cursor), "after-2");
+  t.is(
+    nextPageToken(
+      [
+        { n: 1, fetched: 2 },
+        { n: 2, fetched: 2 },
+      ],
+      cursor,
+    ),
+    "",
+  );
+  t.is(
+    nextPageToken(
+      [
+        { n: 1, fetched: 3 },
+        { n: 2, fetched: 3 },
+      ],
+      cursor,
+    ),
+    "after-2",
+  );
 });

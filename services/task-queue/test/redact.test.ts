@@ -85,7 +85,8 @@ test("input: top-level strings are redacted, nested values and other types pass 
 });
 
 const word = fc.string({ unit: fc.constantFrom(..."abcdfhijlmnoquvwz "), maxLength: 12 });
-const alnum = (min: number, max: number) => fc.string({ unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"), minLength: min, maxLength: max });
+const alnum = (min: number, max: number) =>
+  fc.string({ unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"), minLength: min, maxLength: max });
 const upperDigits = (n: number) => fc.string({ unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), minLength: n, maxLength: n });
 
 /** Secrets of every token shape, as they appear in agent output. */

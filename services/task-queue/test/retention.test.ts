@@ -134,7 +134,10 @@ test.serial("a pass stops at its budget; the next passes finish, and a task goes
   for (const id of gone.filter((id) => left.has(id))) {
     t.true((await messagesOf(id)) + (await usageOf(id)) > 0, "a deleted task had nothing left; a kept one still has rows");
   }
-  t.true(gone.some((id) => left.has(id)), "some old task waits for the next pass");
+  t.true(
+    gone.some((id) => left.has(id)),
+    "some old task waits for the next pass",
+  );
 
   for (let pass = 2; ; pass++) {
     const result = await purgeOnce({ pool, config: tight });

@@ -46,7 +46,12 @@ test("property: text that is already storable comes back unchanged, and storing 
       return storableText(once) === once;
     }),
   );
-  fc.assert(fc.property(fc.string({ unit: "grapheme" }).filter((s) => !s.includes("\u0000")), (text) => storableText(text) === text));
+  fc.assert(
+    fc.property(
+      fc.string({ unit: "grapheme" }).filter((s) => !s.includes("\u0000")),
+      (text) => storableText(text) === text,
+    ),
+  );
   t.pass();
 });
 

@@ -51,7 +51,14 @@ const windows: Record<string, { start: number; end: number }> = {};
 
 try {
   const userId = randomUUID();
-  const { workspace } = await identity.createWorkspace({ name: `prof-${userId.slice(0, 6)}`, slug: "", description: "", repos: [], settingsJson: "", issuePrefix: "" });
+  const { workspace } = await identity.createWorkspace({
+    name: `prof-${userId.slice(0, 6)}`,
+    slug: "",
+    description: "",
+    repos: [],
+    settingsJson: "",
+    issuePrefix: "",
+  });
   const workspaceId = workspace!.id;
   await identity.addMember({ workspaceId, userId, role: MemberRole.MEMBER_ROLE_OWNER });
   const { token } = await identity.issuePersonalAccessToken({ userId, name: "profile", ttlSeconds: 3600 });
@@ -76,37 +83,51 @@ try {
       });
       const runtimeId = (answer as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
       const { agent } = await registry.upsertAgent({
-        workspaceId, runtimeId, name: `agent-${i}`, instructions: "", customEnv: {}, customArgs: [], runtimeConfigJson: "",
-        skills: [], maxConcurrentTasks: 1_000, visibility: "",
+        workspaceId,
+        runtimeId,
+        name: `agent-${i}`,
+        instructions: "",
+        customEnv: {},
+        customArgs: [],
+        runtimeConfigJson: "",
+        skills: [],
+        maxConcurrentTasks: 1_000,
+        visibility: "",
       });
       return { runtimeId, agentId: agent!.id };
     }),
   );
 
   const enqueue = (perDaemon: number) =>
-    Promise.all(daemons.map(async ({ agentId }) => {
-      for (let i = 0; i < perDaemon; i++) await tasks.enqueueTask({ agentId, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 });
-    }));
+    Promise.all(
+      daemons.map(async ({ agentId }) => {
+        for (let i = 0; i < perDaemon; i++) await tasks.enqueueTask({ agentId, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 });
+      }),
+    );
 
   /** Every daemon claims, starts and completes until the queue is empty. */
   const drain = async () => {
     let cycles = 0;
-    await Promise.all(daemons.map(async ({ runtimeId }) => {
-      for (;;) {
-        const { task } = (await post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {})) as { task: { id: string } | null };
-        if (!task) return;
-        await post(`/api/daemon/tasks/${task.id}/start`, {});
-        await post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
-        cycles++;
-      }
-    }));
+    await Promise.all(
+      daemons.map(async ({ runtimeId }) => {
+        for (;;) {
+          const { task } = (await post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {})) as { task: { id: string } | null };
+          if (!task) return;
+          await post(`/api/daemon/tasks/${task.id}/start`, {});
+          await post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
+          cycles++;
+        }
+      }),
+    );
     return cycles;
   };
 
   const heartbeats = (perDaemon: number) =>
-    Promise.all(daemons.map(async ({ runtimeId }) => {
-      for (let i = 0; i < perDaemon; i++) await post(`/api/daemon/heartbeat`, { runtime_id: runtimeId });
-    }));
+    Promise.all(
+      daemons.map(async ({ runtimeId }) => {
+        for (let i = 0; i < perDaemon; i++) await post(`/api/daemon/heartbeat`, { runtime_id: runtimeId });
+      }),
+    );
 
   /** CPU milliseconds per unit of `work`, per control-plane process and Postgres. */
   const measure = async (phase: string, work: () => Promise<number>) => {
@@ -133,7 +154,9 @@ try {
         (plane.pids.length > 1 ? ` (${split})` : "") +
         `, Postgres ${(((pgAfter - pgBefore) * 1000) / units).toFixed(2)} ms`,
     );
-    console.log(`  per unit: ${xacts.toFixed(2)} Postgres transactions; gRPC calls ${calls.map(([m, n]) => `${m} ${n.toFixed(2)}`).join(", ") || "(all-in-one only)"}`);
+    console.log(
+      `  per unit: ${xacts.toFixed(2)} Postgres transactions; gRPC calls ${calls.map(([m, n]) => `${m} ${n.toFixed(2)}`).join(", ") || "(all-in-one only)"}`,
+    );
   };
 
   /** Committed transactions of the run's database (a statement outside a transaction is one). */
@@ -173,7 +196,10 @@ try {
   tasks.close();
   await plane.stop();
   if (profileDir) {
-    writeFileSync(resolve(profileDir, "windows.json"), JSON.stringify({ windows, pids: Object.fromEntries(plane.pids.map((pid, i) => [pid, names[i]])) }, null, 2));
+    writeFileSync(
+      resolve(profileDir, "windows.json"),
+      JSON.stringify({ windows, pids: Object.fromEntries(plane.pids.map((pid, i) => [pid, names[i]])) }, null, 2),
+    );
     console.log(`profiles in ${profileDir}; summarise with: node --import tsx test/load/profile/summarise.ts ${profileDir} cycles`);
   }
 }

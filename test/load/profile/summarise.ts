@@ -61,7 +61,12 @@ function categoryOf(frame: CallFrame): string {
     const rest = url.slice(modules + "node_modules/".length).split("/");
     return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
-  if (url.startsWith("node:")) return url.replace(/^node:(internal\/)?/, "node:").split("/").slice(0, 2).join("/");
+  if (url.startsWith("node:"))
+    return url
+      .replace(/^node:(internal\/)?/, "node:")
+      .split("/")
+      .slice(0, 2)
+      .join("/");
   const ours = /\/(libs|services|tools|test)\/([^/]+)\//.exec(url);
   if (ours) return `${ours[1]}/${ours[2]}`;
   return url;
@@ -75,10 +80,16 @@ function areaOf(owner: string): string {
   const areas: Array<[RegExp, string]> = [
     [/^\(garbage collector\)$/, "GC"],
     [/^\((program|root)\)$/, "V8/runtime (program)"],
-    [/^(fastify|find-my-way|avvio|light-my-request|@fastify\/.*|fast-json-stringify|fast-querystring|fast-uri|ret|safe-regex2|toad-cache|abstract-logging|secure-json-parse|content-type|proxy-addr|process-warning|rfdc|node:_http_.*|node:http|node:url|node:querystring|node:net|node:stream|node:streams)$/, "HTTP (fastify, node http)"],
+    [
+      /^(fastify|find-my-way|avvio|light-my-request|@fastify\/.*|fast-json-stringify|fast-querystring|fast-uri|ret|safe-regex2|toad-cache|abstract-logging|secure-json-parse|content-type|proxy-addr|process-warning|rfdc|node:_http_.*|node:http|node:url|node:querystring|node:net|node:stream|node:streams)$/,
+      "HTTP (fastify, node http)",
+    ],
     [/^services\/gateway$/, "gateway code (routes, auth, wire shapes)"],
     [/^(@grpc\/.*|node:http2|node:http2\/.*|@bufbuild\/protobuf|libs\/proto|libs\/grpc|protobufjs|@protobufjs\/.*|long)$/, "gRPC (grpc-js, protobuf, our kit)"],
-    [/^(slonik|pg|pg-.*|postgres-.*|libs\/db|@slonik\/.*|iso8601-duration|serialize-error|roarr|@types\/.*|p-limit|yocto-queue|strict-event-emitter-types|safe-stable-stringify|boolean|globalthis|fast-printf|semver|node:dns)$/, "Postgres client (slonik, pg, our pool)"],
+    [
+      /^(slonik|pg|pg-.*|postgres-.*|libs\/db|@slonik\/.*|iso8601-duration|serialize-error|roarr|@types\/.*|p-limit|yocto-queue|strict-event-emitter-types|safe-stable-stringify|boolean|globalthis|fast-printf|semver|node:dns)$/,
+      "Postgres client (slonik, pg, our pool)",
+    ],
     [/^zod$/, "zod"],
     [/^(pino|pino-std-serializers|sonic-boom|thread-stream|on-exit-leak-free|atomic-sleep|quick-format-unescaped|fast-redact|libs\/log)$/, "logging (pino)"],
     [/^(@nats-io\/.*|nats|libs\/events)$/, "events (NATS)"],
@@ -138,7 +149,11 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
     add(byOwner, owner, weight);
     add(byArea, areaOf(owner), weight);
     const { functionName, url, lineNumber } = node.callFrame;
-    add(byFunction, `${functionName || "(anonymous)"} ${url.replace(/^.*node_modules\//, "").replace(/^.*\/(libs|services)\//, "$1/")}:${lineNumber + 1}`, weight);
+    add(
+      byFunction,
+      `${functionName || "(anonymous)"} ${url.replace(/^.*node_modules\//, "").replace(/^.*\/(libs|services)\//, "$1/")}:${lineNumber + 1}`,
+      weight,
+    );
   }
   totalMicros += processMicros;
   console.log(`${processName}: ${(processMicros / 1000).toFixed(0)} ms of CPU in the "${phase}" window`);

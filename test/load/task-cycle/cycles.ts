@@ -18,9 +18,11 @@ export interface CycleResult {
 
 /** Enqueues `perDaemon` tasks for every daemon's agent, the daemons in parallel. */
 export async function enqueueForAll(bench: Bench, perDaemon: number): Promise<void> {
-  await Promise.all(bench.daemons.map(async ({ agentId }) => {
-    for (let i = 0; i < perDaemon; i++) await bench.enqueue(agentId);
-  }));
+  await Promise.all(
+    bench.daemons.map(async ({ agentId }) => {
+      for (let i = 0; i < perDaemon; i++) await bench.enqueue(agentId);
+    }),
+  );
 }
 
 /**
@@ -40,20 +42,22 @@ export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<Cy
     generator: process.cpuUsage(),
   };
   const started = performance.now();
-  await Promise.all(bench.daemons.map(async ({ runtimeId }) => {
-    for (;;) {
-      const t0 = performance.now();
-      const claim = await bench.post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {});
-      claimLatency.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
-      if (claim.status !== 200) throw new Error(`claim answered ${claim.status}: ${JSON.stringify(claim.json)}`);
-      const task = (claim.json as { task: { id: string } | null }).task;
-      if (!task) return;
-      const start = await bench.post(`/api/daemon/tasks/${task.id}/start`, {});
-      const complete = await bench.post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
-      if (start.status !== 200 || complete.status !== 200) throw new Error(`start/complete answered ${start.status}/${complete.status}`);
-      cycles++;
-    }
-  }));
+  await Promise.all(
+    bench.daemons.map(async ({ runtimeId }) => {
+      for (;;) {
+        const t0 = performance.now();
+        const claim = await bench.post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {});
+        claimLatency.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+        if (claim.status !== 200) throw new Error(`claim answered ${claim.status}: ${JSON.stringify(claim.json)}`);
+        const task = (claim.json as { task: { id: string } | null }).task;
+        if (!task) return;
+        const start = await bench.post(`/api/daemon/tasks/${task.id}/start`, {});
+        const complete = await bench.post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
+        if (start.status !== 200 || complete.status !== 200) throw new Error(`start/complete answered ${start.status}/${complete.status}`);
+        cycles++;
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   const generator = process.cpuUsage(before.generator);
   const byProcess = await Promise.all(pids.map(async (pid, i) => (((await cpuSeconds([pid])) - before.byProcess[i]!) * 1000) / cycles));
@@ -105,34 +109,38 @@ async function databaseBackends(databaseUrl: string) {
  */
 export async function rawCeiling(bench: Bench, perDaemon: number, connections: number): Promise<{ cycles: number; perSecond: number }> {
   await enqueueForAll(bench, perDaemon);
-  const clients = await Promise.all(Array.from({ length: connections }, async () => {
-    const client = new pg.Client({ connectionString: bench.plane.databaseUrl });
-    client.on("error", () => undefined);
-    await client.connect();
-    return client;
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const client = new pg.Client({ connectionString: bench.plane.databaseUrl });
+      client.on("error", () => undefined);
+      await client.connect();
+      return client;
+    }),
+  );
   let cycles = 0;
   let seconds = 0;
   const started = performance.now();
   try {
-    await Promise.all(clients.map(async (db, i) => {
-      const mine = bench.daemons.filter((_, d) => d % connections === i).map((d) => d.runtimeId);
-      while (mine.length > 0) {
-        const { rows } = await db.query(
-          `SELECT (r.claimed).id AS id FROM taskqueue.claim_tasks(ARRAY[$1]::uuid[], ARRAY[$2]::uuid[], ARRAY[$3]::uuid[], 1, '{}',
+    await Promise.all(
+      clients.map(async (db, i) => {
+        const mine = bench.daemons.filter((_, d) => d % connections === i).map((d) => d.runtimeId);
+        while (mine.length > 0) {
+          const { rows } = await db.query(
+            `SELECT (r.claimed).id AS id FROM taskqueue.claim_tasks(ARRAY[$1]::uuid[], ARRAY[$2]::uuid[], ARRAY[$3]::uuid[], 1, '{}',
              interval '90 seconds', interval '45 seconds', 6, ARRAY[$4], interval '24 hours') r WHERE (r.claimed).id IS NOT NULL`,
-          [mine[0], bench.workspaceId, bench.userId, randomBytes(32).toString("hex")],
-        );
-        const id = rows[0]?.id as string | undefined;
-        if (!id) {
-          mine.shift();
-          continue;
+            [mine[0], bench.workspaceId, bench.userId, randomBytes(32).toString("hex")],
+          );
+          const id = rows[0]?.id as string | undefined;
+          if (!id) {
+            mine.shift();
+            continue;
+          }
+          await db.query("UPDATE taskqueue.task SET status = 'running', started_at = now() WHERE id = $1 AND status = 'dispatched'", [id]);
+          await db.query("UPDATE taskqueue.task SET status = 'completed', completed_at = now() WHERE id = $1 AND status = 'running'", [id]);
+          cycles++;
         }
-        await db.query("UPDATE taskqueue.task SET status = 'running', started_at = now() WHERE id = $1 AND status = 'dispatched'", [id]);
-        await db.query("UPDATE taskqueue.task SET status = 'completed', completed_at = now() WHERE id = $1 AND status = 'running'", [id]);
-        cycles++;
-      }
-    }));
+      }),
+    );
     seconds = (performance.now() - started) / 1000;
   } finally {
     await Promise.all(clients.map((c) => c.end()));

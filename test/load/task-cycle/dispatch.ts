@@ -81,19 +81,24 @@ async function claimNow(bench: Bench, runtimeId: string, query = "", signal?: Ab
 
 export async function socketDispatch(bench: Bench, settings: DispatchSettings): Promise<DispatchResult> {
   const waiting = new Map<string, (arrival: Arrival) => void>();
-  const sockets = await Promise.all(bench.daemons.map(async ({ runtimeId }) => {
-    const ws = await openDaemonSocket(bench.plane.gatewayUrl, bench.token, [runtimeId]);
-    ws.on("message", (data) => {
-      const frame = JSON.parse(String(data)) as { type: string; payload?: { runtime_id?: string } };
-      const named = frame.payload?.runtime_id ?? "";
-      const arrived = frame.type === "daemon:task_available" ? waiting.get(named) : undefined;
-      if (!arrived) return;
-      waiting.delete(named);
-      // A failed claim leaves the sample unanswered: it counts as lost.
-      void claimNow(bench, named).then((arrival) => arrival && arrived(arrival), () => undefined);
-    });
-    return ws;
-  }));
+  const sockets = await Promise.all(
+    bench.daemons.map(async ({ runtimeId }) => {
+      const ws = await openDaemonSocket(bench.plane.gatewayUrl, bench.token, [runtimeId]);
+      ws.on("message", (data) => {
+        const frame = JSON.parse(String(data)) as { type: string; payload?: { runtime_id?: string } };
+        const named = frame.payload?.runtime_id ?? "";
+        const arrived = frame.type === "daemon:task_available" ? waiting.get(named) : undefined;
+        if (!arrived) return;
+        waiting.delete(named);
+        // A failed claim leaves the sample unanswered: it counts as lost.
+        void claimNow(bench, named).then(
+          (arrival) => arrival && arrived(arrival),
+          () => undefined,
+        );
+      });
+      return ws;
+    }),
+  );
   try {
     return await oneAtATime(bench, settings, (runtimeId, arrived) => waiting.set(runtimeId, arrived));
   } finally {
@@ -139,7 +144,11 @@ export async function pollingDispatch(bench: Bench, settings: DispatchSettings):
   const P = settings.pollIntervalMs;
   const waiting = new Map<string, (arrival: Arrival) => void>();
   const stop = new AbortController();
-  const napped = (ms: number) => sleep(ms, undefined, { signal: stop.signal }).then(() => true, () => false);
+  const napped = (ms: number) =>
+    sleep(ms, undefined, { signal: stop.signal }).then(
+      () => true,
+      () => false,
+    );
   const failures: unknown[] = [];
   const daemons = bench.daemons.slice(0, settings.pollers);
   // Every poller's nap listens to it.

@@ -69,23 +69,44 @@ export async function startBench(shape: Shape, daemonCount: number, beatRuntimeC
         if (answer.status !== 200) throw new Error(`register answered ${answer.status}: ${JSON.stringify(answer.json)}`);
         const runtimeId = (answer.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
         const { agent } = await registry.upsertAgent({
-          workspaceId, runtimeId, name: `agent-${i}`, instructions: "", customEnv: {}, customArgs: [], runtimeConfigJson: "",
-          skills: [], maxConcurrentTasks: 1_000, visibility: "", ownerId: userId,
+          workspaceId,
+          runtimeId,
+          name: `agent-${i}`,
+          instructions: "",
+          customEnv: {},
+          customArgs: [],
+          runtimeConfigJson: "",
+          skills: [],
+          maxConcurrentTasks: 1_000,
+          visibility: "",
+          ownerId: userId,
         });
         return { runtimeId, agentId: agent!.id };
       }),
     );
     return {
-      shape, plane, workspaceId, userId, token, daemons, beatRuntimes, http, registry, tasks, post,
+      shape,
+      plane,
+      workspaceId,
+      userId,
+      token,
+      daemons,
+      beatRuntimes,
+      http,
+      registry,
+      tasks,
+      post,
       async enqueue(agentId) {
         const { task } = await tasks.enqueueTask({ agentId, priority: 0, issueId: randomUUID(), forceFreshSession: false, maxAttempts: 0 });
         return task!.id;
       },
       async refreshDaemons() {
-        await Promise.all(daemons.map(async ({ runtimeId }) => {
-          const beat = await post("/api/daemon/heartbeat", { runtime_id: runtimeId, supports_batch_import: true });
-          if (beat.status !== 200) throw new Error(`heartbeat answered ${beat.status}`);
-        }));
+        await Promise.all(
+          daemons.map(async ({ runtimeId }) => {
+            const beat = await post("/api/daemon/heartbeat", { runtime_id: runtimeId, supports_batch_import: true });
+            if (beat.status !== 200) throw new Error(`heartbeat answered ${beat.status}`);
+          }),
+        );
       },
       async stop() {
         await http.close();

@@ -72,8 +72,7 @@ export interface SummaryContext {
 /** The summary table: medians over the rounds, each target next to its figure. */
 export function summaryLines(ctx: SummaryContext): string[] {
   const { rounds } = ctx;
-  const of = (shape: Shape, pick: (r: ShapeRound) => number) =>
-    median(rounds.flatMap((round) => (round.shapes[shape] ? [pick(round.shapes[shape]!)] : [])));
+  const of = (shape: Shape, pick: (r: ShapeRound) => number) => median(rounds.flatMap((round) => (round.shapes[shape] ? [pick(round.shapes[shape]!)] : [])));
   const both = (pick: (r: ShapeRound) => number) => [of("all-in-one", pick), of("per-service", pick)] as const;
   const verdict = (ok: boolean) => (ok ? "met" : "not met");
   const rows: Array<[string, string, string, string, string]> = [];
@@ -85,46 +84,78 @@ export function summaryLines(ctx: SummaryContext): string[] {
   const ofCeiling = both((r) => r.ofCeiling);
   const cpu = both((r) => r.cycles.cpuMs.plane);
   const beatCpu = both((r) => r.beats.cpuMs);
-  row("cycles/s through the gateway (claim -> start -> complete)", [fmt(rate[0]), fmt(rate[1])], `(b) >= ${TARGETS.perServiceCyclesPerSecond}`, verdict(rate[1] >= TARGETS.perServiceCyclesPerSecond));
+  row(
+    "cycles/s through the gateway (claim -> start -> complete)",
+    [fmt(rate[0]), fmt(rate[1])],
+    `(b) >= ${TARGETS.perServiceCyclesPerSecond}`,
+    verdict(rate[1] >= TARGETS.perServiceCyclesPerSecond),
+  );
   row(`(c) raw SQL ceiling, cycles/s (${ctx.rawConnections} pg connections)`, [fmt(ceiling), ""]);
-  row("gateway cycles/s over the ceiling (same round)", [fmt(ofCeiling[0]), fmt(ofCeiling[1])], `>= ${TARGETS.ofCeiling}`,
-    `(a) ${verdict(ofCeiling[0] >= TARGETS.ofCeiling)}, (b) ${verdict(ofCeiling[1] >= TARGETS.ofCeiling)}`);
+  row(
+    "gateway cycles/s over the ceiling (same round)",
+    [fmt(ofCeiling[0]), fmt(ofCeiling[1])],
+    `>= ${TARGETS.ofCeiling}`,
+    `(a) ${verdict(ofCeiling[0] >= TARGETS.ofCeiling)}, (b) ${verdict(ofCeiling[1] >= TARGETS.ofCeiling)}`,
+  );
   row("control-plane CPU per cycle", ms(cpu), `(a) <= ${TARGETS.allInOneCpuPerCycleMs} ms`, verdict(cpu[0] <= TARGETS.allInOneCpuPerCycleMs));
   row("  by process", ["", SERVICES.map((name, i) => `${name} ${fmt(of("per-service", (r) => r.cycles.cpuMs.byProcess[i] ?? NaN))}`).join(", ")]);
   row("Postgres CPU per cycle", ms(both((r) => r.cycles.cpuMs.postgres)));
   row("load generator CPU per cycle", ms(both((r) => r.cycles.cpuMs.generator)));
   row("claim p50 / p99 under load", [
-    `${fmt(of("all-in-one", (r) => r.cycles.claimP50Ms))} / ${fmt(of("all-in-one", (r) => r.cycles.claimP99Ms), " ms")}`,
-    `${fmt(of("per-service", (r) => r.cycles.claimP50Ms))} / ${fmt(of("per-service", (r) => r.cycles.claimP99Ms), " ms")}`,
+    `${fmt(of("all-in-one", (r) => r.cycles.claimP50Ms))} / ${fmt(
+      of("all-in-one", (r) => r.cycles.claimP99Ms),
+      " ms",
+    )}`,
+    `${fmt(of("per-service", (r) => r.cycles.claimP50Ms))} / ${fmt(
+      of("per-service", (r) => r.cycles.claimP99Ms),
+      " ms",
+    )}`,
   ]);
   row("control-plane CPU per HTTP heartbeat", ms(beatCpu), `(a) <= ${TARGETS.allInOneCpuPerBeatMs} ms`, verdict(beatCpu[0] <= TARGETS.allInOneCpuPerBeatMs));
   row("  by process", ["", SERVICES.map((name, i) => `${name} ${fmt(of("per-service", (r) => r.beats.byProcess[i] ?? NaN))}`).join(", ")]);
   const beatRate = both((r) => r.beats.perSecond);
-  row(`  beats/s achieved (of ${ctx.beatRate}); beat p50 / p99`, [0, 1].map((i) => {
-    const shape: Shape = i === 0 ? "all-in-one" : "per-service";
-    const unanswered = rounds.reduce((sum, round) => sum + (round.shapes[shape] ? round.shapes[shape]!.beats.failed + round.shapes[shape]!.beats.missed : 0), 0);
-    return `${fmt(beatRate[i]!)}; ${fmt(of(shape, (r) => r.beats.p50Ms))} / ${fmt(of(shape, (r) => r.beats.p99Ms), " ms")}` +
-      (unanswered > 0 ? ` (${unanswered} failed or not sent, all rounds)` : "");
-  }) as [string, string]);
+  row(
+    `  beats/s achieved (of ${ctx.beatRate}); beat p50 / p99`,
+    [0, 1].map((i) => {
+      const shape: Shape = i === 0 ? "all-in-one" : "per-service";
+      const unanswered = rounds.reduce(
+        (sum, round) => sum + (round.shapes[shape] ? round.shapes[shape]!.beats.failed + round.shapes[shape]!.beats.missed : 0),
+        0,
+      );
+      return (
+        `${fmt(beatRate[i]!)}; ${fmt(of(shape, (r) => r.beats.p50Ms))} / ${fmt(
+          of(shape, (r) => r.beats.p99Ms),
+          " ms",
+        )}` + (unanswered > 0 ? ` (${unanswered} failed or not sent, all rounds)` : "")
+      );
+    }) as [string, string],
+  );
   const latency = (name: string, pick: (r: ShapeRound) => DispatchResult) => {
     const text = (shape: Shape) =>
-      `${fmt(of(shape, (r) => pct(pick(r).latency, 50)))} / ${fmt(of(shape, (r) => pct(pick(r).latency, 99)), " ms")}` +
-      `${of(shape, (r) => pick(r).lost) > 0 ? ` (${of(shape, (r) => pick(r).lost)} lost)` : ""}`;
+      `${fmt(of(shape, (r) => pct(pick(r).latency, 50)))} / ${fmt(
+        of(shape, (r) => pct(pick(r).latency, 99)),
+        " ms",
+      )}` + `${of(shape, (r) => pick(r).lost) > 0 ? ` (${of(shape, (r) => pick(r).lost)} lost)` : ""}`;
     row(name, [text("all-in-one"), text("per-service")]);
   };
   latency("dispatch p50 / p99, idle daemon on the socket", (r) => r.socket);
   latency("dispatch p50 / p99, idle daemon on long-poll", (r) => r.longPoll);
   latency(`dispatch p50 / p99, polling every P = ${ctx.pollIntervalMs} ms (${ctx.pollers} daemons)`, (r) => r.polling);
   const P = ctx.pollIntervalMs;
-  row("  polling in P: p50, max (about uniform over [0, P) plus a claim)", [0, 1].map((i) => {
-    const shape: Shape = i === 0 ? "all-in-one" : "per-service";
-    const p50 = of(shape, (r) => pct(r.polling.latency, 50));
-    // What is over P / 2 (the enqueue call, the claim) does not grow with P.
-    const at30s = 15 + (p50 - P / 2) / 1000;
-    return `${fmt(p50 / P)} P, ${fmt(of(shape, (r) => r.polling.latency.maxValue / 1000) / P)} P (p50 about ${fmt(at30s, " s")} at the daemon's 30 s)`;
-  }) as [string, string]);
+  row(
+    "  polling in P: p50, max (about uniform over [0, P) plus a claim)",
+    [0, 1].map((i) => {
+      const shape: Shape = i === 0 ? "all-in-one" : "per-service";
+      const p50 = of(shape, (r) => pct(r.polling.latency, 50));
+      // What is over P / 2 (the enqueue call, the claim) does not grow with P.
+      const at30s = 15 + (p50 - P / 2) / 1000;
+      return `${fmt(p50 / P)} P, ${fmt(of(shape, (r) => r.polling.latency.maxValue / 1000) / P)} P (p50 about ${fmt(at30s, " s")} at the daemon's 30 s)`;
+    }) as [string, string],
+  );
 
-  const widths = [0, 1, 2, 3, 4].map((c) => Math.max(...rows.map((r) => r[c]!.length), ["measure", "(a) all in one", "(b) one process per service", "target", "met"][c]!.length));
+  const widths = [0, 1, 2, 3, 4].map((c) =>
+    Math.max(...rows.map((r) => r[c]!.length), ["measure", "(a) all in one", "(b) one process per service", "target", "met"][c]!.length),
+  );
   const line = (cells: string[]) => `| ${cells.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`;
   return [
     `medians of ${rounds.length} round(s), shapes alternating; ${ctx.daemons} daemons of the original's shape (a runtime and an agent each), ` +

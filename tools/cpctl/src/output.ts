@@ -17,7 +17,11 @@ export function table(rows: Array<Record<string, unknown>>, columns: string[]): 
   const cells = rows.map((row) => columns.map((column) => format(row[column])));
   // Every row has a cell per column, so the fallbacks never apply.
   const widths = columns.map((column, i) => Math.max(column.length, ...cells.map((row) => (row[i] ?? "").length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join("\n");
 }
 

@@ -22,5 +22,8 @@ export const program = new Command("cpctl")
 /** Addresses and output mode from the global flags, when a command runs. */
 export function context(): { addresses: Addresses; out: Output } {
   const options = program.opts<GlobalOptions>();
-  return { addresses: { registry: options.registry, profiles: options.profiles, tasks: options.tasks, liveness: options.liveness }, out: { json: options.json } };
+  return {
+    addresses: { registry: options.registry, profiles: options.profiles, tasks: options.tasks, liveness: options.liveness },
+    out: { json: options.json },
+  };
 }

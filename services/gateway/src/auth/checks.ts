@@ -52,12 +52,7 @@ export async function requireDaemonWorkspace(caller: Caller, workspaceId: string
  * The path-scoped workspace middleware of user routes: the caller must be a
  * member, and for writes hold one of `roles`. Returns the canonical id.
  */
-export async function requireMember(
-  caller: Caller,
-  rawWorkspaceId: string,
-  auth: Authenticator,
-  roles?: readonly Role[],
-): Promise<string> {
+export async function requireMember(caller: Caller, rawWorkspaceId: string, auth: Authenticator, roles?: readonly Role[]): Promise<string> {
   if (!caller.userId) throw new HttpError(401, "user not authenticated", "middleware");
   const workspaceId = parseUuid(rawWorkspaceId);
   if (!workspaceId) throw new HttpError(400, "invalid workspace_id", "middleware");

@@ -44,9 +44,6 @@ async function extendPrepareLease(request: RequestWith<"runtimeId" | "taskId">, 
   const task = await resources.task(caller, params.taskId);
   // As the original compared: the task's runtime id against the path's, as sent.
   if (task.workspaceId !== runtime.workspaceId || task.runtimeId !== params.runtimeId) throw new HttpError(404, "task not found");
-  const { task: leased } = await call(
-    clients.tasks.extendPrepareLease({ runtimeId: runtime.id, taskId: task.id }),
-    "failed to extend task prepare lease",
-  );
+  const { task: leased } = await call(clients.tasks.extendPrepareLease({ runtimeId: runtime.id, taskId: task.id }), "failed to extend task prepare lease");
   return sendJsonWithRaw(reply, 200, taskJson(required(leased, "the task"), undefined, clientEra(request)));
 }

@@ -86,7 +86,11 @@ async function listRuntimes(request: RequestWith, reply: FastifyReply, { clients
   const owner = firstValue(request.query.owner);
   const ownerId = owner === "me" ? caller.userId : undefined;
   const { runtimes } = await call(clients.registry.listRuntimes({ workspaceId, ownerId }), "failed to list runtimes");
-  return sendJsonWithRaw(reply, 200, runtimes.map((runtime) => runtimeJson(runtime, { withCustomName: true })));
+  return sendJsonWithRaw(
+    reply,
+    200,
+    runtimes.map((runtime) => runtimeJson(runtime, { withCustomName: true })),
+  );
 }
 
 /** One workspace the caller is a member of, as in GET /api/workspaces. */

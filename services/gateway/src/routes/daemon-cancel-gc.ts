@@ -21,7 +21,12 @@ const CANCEL_ACK_FIELDS = ["branch_name", "durable_work_dir", "error_message", "
 /** `issue_ids` of a batch gc-check; a null entry reads as "" (which is then not a UUID), as Go decodes it. */
 const GC_CHECK_BODY = bodySchema({
   issue_ids: z
-    .array(z.string().nullable().transform((id) => id ?? ""))
+    .array(
+      z
+        .string()
+        .nullable()
+        .transform((id) => id ?? ""),
+    )
     .nullish()
     .transform((ids) => ids ?? []),
 });
@@ -103,10 +108,7 @@ async function checkIssues(request: RequestWith<"workspaceId">, reply: FastifyRe
     refs.push({ sent, id });
   }
   if (refs.length === 0) return sendJson(reply, 200, { issues: [] });
-  const { issues } = await call(
-    clients.tasks.checkIssues({ workspaceId, issueIds: [...new Set(refs.map((ref) => ref.id))] }),
-    "failed to check issues",
-  );
+  const { issues } = await call(clients.tasks.checkIssues({ workspaceId, issueIds: [...new Set(refs.map((ref) => ref.id))] }), "failed to check issues");
   const found = new Map(issues.map((issue) => [issue.id, issue]));
   return sendJson(reply, 200, {
     issues: refs.map(({ sent, id }) => {

@@ -45,7 +45,11 @@ async function listPendingTasks(request: RequestWith<"runtimeId">, reply: Fastif
   const caller = await authenticateDaemon(request, auth);
   const runtime = await resources.runtime(caller, request.params.runtimeId);
   const tasks = await call(listAllPendingTasks(clients, { runtimeId: runtime.id }), "failed to list pending tasks");
-  return sendJsonWithRaw(reply, 200, tasks.map((task) => taskJson({ ...task, workspaceId: runtime.workspaceId })));
+  return sendJsonWithRaw(
+    reply,
+    200,
+    tasks.map((task) => taskJson({ ...task, workspaceId: runtime.workspaceId })),
+  );
 }
 
 /** D26 */

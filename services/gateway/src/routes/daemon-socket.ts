@@ -79,7 +79,10 @@ async function admit(request: RequestWith, { auth, resources }: RouteServices): 
  */
 export function runtimeIdsOf(query: Query): string[] {
   const values = [query.runtime_id, query.runtime_ids].flatMap((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
-  const ids = values.flatMap((value) => value.split(",")).map((id) => id.trim()).filter((id) => id !== "");
+  const ids = values
+    .flatMap((value) => value.split(","))
+    .map((id) => id.trim())
+    .filter((id) => id !== "");
   return [...new Set(ids)];
 }
 
@@ -92,10 +95,7 @@ function validHandshake(request: FastifyRequest): boolean {
   const { headers } = request;
   const key = headers["sec-websocket-key"];
   return (
-    headers.upgrade?.toLowerCase() === "websocket" &&
-    headers["sec-websocket-version"] === "13" &&
-    typeof key === "string" &&
-    /^[A-Za-z0-9+/]{22}==$/.test(key)
+    headers.upgrade?.toLowerCase() === "websocket" && headers["sec-websocket-version"] === "13" && typeof key === "string" && /^[A-Za-z0-9+/]{22}==$/.test(key)
   );
 }
 

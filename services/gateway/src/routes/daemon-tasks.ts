@@ -108,10 +108,7 @@ async function waitLocalDirectory(request: RequestWith<"taskId">, reply: Fastify
   const taskId = await daemonTaskAccess(request, services);
   const sent = Number(request.headers["content-length"] ?? 0) > 0;
   const body = sent ? decodeBody(request.body, WAIT_BODY) : {};
-  const { task: waiting } = await call(
-    services.clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }),
-    "failed to mark task waiting",
-  );
+  const { task: waiting } = await call(services.clients.tasks.waitLocalDirectory({ taskId, reason: body.reason ?? "" }), "failed to mark task waiting");
   return sendJsonWithRaw(reply, 200, taskJson(required(waiting, "the task"), undefined, clientEra(request)));
 }
 
@@ -120,10 +117,7 @@ async function reportProgress(request: RequestWith<"taskId">, reply: FastifyRepl
   const caller = await authenticateDaemon(request, auth);
   const body = decodeBody(request.body, PROGRESS_BODY);
   const taskId = await resources.taskAccess(caller, request.params.taskId);
-  await call(
-    clients.tasks.reportProgress({ taskId, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }),
-    "failed to report progress",
-  );
+  await call(clients.tasks.reportProgress({ taskId, summary: body.summary ?? "", step: body.step ?? 0, total: body.total ?? 0 }), "failed to report progress");
   return sendJson(reply, 200, { status: "ok" });
 }
 
@@ -234,10 +228,7 @@ async function pinSession(request: RequestWith<"taskId">, reply: FastifyReply, s
   const taskId = await daemonTaskAccess(request, services);
   const body = decodeBody(request.body, SESSION_BODY);
   if (!body.session_id && !body.work_dir) throw new HttpError(400, "session_id or work_dir required");
-  await call(
-    services.clients.tasks.pinSession({ taskId, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }),
-    "pin session failed",
-  );
+  await call(services.clients.tasks.pinSession({ taskId, sessionId: body.session_id ?? "", workDir: body.work_dir ?? "" }), "pin session failed");
   return sendNoContent(reply);
 }
 

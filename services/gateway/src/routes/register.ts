@@ -107,12 +107,16 @@ async function registerDaemon(request: RequestWith, reply: FastifyReply, { clien
   );
   const withCustomName = capabilities !== undefined;
   // A Go map in the original: keys sorted (repos, repos_version, runtimes, settings).
-  return sendJsonWithRaw(reply, 200, goMap({
-    runtimes: answer.runtimes.map((runtime) => runtimeJson(runtime, { withCustomName })),
-    repos: answer.repos.map(repoJson),
-    repos_version: answer.reposVersion,
-    settings: new RawJson(answer.settingsJson || "{}"),
-  }));
+  return sendJsonWithRaw(
+    reply,
+    200,
+    goMap({
+      runtimes: answer.runtimes.map((runtime) => runtimeJson(runtime, { withCustomName })),
+      repos: answer.repos.map(repoJson),
+      repos_version: answer.reposVersion,
+      settings: new RawJson(answer.settingsJson || "{}"),
+    }),
+  );
 }
 
 /** D2 */

@@ -196,14 +196,7 @@ async function enqueue(
 }
 
 /** The runtime's action of `kind` with this id (timeouts applied), or the route's 404. */
-async function ownAction(
-  { clients }: RouteServices,
-  runtime: Runtime,
-  actionId: string,
-  kind: ActionKind,
-  notFound: string,
-  failure: string,
-): Promise<Action> {
+async function ownAction({ clients }: RouteServices, runtime: Runtime, actionId: string, kind: ActionKind, notFound: string, failure: string): Promise<Action> {
   const answer = await clients.liveness.getAction({ actionId }).catch((error: unknown) => {
     if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, notFound);
     throw httpErrorFromGrpc(error, failure);

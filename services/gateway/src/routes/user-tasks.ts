@@ -56,7 +56,11 @@ async function listIssueTaskRuns(request: RequestWith<"issueId">, reply: Fastify
   const { workspaceId } = await scope(request, services);
   const issueId = await requireIssue(clients, workspaceId, request.params.issueId);
   const tasks = await call(listAllTasks(clients, { workspaceId, issueId, activeOnly: false }, { maxTasks: 1000 }), "failed to list tasks");
-  return sendJsonWithRaw(reply, 200, tasks.map((t) => taskJson(t)));
+  return sendJsonWithRaw(
+    reply,
+    200,
+    tasks.map((t) => taskJson(t)),
+  );
 }
 
 /** T4: token totals of the issue's tasks. */
@@ -66,13 +70,17 @@ async function getIssueUsage(request: RequestWith<"issueId">, reply: FastifyRepl
   const issueId = await requireIssue(clients, workspaceId, request.params.issueId);
   const usage = await call(clients.tasks.getIssueUsage({ workspaceId, issueId }), "failed to get issue usage");
   // A Go map in the original: keys sorted (task_count first).
-  return sendJson(reply, 200, goMap({
-    total_input_tokens: usage.totalInputTokens,
-    total_output_tokens: usage.totalOutputTokens,
-    total_cache_read_tokens: usage.totalCacheReadTokens,
-    total_cache_write_tokens: usage.totalCacheWriteTokens,
-    task_count: usage.taskCount,
-  }));
+  return sendJson(
+    reply,
+    200,
+    goMap({
+      total_input_tokens: usage.totalInputTokens,
+      total_output_tokens: usage.totalOutputTokens,
+      total_cache_read_tokens: usage.totalCacheReadTokens,
+      total_cache_write_tokens: usage.totalCacheWriteTokens,
+      task_count: usage.taskCount,
+    }),
+  );
 }
 
 /** T5: a task's messages, for a member of its workspace. */

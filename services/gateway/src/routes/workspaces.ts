@@ -28,10 +28,7 @@ export function registerWorkspaceRoutes({ router }: RouteContext): void {
  */
 async function listDaemonWorkspaces(request: RequestWith, reply: FastifyReply, { clients, auth }: RouteServices) {
   const caller = await authenticateDaemon(request, auth);
-  const { workspaces } = await call(
-    clients.identity.listDaemonWorkspaces({ caller: daemonWorkspacesCaller(caller) }),
-    "failed to list daemon workspaces",
-  );
+  const { workspaces } = await call(clients.identity.listDaemonWorkspaces({ caller: daemonWorkspacesCaller(caller) }), "failed to list daemon workspaces");
   const list = workspaces.map((w) => ({ id: w.id, name: w.name }));
   const etag = `W/"${createHash("sha256").update(goMarshal(list)).digest("hex")}"`;
   reply.header("cache-control", "private, no-cache").header("etag", etag);
@@ -67,10 +64,7 @@ async function renewCurrentToken(request: RequestWith, reply: FastifyReply, { cl
   if (!caller.token.startsWith(TOKEN_PREFIX.personalAccess)) {
     throw new HttpError(400, "only personal access tokens can be renewed");
   }
-  const result = await call(
-    clients.identity.renewPersonalAccessToken({ token: caller.token, userId: caller.userId ?? "" }),
-    "failed to renew token",
-  );
+  const result = await call(clients.identity.renewPersonalAccessToken({ token: caller.token, userId: caller.userId ?? "" }), "failed to renew token");
   return sendJson(reply, 200, { expires_at: result.expiresAt ? rfc3339(result.expiresAt) : "", renewed: result.renewed });
 }
 

@@ -75,10 +75,7 @@ export function pendingWorkFrame(runtimeId: string): string {
 }
 
 export function runtimeProfilesChangedFrame(workspaceId: string, profileId?: string): string {
-  return frame(
-    FRAME_TYPES.runtimeProfilesChanged,
-    profileId ? { workspace_id: workspaceId, runtime_profile_id: profileId } : { workspace_id: workspaceId },
-  );
+  return frame(FRAME_TYPES.runtimeProfilesChanged, profileId ? { workspace_id: workspaceId, runtime_profile_id: profileId } : { workspace_id: workspaceId });
 }
 
 export function workspacesChangedFrame(): string {

@@ -210,8 +210,7 @@ function valueEnd(text: string, start: number): number {
       else if (char === "{" || char === "[") {
         // Deeper than any real body: refused here, before a recursive parser or validator meets it.
         if (++depth > LIMITS.JSON_DEPTH) return -1;
-      }
-      else if (char === "}" || char === "]") {
+      } else if (char === "}" || char === "]") {
         depth--;
         if (depth === 0) return i + 1;
       }
@@ -226,6 +225,6 @@ function valueEnd(text: string, start: number): number {
     return -1;
   }
   let i = start;
-  while (i < text.length && !" \t\r\n,]}{[\"".includes(text.charAt(i))) i++;
+  while (i < text.length && !' \t\r\n,]}{["'.includes(text.charAt(i))) i++;
   return i;
 }

@@ -7,12 +7,18 @@ import type { ErrorStyle } from "./errors.js";
 
 /** A success body, Go-encoded (HTML-escaped, trailing newline). */
 export function sendJson(reply: FastifyReply, statusCode: number, value: unknown): FastifyReply {
-  return reply.code(statusCode).header("content-type", "application/json").send(Buffer.from(goJson(value)));
+  return reply
+    .code(statusCode)
+    .header("content-type", "application/json")
+    .send(Buffer.from(goJson(value)));
 }
 
 /** Like sendJson, with RawJson values embedded verbatim. */
 export function sendJsonWithRaw(reply: FastifyReply, statusCode: number, value: unknown): FastifyReply {
-  return reply.code(statusCode).header("content-type", "application/json").send(Buffer.from(goJsonWithRaw(value)));
+  return reply
+    .code(statusCode)
+    .header("content-type", "application/json")
+    .send(Buffer.from(goJsonWithRaw(value)));
 }
 
 export function sendNoContent(reply: FastifyReply): FastifyReply {
@@ -29,9 +35,6 @@ export function sendError(reply: FastifyReply, statusCode: number, message: stri
       // Pasted raw, unescaped, without a trailing newline.
       return reply.header("content-type", "application/json").send(Buffer.from(`{"error":"${message}"}`));
     case "auth":
-      return reply
-        .header("content-type", "text/plain; charset=utf-8")
-        .header("x-content-type-options", "nosniff")
-        .send(`{"error":"${message}"}\n`);
+      return reply.header("content-type", "text/plain; charset=utf-8").header("x-content-type-options", "nosniff").send(`{"error":"${message}"}\n`);
   }
 }

@@ -133,12 +133,14 @@ export function runtimesWithPending(db: CommonQueryMethods) {
  * running) created before `cutoff`, oldest first; returns how many went.
  */
 export async function deleteFinishedBefore(db: CommonQueryMethods, cutoff: Date, limit: number) {
-  return (await db.query(sql.unsafe`
+  return (
+    await db.query(sql.unsafe`
     DELETE FROM liveness.pending_action WHERE id IN (
       SELECT id FROM liveness.pending_action
       WHERE created_at < ${sql.timestamp(cutoff)} AND status <> ALL(${sql.array(["pending", "running"], "text")})
       ORDER BY created_at
-      LIMIT ${limit})`)).rowCount;
+      LIMIT ${limit})`)
+  ).rowCount;
 }
 
 export const KINDS = Object.keys(ACTION_TIMEOUTS) as ActionKindName[];

@@ -111,7 +111,6 @@ export function inheritCustomName(db: CommonQueryMethods, id: string, workspaceI
     RETURNING ${columns}`);
 }
 
-
 export function findRuntime(db: CommonQueryMethods, id: string) {
   return db.maybeOne(sql.type(runtimeRow)`SELECT ${columns} FROM registry.agent_runtime WHERE id = ${id}`);
 }
@@ -178,7 +177,10 @@ const offlinedRow = z.object({
 export function markOffline(db: CommonQueryMethods, ids: string[], scope: RuntimeScope, reasons: ReadonlyMap<string, string> = new Map()) {
   return db.any(sql.type(offlinedRow)`
     WITH given AS (
-      SELECT * FROM unnest(${sql.array(ids, "uuid")}, ${sql.array(ids.map((id) => reasons.get(id) ?? null), "text")}) AS g(id, reason)
+      SELECT * FROM unnest(${sql.array(ids, "uuid")}, ${sql.array(
+        ids.map((id) => reasons.get(id) ?? null),
+        "text",
+      )}) AS g(id, reason)
     ), target AS (
       SELECT r.id, r.status, given.reason FROM registry.agent_runtime r JOIN given ON given.id = r.id
       WHERE ${scopeFilter(scope)}
@@ -197,13 +199,7 @@ export function markOffline(db: CommonQueryMethods, ids: string[], scope: Runtim
  * Applies a liveness status change if it is newer than the last one applied,
  * so late or repeated events never roll the status back.
  */
-export async function applyStatus(
-  db: CommonQueryMethods,
-  id: string,
-  status: "online" | "offline",
-  changedAt: Date,
-  lastSeenAt: Date | undefined,
-) {
+export async function applyStatus(db: CommonQueryMethods, id: string, status: "online" | "offline", changedAt: Date, lastSeenAt: Date | undefined) {
   const result = await db.query(sql.unsafe`
     UPDATE registry.agent_runtime
     SET status = ${status}, status_changed_at = ${sql.timestamp(changedAt)}, updated_at = now(),

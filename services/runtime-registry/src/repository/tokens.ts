@@ -38,10 +38,7 @@ export function insertDaemonToken(
     RETURNING ${daemonColumns}`);
 }
 
-export function insertPat(
-  db: CommonQueryMethods,
-  row: { hash: string; prefix: string; userId: string; name: string; expiresAt: Date | null },
-) {
+export function insertPat(db: CommonQueryMethods, row: { hash: string; prefix: string; userId: string; name: string; expiresAt: Date | null }) {
   return db.one(sql.type(patRow)`
     INSERT INTO registry.personal_access_token (token_hash, token_prefix, user_id, name, expires_at)
     VALUES (${row.hash}, ${row.prefix}, ${row.userId}, ${row.name}, ${toTimestamp(row.expiresAt)})

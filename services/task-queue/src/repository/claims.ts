@@ -82,9 +82,18 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
            c.builtin_skills_version::text AS builtin_skills_version, c.prior_session_resume_unavailable, c.contended, c.more_work,
            (c.claimed).*, (c.claimed).result::text AS result_json
     FROM taskqueue.claim_tasks(
-      ${sql.array(r.runtimes.map((x) => x.id), "uuid")},
-      ${sql.array(r.runtimes.map((x) => x.workspaceId), "uuid")},
-      ${sql.array(r.runtimes.map((x) => x.ownerId), "uuid")},
+      ${sql.array(
+        r.runtimes.map((x) => x.id),
+        "uuid",
+      )},
+      ${sql.array(
+        r.runtimes.map((x) => x.workspaceId),
+        "uuid",
+      )},
+      ${sql.array(
+        r.runtimes.map((x) => x.ownerId),
+        "uuid",
+      )},
       ${r.max},
       ${sql.array([...r.skipAgents], "uuid")},
       ${interval(r.recoveryWindowMs)},

@@ -12,20 +12,24 @@ const FINISHED = sql.fragment`('completed', 'failed', 'cancelled')`;
 
 /** Messages of tasks finished before `cutoff`. */
 export async function deleteMessagesOfFinished(db: CommonQueryMethods, cutoff: Date, limit: number): Promise<number> {
-  return (await db.query(sql.unsafe`
+  return (
+    await db.query(sql.unsafe`
     DELETE FROM taskqueue.task_message WHERE id IN (
       SELECT m.id FROM taskqueue.task t JOIN taskqueue.task_message m ON m.task_id = t.id
       WHERE t.status IN ${FINISHED} AND t.completed_at < ${sql.timestamp(cutoff)}
-      LIMIT ${limit})`)).rowCount;
+      LIMIT ${limit})`)
+  ).rowCount;
 }
 
 /** Usage rows of tasks finished before `cutoff`. */
 export async function deleteUsageOfFinished(db: CommonQueryMethods, cutoff: Date, limit: number): Promise<number> {
-  return (await db.query(sql.unsafe`
+  return (
+    await db.query(sql.unsafe`
     DELETE FROM taskqueue.task_usage WHERE id IN (
       SELECT u.id FROM taskqueue.task t JOIN taskqueue.task_usage u ON u.task_id = t.id
       WHERE t.status IN ${FINISHED} AND t.completed_at < ${sql.timestamp(cutoff)}
-      LIMIT ${limit})`)).rowCount;
+      LIMIT ${limit})`)
+  ).rowCount;
 }
 
 /**
@@ -34,9 +38,11 @@ export async function deleteUsageOfFinished(db: CommonQueryMethods, cutoff: Date
  * (Finished tasks have none: every terminal transition deletes them.)
  */
 export async function deleteTokensExpiredBefore(db: CommonQueryMethods, cutoff: Date, limit: number): Promise<number> {
-  return (await db.query(sql.unsafe`
+  return (
+    await db.query(sql.unsafe`
     DELETE FROM taskqueue.task_token WHERE id IN (
-      SELECT id FROM taskqueue.task_token WHERE expires_at < ${sql.timestamp(cutoff)} LIMIT ${limit})`)).rowCount;
+      SELECT id FROM taskqueue.task_token WHERE expires_at < ${sql.timestamp(cutoff)} LIMIT ${limit})`)
+  ).rowCount;
 }
 
 /**
@@ -45,7 +51,8 @@ export async function deleteTokensExpiredBefore(db: CommonQueryMethods, cutoff: 
  * transaction holds are skipped.
  */
 export async function deleteFinishedTasks(db: CommonQueryMethods, cutoff: Date, limit: number): Promise<number> {
-  return (await db.query(sql.unsafe`
+  return (
+    await db.query(sql.unsafe`
     DELETE FROM taskqueue.task WHERE id IN (
       SELECT t.id FROM taskqueue.task t
       WHERE t.status IN ${FINISHED} AND t.completed_at < ${sql.timestamp(cutoff)}
@@ -53,5 +60,6 @@ export async function deleteFinishedTasks(db: CommonQueryMethods, cutoff: Date, 
         AND NOT EXISTS (SELECT 1 FROM taskqueue.task_usage u WHERE u.task_id = t.id)
       ORDER BY t.completed_at
       LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED)`)).rowCount;
+      FOR UPDATE SKIP LOCKED)`)
+  ).rowCount;
 }

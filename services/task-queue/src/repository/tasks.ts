@@ -215,8 +215,12 @@ function completeStatement(
       SELECT issue_id, id FROM finished WHERE issue_id IS NOT NULL
       ON CONFLICT DO NOTHING
       RETURNING issue_id),
-    ${retireSession(outcome.retiredSessionId)}${events ? sql.fragment`,
-    events AS (${events})` : sql.fragment``}
+    ${retireSession(outcome.retiredSessionId)}${
+      events
+        ? sql.fragment`,
+    events AS (${events})`
+        : sql.fragment``
+    }
     SELECT ${taskColumnsOf("finished")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM finished`;
 }
 
@@ -284,8 +288,7 @@ export function failWhere(db: CommonQueryMethods, where: ReturnType<typeof sql.f
     RETURNING ${taskColumnsOf("t")}`);
 }
 
-export const inFlightOnRuntime = (runtimeId: string) =>
-  sql.fragment`v.runtime_id = ${runtimeId} AND v.status = ANY(${statusList(IN_FLIGHT)})`;
+export const inFlightOnRuntime = (runtimeId: string) => sql.fragment`v.runtime_id = ${runtimeId} AND v.status = ANY(${statusList(IN_FLIGHT)})`;
 
 /** Dispatched before `cutoff` and not being prepared (no live lease). */
 export const dispatchedBefore = (cutoff: Date) =>

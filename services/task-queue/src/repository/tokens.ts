@@ -21,9 +21,7 @@ export async function deleteTokensOfTasks(db: CommonQueryMethods, taskIds: strin
 }
 
 export function findLiveToken(db: CommonQueryMethods, hash: string) {
-  return db.maybeOne(sql.type(
-    z.object({ task_id: z.string(), agent_id: z.string(), workspace_id: z.string(), user_id: z.string(), expires_at: z.date() }),
-  )`
+  return db.maybeOne(sql.type(z.object({ task_id: z.string(), agent_id: z.string(), workspace_id: z.string(), user_id: z.string(), expires_at: z.date() }))`
     SELECT task_id, agent_id, workspace_id, user_id, expires_at FROM taskqueue.task_token
     WHERE token_hash = ${hash} AND expires_at > now()`);
 }

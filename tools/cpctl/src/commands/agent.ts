@@ -85,7 +85,12 @@ export function registerAgentCommands(program: Command): void {
       const client = registryClient(addresses);
       try {
         const { agents } = await client.listAgents({ workspaceId, runtimeId: opts.runtime, includeArchived: opts.all });
-        print(out, agents, () => table(agents.map((a) => ({ ...a })), ["id", "name", "runtimeId", "model", "archivedAt"]));
+        print(out, agents, () =>
+          table(
+            agents.map((a) => ({ ...a })),
+            ["id", "name", "runtimeId", "model", "archivedAt"],
+          ),
+        );
       } finally {
         client.close();
       }

@@ -32,7 +32,10 @@ export function registerProfileCommands(program: Command): void {
       try {
         const { profiles } = await client.listProfiles({ workspaceId, enabledOnly: opts.enabledOnly });
         print(out, profiles, () =>
-          table(profiles.map((p) => ({ ...p })), ["id", "displayName", "protocolFamily", "commandName", "enabled"]),
+          table(
+            profiles.map((p) => ({ ...p })),
+            ["id", "displayName", "protocolFamily", "commandName", "enabled"],
+          ),
         );
       } finally {
         client.close();

@@ -65,7 +65,12 @@ export function registerTaskCommands(program: Command): void {
       const client = tasksClient(addresses);
       try {
         const { tasks } = await client.listTasks({ workspaceId, issueId: opts.issue, activeOnly: opts.active });
-        print(out, tasks, () => table(tasks.map((t) => ({ ...t })), ["id", "status", "kind", "agentId", "issueId", "createdAt"]));
+        print(out, tasks, () =>
+          table(
+            tasks.map((t) => ({ ...t })),
+            ["id", "status", "kind", "agentId", "issueId", "createdAt"],
+          ),
+        );
       } finally {
         client.close();
       }
@@ -119,8 +124,14 @@ export function registerTaskCommands(program: Command): void {
         const set = await client.getBuiltinSkills({});
         print(out, set, () =>
           [
-            fields([["version", set.version], ["updated_at", set.updatedAt]]),
-            table(set.skills.map((s) => ({ name: s.name, files: s.files.length, chars: s.content.length })), ["name", "files", "chars"]),
+            fields([
+              ["version", set.version],
+              ["updated_at", set.updatedAt],
+            ]),
+            table(
+              set.skills.map((s) => ({ name: s.name, files: s.files.length, chars: s.content.length })),
+              ["name", "files", "chars"],
+            ),
           ].join("\n"),
         );
       } finally {

@@ -109,7 +109,12 @@ export function registerWorkspaceCommands(program: Command): void {
       const client = identityClient(addresses);
       try {
         const { workspaces } = await client.listWorkspaces({ userId: opts.user });
-        print(out, workspaces, () => table(workspaces.map((w) => ({ ...w })), ["id", "name", "slug"]));
+        print(out, workspaces, () =>
+          table(
+            workspaces.map((w) => ({ ...w })),
+            ["id", "name", "slug"],
+          ),
+        );
       } finally {
         client.close();
       }
