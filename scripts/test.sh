@@ -30,6 +30,7 @@ check "generated code matches proto/" bash scripts/check-generated.sh
 check "typecheck (tsc --noEmit)" node_modules/.bin/tsc --noEmit -p .
 # Errors only here: the warnings (non-null assertions outside tests) are known and listed by `npm run lint`.
 check "lint (biome lint)" npm run --silent lint -- --diagnostic-level=error
+check "format (biome format; \`npm run format\` fixes)" npm run --silent format:check
 if [ -f deploy/check.sh ]; then
   check "deploy: helm lint/template, Envoy schema validation" bash deploy/check.sh
 fi
