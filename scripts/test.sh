@@ -37,6 +37,7 @@ fi
 
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
+ava_started=$SECONDS
 node_modules/.bin/ava --tap "$@" | tee "$tap"
 ava_status=${PIPESTATUS[0]}
 ava_passed=$(grep -cE '^ok ' "$tap")
@@ -46,5 +47,6 @@ failed=$((failed + ava_failed))
 # ava failing outside any test (a crash, a file that does not load) still fails the run.
 if [ "$ava_status" -ne 0 ] && [ "$ava_failed" -eq 0 ]; then failed=$((failed + 1)); echo "not ok - ava exited with status $ava_status"; fi
 
+echo "# tests took $((SECONDS - ava_started)) s wall; npm test $SECONDS s in all"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
