@@ -12,6 +12,8 @@
  * summarise.ts can leave start-up and warm-up out.
  *
  * Smaller than `npm run bench:tasks` on purpose: only the phases profiled.
+ * PROFILE_PHASES=heartbeats measures only the heartbeat phase (the warm-up
+ * still runs a few cycles so every path is compiled).
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -28,6 +30,7 @@ const DAEMONS = Number(process.env.BENCH_DAEMONS ?? 64);
 const WARMUP_PER_DAEMON = Number(process.env.PROFILE_WARMUP_PER_DAEMON ?? 10);
 const TASKS_PER_DAEMON = Number(process.env.BENCH_TASKS_PER_DAEMON ?? 40);
 const HEARTBEATS_PER_DAEMON = Number(process.env.PROFILE_HEARTBEATS_PER_DAEMON ?? 100);
+const PHASES = (process.env.PROFILE_PHASES ?? "cycles,heartbeats").split(",");
 const PROCESS_NAMES = ["registry", "profile-catalog", "task-queue", "liveness", "gateway"];
 
 const profileDir = process.argv[2] ? resolve(process.argv[2]) : undefined;
@@ -181,12 +184,15 @@ try {
   await enqueue(WARMUP_PER_DAEMON);
   await drain();
   await heartbeats(10);
-  await enqueue(TASKS_PER_DAEMON);
-  await measure("cycles", drain);
-  await measure("heartbeats", async () => {
-    await heartbeats(HEARTBEATS_PER_DAEMON);
-    return HEARTBEATS_PER_DAEMON * DAEMONS;
-  });
+  if (PHASES.includes("cycles")) {
+    await enqueue(TASKS_PER_DAEMON);
+    await measure("cycles", drain);
+  }
+  if (PHASES.includes("heartbeats"))
+    await measure("heartbeats", async () => {
+      await heartbeats(HEARTBEATS_PER_DAEMON);
+      return HEARTBEATS_PER_DAEMON * DAEMONS;
+    });
 } catch (error) {
   console.error("profiling run failed:", error);
   process.exitCode = 1;
