@@ -10,7 +10,7 @@ import { loadPackageDefinition } from "@controlplane/proto/descriptors";
 import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
 import { DomainError, toServiceError } from "./errors.js";
 import { serverHandled, serverLatency, splitPath } from "./metrics.js";
-import { CallCancelledError, REQUEST_ID_HEADER, runInScope } from "./scope.js";
+import { CallCancelledError, type CallScope, REQUEST_ID_HEADER, runInScope } from "./scope.js";
 import { endServerSpan, startServerSpan } from "./tracing.js";
 
 /** What a handler knows about the call besides its request. */
@@ -129,11 +129,10 @@ export class GrpcServer {
         const seconds = (performance.now() - started) / 1000;
         serverHandled.inc({ grpc_service: service, grpc_method: method, grpc_code: status[code] ?? String(code) });
         serverLatency.observe({ grpc_service: service, grpc_method: method }, seconds);
-        const fields = { code: status[code], ms: Math.round(seconds * 1000) };
-        if (seconds * 1000 >= SLOW_CALL_MS) log().info(fields, "slow rpc");
-        else if (this.log.isLevelEnabled("debug")) log().debug(fields, "rpc");
+        if (seconds * 1000 >= SLOW_CALL_MS) log().info(logFields(code, seconds), "slow rpc");
+        else if (this.log.isLevelEnabled("debug")) log().debug(logFields(code, seconds), "rpc");
       };
-      const { signal, release } = callSignal(call, deadline);
+      const cancellation = new CallCancellation(call, deadline);
       const serve = () => {
         const info: CallInfo = {
           requestId,
@@ -142,16 +141,18 @@ export class GrpcServer {
             return log();
           },
           deadline,
-          signal,
+          get signal() {
+            return cancellation.signal;
+          },
         };
         handler(call.request, info).then(
           (response) => {
-            release();
-            finish(signal.aborted ? status.CANCELLED : status.OK);
+            cancellation.release();
+            finish(cancellation.aborted ? status.CANCELLED : status.OK);
             callback(null, response);
           },
           (error: unknown) => {
-            release();
+            cancellation.release();
             const mapped = toServiceError(error);
             // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause;
             // a domain UNAVAILABLE ("runtime is offline") is an answer, logged only when a failure stands behind it.
@@ -164,7 +165,14 @@ export class GrpcServer {
           },
         );
       };
-      runInScope({ requestId, deadline, signal }, () => (traced ? context.with(traced.context, serve) : serve()));
+      const scope: CallScope = {
+        requestId,
+        deadline,
+        get signal() {
+          return cancellation.signal;
+        },
+      };
+      runInScope(scope, () => (traced ? context.with(traced.context, serve) : serve()));
     };
   }
 }
@@ -173,26 +181,63 @@ export class GrpcServer {
 const CALL_SIGNAL_LISTENERS = 256;
 
 /**
- * A signal aborted when the client cancels the call or its deadline passes
- * (grpc-js answers DEADLINE_EXCEEDED by itself but does not tell the handler).
+ * The call's cancellation: its signal aborts when the client cancels the call
+ * or its deadline passes (grpc-js answers DEADLINE_EXCEEDED by itself but
+ * does not tell the handler). The signal, and the deadline's timer, are made
+ * only when something asks for the signal: most handlers (start, complete)
+ * never do, and a controller plus a timer per call were a visible share of
+ * a call's CPU. Until then a cancellation is only noted.
  */
-function callSignal(call: ServerUnaryCall<unknown, unknown>, deadline: Date | undefined) {
-  const controller = new AbortController();
-  // Every call the handler makes listens on it: a handler may fan out to
-  // dozens at once (a batch claim reads up to 32 agents), which is no leak.
-  setMaxListeners(CALL_SIGNAL_LISTENERS, controller.signal);
-  const onCancelled = () => controller.abort(new CallCancelledError("the caller cancelled the call"));
-  call.once("cancelled", onCancelled);
-  const left = deadline ? deadline.getTime() - Date.now() : Infinity;
-  const timer = Number.isFinite(left) ? setTimeout(() => controller.abort(new CallCancelledError("the call's deadline passed")), Math.max(0, left)) : undefined;
-  timer?.unref();
-  return {
-    signal: controller.signal,
-    release() {
-      clearTimeout(timer);
-      call.removeListener("cancelled", onCancelled);
-    },
+class CallCancellation {
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private cancelled = false;
+  private readonly onCancelled = () => {
+    this.cancelled = true;
+    this.controller?.abort(new CallCancelledError("the caller cancelled the call"));
   };
+
+  constructor(
+    private readonly call: ServerUnaryCall<unknown, unknown>,
+    private readonly deadline: Date | undefined,
+  ) {
+    call.once("cancelled", this.onCancelled);
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
+    // Every call the handler makes listens on it: a handler may fan out to
+    // dozens at once (a batch claim reads up to 32 agents), which is no leak.
+    setMaxListeners(CALL_SIGNAL_LISTENERS, controller.signal);
+    if (this.cancelled) controller.abort(new CallCancelledError("the caller cancelled the call"));
+    else if (this.deadline) {
+      const left = this.deadline.getTime() - Date.now();
+      if (left <= 0) controller.abort(new CallCancelledError("the call's deadline passed"));
+      else if (Number.isFinite(left)) {
+        this.timer = setTimeout(() => controller.abort(new CallCancelledError("the call's deadline passed")), left);
+        this.timer.unref();
+      }
+    }
+    return controller.signal;
+  }
+
+  /** Whether the call was cancelled or outlived its deadline, asked for its signal or not. */
+  get aborted(): boolean {
+    if (this.controller) return this.controller.signal.aborted;
+    return this.cancelled || (this.deadline !== undefined && this.deadline.getTime() <= Date.now());
+  }
+
+  release(): void {
+    clearTimeout(this.timer);
+    this.call.removeListener("cancelled", this.onCancelled);
+  }
+}
+
+/** The fields of an RPC's log line, built only when it is logged. */
+function logFields(code: status, seconds: number) {
+  return { code: status[code], ms: Math.round(seconds * 1000) };
 }
 
 function firstValue(metadata: Metadata, key: string): string | undefined {

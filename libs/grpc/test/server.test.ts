@@ -157,3 +157,70 @@ test("a dns:/// address balances over the name's addresses and skips those that 
   for (let i = 0; i < 10; i++) t.deepEqual((await client.listProfiles({ workspaceId: "w", enabledOnly: false })).profiles, []);
   t.is(calls, 10);
 });
+
+/** A profile-catalog server whose deleteProfile runs `handle`, and a client of it. */
+async function serveDeleteProfile(t: import("ava").ExecutionContext, handle: UnaryHandlers<typeof ProfileCatalogServiceService>["deleteProfile"]) {
+  const server = new GrpcServer(log).add(ProfileCatalogServiceService, { ...unusedHandlers(ProfileCatalogServiceService), deleteProfile: handle });
+  const port = await server.listen(0, "127.0.0.1");
+  const client = createClient(ProfileCatalogServiceService, `127.0.0.1:${port}`);
+  t.teardown(async () => {
+    client.close();
+    await server.shutdown(1_000);
+  });
+  return client;
+}
+
+/** Resolves with the signal's reason once it aborts. */
+const abortReason = (signal: AbortSignal) =>
+  new Promise<unknown>((resolve) => {
+    if (signal.aborted) resolve(signal.reason);
+    else signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
+  });
+
+test("a handler's signal aborts when the call's deadline passes, also when asked for after it", async (t) => {
+  const deadlineMs = 300;
+  const reasons: unknown[] = [];
+  const client = await serveDeleteProfile(t, async (req, call) => {
+    if (req.profileId === "late") {
+      // Ask only once the deadline is behind us: the signal must be born aborted.
+      const left = (call.deadline?.getTime() ?? Date.now()) - Date.now();
+      await new Promise((resolve) => setTimeout(resolve, left + 1));
+      reasons.push(call.signal.aborted ? call.signal.reason : "not aborted");
+    } else {
+      reasons.push(await abortReason(call.signal));
+    }
+    return { detachedRuntimeCount: 0 };
+  });
+  for (const profileId of ["early", "late"]) {
+    const error = await t.throwsAsync(client.deleteProfile({ workspaceId: "w", profileId }, { deadlineMs }));
+    t.is((error as { code?: number }).code, status.DEADLINE_EXCEEDED);
+  }
+  const deadline = Date.now() + 10 * deadlineMs;
+  while (reasons.length < 2 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.is(reasons.length, 2);
+  // grpc-js may end the call (cancelled) before our deadline timer fires: either way the handler is told.
+  for (const reason of reasons) t.is((reason as Error).name, "CallCancelledError");
+});
+
+test("a handler's signal aborts when the caller cancels", async (t) => {
+  let started!: () => void;
+  const handlerStarted = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  let reason: unknown;
+  const handled = new Promise<void>((resolve) => {
+    void serveDeleteProfile(t, async (_req, call) => {
+      started();
+      reason = await abortReason(call.signal);
+      resolve();
+      return { detachedRuntimeCount: 0 };
+    }).then((client) => {
+      const caller = new AbortController();
+      const answer = client.deleteProfile({ workspaceId: "w", profileId: "p" }, { signal: caller.signal, deadlineMs: 60_000 });
+      answer.catch(() => undefined);
+      void handlerStarted.then(() => caller.abort());
+    });
+  });
+  await handled;
+  t.regex(String((reason as Error).message), /cancelled the call/);
+});
