@@ -5,12 +5,42 @@ import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon } from "../auth/checks.js";
 import { heartbeatAnswerJson } from "../shapes.js";
 import { LIMITS } from "@controlplane/config";
-import { bodySchema, bool, decodeBody, jsonArray, jsonObject, str, text } from "../wire/body.js";
+import { bodySchema, bool, decodeBody, ESCAPED_SURROGATE, jsonArray, jsonObject, parseFirstValue, str, text } from "../wire/body.js";
 import { call, HttpError, httpErrorFromGrpc, required } from "../wire/errors.js";
 import { sendJson } from "../wire/reply.js";
 import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
-const HEARTBEAT_BODY = bodySchema({ runtime_id: str(), supports_batch_import: bool() });
+export const HEARTBEAT_BODY = bodySchema({ runtime_id: str(), supports_batch_import: bool() });
+
+/** What a beat's body says. */
+interface Beat {
+  runtime_id?: string;
+  supports_batch_import?: boolean;
+}
+
+/**
+ * Decodes a beat's body as decodeBody(HEARTBEAT_BODY) does. A fleet sends
+ * thousands a second, nearly all a plain object with a short runtime_id and
+ * at most the boolean flag: those are checked here directly, with the same
+ * outcome as the schema's, and the schema (a sizeable share of a beat's CPU)
+ * sees only the rest: a wrong type, a bound passed, a NUL, an escaped
+ * surrogate, whose errors it words.
+ */
+export function decodeBeat(raw: unknown): Beat {
+  if (typeof raw === "string" && !ESCAPED_SURROGATE.test(raw)) {
+    const value = parseFirstValue(raw);
+    if (isPlainBeat(value)) return { runtime_id: value.runtime_id ?? undefined, supports_batch_import: value.supports_batch_import ?? undefined };
+  }
+  return decodeBody(raw, HEARTBEAT_BODY);
+}
+
+/** A JSON object whose two fields (when present) pass HEARTBEAT_BODY's checks. */
+function isPlainBeat(value: unknown): value is { runtime_id?: string | null; supports_batch_import?: boolean | null } {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const { runtime_id: id, supports_batch_import: flag } = value as Record<string, unknown>;
+  const idOk = id == null || (typeof id === "string" && id.length <= LIMITS.NAME_CHARS && !id.includes("\u0000"));
+  return idOk && (flag == null || typeof flag === "boolean");
+}
 
 /** The heartbeat (D3) and the pending-action result routes (D9–D12). */
 export function registerHeartbeatRoutes({ router }: RouteContext): void {
@@ -24,7 +54,7 @@ export function registerHeartbeatRoutes({ router }: RouteContext): void {
 /** D3 */
 async function heartbeat(request: RequestWith, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
   const caller = await authenticateDaemon(request, auth);
-  const body = decodeBody(request.body, HEARTBEAT_BODY);
+  const body = decodeBeat(request.body);
   if (!body.runtime_id) throw new HttpError(400, "runtime_id is required");
   const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
   const beat = await clients.heartbeats.submit({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false }).catch((error: unknown) => {

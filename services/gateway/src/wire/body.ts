@@ -31,7 +31,7 @@ export function decodeBody<T extends z.ZodTypeAny>(raw: unknown, schema: T): z.i
 }
 
 /** A `\uD800`–`\uDFFF` escape: only then can the parsed value hold a lone surrogate. */
-const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
+export const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F]/;
 
 /** The value with every string and key well-formed UTF-16 (lone surrogates -> U+FFFD). */
 export function wellFormed(value: unknown): unknown {
