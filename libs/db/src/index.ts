@@ -5,6 +5,7 @@ export * from "./outbox.js";
 export { DEFAULT_MAX_PAYLOAD_BYTES, publishedSize } from "./outbox-publish.js";
 export * from "./pool.js";
 export * from "./retention.js";
+export { parseRow, safeParseRow } from "./row-parser.js";
 export * from "./sql.js";
 export { queryTracing, statementSummary } from "./tracing.js";
 export type { DatabaseTransactionConnection, DatabasePoolConnection, CommonQueryMethods } from "slonik";

@@ -2,6 +2,7 @@ import { createNumericTypeParser, createPool, SchemaValidationError, type Databa
 import { gauge } from "@controlplane/metrics";
 import { redactUrl } from "@controlplane/log";
 import { tracingEnabled } from "@controlplane/tracing";
+import { safeParseRow } from "./row-parser.js";
 import { sql } from "./sql.js";
 import { queryTracing } from "./tracing.js";
 
@@ -10,14 +11,16 @@ export type { DatabasePool };
 /**
  * Validates every row of a `sql.type(schema)` query against its zod schema
  * (slonik does not do it by itself) and returns the parsed row, so coercions
- * and defaults in the schema apply.
+ * and defaults in the schema apply. Plain schemas take a compiled check
+ * instead of zod's parse (see row-parser.ts): same result, a fraction of
+ * the CPU.
  */
 const resultParser: Interceptor = {
   name: "zod-result-parser",
   transformRow: (context, query, row) => {
     const parser = context.resultParser;
     if (!parser) return row;
-    const parsed = parser.safeParse(row);
+    const parsed = safeParseRow(parser, row);
     if (!parsed.success) throw new SchemaValidationError(query, row, parsed.error.issues);
     return parsed.data as QueryResultRow;
   },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { sql, type CommonQueryMethods } from "@controlplane/db";
+import { parseRow, sql, type CommonQueryMethods } from "@controlplane/db";
 import { IN_FLIGHT, statusList, taskColumns, taskRow, type TaskRow } from "./rows.js";
 
 /** A runtime a claim may hand work to (it passed the freshness gate). */
@@ -101,7 +101,7 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
       ${r.defaultLimit},
       ${sql.array([...r.tokenHashes], "text")},
       ${interval(r.tokenTtlMs)}) c`);
-  const report = callReport.parse(rows.at(-1));
+  const report = parseRow(callReport, rows.at(-1));
   const claims = rows
     .filter((raw) => raw.claimed_id !== null)
     .map((raw, index): ClaimedRow => {
@@ -116,7 +116,7 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
         builtin_skills_version,
         prior_session_resume_unavailable,
         ...task
-      } = claimedTask.parse(raw);
+      } = parseRow(claimedTask, raw);
       return {
         task,
         redelivered,
