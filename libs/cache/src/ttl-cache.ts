@@ -43,7 +43,9 @@ export class TtlCache<V> {
   }
 
   get(key: string): V | undefined {
-    return this.entry(key)?.value;
+    // Not through entry(): its expiry is a second lookup and an object per read.
+    const box = this.store.get(key);
+    return box?.cacheable ? box.value : undefined;
   }
 
   /** The live entry with its expiry, or undefined. */
