@@ -3,6 +3,7 @@ export * from "./locks.js";
 export * from "./migrate.js";
 export * from "./outbox.js";
 export { DEFAULT_MAX_PAYLOAD_BYTES, publishedSize } from "./outbox-publish.js";
+export { installRowTemplateCache } from "./pg-rows.js";
 export * from "./pool.js";
 export * from "./retention.js";
 export { parseRow, safeParseRow } from "./row-parser.js";

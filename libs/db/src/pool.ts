@@ -2,6 +2,7 @@ import { createNumericTypeParser, createPool, SchemaValidationError, type Databa
 import { gauge } from "@controlplane/metrics";
 import { redactUrl } from "@controlplane/log";
 import { tracingEnabled } from "@controlplane/tracing";
+import { installRowTemplateCache } from "./pg-rows.js";
 import { safeParseRow } from "./row-parser.js";
 import { sql } from "./sql.js";
 import { queryTracing } from "./tracing.js";
@@ -51,6 +52,7 @@ gauge({
  * tracing on (started before), each query made inside a trace gets a span.
  */
 export async function createDbPool(url: string, options: { name: string; maxSize?: number }): Promise<DatabasePool> {
+  installRowTemplateCache();
   const pool = await createPool(url, {
     maximumPoolSize: options.maxSize ?? 10,
     connectionTimeout: 5_000,
