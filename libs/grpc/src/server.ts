@@ -1,6 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { Server, ServerCredentials, status, type handleUnaryCall, type Metadata, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type handleUnaryCall,
+  type Metadata,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { loadSync } from "@grpc/proto-loader";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
@@ -114,66 +123,96 @@ export class GrpcServer {
 
   private wrap<Req, Res>(path: string, handler: (request: Req, call: CallInfo) => Promise<Res>): handleUnaryCall<Req, Res> {
     const [service, method] = splitPath(path);
-    return (call: ServerUnaryCall<Req, Res>, callback) => {
-      const started = performance.now();
-      const requestId = firstValue(call.metadata, REQUEST_ID_HEADER) ?? randomUUID();
-      const rawDeadline = call.getDeadline();
-      const deadline = rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
-      // A child logger costs an allocation per call: made only if something logs.
-      let child: Logger | undefined;
-      const log = () => (child ??= this.log.child({ request_id: requestId, rpc: method }));
-      // With tracing on: a SERVER span, child of the caller's trace context, active in the handler.
-      const traced = startServerSpan(path, service, method, requestId, call.metadata);
-      const finish = (code: status, error?: unknown) => {
-        endServerSpan(traced?.span, code, error);
-        const seconds = (performance.now() - started) / 1000;
-        serverHandled.inc({ grpc_service: service, grpc_method: method, grpc_code: status[code] ?? String(code) });
-        serverLatency.observe({ grpc_service: service, grpc_method: method }, seconds);
-        if (seconds * 1000 >= SLOW_CALL_MS) log().info(logFields(code, seconds), "slow rpc");
-        else if (this.log.isLevelEnabled("debug")) log().debug(logFields(code, seconds), "rpc");
-      };
-      const cancellation = new CallCancellation(call, deadline);
-      const serve = () => {
-        const info: CallInfo = {
-          requestId,
-          metadata: call.metadata,
-          get log() {
-            return log();
-          },
-          deadline,
-          get signal() {
-            return cancellation.signal;
-          },
-        };
-        handler(call.request, info).then(
-          (response) => {
-            cancellation.release();
-            finish(cancellation.aborted ? status.CANCELLED : status.OK);
-            callback(null, response);
-          },
-          (error: unknown) => {
-            cancellation.release();
-            const mapped = toServiceError(error);
-            // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause;
-            // a domain UNAVAILABLE ("runtime is offline") is an answer, logged only when a failure stands behind it.
-            const dependencyDown = mapped.code === status.UNAVAILABLE && (!(error instanceof DomainError) || error.cause !== undefined);
-            if (mapped.code === status.INTERNAL || dependencyDown) {
-              log().error({ err: error, code: status[mapped.code] }, "rpc failed");
-            }
-            finish(mapped.code, error);
-            callback(mapped);
-          },
-        );
-      };
-      const scope: CallScope = {
-        requestId,
-        deadline,
-        get signal() {
-          return cancellation.signal;
-        },
-      };
-      runInScope(scope, () => (traced ? context.with(traced.context, serve) : serve()));
-    };
+    const serverLog = this.log;
+    return (call: ServerUnaryCall<Req, Res>, callback) => new InboundCall(serverLog, path, service, method, call, callback).serve(handler);
+  }
+}
+
+/**
+ * One inbound call, from arrival to answer: its request id, deadline,
+ * cancellation and logger, handed to the handler as its CallInfo and to the
+ * work it causes as its scope. A class rather than closures made per call:
+ * the services run from TypeScript through tsx, which names every named
+ * closure as it is made (a property definition each), and the closures of
+ * this wrapper were 1.2% of a task cycle's CPU.
+ */
+class InboundCall<Req, Res> implements CallInfo, CallScope {
+  readonly requestId: string;
+  readonly deadline: Date | undefined;
+  readonly metadata: Metadata;
+  private readonly started = performance.now();
+  private readonly cancellation: CallCancellation;
+  private readonly traced: ReturnType<typeof startServerSpan>;
+  /** A child logger costs an allocation per call: made only if something logs. */
+  private child: Logger | undefined;
+
+  constructor(
+    private readonly serverLog: Logger,
+    path: string,
+    private readonly service: string,
+    private readonly method: string,
+    private readonly call: ServerUnaryCall<Req, Res>,
+    private readonly callback: sendUnaryData<Res>,
+  ) {
+    this.metadata = call.metadata;
+    this.requestId = firstValue(call.metadata, REQUEST_ID_HEADER) ?? randomUUID();
+    const rawDeadline = call.getDeadline();
+    this.deadline = rawDeadline instanceof Date ? rawDeadline : Number.isFinite(rawDeadline) ? new Date(rawDeadline) : undefined;
+    // With tracing on: a SERVER span, child of the caller's trace context, active in the handler.
+    this.traced = startServerSpan(path, service, method, this.requestId, call.metadata);
+    this.cancellation = new CallCancellation(call, this.deadline);
+  }
+
+  /** Logger bound to this call's request id and method. */
+  get log(): Logger {
+    this.child ??= this.serverLog.child({ request_id: this.requestId, rpc: this.method });
+    return this.child;
+  }
+
+  get signal(): AbortSignal {
+    return this.cancellation.signal;
+  }
+
+  /** Runs the handler in the call's scope (and span), then answers. */
+  serve(handler: (request: Req, call: CallInfo) => Promise<Res>): void {
+    const traced = this.traced;
+    runInScope(this, () => (traced ? context.with(traced.context, () => this.run(handler)) : this.run(handler)));
+  }
+
+  private run(handler: (request: Req, call: CallInfo) => Promise<Res>): void {
+    handler(this.call.request, this).then(
+      (response) => this.succeeded(response),
+      (error: unknown) => this.failed(error),
+    );
+  }
+
+  private succeeded(response: Res): void {
+    this.cancellation.release();
+    this.finish(this.cancellation.aborted ? status.CANCELLED : status.OK);
+    this.callback(null, response);
+  }
+
+  private failed(error: unknown): void {
+    this.cancellation.release();
+    const mapped = toServiceError(error);
+    // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause;
+    // a domain UNAVAILABLE ("runtime is offline") is an answer, logged only when a failure stands behind it.
+    const dependencyDown = mapped.code === status.UNAVAILABLE && (!(error instanceof DomainError) || error.cause !== undefined);
+    if (mapped.code === status.INTERNAL || dependencyDown) {
+      this.log.error({ err: error, code: status[mapped.code] }, "rpc failed");
+    }
+    this.finish(mapped.code, error);
+    this.callback(mapped);
+  }
+
+  private finish(code: status, error?: unknown): void {
+    endServerSpan(this.traced?.span, code, error);
+    const seconds = (performance.now() - this.started) / 1000;
+    const { service, method } = this;
+    serverHandled.inc({ grpc_service: service, grpc_method: method, grpc_code: status[code] ?? String(code) });
+    serverLatency.observe({ grpc_service: service, grpc_method: method }, seconds);
+    if (seconds * 1000 >= SLOW_CALL_MS) this.log.info(logFields(code, seconds), "slow rpc");
+    else if (this.serverLog.isLevelEnabled("debug")) this.log.debug(logFields(code, seconds), "rpc");
   }
 }
 
@@ -192,16 +231,20 @@ class CallCancellation {
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private cancelled = false;
-  private readonly onCancelled = () => {
-    this.cancelled = true;
-    this.controller?.abort(new CallCancelledError("the caller cancelled the call"));
-  };
+  private readonly onCancelled: () => void;
 
   constructor(
     private readonly call: ServerUnaryCall<unknown, unknown>,
     private readonly deadline: Date | undefined,
   ) {
+    // Assigned, not declared as a field: tsx would name a field's closure on every call.
+    this.onCancelled = () => this.cancel();
     call.once("cancelled", this.onCancelled);
+  }
+
+  private cancel(): void {
+    this.cancelled = true;
+    this.controller?.abort(new CallCancelledError("the caller cancelled the call"));
   }
 
   get signal(): AbortSignal {
