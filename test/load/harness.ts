@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import type { PromiseClient } from "@controlplane/grpc";
 import { freePort } from "@controlplane/lifecycle";
+import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { checkHealth } from "@controlplane/testkit";
 
 /**
@@ -288,4 +290,30 @@ export async function scrapeMetrics(port: number): Promise<Map<string, number>> 
     // not reachable: nothing to report
   }
   return values;
+}
+
+/**
+ * Creates an agent on a runtime with nothing but a name and a concurrency
+ * limit (room for every task by default), as the benchmarks need; returns
+ * its id. `ownerId` is needed when the runtime has no owner of its own.
+ */
+export async function benchAgent(
+  registry: PromiseClient<typeof RuntimeRegistryServiceService>,
+  agent: { workspaceId: string; runtimeId: string; name: string; maxConcurrentTasks?: number; ownerId?: string },
+): Promise<string> {
+  const { agent: created } = await registry.upsertAgent({
+    workspaceId: agent.workspaceId,
+    runtimeId: agent.runtimeId,
+    name: agent.name,
+    instructions: "",
+    customEnv: {},
+    customArgs: [],
+    runtimeConfigJson: "",
+    skills: [],
+    maxConcurrentTasks: agent.maxConcurrentTasks ?? 1_000,
+    visibility: "",
+    ...(agent.ownerId === undefined ? {} : { ownerId: agent.ownerId }),
+  });
+  if (!created) throw new Error(`UpsertAgent answered no agent for runtime ${agent.runtimeId}`);
+  return created.id;
 }

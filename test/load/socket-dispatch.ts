@@ -36,7 +36,7 @@ import { taskWakeSubject } from "@controlplane/events";
 import { IdentityServiceService, MemberRole } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { cpuSeconds, ensureFileLimit, loadRuntimes, natsPids, postgresPids, rssMiB, startControlPlane } from "./harness.js";
+import { benchAgent, cpuSeconds, ensureFileLimit, loadRuntimes, natsPids, postgresPids, rssMiB, startControlPlane } from "./harness.js";
 import { closeAll, ms, openMany } from "./sockets.js";
 
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 1_000);
@@ -272,20 +272,7 @@ try {
     Array.from({ length: 16 }, async () => {
       while (nextAgent < runtimeIds.length) {
         const runtimeId = runtimeIds[nextAgent++]!;
-        const { agent } = await registry.upsertAgent({
-          workspaceId,
-          runtimeId,
-          name: `agent-${runtimeId.slice(0, 8)}`,
-          instructions: "",
-          customEnv: {},
-          customArgs: [],
-          runtimeConfigJson: "",
-          skills: [],
-          maxConcurrentTasks: 1_000,
-          visibility: "",
-          ownerId: userId,
-        });
-        agentOf.set(runtimeId, agent!.id);
+        agentOf.set(runtimeId, await benchAgent(registry, { workspaceId, runtimeId, name: `agent-${runtimeId.slice(0, 8)}`, ownerId: userId }));
       }
     }),
   );

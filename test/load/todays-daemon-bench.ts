@@ -18,7 +18,7 @@ import * as hdr from "hdr-histogram-js";
 import type { PromiseClient } from "@controlplane/grpc";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { cpuSeconds, type ControlPlane } from "./harness.js";
+import { benchAgent, cpuSeconds, type ControlPlane } from "./harness.js";
 import { SimulatedDaemon } from "./todays-daemon.js";
 
 const AGENT_RUN_MS = Number(process.env.BENCH_AGENT_RUN_MS ?? 10_000);
@@ -69,19 +69,7 @@ export async function runTodaysDaemonPhases(ctx: BenchContext): Promise<string[]
     const agents: string[] = [];
     for (const runtimeId of runtimeIds) {
       for (let i = 0; i < agentsPerRuntime; i++) {
-        const { agent } = await ctx.registry.upsertAgent({
-          workspaceId: ctx.workspaceId,
-          runtimeId,
-          name: `agent-${i}`,
-          instructions: "",
-          customEnv: {},
-          customArgs: [],
-          runtimeConfigJson: "",
-          skills: [],
-          maxConcurrentTasks,
-          visibility: "",
-        });
-        agents.push(agent!.id);
+        agents.push(await benchAgent(ctx.registry, { workspaceId: ctx.workspaceId, runtimeId, name: `agent-${i}`, maxConcurrentTasks }));
       }
     }
     return { daemonId, runtimeIds, agents };

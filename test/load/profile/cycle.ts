@@ -24,7 +24,7 @@ import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/r
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import pg from "pg";
 import { freePort } from "@controlplane/lifecycle";
-import { cpuSeconds, postgresPids, scrapeMetrics, startControlPlane } from "../harness.js";
+import { benchAgent, cpuSeconds, postgresPids, scrapeMetrics, startControlPlane } from "../harness.js";
 
 const DAEMONS = Number(process.env.BENCH_DAEMONS ?? 64);
 const WARMUP_PER_DAEMON = Number(process.env.PROFILE_WARMUP_PER_DAEMON ?? 10);
@@ -85,19 +85,7 @@ try {
         runtimes: [{ type: "claude", version: "1", status: "online" }],
       });
       const runtimeId = (answer as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
-      const { agent } = await registry.upsertAgent({
-        workspaceId,
-        runtimeId,
-        name: `agent-${i}`,
-        instructions: "",
-        customEnv: {},
-        customArgs: [],
-        runtimeConfigJson: "",
-        skills: [],
-        maxConcurrentTasks: 1_000,
-        visibility: "",
-      });
-      return { runtimeId, agentId: agent!.id };
+      return { runtimeId, agentId: await benchAgent(registry, { workspaceId, runtimeId, name: `agent-${i}` }) };
     }),
   );
 

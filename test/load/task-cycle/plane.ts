@@ -4,7 +4,7 @@ import { createClient, type PromiseClient } from "@controlplane/grpc";
 import { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { loadRuntimes, startControlPlane, type ControlPlane } from "../harness.js";
+import { benchAgent, loadRuntimes, startControlPlane, type ControlPlane } from "../harness.js";
 
 /** How the control plane runs: (a) all in one process, (b) one process per service, as the chart deploys it. */
 export type Shape = "all-in-one" | "per-service";
@@ -68,20 +68,7 @@ export async function startBench(shape: Shape, daemonCount: number, beatRuntimeC
         });
         if (answer.status !== 200) throw new Error(`register answered ${answer.status}: ${JSON.stringify(answer.json)}`);
         const runtimeId = (answer.json as { runtimes: Array<{ id: string }> }).runtimes[0]!.id;
-        const { agent } = await registry.upsertAgent({
-          workspaceId,
-          runtimeId,
-          name: `agent-${i}`,
-          instructions: "",
-          customEnv: {},
-          customArgs: [],
-          runtimeConfigJson: "",
-          skills: [],
-          maxConcurrentTasks: 1_000,
-          visibility: "",
-          ownerId: userId,
-        });
-        return { runtimeId, agentId: agent!.id };
+        return { runtimeId, agentId: await benchAgent(registry, { workspaceId, runtimeId, name: `agent-${i}`, ownerId: userId }) };
       }),
     );
     return {
