@@ -2,6 +2,8 @@ export * from "./errors.js";
 export * from "./locks.js";
 export * from "./migrate.js";
 export * from "./outbox.js";
+export { MAX_EVENT_BYTES, type EventMetaInput, type PendingEvent } from "./outbox-encode.js";
+export { requeueParked } from "./outbox-parked.js";
 export { DEFAULT_MAX_PAYLOAD_BYTES, publishedSize } from "./outbox-publish.js";
 export { installRowTemplateCache } from "./pg-rows.js";
 export * from "./pool.js";

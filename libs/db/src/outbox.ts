@@ -1,52 +1,11 @@
-import { randomUUID } from "node:crypto";
 import type { DatabasePool, DatabaseTransactionConnection, FragmentSqlToken as SqlFragment } from "slonik";
 import { z } from "zod";
-import { encodeEvent, EventMeta, subjectFor, traceparentHeaders, type EventBody, type EventBus, type EventPayload, type EventType } from "@controlplane/events";
+import { subjectFor, traceparentHeaders, type EventBody, type EventBus, type EventType } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
-import { counter, gauge } from "@controlplane/metrics";
-import { activeTracer, context, SpanKind, trace, traceparentOf, type Span } from "@controlplane/tracing";
-import { EventTooLargeError } from "./errors.js";
+import { encodeEvents, startCreateSpans, type EventMetaInput, type PendingEvent } from "./outbox-encode.js";
+import { failures, lagSeconds, parkedNow, parkedTotal, published } from "./outbox-metrics.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, isPermanentPublishError, publishedSize } from "./outbox-publish.js";
 import { sql } from "./sql.js";
-
-const published = counter({
-  name: "outbox_published_total",
-  help: "Events relayed from the outbox to JetStream.",
-  labelNames: ["schema"] as const,
-});
-const lagSeconds = gauge({
-  name: "outbox_lag_seconds",
-  help: "Age of the oldest event still waiting in the outbox (0 when empty), measured whether or not publishing succeeds.",
-  labelNames: ["schema"] as const,
-});
-const failures = counter({
-  name: "outbox_relay_failures_total",
-  help: "Relay passes in which events failed to publish transiently and were retried.",
-  labelNames: ["schema"] as const,
-});
-/**
- * Alert on any increase: each one is an event that was committed but will not
- * reach consumers until an operator fixes the cause and requeues it
- * (requeueParked) or deletes it from outbox_parked.
- */
-const parkedTotal = counter({
-  name: "outbox_parked_total",
-  help: "Events moved to outbox_parked because they can never be published (e.g. over NATS max_payload). Alert on increase.",
-  labelNames: ["schema"] as const,
-});
-const parkedNow = gauge({
-  name: "outbox_parked",
-  help: "Events sitting in outbox_parked right now, waiting for an operator.",
-  labelNames: ["schema"] as const,
-});
-
-/**
- * Largest encoded event `writeMany` accepts. Half of NATS's default 1 MiB
- * max_payload: the relay adds headers, and a field that grows later (or a
- * server configured lower) must not turn a committed event into one that can
- * never be published. Producers keep events far smaller; this is a backstop.
- */
-export const MAX_EVENT_BYTES = 512 * 1024;
 
 /** Relay pacing; each field is a default a test (or a caller) may override. */
 export interface OutboxRelayOptions {
@@ -106,14 +65,6 @@ interface BatchResult {
   failed: unknown[];
 }
 
-export interface EventMetaInput {
-  workspaceId: string;
-  actorId?: string;
-}
-
-/** One event to record; the outbox fills in its meta. */
-export type PendingEvent = { [T in EventType]: { type: T; body: EventBody<T>; meta: EventMetaInput } }[EventType];
-
 /**
  * The transactional outbox of one service schema. `write` records an event in
  * the caller's transaction; the relay publishes committed events to JetStream
@@ -162,8 +113,8 @@ export class Outbox {
    */
   async writeMany(tx: DatabaseTransactionConnection, events: PendingEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
-    const rows = this.encode(events);
-    const spans = this.startCreateSpans(rows);
+    const rows = encodeEvents(events);
+    const spans = startCreateSpans(this.bus.subjectRoot, rows);
     try {
       await tx.query(sql.unsafe`
         INSERT INTO ${this.table} (id, event_type, payload, created_at, traceparent)
@@ -191,8 +142,8 @@ export class Outbox {
    * Throws EventTooLargeError, before anything runs, like writeMany.
    */
   prepareInsert(events: Array<PendingEvent & { when: SqlFragment }>): { insert: SqlFragment; ids: string[]; settle(wrote: boolean): void } {
-    const rows = this.encode(events);
-    const spans = this.startCreateSpans(rows);
+    const rows = encodeEvents(events);
+    const spans = startCreateSpans(this.bus.subjectRoot, rows);
     const insert = sql.fragment`
       INSERT INTO ${this.table} (id, event_type, payload, created_at, traceparent)
       ${sql.join(
@@ -211,48 +162,6 @@ export class Outbox {
         if (wrote) this.kick();
       },
     };
-  }
-
-  /** Each event encoded with its meta; throws EventTooLargeError when one is over MAX_EVENT_BYTES. */
-  private encode(events: readonly PendingEvent[]): Array<{ eventId: string; type: EventType; bytes: Buffer }> {
-    const occurredAt = new Date();
-    const rows = events.map(({ type, body, meta }) => {
-      const eventId = randomUUID();
-      const payload = {
-        ...body,
-        meta: EventMeta.fromPartial({ eventId, occurredAt, workspaceId: meta.workspaceId, actorId: meta.actorId }),
-      } as EventPayload<typeof type>;
-      return { eventId, type, bytes: Buffer.from(encodeEvent(type, payload)) };
-    });
-    for (const row of rows) assertEventSize(row.type, row.bytes.length);
-    return rows;
-  }
-
-  /**
-   * With tracing on, a PRODUCER span per event ("create task.completed"),
-   * child of the active span; its context is what the row stores, so each
-   * consumer's span is a child of the span that wrote its event.
-   */
-  private startCreateSpans(rows: ReadonlyArray<{ eventId: string; type: EventType }>): Array<{ span: Span; traceparent: string | null }> | undefined {
-    const tracer = activeTracer();
-    if (!tracer) return undefined;
-    const parent = context.active();
-    return rows.map(({ eventId, type }) => {
-      const span = tracer.startSpan(
-        `create ${type}`,
-        {
-          kind: SpanKind.PRODUCER,
-          attributes: {
-            "messaging.system": "nats",
-            "messaging.operation.type": "create",
-            "messaging.destination.name": subjectFor(this.bus.subjectRoot, type),
-            "messaging.message.id": eventId,
-          },
-        },
-        parent,
-      );
-      return { span, traceparent: traceparentOf(trace.setSpan(parent, span)) };
-    });
   }
 
   /**
@@ -479,31 +388,4 @@ export class Outbox {
       };
     });
   }
-}
-
-/** Throws EventTooLargeError when an encoded event is over MAX_EVENT_BYTES. */
-function assertEventSize(type: string, size: number): void {
-  if (size > MAX_EVENT_BYTES) throw new EventTooLargeError(type, size, MAX_EVENT_BYTES);
-}
-
-/**
- * Moves parked events back into the outbox (same id, so JetStream still drops
- * a copy it already stored within its duplicate window; same created_at, so
- * they go out ahead of newer events). For an operator, after fixing what made
- * them unpublishable; a row that still cannot be published is parked again.
- * Returns the ids moved; an id already back in the outbox stays parked.
- */
-export async function requeueParked(pool: DatabasePool, schema: string, ids: readonly string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const outbox = sql.identifier([schema, "outbox"]);
-  const parked = sql.identifier([schema, "outbox_parked"]);
-  const moved = await pool.anyFirst(sql.type(z.object({ id: z.string() }))`
-    WITH taken AS (
-      DELETE FROM ${parked} AS p
-      WHERE p.id = ANY(${sql.array(ids, "uuid")}) AND NOT EXISTS (SELECT 1 FROM ${outbox} AS o WHERE o.id = p.id)
-      RETURNING id, event_type, payload, created_at, traceparent)
-    INSERT INTO ${outbox} (id, event_type, payload, created_at, traceparent)
-    SELECT id, event_type, payload, created_at, traceparent FROM taken
-    RETURNING id`);
-  return [...moved];
 }
