@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import { loadGatewayConfig } from "@controlplane/gateway/config";
 import { startGateway, type RunningGateway } from "@controlplane/gateway";
-import { createClient, type PromiseClient } from "@controlplane/grpc";
+import { createClient, type PromiseClient, serveInProcess } from "@controlplane/grpc";
 import { createLogger } from "@controlplane/log";
 import { loadProfileCatalogConfig } from "@controlplane/profile-catalog/config";
 import { startProfileCatalog } from "@controlplane/profile-catalog";
@@ -49,7 +49,13 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
+/**
+ * Starts every service and the gateway in this process on a fresh database.
+ * With `inProcess`, the services (and the stack's own clients) call each
+ * other in process, as the all-in-one does by default; otherwise over
+ * loopback gRPC, as between pods.
+ */
+export async function startStack(extraEnv: Record<string, string> = {}, options: { inProcess?: boolean } = {}): Promise<Stack> {
   // Independent round trips to Postgres, NATS and the OS: made together.
   const [db, events, registryPort, profilesPort, tasksPort, livenessPort] = await Promise.all([
     createTestDatabase(),
@@ -64,6 +70,7 @@ export async function startStack(extraEnv: Record<string, string> = {}): Promise
   const profilesAddr = `127.0.0.1:${profilesPort}`;
   const tasksAddr = `127.0.0.1:${tasksPort}`;
   const livenessAddr = `127.0.0.1:${livenessPort}`;
+  if (options.inProcess) serveInProcess([registryAddr, profilesAddr, tasksAddr, livenessAddr]);
   const env = testEnv(db, events, {
     JWT_SECRET,
     REGISTRY_GRPC_PORT: String(registryPort),

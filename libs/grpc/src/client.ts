@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { isRetryable } from "@controlplane/proto/descriptors";
 import type { AnyUnaryMethod, RequestOf, ResponseOf, ServiceDefinitionOf } from "./definition.js";
+import { InProcessChannel, isInProcessAddress, MAX_MESSAGE_BYTES, type UnaryChannel } from "./in-process.js";
 import { clientHandled, clientLatency, clientRetries, splitPath } from "./metrics.js";
 import { CallCancelledError, currentScope, REQUEST_ID_HEADER } from "./scope.js";
 import { endClientSpan, startClientSpan } from "./tracing.js";
@@ -49,20 +50,12 @@ const RETRY_BASE_MS = 25;
  * A typed promise client for one service. Every call carries the request id
  * of the current scope (or a new one) and a deadline no later than the
  * current inbound call's, so work stops when nobody waits for it anymore;
- * with tracing on, also a CLIENT span and its W3C trace context.
+ * with tracing on, also a CLIENT span and its W3C trace context. An address
+ * declared as served in this process (the all-in-one's) is called in
+ * process, with the same behaviour (see in-process.ts).
  */
 export function createClient<D extends ServiceDefinitionOf>(definition: D, address: string, options: ClientOptions = {}): PromiseClient<D> {
-  const channel = new Client(address, credentials.createInsecure(), {
-    "grpc.keepalive_time_ms": 30_000,
-    // Peers are in the same network: after a restart, reconnect within seconds, not minutes.
-    "grpc.initial_reconnect_backoff_ms": 250,
-    "grpc.max_reconnect_backoff_ms": 5_000,
-    "grpc.max_receive_message_length": 8 * 1024 * 1024,
-    // A dns:/// address names several replicas: spread calls over all of them.
-    // A plain host:port keeps pick_first, whose idle reconnect after a restart
-    // lets the next call through instead of failing it during a backoff.
-    ...(address.startsWith("dns:///") ? { "grpc.service_config": ROUND_ROBIN } : {}),
-  });
+  const channel: UnaryChannel = isInProcessAddress(address) ? new InProcessChannel(address) : openChannel(address);
   const maxAttempts = options.maxAttempts ?? 3;
   const defaultDeadline = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
   const waitForReady = options.waitForReady ?? false;
@@ -107,6 +100,21 @@ export function createClient<D extends ServiceDefinitionOf>(definition: D, addre
   return client;
 }
 
+/** A grpc-js channel to a server in another process (or one served only over the network). */
+function openChannel(address: string): UnaryChannel {
+  return new Client(address, credentials.createInsecure(), {
+    "grpc.keepalive_time_ms": 30_000,
+    // Peers are in the same network: after a restart, reconnect within seconds, not minutes.
+    "grpc.initial_reconnect_backoff_ms": 250,
+    "grpc.max_reconnect_backoff_ms": 5_000,
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    // A dns:/// address names several replicas: spread calls over all of them.
+    // A plain host:port keeps pick_first, whose idle reconnect after a restart
+    // lets the next call through instead of failing it during a backoff.
+    ...(address.startsWith("dns:///") ? { "grpc.service_config": ROUND_ROBIN } : {}),
+  });
+}
+
 function effectiveDeadline(ms: number): Date {
   const own = Date.now() + ms;
   const inherited = currentScope()?.deadline?.getTime();
@@ -120,7 +128,7 @@ function effectiveSignal(own: AbortSignal | undefined): AbortSignal | undefined 
 }
 
 function unary<M extends AnyUnaryMethod>(
-  channel: Client,
+  channel: UnaryChannel,
   method: M,
   request: RequestOf<M>,
   metadata: Metadata,

@@ -1,15 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import {
-  Server,
-  ServerCredentials,
-  status,
-  type handleUnaryCall,
-  type Metadata,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import { Server, ServerCredentials, status, type Metadata, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { loadSync } from "@grpc/proto-loader";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
@@ -18,6 +9,14 @@ import { context } from "@controlplane/tracing";
 import { loadPackageDefinition } from "@controlplane/proto/descriptors";
 import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
 import { DomainError, toServiceError } from "./errors.js";
+import {
+  type InboundUnaryCall,
+  InProcessServer,
+  type InProcessMethod,
+  registerInProcessServer,
+  type UnaryAnswer,
+  unregisterInProcessServer,
+} from "./in-process.js";
 import { serverHandled, serverLatency, splitPath } from "./metrics.js";
 import { CallCancelledError, type CallScope, REQUEST_ID_HEADER, runInScope } from "./scope.js";
 import { endServerSpan, startServerSpan } from "./tracing.js";
@@ -67,6 +66,9 @@ export class GrpcServer {
   });
   readonly health = new HealthImplementation({ "": "NOT_SERVING" });
   private readonly serviceNames: string[] = [];
+  /** Every method by path, for callers in this process (see in-process.ts). */
+  private readonly inProcessMethods = new Map<string, InProcessMethod>();
+  private readonly inProcess = new InProcessServer(this.inProcessMethods);
   private started = false;
 
   constructor(private readonly log: Logger) {
@@ -77,7 +79,9 @@ export class GrpcServer {
     const serviceName = serviceNameOf(definition);
     const implementation: UntypedServiceImplementation = {};
     for (const [key, method] of Object.entries(definition)) {
-      implementation[key] = this.wrap(method.path, handlers[key as keyof D]);
+      const serve = this.wrap(method.path, handlers[key as keyof D]);
+      implementation[key] = serve;
+      this.inProcessMethods.set(method.path, { method, serve });
     }
     this.server.addService(definition, implementation);
     this.serviceNames.push(serviceName);
@@ -100,6 +104,7 @@ export class GrpcServer {
     });
     for (const name of this.serviceNames) this.health.setStatus(name, "SERVING");
     this.health.setStatus("", "SERVING");
+    registerInProcessServer(bound, this.inProcess);
     return bound;
   }
 
@@ -109,22 +114,29 @@ export class GrpcServer {
    */
   async shutdown(graceMs: number): Promise<void> {
     for (const name of ["", ...this.serviceNames]) this.health.setStatus(name, "NOT_SERVING");
+    unregisterInProcessServer(this.inProcess);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
+        this.inProcess.abortAll();
         resolve();
       }, graceMs);
-      this.server.tryShutdown(() => {
+      const connections = new Promise<void>((drained) => this.server.tryShutdown(() => drained()));
+      void Promise.all([connections, this.inProcess.idle()]).then(() => {
         clearTimeout(timer);
         resolve();
       });
     });
   }
 
-  private wrap<Req, Res>(path: string, handler: (request: Req, call: CallInfo) => Promise<Res>): handleUnaryCall<Req, Res> {
+  /** One method's handler as a function of an inbound call, from grpc-js or from this process. */
+  private wrap<Req, Res>(
+    path: string,
+    handler: (request: Req, call: CallInfo) => Promise<Res>,
+  ): (call: InboundUnaryCall<Req>, answer: UnaryAnswer<Res>) => void {
     const [service, method] = splitPath(path);
     const serverLog = this.log;
-    return (call: ServerUnaryCall<Req, Res>, callback) => new InboundCall(serverLog, path, service, method, call, callback).serve(handler);
+    return (call, answer) => new InboundCall(serverLog, path, service, method, call, answer).serve(handler);
   }
 }
 
@@ -151,8 +163,8 @@ class InboundCall<Req, Res> implements CallInfo, CallScope {
     path: string,
     private readonly service: string,
     private readonly method: string,
-    private readonly call: ServerUnaryCall<Req, Res>,
-    private readonly callback: sendUnaryData<Res>,
+    private readonly call: InboundUnaryCall<Req>,
+    private readonly callback: UnaryAnswer<Res>,
   ) {
     this.metadata = call.metadata;
     this.requestId = firstValue(call.metadata, REQUEST_ID_HEADER) ?? randomUUID();
@@ -234,7 +246,7 @@ class CallCancellation {
   private readonly onCancelled: () => void;
 
   constructor(
-    private readonly call: ServerUnaryCall<unknown, unknown>,
+    private readonly call: InboundUnaryCall<unknown>,
     private readonly deadline: Date | undefined,
   ) {
     // Assigned, not declared as a field: tsx would name a field's closure on every call.

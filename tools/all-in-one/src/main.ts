@@ -1,5 +1,6 @@
 import { exitOnConfigError, loadConfig, port, z } from "@controlplane/config";
 import { ensureDatabase } from "@controlplane/db";
+import { serveInProcess } from "@controlplane/grpc";
 import { startGateway } from "@controlplane/gateway";
 import { startLiveness } from "@controlplane/liveness";
 import { freePort, runUntilSignal, stopAll, type Stoppable } from "@controlplane/lifecycle";
@@ -13,13 +14,25 @@ import { loadAllConfigs } from "./configs.js";
 
 // The configuration first (every service's, from one environment): the logger's level is one of its settings.
 const configs = exitOnConfigError(() => loadAllConfigs());
-const { METRICS_PORT } = exitOnConfigError(() => loadConfig(z.object({ METRICS_PORT: port(9464) })));
+const { METRICS_PORT, ALL_IN_ONE_GRPC } = exitOnConfigError(() =>
+  loadConfig(
+    z.object({
+      METRICS_PORT: port(9464),
+      // How the services in this process call each other: in process (the default), or over loopback gRPC as under Helm.
+      ALL_IN_ONE_GRPC: z.enum(["in-process", "loopback"]).default("in-process"),
+    }),
+  ),
+);
 const log = createLogger("controlplane", configs.registry.LOG_LEVEL);
 setServiceLabel("controlplane");
 
 /**
  * All-in-one: every service and the gateway in this process, each on its own
- * gRPC port and talking to the others over real gRPC, as under Helm.
+ * gRPC port (for cpctl and other processes). The services call each other
+ * through the same gRPC clients and servers as under Helm; by default those
+ * calls skip HTTP/2 and loopback TCP (the kit's in-process transport keeps
+ * the wire's codecs, deadlines, cancellation and errors), and
+ * ALL_IN_ONE_GRPC=loopback sends them over loopback gRPC as between pods.
  */
 await runUntilSignal(log, async () => {
   await ensureDatabase(configs.registry.DATABASE_URL);
@@ -39,6 +52,7 @@ await runUntilSignal(log, async () => {
       TASK_QUEUE_GRPC_ADDR: `127.0.0.1:${tasksPort}`,
       LIVENESS_GRPC_ADDR: `127.0.0.1:${livenessPort}`,
     };
+    if (ALL_IN_ONE_GRPC === "in-process") serveInProcess(Object.values(addresses));
     const registry = await startRegistry(
       { ...configs.registry, ...addresses, REGISTRY_GRPC_PORT: registryPort },
       createLogger("runtime-registry", configs.registry.LOG_LEVEL),
@@ -68,6 +82,7 @@ await runUntilSignal(log, async () => {
         gateway: `http://127.0.0.1:${gateway.port}`,
         grpc: { "runtime-registry": registry.port, "profile-catalog": profiles.port, "task-queue": tasks.port, liveness: liveness.port },
         metrics: `http://127.0.0.1:${metrics.port}/metrics`,
+        calls_between_services: ALL_IN_ONE_GRPC,
         database: redactUrl(configs.registry.DATABASE_URL),
         nats: configs.registry.NATS_URL,
       },
