@@ -4,7 +4,6 @@ import { CallCancelledError, FailedPreconditionError, hasCode, InternalError, In
 import { parseUuid } from "@controlplane/ids";
 import type { Agent, AgentSkill, Runtime } from "@controlplane/proto/registry/v1/registry";
 import type { ClaimedTask } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { publishActivity } from "./activity.js";
 import type { TaskQueueDeps } from "./deps.js";
 import { requireTask, requireUuid } from "./ids.js";
 import { cancelTask, failTask } from "./lifecycle.js";
@@ -78,7 +77,7 @@ export async function claimTask(deps: TaskQueueDeps, runtimeId: string, waitMs: 
     throw new CallCancelledError("the claimer went away before its answer left; the task was put back");
   }
   // A re-delivery of a lost answer is not a new dispatch.
-  if (!claimed.redelivered) publishActivity(deps, "task.dispatched", { task: taskRef(claimed.row) }, claimed.row.workspace_id);
+  if (!claimed.redelivered) deps.activity.publish("task.dispatched", { task: taskRef(claimed.row) }, claimed.row.workspace_id);
   return claimed.answer;
 }
 
@@ -128,7 +127,7 @@ export async function claimTasks(deps: TaskQueueDeps, request: ClaimTasksRequest
     throw new CallCancelledError("the claimer went away before its answer left; the tasks were put back");
   }
   for (const { claim } of answered) {
-    if (!claim.redelivered) publishActivity(deps, "task.dispatched", { task: taskRef(claim.task) }, claim.task.workspace_id);
+    if (!claim.redelivered) deps.activity.publish("task.dispatched", { task: taskRef(claim.task) }, claim.task.workspace_id);
   }
   if (round.moreWork && answered.length < max) {
     for (const runtimeId of new Set(round.claims.filter((c) => !c.redelivered).map((c) => c.task.runtime_id))) deps.wake.notify(runtimeId);

@@ -4,6 +4,7 @@ import type { PromiseClient } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
 import type { IdentityServiceService } from "@controlplane/proto/registry/v1/identity";
 import type { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/registry";
+import type { ActivityEvents } from "./activity.js";
 import type { BuiltinSkillsCache } from "./builtin-skills.js";
 import type { TaskQueueConfig } from "./config.js";
 import type { RuntimeFreshness } from "./freshness.js";
@@ -16,6 +17,8 @@ export interface TaskQueueDeps {
   pool: DatabasePool;
   outbox: Outbox;
   bus: EventBus;
+  /** Display-only task events (dispatched, started, waiting, progress), published at most once. */
+  activity: ActivityEvents;
   registry: PromiseClient<typeof RuntimeRegistryServiceService>;
   identity: PromiseClient<typeof IdentityServiceService>;
   wake: WakeHub;

@@ -2,7 +2,6 @@ import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { LIMITS } from "@controlplane/config";
 import type { DatabaseTransactionConnection } from "@controlplane/db";
 import type { TaskQueueDeps } from "./deps.js";
-import { publishActivity } from "./activity.js";
 import { afterCancellations } from "./cancellations.js";
 import { classifyFailure } from "./classify.js";
 import { afterFailures } from "./failures.js";
@@ -22,7 +21,7 @@ export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<Ta
     throw new InvalidArgumentError("start task: no rows in result set");
   }
   deps.knownTasks.remember(row);
-  publishActivity(deps, "task.started", { task: taskRef(row) }, row.workspace_id);
+  deps.activity.publish("task.started", { task: taskRef(row) }, row.workspace_id);
   return row;
 }
 
@@ -41,7 +40,7 @@ export async function waitLocalDirectory(deps: TaskQueueDeps, taskId: string, re
     await requireTask(deps.pool, taskId);
     throw new InvalidArgumentError("mark task waiting_local_directory: no rows in result set");
   }
-  publishActivity(deps, "task.waiting", { task: taskRef(row), reason: trimmed ?? "" }, row.workspace_id);
+  deps.activity.publish("task.waiting", { task: taskRef(row), reason: trimmed ?? "" }, row.workspace_id);
   return row;
 }
 

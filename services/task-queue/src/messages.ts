@@ -112,9 +112,7 @@ export async function reportProgress(deps: TaskQueueDeps, taskId: string, summar
   // Published as is on a NATS subject (1 MiB payload at most): bounded like every broadcast text.
   requireLength("summary", summary, LIMITS.SUMMARY_CHARS);
   const task = await requireTask(deps.pool, taskId);
-  const meta = EventMeta.fromPartial({ eventId: randomUUID(), occurredAt: new Date(), workspaceId: task.workspace_id });
-  const bytes = encodeEvent("task.progress", { meta, task: taskRef(task), summary, step, total });
-  deps.bus.nc.publish(subjectFor(deps.bus.subjectRoot, "task.progress"), bytes);
+  deps.activity.publish("task.progress", { task: taskRef(task), summary, step, total }, task.workspace_id);
 }
 
 function toProto(row: messages.MessageRow): TaskMessage {

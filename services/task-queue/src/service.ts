@@ -19,6 +19,7 @@ import { retentionJob, type RetentionResult } from "./retention.js";
 import { sweeperJob, type SweepResult } from "./sweeper.js";
 import { KnownTasks } from "./task-refs.js";
 import { WakeHub } from "./wake.js";
+import { ActivityEvents } from "./activity.js";
 
 /** This service's Postgres schema; nothing else reads or writes it. */
 export const SCHEMA = "taskqueue";
@@ -65,12 +66,29 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     host.onStop(async () => {
       hubs.delete(wake);
     });
+    // Stopped after the server has drained (stops run in reverse order): the last handlers' events still go out.
+    const activity = new ActivityEvents(host.bus, log);
+    host.onStop(async () => activity.close());
     const reads = new RegistryReads(registry, identity, config.REGISTRY_CACHE_TTL_MS);
     const builtinSkills = new BuiltinSkillsCache(host.pool);
     const freshness = new RuntimeFreshness(liveness, config.CLAIM_RUNTIME_FRESHNESS_MS, config.CLAIM_LIVENESS_CACHE_TTL_MS, log);
     // A task is in flight at most this long before the sweeper fails it.
     const knownTasks = new KnownTasks(config.DISPATCH_TIMEOUT_MS + config.RUNNING_TIMEOUT_MS);
-    const deps = { pool: host.pool, outbox: host.outbox, bus: host.bus, registry, identity, wake, reads, freshness, builtinSkills, knownTasks, config, log };
+    const deps = {
+      pool: host.pool,
+      outbox: host.outbox,
+      bus: host.bus,
+      activity,
+      registry,
+      identity,
+      wake,
+      reads,
+      freshness,
+      builtinSkills,
+      knownTasks,
+      config,
+      log,
+    };
     for (const consumer of await startTaskQueueConsumers(deps)) host.onStop(consumer);
     host.onStop(dropChangedRuntimesOnEvents(deps));
     const jobs = { sweeper: sweeperJob(deps).start(), retention: retentionJob(deps).start() };

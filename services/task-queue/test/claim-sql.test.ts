@@ -7,6 +7,7 @@ import { createLogger } from "@controlplane/log";
 import { status } from "@controlplane/grpc";
 import { Agent, Runtime } from "@controlplane/proto/registry/v1/registry";
 import { createTestDatabase, createTestEvents, query, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
+import { ActivityEvents } from "../src/activity.js";
 import { BuiltinSkillsCache } from "../src/builtin-skills.js";
 import { claimTask, claimTasks } from "../src/claim.js";
 import { loadTaskQueueConfig } from "../src/config.js";
@@ -271,6 +272,7 @@ function depsWith(fakes: Fakes): TaskQueueDeps {
     pool,
     outbox: host.outbox,
     bus: host.bus,
+    activity: new ActivityEvents(host.bus, log),
     registry: undefined as never,
     identity: undefined as never,
     wake,

@@ -4,6 +4,7 @@ import { openServiceHost, type ServiceHost } from "@controlplane/lifecycle";
 import type { EventPayload } from "@controlplane/events";
 import { createLogger } from "@controlplane/log";
 import { createTestDatabase, createTestEvents, query, testEnv, waitFor, type TestDatabase, type TestEvents } from "@controlplane/testkit";
+import { ActivityEvents } from "../src/activity.js";
 import { BuiltinSkillsCache } from "../src/builtin-skills.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
@@ -32,6 +33,7 @@ test.before(async () => {
     pool: host.pool,
     outbox: host.outbox,
     bus: host.bus,
+    activity: new ActivityEvents(host.bus, log),
     registry: undefined as never,
     identity: undefined as never,
     wake,
