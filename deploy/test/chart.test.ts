@@ -158,7 +158,10 @@ for (const { name, files } of VALUE_SETS) {
       const known = PROGRAMS[component(deployment)]!.env.shape;
       const set = [...podOf(deployment).containers[0].env.map((e: { name: string }) => e.name), ...Object.keys(configEnv)];
       // The gateway shares the ConfigMap but has no database and no stream: it ignores those keys.
-      const relevant = component(deployment) === "gateway" ? set.filter((n) => !["EVENTS_STREAM", "DB_POOL_SIZE", "MIGRATE_ON_START"].includes(n)) : set;
+      const relevant =
+        component(deployment) === "gateway"
+          ? set.filter((n) => !["EVENTS_STREAM", "DB_POOL_SIZE", "DB_PREPARED_STATEMENTS", "MIGRATE_ON_START"].includes(n))
+          : set;
       const unknown = relevant.filter((n) => !(n in known));
       t.deepEqual(unknown, [], `${deployment.metadata.name} is given variables it does not read`);
     }

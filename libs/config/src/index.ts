@@ -97,6 +97,12 @@ export const commonEnv = {
     .default("controlplane"),
   DB_POOL_SIZE: positiveInt(10),
   /**
+   * Statements a service runs again and again are prepared once per
+   * connection (libs/db prepared.ts). False behind a pooler that does not
+   * keep named statements across transactions.
+   */
+  DB_PREPARED_STATEMENTS: flag(true),
+  /**
    * Apply this service's migrations at start. Deployments that run them
    * beforehand (the Helm chart's migrations Job) set false, so pods never
    * run DDL.

@@ -3,6 +3,7 @@ import { gauge } from "@controlplane/metrics";
 import { redactUrl } from "@controlplane/log";
 import { tracingEnabled } from "@controlplane/tracing";
 import { installRowTemplateCache } from "./pg-rows.js";
+import { installPreparedStatements, setPreparedStatements } from "./prepared.js";
 import { safeParseRow } from "./row-parser.js";
 import { sql } from "./sql.js";
 import { queryTracing } from "./tracing.js";
@@ -51,8 +52,10 @@ gauge({
  * unreachable database fails start-up with one line naming the URL. With
  * tracing on (started before), each query made inside a trace gets a span.
  */
-export async function createDbPool(url: string, options: { name: string; maxSize?: number }): Promise<DatabasePool> {
+export async function createDbPool(url: string, options: { name: string; maxSize?: number; preparedStatements?: boolean }): Promise<DatabasePool> {
   installRowTemplateCache();
+  setPreparedStatements(options.preparedStatements ?? true);
+  installPreparedStatements();
   const pool = await createPool(url, {
     maximumPoolSize: options.maxSize ?? 10,
     connectionTimeout: 5_000,

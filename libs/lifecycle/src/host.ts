@@ -15,6 +15,7 @@ export interface ServiceHostOptions {
     EVENTS_STREAM: string;
     EVENTS_SUBJECT_ROOT: string;
     DB_POOL_SIZE: number;
+    DB_PREPARED_STATEMENTS?: boolean;
     /** False when migrations ran before the start (a deploy-time job). */
     MIGRATE_ON_START?: boolean;
   };
@@ -39,7 +40,11 @@ export async function openServiceHost(options: ServiceHostOptions): Promise<Serv
   const parts: Array<Stoppable | (() => Promise<void>)> = [];
   const stop = () => stopAll(log, parts);
   try {
-    const pool = await createDbPool(config.DATABASE_URL, { name: options.name, maxSize: config.DB_POOL_SIZE });
+    const pool = await createDbPool(config.DATABASE_URL, {
+      name: options.name,
+      maxSize: config.DB_POOL_SIZE,
+      preparedStatements: config.DB_PREPARED_STATEMENTS,
+    });
     parts.push(() => pool.end());
     if (config.MIGRATE_ON_START !== false) {
       await migrate({ databaseUrl: config.DATABASE_URL, schema: options.schema, dir: options.migrationsDir, log });
