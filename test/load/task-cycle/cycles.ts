@@ -100,14 +100,24 @@ async function databaseBackends(databaseUrl: string) {
   };
 }
 
+const CEILING_SQL = {
+  claim: `SELECT (r.claimed).id AS id FROM taskqueue.claim_tasks(ARRAY[$1]::uuid[], ARRAY[$2]::uuid[], ARRAY[$3]::uuid[], 1, '{}',
+          interval '90 seconds', interval '45 seconds', 6, ARRAY[$4], interval '24 hours') r WHERE (r.claimed).id IS NOT NULL`,
+  start: "UPDATE taskqueue.task SET status = 'running', started_at = now() WHERE id = $1 AND status = 'dispatched'",
+  complete: "UPDATE taskqueue.task SET status = 'completed', completed_at = now() WHERE id = $1 AND status = 'running'",
+};
+
 /**
  * (c) The raw SQL ceiling: what a claim runs in the database (claim_tasks:
  * dispatch with its lease, isolation check, token insert, resume lookup),
  * then the start and complete UPDATEs, from `connections` raw pg
  * connections: no HTTP, no gRPC, no events. The queue is filled through the
- * task queue as for the gateway phase.
+ * task queue as for the gateway phase. With `prepared`, each connection
+ * prepares the three statements once, as the services do
+ * (DB_PREPARED_STATEMENTS); without, each runs as an unnamed statement,
+ * parsed and planned every time (the ceiling before the services did).
  */
-export async function rawCeiling(bench: Bench, perDaemon: number, connections: number): Promise<{ cycles: number; perSecond: number }> {
+export async function rawCeiling(bench: Bench, perDaemon: number, connections: number, prepared = true): Promise<{ cycles: number; perSecond: number }> {
   await enqueueForAll(bench, perDaemon);
   const clients = await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -117,6 +127,11 @@ export async function rawCeiling(bench: Bench, perDaemon: number, connections: n
       return client;
     }),
   );
+  const statement = (name: keyof typeof CEILING_SQL, values: unknown[]) => ({
+    ...(prepared ? { name: `ceiling_${name}` } : {}),
+    text: CEILING_SQL[name],
+    values,
+  });
   let cycles = 0;
   let seconds = 0;
   const started = performance.now();
@@ -125,18 +140,14 @@ export async function rawCeiling(bench: Bench, perDaemon: number, connections: n
       clients.map(async (db, i) => {
         const mine = bench.daemons.filter((_, d) => d % connections === i).map((d) => d.runtimeId);
         while (mine.length > 0) {
-          const { rows } = await db.query(
-            `SELECT (r.claimed).id AS id FROM taskqueue.claim_tasks(ARRAY[$1]::uuid[], ARRAY[$2]::uuid[], ARRAY[$3]::uuid[], 1, '{}',
-             interval '90 seconds', interval '45 seconds', 6, ARRAY[$4], interval '24 hours') r WHERE (r.claimed).id IS NOT NULL`,
-            [mine[0], bench.workspaceId, bench.userId, randomBytes(32).toString("hex")],
-          );
+          const { rows } = await db.query(statement("claim", [mine[0], bench.workspaceId, bench.userId, randomBytes(32).toString("hex")]));
           const id = rows[0]?.id as string | undefined;
           if (!id) {
             mine.shift();
             continue;
           }
-          await db.query("UPDATE taskqueue.task SET status = 'running', started_at = now() WHERE id = $1 AND status = 'dispatched'", [id]);
-          await db.query("UPDATE taskqueue.task SET status = 'completed', completed_at = now() WHERE id = $1 AND status = 'running'", [id]);
+          await db.query(statement("start", [id]));
+          await db.query(statement("complete", [id]));
           cycles++;
         }
       }),

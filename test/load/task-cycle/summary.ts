@@ -16,7 +16,10 @@ export interface ShapeRound {
 }
 
 export interface Round {
+  /** The ceiling with prepared statements, as the services run them: the one the target is measured against. */
   ceiling: number;
+  /** The same with unnamed statements, parsed and planned on every run (for reference). */
+  ceilingUnnamed: number;
   shapes: Partial<Record<Shape, ShapeRound>>;
 }
 
@@ -46,7 +49,7 @@ export function fmt(value: number, unit = ""): string {
 
 /** One round's line, printed as it ends (the summary takes the medians of these). */
 export function roundLine(index: number, round: Round): string {
-  const parts = [`round ${index + 1}: ceiling ${fmt(round.ceiling)}/s`];
+  const parts = [`round ${index + 1}: ceiling ${fmt(round.ceiling)}/s (unnamed statements ${fmt(round.ceilingUnnamed)}/s)`];
   for (const [shape, r] of Object.entries(round.shapes)) {
     parts.push(
       `${shape}: ${fmt(r.cycles.perSecond)} cycles/s (${fmt(r.ofCeiling)} of ceiling), ${fmt(r.cycles.cpuMs.plane)} ms CPU/cycle, ` +
@@ -90,7 +93,8 @@ export function summaryLines(ctx: SummaryContext): string[] {
     `(b) >= ${TARGETS.perServiceCyclesPerSecond}`,
     verdict(rate[1] >= TARGETS.perServiceCyclesPerSecond),
   );
-  row(`(c) raw SQL ceiling, cycles/s (${ctx.rawConnections} pg connections)`, [fmt(ceiling), ""]);
+  row(`(c) raw SQL ceiling, cycles/s (${ctx.rawConnections} pg connections, prepared statements)`, [fmt(ceiling), ""]);
+  row("    the same, unnamed statements (parsed and planned every run)", [fmt(median(rounds.map((r) => r.ceilingUnnamed))), ""]);
   row(
     "gateway cycles/s over the ceiling (same round)",
     [fmt(ofCeiling[0]), fmt(ofCeiling[1])],
