@@ -307,6 +307,8 @@ test("H-15: the same fixture with max 1 hands out exactly 1", async (t) => {
 test("work the one-per-agent rule left behind wakes the daemon's socket, so it asks again at once", async (t) => {
   const d = await daemonWithAgents(1, { maxConcurrentTasks: 10 });
   const socket = await openSocket(stack.gatewayUrl, d.token, d.runtimeIds);
+  // Wake-ups published before the gateway's subscriptions reach NATS would be missed: wait for them.
+  for (const runtimeId of d.runtimeIds) await waitFor(`the gateway to watch ${runtimeId}`, () => stack.gatewaySockets.subscribed(runtimeId));
   try {
     const queued = [];
     for (let i = 0; i < 3; i++) queued.push((await enqueue(stack, d.agents[0]!)).task.id);

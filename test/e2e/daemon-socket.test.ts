@@ -41,9 +41,22 @@ async function setup() {
   return { ws, daemonId, runtimeId, agentId, token: ws.member.pat };
 }
 
-async function open(token: string | undefined, runtimeIds: string[], options = {}, baseUrl = stack.gatewayUrl) {
+/**
+ * Opens a daemon socket; when the gateway's hub is given (the stack's for
+ * its own gateway), waits until that replica watches the runtimes at the
+ * NATS server, so a task enqueued next is sure to wake the socket.
+ */
+async function open(
+  token: string | undefined,
+  runtimeIds: string[],
+  options = {},
+  baseUrl = stack.gatewayUrl,
+  hub: Stack["gatewaySockets"] | undefined = baseUrl === stack.gatewayUrl ? stack.gatewaySockets : undefined,
+) {
   const socket = await openSocket(baseUrl, token, runtimeIds, options);
   sockets.push(socket);
+  // The hub keys runtimes by their canonical (lower-case) id, whatever case the daemon sent.
+  if (hub) for (const runtimeId of runtimeIds) await waitFor(`the gateway to watch ${runtimeId}`, () => hub.subscribed(runtimeId.toLowerCase()));
   return socket;
 }
 
@@ -264,7 +277,7 @@ test("a wake-up reaches a socket held by another gateway replica", async (t) => 
   const { runtimeId, agentId, token } = await setup();
   const second = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0" }), createLogger("test", "silent"));
   try {
-    const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${second.port}`);
+    const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${second.port}`, second.sockets);
     const { task } = await enqueue(stack, agentId);
     const frame = await socket.next((f) => f.type === "daemon:task_available" && f.payload.task_id === task.id);
     t.is(frame.payload.runtime_id, runtimeId);

@@ -66,6 +66,8 @@ export class SocketHub {
   private readonly byWorkspace = new Map<string, Set<DaemonConnection>>();
   private readonly byUser = new Map<string, Set<DaemonConnection>>();
   private readonly runtimeSubscriptions = new Map<string, Subscription[]>();
+  /** Per watched runtime: settles once NATS has its subscriptions (a wake-up published after that reaches this replica). */
+  private readonly subscribedAt = new Map<string, Promise<void>>();
   private readonly eventSubscriptions: Subscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private draining = false;
@@ -126,6 +128,20 @@ export class SocketHub {
   /** Sockets watching `runtimeId` right now (for tests and `status`). */
   watching(runtimeId: string): number {
     return this.byRuntime.get(runtimeId)?.size ?? 0;
+  }
+
+  /**
+   * Whether this replica watches `runtimeId` and the NATS server has its
+   * subscriptions: a wake-up published from now on reaches its sockets.
+   * A socket is attached, and its runtimes subscribed, as its upgrade
+   * completes, so a wake-up published at that very moment can still miss
+   * it (the daemon's claim on connect covers that); tests wait for this.
+   */
+  async subscribed(runtimeId: string): Promise<boolean> {
+    const flushed = this.subscribedAt.get(runtimeId);
+    if (!flushed) return false;
+    await flushed;
+    return this.subscribedAt.has(runtimeId);
   }
 
   private received(connection: DaemonConnection, data: string): void {
@@ -254,11 +270,17 @@ export class SocketHub {
       callback: () => this.fanOut(this.byRuntime.get(runtimeId), pendingWorkFrame(runtimeId), "hint"),
     });
     this.runtimeSubscriptions.set(runtimeId, [wake, pending]);
+    // A flush is a round trip after the SUBs on the same connection: once it answers, the server has them.
+    this.subscribedAt.set(
+      runtimeId,
+      nc.flush().catch(() => undefined),
+    );
   }
 
   private unwatchRuntime(runtimeId: string): void {
     for (const subscription of this.runtimeSubscriptions.get(runtimeId) ?? []) subscription.unsubscribe();
     this.runtimeSubscriptions.delete(runtimeId);
+    this.subscribedAt.delete(runtimeId);
   }
 
   /** Profile changes, membership changes, revocations and runtime deletions, as they are published (at most once: they are hints). */
