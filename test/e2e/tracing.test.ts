@@ -5,14 +5,15 @@ import { waitFor } from "@controlplane/testkit";
 import { http } from "../support/http.js";
 import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
 
-// Every service in this process, as all-in-one runs them: one provider,
-// spans handed to a real in-memory exporter as each ends.
+// Every service in this process, as all-in-one runs them (calling each
+// other in process; the gRPC kit's own tests cover spans over loopback):
+// one provider, spans handed to a real in-memory exporter as each ends.
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
 let stack: Stack;
 test.before(async () => {
   tracing = startTracing({ serviceName: "controlplane-test", exporter, env: {} });
-  stack = await startStack();
+  stack = await startStack({}, { inProcess: true });
 });
 test.after.always(async () => {
   await stack?.stop();
