@@ -240,7 +240,12 @@ export class InProcessCall extends EventEmitter implements InboundUnaryCall<unkn
     this.server = server;
     this.entry = entry;
     server.started(this);
-    entry.serve(this, this.answer);
+    try {
+      entry.serve(this, this.answer);
+    } catch (error) {
+      // What grpc-js would do with a handler wrapper that throws: the call fails, the process lives on.
+      this.answered({ code: status.INTERNAL, details: `in-process handler failed: ${(error as Error).message}` }, undefined);
+    }
   }
 
   cancel(): void {
