@@ -49,7 +49,11 @@ export function installPreparedStatements(): void {
   };
 }
 
-/** Whether pools opened from now on name their repeated statements (the process's setting). */
+/**
+ * Whether repeated statements get names, for every pool of the process (pg
+ * clients do not say which pool they belong to): the last pool opened sets
+ * it. The services of one process share one environment, so they agree.
+ */
 export function setPreparedStatements(on: boolean): void {
   enabled = on;
 }
