@@ -77,8 +77,8 @@ export async function startControlPlane(
     GATEWAY_METRICS_PORT: "0",
     ...extraEnv,
   };
-  const run = (entry: string, overrides: Record<string, string> = {}) =>
-    spawn(process.execPath, [...profile, "--import", "tsx", fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
+  const run = (entry: string, overrides: Record<string, string> = {}, nodeFlags: string[] = []) =>
+    spawn(process.execPath, [...nodeFlags, ...profile, "--import", "tsx", fileURLToPath(new URL(`../../${entry}`, import.meta.url))], {
       env: { ...env, ...overrides },
       stdio: ["ignore", "inherit", "inherit"],
     });
@@ -91,7 +91,8 @@ export async function startControlPlane(
   });
   await beforeStart?.(databaseUrl);
   if (process.env.BENCH_ALL_IN_ONE === "1") {
-    children.push(run("tools/all-in-one/src/main.ts"));
+    // As `npm start` runs it (scripts/start.sh): the same V8 flag.
+    children.push(run("tools/all-in-one/src/main.ts", {}, ["--max-semi-space-size=32"]));
   } else {
     for (const entry of [
       "services/runtime-registry/src/main.ts",
