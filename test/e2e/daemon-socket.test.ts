@@ -262,12 +262,15 @@ test("a frame larger than the limit closes the socket with 1009", async (t) => {
 // Serial, on a gateway of its own: the flood of wake-ups must not slow the other tests' sockets.
 test.serial("a socket that does not read its wake-ups is evicted, never buffered without bound", async (t) => {
   const { runtimeId, token } = await setup();
-  const own = await startGateway(loadGatewayConfig({ ...stack.env, GATEWAY_PORT: "0" }), createLogger("test", "silent"));
+  // Its own subject root too: the stack's task queue hears every wake-up of its root, and a backlog
+  // of tens of thousands of them would stall this process (and the tests that follow) for seconds.
+  const floodRoot = `${stack.env.EVENTS_SUBJECT_ROOT ?? "controlplane"}-flood`;
+  const own = await startGateway(loadGatewayConfig({ ...stack.env, EVENTS_SUBJECT_ROOT: floodRoot, GATEWAY_PORT: "0" }), createLogger("test", "silent"));
   t.teardown(() => own.stop());
-  const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${own.port}`);
+  const socket = await open(token, [runtimeId], {}, `http://127.0.0.1:${own.port}`, own.sockets);
   // The daemon stops reading: its kernel buffers fill, then the gateway's queue.
   (socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  const subject = taskWakeSubject(stack.env.EVENTS_SUBJECT_ROOT ?? "controlplane", runtimeId);
+  const subject = taskWakeSubject(floodRoot, runtimeId);
   await waitFor(
     "the eviction",
     async () => {
