@@ -3,7 +3,7 @@ import test from "ava";
 import { query, waitFor } from "@controlplane/testkit";
 import { batchClaim, dispatchedAgo, lastSeenAgo, registerDaemon, taskState, tasksOf, tokenCount } from "../support/claims.js";
 import { http } from "../support/http.js";
-import { openSocket } from "../support/socket.js";
+import { openSocket, untilWatched } from "../support/socket.js";
 import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
 import { enqueue, seedAgent } from "../support/tasks.js";
 
@@ -308,7 +308,7 @@ test("work the one-per-agent rule left behind wakes the daemon's socket, so it a
   const d = await daemonWithAgents(1, { maxConcurrentTasks: 10 });
   const socket = await openSocket(stack.gatewayUrl, d.token, d.runtimeIds);
   // Wake-ups published before the gateway's subscriptions reach NATS would be missed: wait for them.
-  for (const runtimeId of d.runtimeIds) await waitFor(`the gateway to watch ${runtimeId}`, () => stack.gatewaySockets.subscribed(runtimeId));
+  await untilWatched(stack.gatewaySockets, d.runtimeIds);
   try {
     const queued = [];
     for (let i = 0; i < 3; i++) queued.push((await enqueue(stack, d.agents[0]!)).task.id);

@@ -9,7 +9,7 @@ import { registry as metrics } from "@controlplane/metrics";
 import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
 import { NATS_URL, waitFor } from "@controlplane/testkit";
 import { http } from "../support/http.js";
-import { openSocket, RefusedUpgrade, type TestSocket } from "../support/socket.js";
+import { openSocket, RefusedUpgrade, type TestSocket, untilWatched } from "../support/socket.js";
 import { seedWorkspace, startStack, type Stack } from "../support/stack.js";
 import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks.js";
 
@@ -58,8 +58,7 @@ async function open(
 ) {
   const socket = await openSocket(baseUrl, token, runtimeIds, options);
   sockets.push(socket);
-  // The hub keys runtimes by their canonical (lower-case) id, whatever case the daemon sent.
-  if (hub) for (const runtimeId of runtimeIds) await waitFor(`the gateway to watch ${runtimeId}`, () => hub.subscribed(runtimeId.toLowerCase()));
+  if (hub) await untilWatched(hub, runtimeIds);
   return socket;
 }
 

@@ -1,3 +1,4 @@
+import { waitFor } from "@controlplane/testkit";
 import { WebSocket, type ClientOptions } from "ws";
 
 /** A frame the daemon socket sent, parsed. */
@@ -90,4 +91,13 @@ export class RefusedUpgrade extends Error {
   ) {
     super(`upgrade refused: ${status} ${body}`);
   }
+}
+
+/**
+ * Waits until a gateway's hub watches `runtimeIds` at the NATS server, so a
+ * task enqueued next is sure to wake the socket (the hub keys runtimes by
+ * their canonical, lower-case id, whatever case the daemon sent).
+ */
+export async function untilWatched(hub: { subscribed(runtimeId: string): Promise<boolean> }, runtimeIds: readonly string[]): Promise<void> {
+  for (const runtimeId of runtimeIds) await waitFor(`the gateway to watch ${runtimeId}`, () => hub.subscribed(runtimeId.toLowerCase()));
 }
