@@ -150,7 +150,17 @@ async function allStarted(starts: ReadonlyArray<Promise<{ stop(): Promise<void> 
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (!failed) return;
   await Promise.all(settled.map((s) => (s.status === "fulfilled" ? s.value.stop() : undefined)));
-  throw new Error("the plane did not start", { cause: failed.reason });
+  // ava prints the message, not the cause: the chain of causes goes in it.
+  throw new Error(`the plane did not start: ${causeChain(failed.reason)}`, { cause: failed.reason });
+}
+
+/** An error's message followed by its causes' messages. */
+function causeChain(error: unknown): string {
+  const messages: string[] = [];
+  for (let link = error; link !== undefined && messages.length < 5; link = (link as { cause?: unknown }).cause) {
+    messages.push(link instanceof Error ? `${link.name}: ${link.message}` : String(link));
+  }
+  return messages.join(" <- ");
 }
 
 export interface SeededUser {
