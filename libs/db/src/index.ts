@@ -12,3 +12,4 @@ export { parseRow, safeParseRow } from "./row-parser.js";
 export * from "./sql.js";
 export { queryTracing, statementSummary } from "./tracing.js";
 export type { DatabaseTransactionConnection, DatabasePoolConnection, CommonQueryMethods } from "slonik";
+export { Coalescer } from "./coalesce.js";

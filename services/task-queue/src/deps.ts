@@ -1,4 +1,4 @@
-import type { DatabasePool, Outbox } from "@controlplane/db";
+import type { Coalescer, DatabasePool, Outbox } from "@controlplane/db";
 import type { EventBus } from "@controlplane/events";
 import type { PromiseClient } from "@controlplane/grpc";
 import type { Logger } from "@controlplane/log";
@@ -10,11 +10,14 @@ import type { TaskQueueConfig } from "./config.js";
 import type { RuntimeFreshness } from "./freshness.js";
 import type { RegistryReads } from "./reads.js";
 import type { KnownTasks } from "./task-refs.js";
+import type { TaskRow } from "./repository/rows.js";
 import type { WakeHub } from "./wake.js";
 
 /** What the task queue's use cases work with. */
 export interface TaskQueueDeps {
   pool: DatabasePool;
+  /** Starts by task id, sent together when they queue up (see lifecycle.ts). */
+  starts: Coalescer<string, TaskRow>;
   outbox: Outbox;
   bus: EventBus;
   /** Display-only task events (dispatched, started, waiting, progress), published at most once. */

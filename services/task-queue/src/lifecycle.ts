@@ -1,6 +1,6 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { LIMITS } from "@controlplane/config";
-import type { DatabaseTransactionConnection } from "@controlplane/db";
+import { Coalescer, type CommonQueryMethods, type DatabaseTransactionConnection } from "@controlplane/db";
 import type { TaskQueueDeps } from "./deps.js";
 import { afterCancellations } from "./cancellations.js";
 import { classifyFailure } from "./classify.js";
@@ -13,9 +13,19 @@ import type { KnownTask } from "./task-refs.js";
 import { taskRef } from "./task-shape.js";
 import { requireLength, storableOptional, storableText } from "./text.js";
 
+/**
+ * Starts go out together when they queue up: a fleet's starts are one
+ * statement per task, each a round trip and a commit, and under load they
+ * queue behind one another anyway. A few statements in flight at once keep
+ * one slow row (locked by a sweep) from holding up every start.
+ */
+export function startsInGroups(db: CommonQueryMethods): Coalescer<string, TaskRow> {
+  return new Coalescer((ids) => tasks.startMany(db, ids), { maxBatch: 100, maxInFlight: 2 });
+}
+
 /** dispatched | waiting_local_directory -> running; otherwise 400 with the original's text. */
 export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<TaskRow> {
-  const row = await tasks.start(deps.pool, requireUuid(taskId, "task_id"));
+  const row = await deps.starts.get(requireUuid(taskId, "task_id"));
   if (!row) {
     await requireTask(deps.pool, taskId);
     throw new InvalidArgumentError("start task: no rows in result set");

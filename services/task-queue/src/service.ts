@@ -14,6 +14,7 @@ import { dropChangedRuntimesOnEvents } from "./cache-events.js";
 import { startTaskQueueConsumers } from "./events.js";
 import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
+import { startsInGroups } from "./lifecycle.js";
 import { taskQueueHandlers } from "./server.js";
 import { retentionJob, type RetentionResult } from "./retention.js";
 import { sweeperJob, type SweepResult } from "./sweeper.js";
@@ -76,6 +77,7 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const knownTasks = new KnownTasks(config.DISPATCH_TIMEOUT_MS + config.RUNNING_TIMEOUT_MS);
     const deps = {
       pool: host.pool,
+      starts: startsInGroups(host.pool),
       outbox: host.outbox,
       bus: host.bus,
       activity,

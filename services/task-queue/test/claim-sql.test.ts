@@ -13,6 +13,7 @@ import { claimTask, claimTasks } from "../src/claim.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
 import { RuntimeFreshness } from "../src/freshness.js";
+import { startsInGroups } from "../src/lifecycle.js";
 import { KnownTasks } from "../src/task-refs.js";
 import type { RegistryReads } from "../src/reads.js";
 import * as claims from "../src/repository/claims.js";
@@ -279,6 +280,7 @@ function depsWith(fakes: Fakes): TaskQueueDeps {
     reads,
     freshness,
     builtinSkills: new BuiltinSkillsCache(host.pool),
+    starts: startsInGroups(pool),
     knownTasks: new KnownTasks(60_000),
     config: cfg,
     log,

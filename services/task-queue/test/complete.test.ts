@@ -8,7 +8,7 @@ import { ActivityEvents } from "../src/activity.js";
 import { BuiltinSkillsCache } from "../src/builtin-skills.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
-import { completeTask, startTask } from "../src/lifecycle.js";
+import { completeTask, startsInGroups, startTask } from "../src/lifecycle.js";
 import * as tasks from "../src/repository/tasks.js";
 import { MIGRATIONS_DIR, SCHEMA } from "../src/service.js";
 import { KnownTasks } from "../src/task-refs.js";
@@ -40,6 +40,7 @@ test.before(async () => {
     reads: undefined as never,
     freshness: undefined as never,
     builtinSkills: new BuiltinSkillsCache(host.pool),
+    starts: startsInGroups(host.pool),
     knownTasks: new KnownTasks(60_000),
     config,
     log,
@@ -160,4 +161,20 @@ test("completing again changes nothing and publishes nothing more", async (t) =>
   const outbox = await query<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM taskqueue.outbox");
   await deps.outbox.relayAll();
   t.is((await events.read("task.completed")).filter(({ event }) => event.task?.taskId === task.id).length, 1, `outbox had ${outbox[0]!.n}`);
+});
+
+test("starts made together all start, each with its own row; the same task started twice at once starts once", async (t) => {
+  const many = await Promise.all(Array.from({ length: 12 }, () => dispatched(null)));
+  const twice = await dispatched(null);
+  const outcomes = await Promise.allSettled([...many, twice, twice].map((task) => startTask(deps, task.id)));
+  const started = outcomes.slice(0, many.length).map((o) => (o.status === "fulfilled" ? o.value : o.reason));
+  t.deepEqual(
+    started.map((row) => [row.id, row.status]),
+    many.map((task) => [task.id, "running"]),
+  );
+  const [first, second] = outcomes.slice(many.length);
+  t.is(first?.status, "fulfilled");
+  t.is(second?.status, "rejected");
+  t.is((second as PromiseRejectedResult).reason.message, "start task: no rows in result set", "as if it ran after the first");
+  t.is(await startTask(deps, randomUUID()).catch((error: Error) => error.message), "task not found");
 });

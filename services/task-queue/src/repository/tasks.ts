@@ -73,9 +73,16 @@ function transition(db: CommonQueryMethods, id: string, from: readonly string[],
     RETURNING ${taskColumns}`);
 }
 
-/** dispatched | waiting_local_directory -> running. */
-export function start(db: CommonQueryMethods, id: string) {
-  return transition(db, id, ["dispatched", "waiting_local_directory"], sql.fragment`status = 'running', started_at = now(), wait_reason = NULL`);
+/**
+ * dispatched | waiting_local_directory -> running, for many tasks in one
+ * statement: the rows that were in one of those states, by id.
+ */
+export async function startMany(db: CommonQueryMethods, ids: readonly string[]): Promise<Map<string, TaskRow>> {
+  const rows = await db.any(sql.type(taskRow)`
+    UPDATE taskqueue.task SET status = 'running', started_at = now(), wait_reason = NULL, updated_at = now()
+    WHERE id = ANY(${sql.array([...ids], "uuid")}) AND status IN ('dispatched', 'waiting_local_directory')
+    RETURNING ${taskColumns}`);
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /**

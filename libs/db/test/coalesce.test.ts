@@ -1,0 +1,98 @@
+import test from "ava";
+import { Coalescer } from "../src/coalesce.js";
+
+/** A stand-in statement whose answers the test releases by hand. */
+function heldStatements() {
+  const calls: Array<{ keys: string[]; answer(values: Record<string, number>): void; fail(error: Error): void }> = [];
+  const run = (keys: string[]) =>
+    new Promise<ReadonlyMap<string, number>>((resolve, reject) => {
+      calls.push({ keys, answer: (values) => resolve(new Map(Object.entries(values))), fail: reject });
+    });
+  return { calls, run };
+}
+
+/** Lets every promise reaction already due run (the coalescer sends its next statement in one). */
+const reactionsRun = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test("a call made while nothing runs goes out at once, alone", async (t) => {
+  const { calls, run } = heldStatements();
+  const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
+  const a = starts.get("a");
+  t.deepEqual(
+    calls.map((c) => c.keys),
+    [["a"]],
+  );
+  calls[0]!.answer({ a: 1 });
+  t.is(await a, 1);
+});
+
+test("calls that arrive while the statements run share the next one", async (t) => {
+  const { calls, run } = heldStatements();
+  const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 2 });
+  const answers = ["a", "b", "c", "d", "e"].map((key) => starts.get(key));
+  t.deepEqual(
+    calls.map((c) => c.keys),
+    [["a"], ["b"]],
+    "two go at once, the rest wait",
+  );
+  calls[1]!.answer({ b: 2 });
+  await reactionsRun();
+  t.deepEqual(calls[2]?.keys, ["c", "d", "e"], "the waiting three go in one statement when one finishes");
+  calls[0]!.answer({ a: 1 });
+  calls[2]!.answer({ c: 3, e: 5 });
+  t.deepEqual(await Promise.all(answers), [1, 2, 3, undefined, 5], "a key the statement did not find is undefined");
+});
+
+test("a batch holds at most maxBatch keys", async (t) => {
+  const { calls, run } = heldStatements();
+  const starts = new Coalescer(run, { maxBatch: 2, maxInFlight: 1 });
+  const answers = ["a", "b", "c", "d"].map((key) => starts.get(key));
+  calls[0]!.answer({ a: 1 });
+  await reactionsRun();
+  t.deepEqual(calls[1]?.keys, ["b", "c"]);
+  calls[1]!.answer({ b: 2, c: 3 });
+  await reactionsRun();
+  t.deepEqual(calls[2]?.keys, ["d"]);
+  calls[2]!.answer({ d: 4 });
+  t.deepEqual(await Promise.all(answers), [1, 2, 3, 4]);
+});
+
+test("a key asked twice in one statement: the first caller gets the value, the second undefined", async (t) => {
+  const { calls, run } = heldStatements();
+  const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
+  const first = starts.get("x");
+  const again = starts.get("y");
+  const twice = starts.get("y");
+  calls[0]!.answer({ x: 1 });
+  t.is(await first, 1);
+  await reactionsRun();
+  t.deepEqual(calls[1]?.keys, ["y"], "the key is sent once");
+  calls[1]!.answer({ y: 7 });
+  t.is(await again, 7);
+  t.is(await twice, undefined);
+});
+
+test("a failed statement fails the calls it carried, and later calls still go out", async (t) => {
+  const { calls, run } = heldStatements();
+  const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
+  const first = starts.get("a");
+  const second = starts.get("b");
+  const third = starts.get("c");
+  const cause = new Error("connection lost");
+  calls[0]!.fail(cause);
+  t.is(await t.throwsAsync(first), cause);
+  await reactionsRun();
+  calls[1]!.fail(cause);
+  await t.throwsAsync(second);
+  await t.throwsAsync(third, { is: cause }, "both keys of the failed statement fail");
+  await reactionsRun();
+  const later = starts.get("d");
+  calls[2]!.answer({ d: 4 });
+  t.is(await later, 4);
+});
+
+test("maxBatch and maxInFlight below one are refused", (t) => {
+  const { run } = heldStatements();
+  t.throws(() => new Coalescer(run, { maxBatch: 0, maxInFlight: 1 }), { instanceOf: RangeError });
+  t.throws(() => new Coalescer(run, { maxBatch: 1, maxInFlight: 0 }), { instanceOf: RangeError });
+});
