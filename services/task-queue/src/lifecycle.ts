@@ -1,6 +1,7 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { LIMITS } from "@controlplane/config";
 import { Coalescer, type CommonQueryMethods, type DatabaseTransactionConnection } from "@controlplane/db";
+import { histogram } from "@controlplane/metrics";
 import type { TaskQueueDeps } from "./deps.js";
 import { afterCancellations } from "./cancellations.js";
 import { classifyFailure } from "./classify.js";
@@ -20,8 +21,19 @@ import { requireLength, storableOptional, storableText } from "./text.js";
  * one slow row (locked by a sweep) from holding up every start.
  */
 export function startsInGroups(db: CommonQueryMethods): Coalescer<string, TaskRow> {
-  return new Coalescer((ids) => tasks.startMany(db, ids), { maxBatch: 100, maxInFlight: 2 });
+  const run = (ids: string[]) => {
+    startBatchSize.observe(ids.length);
+    return tasks.startMany(db, ids);
+  };
+  return new Coalescer(run, { maxBatch: 100, maxInFlight: 2 });
 }
+
+const startBatchSize = histogram({
+  name: "taskqueue_start_batch_size",
+  help: "Tasks started per statement (starts that queued up go together).",
+  labelNames: [] as const,
+  buckets: [1, 2, 4, 8, 16, 32, 64, 100],
+});
 
 /** dispatched | waiting_local_directory -> running; otherwise 400 with the original's text. */
 export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<TaskRow> {
