@@ -134,29 +134,42 @@ export class Outbox {
 
   /**
    * The events as an INSERT for the caller to put in its own statement (as
-   * a CTE next to the change they announce), so a change and its events
-   * commit together without a transaction's extra round trips. Each event
-   * is inserted only when its `when` (a boolean SQL expression over the
-   * statement's other CTEs) holds. After the statement, call `settle` with
-   * whether it wrote an event: spans end, and the relay is woken.
-   * Throws EventTooLargeError, before anything runs, like writeMany.
+   * a CTE next to the changes they announce), so changes and their events
+   * commit together without a transaction's extra round trips. The
+   * statement may make many changes: each event names the change it
+   * announces by `key`, and is inserted only when `when` holds, a boolean
+   * SQL expression over the statement's other CTEs that reads the event's
+   * `e.key` (text) and `e.event_type`. The rows go as arrays, so the text is
+   * the same whatever their number (one prepared statement for any batch).
+   * After the statement, call `settle` with whether it wrote an event:
+   * spans end, and the relay is woken. Throws EventTooLargeError, before
+   * anything runs, like writeMany.
    */
-  prepareInsert(events: Array<PendingEvent & { when: SqlFragment }>): { insert: SqlFragment; ids: string[]; settle(wrote: boolean): void } {
+  prepareKeyedInsert(events: Array<PendingEvent & { key: string }>, when: SqlFragment): { insert: SqlFragment; settle(wrote: boolean): void } {
     const rows = encodeEvents(events);
     const spans = startCreateSpans(this.bus.subjectRoot, rows);
     const insert = sql.fragment`
       INSERT INTO ${this.table} (id, event_type, payload, created_at, traceparent)
-      ${sql.join(
-        rows.map(
-          (r, i) =>
-            sql.fragment`SELECT ${r.eventId}::uuid, ${r.type}::text, ${sql.binary(r.bytes)}::bytea, clock_timestamp() + ${i} * interval '1 microsecond', ${spans?.[i]?.traceparent ?? null}::text
-              WHERE ${events[i]!.when}`,
-        ),
-        sql.fragment` UNION ALL `,
-      )}`;
+      SELECT e.id, e.event_type, e.payload, clock_timestamp() + (e.ord - 1) * interval '1 microsecond', e.traceparent
+      FROM unnest(${sql.array(
+        rows.map((r) => r.eventId),
+        "uuid",
+      )}, ${sql.array(
+        rows.map((r) => r.type),
+        "text",
+      )}, ${sql.array(
+        rows.map((r) => r.bytes),
+        "bytea",
+      )}, ${sql.array(
+        events.map((e) => e.key),
+        "text",
+      )}, ${sql.array(
+        rows.map((_, i) => spans?.[i]?.traceparent ?? null),
+        "text",
+      )}) WITH ORDINALITY AS e(id, event_type, payload, key, traceparent, ord)
+      WHERE ${when}`;
     return {
       insert,
-      ids: rows.map((r) => r.eventId),
       settle: (wrote) => {
         for (const created of spans ?? []) created.span.end();
         if (wrote) this.kick();

@@ -3,10 +3,11 @@ import { Coalescer } from "../src/coalesce.js";
 
 /** A stand-in statement whose answers the test releases by hand. */
 function heldStatements() {
-  const calls: Array<{ keys: string[]; answer(values: Record<string, number>): void; fail(error: Error): void }> = [];
-  const run = (keys: string[]) =>
+  const calls: Array<{ keys: string[]; inputs: string[]; answer(values: Record<string, number>): void; fail(error: Error): void }> = [];
+  const run = (batch: ReadonlyMap<string, string>) =>
     new Promise<ReadonlyMap<string, number>>((resolve, reject) => {
-      calls.push({ keys, answer: (values) => resolve(new Map(Object.entries(values))), fail: reject });
+      const answer = (values: Record<string, number>) => resolve(new Map(Object.entries(values)));
+      calls.push({ keys: [...batch.keys()], inputs: [...batch.values()], answer, fail: reject });
     });
   return { calls, run };
 }
@@ -17,7 +18,7 @@ const reactionsRun = () => new Promise<void>((resolve) => setImmediate(resolve))
 test("a call made while nothing runs goes out at once, alone", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
-  const a = starts.get("a");
+  const a = starts.get("a", "");
   t.deepEqual(
     calls.map((c) => c.keys),
     [["a"]],
@@ -29,7 +30,7 @@ test("a call made while nothing runs goes out at once, alone", async (t) => {
 test("calls that arrive while the statements run share the next one", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 2 });
-  const answers = ["a", "b", "c", "d", "e"].map((key) => starts.get(key));
+  const answers = ["a", "b", "c", "d", "e"].map((key) => starts.get(key, ""));
   t.deepEqual(
     calls.map((c) => c.keys),
     [["a"], ["b"]],
@@ -46,7 +47,7 @@ test("calls that arrive while the statements run share the next one", async (t) 
 test("a batch holds at most maxBatch keys", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 2, maxInFlight: 1 });
-  const answers = ["a", "b", "c", "d"].map((key) => starts.get(key));
+  const answers = ["a", "b", "c", "d"].map((key) => starts.get(key, ""));
   calls[0]!.answer({ a: 1 });
   await reactionsRun();
   t.deepEqual(calls[1]?.keys, ["b", "c"]);
@@ -60,13 +61,14 @@ test("a batch holds at most maxBatch keys", async (t) => {
 test("a key asked twice in one statement: the first caller gets the value, the second undefined", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
-  const first = starts.get("x");
-  const again = starts.get("y");
-  const twice = starts.get("y");
+  const first = starts.get("x", "");
+  const again = starts.get("y", "first");
+  const twice = starts.get("y", "second");
   calls[0]!.answer({ x: 1 });
   t.is(await first, 1);
   await reactionsRun();
   t.deepEqual(calls[1]?.keys, ["y"], "the key is sent once");
+  t.deepEqual(calls[1]?.inputs, ["first"], "with its first caller's input");
   calls[1]!.answer({ y: 7 });
   t.is(await again, 7);
   t.is(await twice, undefined);
@@ -75,9 +77,9 @@ test("a key asked twice in one statement: the first caller gets the value, the s
 test("a failed statement fails the calls it carried, and later calls still go out", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
-  const first = starts.get("a");
-  const second = starts.get("b");
-  const third = starts.get("c");
+  const first = starts.get("a", "");
+  const second = starts.get("b", "");
+  const third = starts.get("c", "");
   const cause = new Error("connection lost");
   calls[0]!.fail(cause);
   t.is(await t.throwsAsync(first), cause);
@@ -86,7 +88,7 @@ test("a failed statement fails the calls it carried, and later calls still go ou
   await t.throwsAsync(second);
   await t.throwsAsync(third, { is: cause }, "both keys of the failed statement fail");
   await reactionsRun();
-  const later = starts.get("d");
+  const later = starts.get("d", "");
   calls[2]!.answer({ d: 4 });
   t.is(await later, 4);
 });

@@ -11,13 +11,16 @@ import type { RuntimeFreshness } from "./freshness.js";
 import type { RegistryReads } from "./reads.js";
 import type { KnownTasks } from "./task-refs.js";
 import type { TaskRow } from "./repository/rows.js";
+import type { CompletedRow, KnownCompletion } from "./repository/tasks.js";
 import type { WakeHub } from "./wake.js";
 
 /** What the task queue's use cases work with. */
 export interface TaskQueueDeps {
   pool: DatabasePool;
-  /** Starts by task id, sent together when they queue up (see lifecycle.ts). */
-  starts: Coalescer<string, TaskRow>;
+  /** Starts by task id, sent together when they queue up (groups.ts). */
+  starts: Coalescer<string, void, TaskRow>;
+  /** Completions of tasks this replica knows, by task id, sent together like starts. */
+  completions: Coalescer<string, KnownCompletion, CompletedRow>;
   outbox: Outbox;
   bus: EventBus;
   /** Display-only task events (dispatched, started, waiting, progress), published at most once. */

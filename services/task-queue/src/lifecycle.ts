@@ -1,7 +1,6 @@
 import { InvalidArgumentError, NotFoundError } from "@controlplane/grpc";
 import { LIMITS } from "@controlplane/config";
-import { Coalescer, type CommonQueryMethods, type DatabaseTransactionConnection } from "@controlplane/db";
-import { histogram } from "@controlplane/metrics";
+import type { DatabaseTransactionConnection } from "@controlplane/db";
 import type { TaskQueueDeps } from "./deps.js";
 import { afterCancellations } from "./cancellations.js";
 import { classifyFailure } from "./classify.js";
@@ -10,30 +9,8 @@ import { requireTask, requireUuid, TASK_NOT_FOUND } from "./ids.js";
 import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
-import type { KnownTask } from "./task-refs.js";
 import { taskRef } from "./task-shape.js";
 import { requireLength, storableOptional, storableText } from "./text.js";
-
-/**
- * Starts go out together when they queue up: a fleet's starts are one
- * statement per task, each a round trip and a commit, and under load they
- * queue behind one another anyway. A few statements in flight at once keep
- * one slow row (locked by a sweep) from holding up every start.
- */
-export function startsInGroups(db: CommonQueryMethods): Coalescer<string, TaskRow> {
-  const run = (ids: string[]) => {
-    startBatchSize.observe(ids.length);
-    return tasks.startMany(db, ids);
-  };
-  return new Coalescer(run, { maxBatch: 100, maxInFlight: 2 });
-}
-
-const startBatchSize = histogram({
-  name: "taskqueue_start_batch_size",
-  help: "Tasks started per statement (starts that queued up go together).",
-  labelNames: [] as const,
-  buckets: [1, 2, 4, 8, 16, 32, 64, 100],
-});
 
 /** dispatched | waiting_local_directory -> running; otherwise 400 with the original's text. */
 export async function startTask(deps: TaskQueueDeps, taskId: string): Promise<TaskRow> {
@@ -113,10 +90,20 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
   };
   const known = deps.knownTasks.get(id);
   deps.knownTasks.forget(id);
-  const completed = known ? await completeKnown(deps, id, known, result, c, run) : undefined;
+  // A task this replica claimed or started: one statement with its events,
+  // shared with the completions that queue up with it.
+  const knownCompletion = known && {
+    known: { ...known.ref, workspaceId: known.workspaceId },
+    result,
+    sessionId: c.sessionId || null,
+    workDir: c.workDir || null,
+    outcome: run,
+  };
+  const completed = knownCompletion && (await deps.completions.get(id, knownCompletion));
   if (completed) {
-    slotFreed(deps, completed);
-    return { task: completed, transitioned: true };
+    const { first_execution: _firstExecution, ...row } = completed;
+    slotFreed(deps, row);
+    return { task: row, transitioned: true };
   }
   const outcome = await deps.outbox.transaction(async (tx) => {
     const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null, run);
@@ -131,48 +118,6 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
   });
   if (outcome.transitioned) slotFreed(deps, outcome.task);
   return outcome;
-}
-
-/**
- * running -> completed for a task this replica claimed or started: its
- * events are encoded up front and written by the transition's own
- * statement (one round trip instead of a transaction's four). Undefined
- * when nothing changed (not running, or no longer named as remembered):
- * the caller then takes the path that reads the row.
- */
-async function completeKnown(
-  deps: TaskQueueDeps,
-  id: string,
-  known: KnownTask,
-  result: Record<string, string | boolean>,
-  c: Completion,
-  run: tasks.RunOutcome,
-): Promise<TaskRow | undefined> {
-  const meta = { workspaceId: known.workspaceId };
-  const events = deps.outbox.prepareInsert([
-    { type: "task.completed", body: { task: known.ref }, meta, when: tasks.COMPLETED },
-    ...(known.ref.issueId
-      ? [{ type: "issue.first_executed" as const, body: { issueId: known.ref.issueId, taskId: id }, meta, when: tasks.FIRST_EXECUTION }]
-      : []),
-  ]);
-  let done: Awaited<ReturnType<typeof tasks.completeWithEvents>> = null;
-  try {
-    done = await tasks.completeWithEvents(
-      deps.pool,
-      id,
-      { ...known.ref, workspaceId: known.workspaceId },
-      result,
-      c.sessionId || null,
-      c.workDir || null,
-      run,
-      events.insert,
-    );
-  } finally {
-    events.settle(done !== null);
-  }
-  if (!done) return undefined;
-  const { first_execution: _firstExecution, ...row } = done;
-  return row;
 }
 
 /**

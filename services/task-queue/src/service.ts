@@ -14,7 +14,7 @@ import { dropChangedRuntimesOnEvents } from "./cache-events.js";
 import { startTaskQueueConsumers } from "./events.js";
 import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
-import { startsInGroups } from "./lifecycle.js";
+import { completionsInGroups, startsInGroups } from "./groups.js";
 import { taskQueueHandlers } from "./server.js";
 import { retentionJob, type RetentionResult } from "./retention.js";
 import { sweeperJob, type SweepResult } from "./sweeper.js";
@@ -78,6 +78,7 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const deps = {
       pool: host.pool,
       starts: startsInGroups(host.pool),
+      completions: completionsInGroups(host.pool, host.outbox),
       outbox: host.outbox,
       bus: host.bus,
       activity,

@@ -13,7 +13,7 @@ import { claimTask, claimTasks } from "../src/claim.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
 import { RuntimeFreshness } from "../src/freshness.js";
-import { startsInGroups } from "../src/lifecycle.js";
+import { completionsInGroups, startsInGroups } from "../src/groups.js";
 import { KnownTasks } from "../src/task-refs.js";
 import type { RegistryReads } from "../src/reads.js";
 import * as claims from "../src/repository/claims.js";
@@ -281,6 +281,7 @@ function depsWith(fakes: Fakes): TaskQueueDeps {
     freshness,
     builtinSkills: new BuiltinSkillsCache(host.pool),
     starts: startsInGroups(pool),
+    completions: completionsInGroups(pool, host.outbox),
     knownTasks: new KnownTasks(60_000),
     config: cfg,
     log,

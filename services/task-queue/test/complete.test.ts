@@ -3,12 +3,14 @@ import test from "ava";
 import { openServiceHost, type ServiceHost } from "@controlplane/lifecycle";
 import type { EventPayload } from "@controlplane/events";
 import { createLogger } from "@controlplane/log";
+import { registry as metrics } from "@controlplane/metrics";
 import { createTestDatabase, createTestEvents, query, testEnv, waitFor, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 import { ActivityEvents } from "../src/activity.js";
 import { BuiltinSkillsCache } from "../src/builtin-skills.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
-import { completeTask, startsInGroups, startTask } from "../src/lifecycle.js";
+import { completionsInGroups, startsInGroups } from "../src/groups.js";
+import { completeTask, startTask } from "../src/lifecycle.js";
 import * as tasks from "../src/repository/tasks.js";
 import { MIGRATIONS_DIR, SCHEMA } from "../src/service.js";
 import { KnownTasks } from "../src/task-refs.js";
@@ -41,6 +43,7 @@ test.before(async () => {
     freshness: undefined as never,
     builtinSkills: new BuiltinSkillsCache(host.pool),
     starts: startsInGroups(host.pool),
+    completions: completionsInGroups(host.pool, host.outbox),
     knownTasks: new KnownTasks(60_000),
     config,
     log,
@@ -177,4 +180,51 @@ test("starts made together all start, each with its own row; the same task start
   t.is(second?.status, "rejected");
   t.is((second as PromiseRejectedResult).reason.message, "start task: no rows in result set", "as if it ran after the first");
   t.is(await startTask(deps, randomUUID()).catch((error: Error) => error.message), "task not found");
+});
+
+/** Statements of `transition` so far that carried more than one task. */
+async function groupedStatements(transition: "start" | "complete"): Promise<number> {
+  const { values } = await metrics.getSingleMetric("taskqueue_transition_batch_size")!.get();
+  // A histogram's values carry the name of their series (bucket, count), which the generic type leaves out.
+  const of = (name: string, le?: number) =>
+    values.find((v) => (v as { metricName?: string }).metricName === name && v.labels.transition === transition && (le === undefined || v.labels.le === le))
+      ?.value ?? 0;
+  return of("taskqueue_transition_batch_size_count") - of("taskqueue_transition_batch_size_bucket", 1);
+}
+
+test("completions made together: each with its own events, one first execution per issue, a task completed twice at once completes once", async (t) => {
+  const issueId = randomUUID();
+  const others = await Promise.all(Array.from({ length: 6 }, () => dispatched(null)));
+  const [firstRun, secondRun, twice] = [await dispatched(issueId), await dispatched(issueId), await dispatched(null)];
+  const all = [...others, firstRun, secondRun, twice];
+  for (const task of all) await startTask(deps, task.id);
+  const groupedBefore = await groupedStatements("complete");
+
+  // Two go at once; the rest queue up behind them and share a statement.
+  const outcomes = await Promise.all([...all, twice].map((task) => completeTask(deps, task.id, completion)));
+  t.true((await groupedStatements("complete")) > groupedBefore, "some completions shared a statement");
+  t.deepEqual(
+    outcomes.slice(0, -2).map((o) => [o.task.id, o.task.status, o.transitioned]),
+    all.slice(0, -1).map((task) => [task.id, "completed", true]),
+  );
+  t.deepEqual(
+    outcomes
+      .slice(-2)
+      .map((o) => o.transitioned)
+      .sort(),
+    [false, true],
+    "the task completed twice transitioned once",
+  );
+  for (const task of all) t.is((await published("task.completed", task.id, 1)).length, 1, task.id);
+
+  const recorded = await query<{ task_id: string }>(db.url, "SELECT task_id FROM taskqueue.issue_first_execution WHERE issue_id = $1", [issueId]);
+  t.is(recorded.length, 1, "one of the issue's two runs is its first execution");
+  const firstExecuted = await published("issue.first_executed", recorded[0]!.task_id, 1);
+  await deps.outbox.relayAll();
+  const ofIssue = (await events.read("issue.first_executed")).filter(({ event }) => event.issueId === issueId);
+  t.deepEqual(
+    ofIssue.map(({ event }) => event.taskId),
+    [firstExecuted[0]!.event.taskId],
+    "and only it announces it",
+  );
 });

@@ -156,7 +156,21 @@ export function complete(
   workDir: string | null,
   outcome: RunOutcome,
 ) {
-  return db.maybeOne(completeStatement(id, result, sessionId, workDir, outcome, sql.fragment``, undefined));
+  return db.maybeOne(sql.type(completedRow)`
+    WITH finished AS (
+      UPDATE taskqueue.task
+      SET status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
+          work_dir = ${workDir}, ${outcomeColumns(outcome, sql.fragment`${sessionId}::text`)}, updated_at = now()
+      WHERE id = ${id} AND status = 'running'
+      RETURNING *),
+    revoked AS (DELETE FROM taskqueue.task_token WHERE task_id = ${id}),
+    first AS (
+      INSERT INTO taskqueue.issue_first_execution (issue_id, task_id)
+      SELECT issue_id, id FROM finished WHERE issue_id IS NOT NULL
+      ON CONFLICT DO NOTHING
+      RETURNING issue_id),
+    ${retireSession(outcome.retiredSessionId)}
+    SELECT ${taskColumnsOf("finished")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM finished`);
 }
 
 /** A task's event name as the caller knows it; "" for a work item it has none of. */
@@ -169,66 +183,94 @@ export interface KnownRef {
   autopilotRunId: string;
 }
 
-/** In `completeWithEvents`' events: the task was completed. */
-export const COMPLETED = sql.fragment`EXISTS (SELECT 1 FROM finished)`;
-/** In `completeWithEvents`' events: ... and it was its issue's first execution. */
-export const FIRST_EXECUTION = sql.fragment`EXISTS (SELECT 1 FROM first)`;
-
-/**
- * `complete` for a task whose event name the caller knew beforehand, with
- * its events in the same statement (`events`: an INSERT whose rows test
- * COMPLETED / FIRST_EXECUTION), so no transaction is needed. The task must
- * still be named as `known` says (else: no row, nothing written, as for a
- * task not running); the caller then takes the path that reads the row.
- */
-export function completeWithEvents(
-  db: CommonQueryMethods,
-  id: string,
-  known: KnownRef,
-  result: Record<string, string | boolean>,
-  sessionId: string | null,
-  workDir: string | null,
-  outcome: RunOutcome,
-  events: ReturnType<typeof sql.fragment>,
-) {
-  const optional = (value: string) => (value === "" ? null : value);
-  const match = sql.fragment`
-      AND workspace_id = ${known.workspaceId} AND agent_id = ${known.agentId} AND runtime_id = ${known.runtimeId}
-      AND issue_id IS NOT DISTINCT FROM ${optional(known.issueId)}::uuid
-      AND chat_session_id IS NOT DISTINCT FROM ${optional(known.chatSessionId)}::uuid
-      AND autopilot_run_id IS NOT DISTINCT FROM ${optional(known.autopilotRunId)}::uuid`;
-  return db.maybeOne(completeStatement(id, result, sessionId, workDir, outcome, match, events));
+/** A completion of a task whose event name the caller knew beforehand (see completeMany). */
+export interface KnownCompletion {
+  known: KnownRef;
+  result: Record<string, string | boolean>;
+  sessionId: string | null;
+  workDir: string | null;
+  outcome: RunOutcome;
 }
 
-function completeStatement(
-  id: string,
-  result: Record<string, string | boolean>,
-  sessionId: string | null,
-  workDir: string | null,
-  outcome: RunOutcome,
-  match: ReturnType<typeof sql.fragment>,
-  events: ReturnType<typeof sql.fragment> | undefined,
-) {
-  return sql.type(completedRow)`
-    WITH finished AS (
-      UPDATE taskqueue.task
-      SET status = 'completed', completed_at = now(), result = ${sql.jsonb(result)},
-          work_dir = ${workDir}, ${outcomeColumns(outcome, sql.fragment`${sessionId}::text`)}, updated_at = now()
-      WHERE id = ${id} AND status = 'running' ${match}
-      RETURNING *),
-    revoked AS (DELETE FROM taskqueue.task_token WHERE task_id = ${id}),
+/**
+ * In `completeMany`'s events, keyed by task id: task.completed is written
+ * when its task was completed, issue.first_executed when that was also its
+ * issue's first execution.
+ */
+export const COMPLETION_EVENT_HOLDS = sql.fragment`
+  CASE e.event_type WHEN 'task.completed' THEN e.key::uuid IN (SELECT id FROM finished)
+                    WHEN 'issue.first_executed' THEN e.key::uuid IN (SELECT task_id FROM first) END`;
+
+export type CompletedRow = z.infer<typeof completedRow>;
+
+/**
+ * `complete` for many tasks whose event names the caller knew beforehand,
+ * by task id, with their events in the same statement (`events`: an INSERT
+ * whose rows, keyed by task id, test COMPLETED / FIRST_EXECUTION), so no
+ * transaction is needed. Each task must still be running and named as its
+ * `known` says, else it is left out of the answer with nothing written for
+ * it but the revocation of its tokens (as for a task not running); the
+ * caller then takes the path that reads the row. A session retired by one
+ * completion is taken off the earlier tasks, not off the others of the
+ * batch: they are written by their own reports, as if they ran after it.
+ * Every column goes as an array, so the text is the same for any batch.
+ */
+export async function completeMany(
+  db: CommonQueryMethods,
+  completions: ReadonlyMap<string, KnownCompletion>,
+  events: ReturnType<typeof sql.fragment>,
+): Promise<Map<string, CompletedRow>> {
+  const items = [...completions];
+  const column = (type: string, pick: (c: KnownCompletion) => string | boolean | null) =>
+    sql.array(
+      items.map(([, c]) => pick(c)),
+      type,
+    );
+  const optional = (value: string) => (value === "" ? null : value);
+  const rows = await db.any(sql.type(completedRow)`
+    WITH input AS (
+      SELECT * FROM unnest(
+        ${sql.array(
+          items.map(([id]) => id),
+          "uuid",
+        )}, ${column("jsonb", (c) => JSON.stringify(c.result))}, ${column("text", (c) => c.sessionId)}, ${column("text", (c) => c.workDir)},
+        ${column("text", (c) => c.outcome.branchName)}, ${column("text", (c) => c.outcome.durableWorkDir)},
+        ${column("bool", (c) => c.outcome.sessionRolloutMissing)}, ${column("text", (c) => c.outcome.retiredSessionId)},
+        ${column("uuid", (c) => c.known.workspaceId)}, ${column("uuid", (c) => c.known.agentId)}, ${column("uuid", (c) => c.known.runtimeId)},
+        ${column("uuid", (c) => optional(c.known.issueId))}, ${column("uuid", (c) => optional(c.known.chatSessionId))},
+        ${column("uuid", (c) => optional(c.known.autopilotRunId))}
+      ) AS i(id, result, session_id, work_dir, branch_name, durable_work_dir, rollout_missing, retired_session_id,
+             workspace_id, agent_id, runtime_id, issue_id, chat_session_id, autopilot_run_id)),
+    finished AS (
+      UPDATE taskqueue.task t
+      SET status = 'completed', completed_at = now(), result = i.result, work_dir = i.work_dir,
+          branch_name = coalesce(i.branch_name, t.branch_name),
+          durable_work_dir = coalesce(i.durable_work_dir, t.durable_work_dir),
+          session_rollout_missing = i.rollout_missing,
+          retired_session_id = coalesce(i.retired_session_id, t.retired_session_id),
+          session_id = CASE WHEN i.rollout_missing THEN NULL ELSE nullif(i.session_id, i.retired_session_id) END,
+          updated_at = now()
+      FROM input i
+      WHERE t.id = i.id AND t.status = 'running'
+        AND t.workspace_id = i.workspace_id AND t.agent_id = i.agent_id AND t.runtime_id = i.runtime_id
+        AND t.issue_id IS NOT DISTINCT FROM i.issue_id AND t.chat_session_id IS NOT DISTINCT FROM i.chat_session_id
+        AND t.autopilot_run_id IS NOT DISTINCT FROM i.autopilot_run_id
+      RETURNING t.*, i.retired_session_id AS retiring),
+    revoked AS (DELETE FROM taskqueue.task_token WHERE task_id IN (SELECT id FROM input)),
     first AS (
       INSERT INTO taskqueue.issue_first_execution (issue_id, task_id)
       SELECT issue_id, id FROM finished WHERE issue_id IS NOT NULL
       ON CONFLICT DO NOTHING
-      RETURNING issue_id),
-    ${retireSession(outcome.retiredSessionId)}${
-      events
-        ? sql.fragment`,
-    events AS (${events})`
-        : sql.fragment``
-    }
-    SELECT ${taskColumnsOf("finished")}, EXISTS (SELECT 1 FROM first) AS first_execution FROM finished`;
+      RETURNING issue_id, task_id),
+    retired AS (
+      UPDATE taskqueue.task p SET session_id = NULL, updated_at = now()
+      FROM finished f
+      WHERE f.retiring IS NOT NULL AND p.session_id = f.retiring AND p.id NOT IN (SELECT id FROM input)
+        AND ((f.issue_id IS NOT NULL AND p.issue_id = f.issue_id AND p.agent_id = f.agent_id)
+          OR (f.issue_id IS NULL AND f.chat_session_id IS NOT NULL AND p.chat_session_id = f.chat_session_id))),
+    events AS (${events})
+    SELECT ${taskColumnsOf("finished")}, finished.id IN (SELECT task_id FROM first) AS first_execution FROM finished`);
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /** dispatched | running | waiting_local_directory -> failed; the resume pointer kept unless given (or not keepable). */

@@ -1,0 +1,57 @@
+import { Coalescer, type CommonQueryMethods, type Outbox } from "@controlplane/db";
+import { histogram } from "@controlplane/metrics";
+import type { TaskRow } from "./repository/rows.js";
+import * as tasks from "./repository/tasks.js";
+
+/*
+ * Starts and completions go out together when they queue up. Each was a
+ * statement of its own, a round trip and a commit, and under a fleet's load
+ * they queue behind one another anyway; now those that arrive while two of
+ * their kind are in flight share the next statement. An idle service sends
+ * each at once, as before. Two in flight, not one, so that a row held by a
+ * long statement (a sweep) does not hold up every transition behind it.
+ */
+const GROUPS = { maxBatch: 100, maxInFlight: 2 };
+
+const batchSize = histogram({
+  name: "taskqueue_transition_batch_size",
+  help: "Tasks per start or completion statement (transitions that queued up go together).",
+  labelNames: ["transition"] as const,
+  buckets: [1, 2, 4, 8, 16, 32, 64, 100],
+});
+
+/** dispatched | waiting_local_directory -> running, by task id. */
+export function startsInGroups(db: CommonQueryMethods): Coalescer<string, void, TaskRow> {
+  return new Coalescer((batch) => {
+    batchSize.observe({ transition: "start" }, batch.size);
+    return tasks.startMany(db, [...batch.keys()]);
+  }, GROUPS);
+}
+
+/**
+ * running -> completed for tasks whose event names this replica knows, by
+ * task id, with their events in the same statement (see tasks.completeMany).
+ */
+export function completionsInGroups(db: CommonQueryMethods, outbox: Outbox): Coalescer<string, tasks.KnownCompletion, tasks.CompletedRow> {
+  return new Coalescer(async (batch) => {
+    batchSize.observe({ transition: "complete" }, batch.size);
+    const events = outbox.prepareKeyedInsert(
+      [...batch].flatMap(([taskId, { known }]) => {
+        const { workspaceId, agentId, runtimeId, issueId, chatSessionId, autopilotRunId } = known;
+        const meta = { workspaceId };
+        const task = { taskId, agentId, runtimeId, issueId, chatSessionId, autopilotRunId };
+        const completed = { type: "task.completed" as const, body: { task }, meta, key: taskId };
+        if (!issueId) return [completed];
+        return [completed, { type: "issue.first_executed" as const, body: { issueId, taskId }, meta, key: taskId }];
+      }),
+      tasks.COMPLETION_EVENT_HOLDS,
+    );
+    let done: Map<string, tasks.CompletedRow> | undefined;
+    try {
+      done = await tasks.completeMany(db, batch, events.insert);
+      return done;
+    } finally {
+      events.settle((done?.size ?? 0) > 0);
+    }
+  }, GROUPS);
+}
