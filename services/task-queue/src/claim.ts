@@ -204,16 +204,16 @@ async function claimRounds(deps: TaskQueueDeps, runtimes: readonly Runtime[], ma
     const tokens = taskTokens(want);
     let round: claims.ClaimTasksResult;
     try {
-      round = await claims.claimTasks(deps.pool, {
-        runtimes: claimRuntimes,
-        max: want,
-        skipAgents,
-        recoveryWindowMs: config.CLAIM_RECOVERY_WINDOW_MS,
-        prepareLeaseMs: config.PREPARE_LEASE_MS,
-        defaultLimit: DEFAULT_AGENT_LIMIT,
-        tokenHashes: tokens.map(hashToken),
-        tokenTtlMs: config.TASK_TOKEN_TTL_MS,
-      });
+      round =
+        claimRuntimes.length === 1 && want === 1 && skipAgents.length === 0
+          ? await claimAlongsideOthers(deps, { runtime: claimRuntimes[0]!, tokenHash: hashToken(tokens[0]!) })
+          : await claims.claimTasks(deps.pool, {
+              runtimes: claimRuntimes,
+              max: want,
+              skipAgents,
+              ...claimSettings(config),
+              tokenHashes: tokens.map(hashToken),
+            });
     } catch (error) {
       if (out.length === 0) throw error;
       deps.log.warn({ err: error, claimed: out.length }, "a further claim round failed; what was claimed is answered");
@@ -228,6 +228,23 @@ async function claimRounds(deps: TaskQueueDeps, runtimes: readonly Runtime[], ma
     if (round.claims.length === 0) await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 4));
   }
   return { claims: out, moreWork };
+}
+
+/** One runtime's claim of one task, in the statement of the claims queued up with it. */
+async function claimAlongsideOthers(deps: TaskQueueDeps, claim: claims.SingleClaim): Promise<claims.ClaimTasksResult> {
+  const result = await deps.claims.get(claim);
+  if (!result) throw new InternalError("a grouped claim came back without its result");
+  return result;
+}
+
+/** What every claim_tasks call of this service is given besides its runtimes. */
+export function claimSettings(config: TaskQueueDeps["config"]): claims.ClaimSettings {
+  return {
+    recoveryWindowMs: config.CLAIM_RECOVERY_WINDOW_MS,
+    prepareLeaseMs: config.PREPARE_LEASE_MS,
+    defaultLimit: DEFAULT_AGENT_LIMIT,
+    tokenTtlMs: config.TASK_TOKEN_TTL_MS,
+  };
 }
 
 /** `count` fresh mat_ tokens, from one read of the random source. */

@@ -10,6 +10,7 @@ import type { TaskQueueConfig } from "./config.js";
 import type { RuntimeFreshness } from "./freshness.js";
 import type { RegistryReads } from "./reads.js";
 import type { KnownTasks } from "./task-refs.js";
+import type { ClaimTasksResult, SingleClaim } from "./repository/claims.js";
 import type { TaskRow } from "./repository/rows.js";
 import type { CompletedRow, KnownCompletion } from "./repository/tasks.js";
 import type { WakeHub } from "./wake.js";
@@ -17,7 +18,9 @@ import type { WakeHub } from "./wake.js";
 /** What the task queue's use cases work with. */
 export interface TaskQueueDeps {
   pool: DatabasePool;
-  /** Starts by task id, sent together when they queue up (groups.ts). */
+  /** Single-task claims of one runtime each, sent together when they queue up (groups.ts). */
+  claims: Coalescer<SingleClaim, void, ClaimTasksResult>;
+  /** Starts by task id, sent together like claims. */
   starts: Coalescer<string, void, TaskRow>;
   /** Completions of tasks this replica knows, by task id, sent together like starts. */
   completions: Coalescer<string, KnownCompletion, CompletedRow>;

@@ -1,24 +1,40 @@
 import { Coalescer, type CommonQueryMethods, type Outbox } from "@controlplane/db";
 import { histogram } from "@controlplane/metrics";
+import * as claims from "./repository/claims.js";
 import type { TaskRow } from "./repository/rows.js";
 import * as tasks from "./repository/tasks.js";
 
 /*
- * Starts and completions go out together when they queue up. Each was a
- * statement of its own, a round trip and a commit, and under a fleet's load
- * they queue behind one another anyway; now those that arrive while two of
- * their kind are in flight share the next statement. An idle service sends
- * each at once, as before. Two in flight, not one, so that a row held by a
- * long statement (a sweep) does not hold up every transition behind it.
+ * Claims, starts and completions go out together when they queue up. Each
+ * was a statement of its own, a round trip and a commit, and under a
+ * fleet's load they queue behind one another anyway; now those that arrive
+ * while two of their kind are in flight share the next statement. An idle
+ * service sends each at once, as before. Two in flight, not one, so that a
+ * row held by a long statement (a sweep) does not hold up every call
+ * behind it.
  */
 const GROUPS = { maxBatch: 100, maxInFlight: 2 };
 
 const batchSize = histogram({
   name: "taskqueue_transition_batch_size",
-  help: "Tasks per start or completion statement (transitions that queued up go together).",
+  help: "Calls per claim, start or completion statement (those that queued up go together).",
   labelNames: ["transition"] as const,
   buckets: [1, 2, 4, 8, 16, 32, 64, 100],
 });
+
+/**
+ * One runtime's claim of at most one task (the seed-era daemon's, and the
+ * first round of every per-runtime claim), keyed by the claim itself: two
+ * claims of one runtime are two calls, each answered (see claims.claimEach).
+ */
+export function claimsInGroups(db: CommonQueryMethods, settings: claims.ClaimSettings): Coalescer<claims.SingleClaim, void, claims.ClaimTasksResult> {
+  return new Coalescer(async (batch) => {
+    batchSize.observe({ transition: "claim" }, batch.size);
+    const calls = [...batch.keys()];
+    const results = await claims.claimEach(db, calls, settings);
+    return new Map(calls.map((call, i) => [call, results[i]!]));
+  }, GROUPS);
+}
 
 /** dispatched | waiting_local_directory -> running, by task id. */
 export function startsInGroups(db: CommonQueryMethods): Coalescer<string, void, TaskRow> {

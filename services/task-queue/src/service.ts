@@ -14,7 +14,8 @@ import { dropChangedRuntimesOnEvents } from "./cache-events.js";
 import { startTaskQueueConsumers } from "./events.js";
 import { RuntimeFreshness } from "./freshness.js";
 import { RegistryReads } from "./reads.js";
-import { completionsInGroups, startsInGroups } from "./groups.js";
+import { claimSettings } from "./claim.js";
+import { claimsInGroups, completionsInGroups, startsInGroups } from "./groups.js";
 import { taskQueueHandlers } from "./server.js";
 import { retentionJob, type RetentionResult } from "./retention.js";
 import { sweeperJob, type SweepResult } from "./sweeper.js";
@@ -77,6 +78,7 @@ export async function startTaskQueue(config: TaskQueueConfig, log: Logger): Prom
     const knownTasks = new KnownTasks(config.DISPATCH_TIMEOUT_MS + config.RUNNING_TIMEOUT_MS);
     const deps = {
       pool: host.pool,
+      claims: claimsInGroups(host.pool, claimSettings(config)),
       starts: startsInGroups(host.pool),
       completions: completionsInGroups(host.pool, host.outbox),
       outbox: host.outbox,

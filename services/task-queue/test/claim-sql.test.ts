@@ -9,11 +9,11 @@ import { Agent, Runtime } from "@controlplane/proto/registry/v1/registry";
 import { createTestDatabase, createTestEvents, query, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 import { ActivityEvents } from "../src/activity.js";
 import { BuiltinSkillsCache } from "../src/builtin-skills.js";
-import { claimTask, claimTasks } from "../src/claim.js";
+import { claimSettings, claimTask, claimTasks } from "../src/claim.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
 import { RuntimeFreshness } from "../src/freshness.js";
-import { completionsInGroups, startsInGroups } from "../src/groups.js";
+import { claimsInGroups, completionsInGroups, startsInGroups } from "../src/groups.js";
 import { KnownTasks } from "../src/task-refs.js";
 import type { RegistryReads } from "../src/reads.js";
 import * as claims from "../src/repository/claims.js";
@@ -129,6 +129,40 @@ test("one statement hands out up to N tasks across runtimes, one fresh claim per
   // The next call takes a's second task; skipAgents keeps a later round of the same call off it.
   t.deepEqual((await run([r1, r2], 10, { skipAgents: [a] })).claims, []);
   t.is((await run([r1, r2], 10)).claims.length, 1);
+});
+
+test("claims made together: each as if alone and in turn, its own runtime's task, its own token; one runtime claimed twice gets two", async (t) => {
+  const [r1, r2, r3, idle] = [newRuntime(), newRuntime(), newRuntime(), newRuntime()];
+  const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+  const a1 = await queue(r1, a, { priority: 2 });
+  const a2 = await queue(r1, a, { priority: 1 });
+  const b1 = await queue(r2, b);
+  const c1 = await queue(r3, c, { issueId: null, chatSessionId: null });
+  const c2 = await queue(r3, c, { issueId: null, chatSessionId: null });
+  const single = (runtime: Runtime) => ({
+    runtime: { id: runtime.id, workspaceId: runtime.workspaceId, ownerId: runtime.ownerId ?? null },
+    tokenHash: hashes(1)[0]!,
+  });
+  const calls = [single(r1), single(r2), single(idle), single(r1), single(r3), single(r3)];
+  const results = await claims.claimEach(host.pool, calls, { recoveryWindowMs: 90_000, prepareLeaseMs: 45_000, defaultLimit: 6, tokenTtlMs: 3_600_000 });
+  t.deepEqual(
+    results.map((r) => r.claims.map((x) => x.task.id)),
+    [[a1.id], [b1.id], [], [a2.id], [c1.id], []],
+    "the second claim of r1 sees the first's task taken; c's second quick task waits for its sibling (one at a time)",
+  );
+  t.true(results.every((r) => !r.contended));
+  const stored = await query<{ task_id: string; token_hash: string }>(
+    db.url,
+    "SELECT task_id, token_hash FROM taskqueue.task_token WHERE task_id = ANY($1::uuid[])",
+    [[a1.id, a2.id, b1.id, c1.id]],
+  );
+  t.deepEqual(Object.fromEntries(stored.map((s) => [s.task_id, s.token_hash])), {
+    [a1.id]: calls[0]!.tokenHash,
+    [b1.id]: calls[1]!.tokenHash,
+    [a2.id]: calls[3]!.tokenHash,
+    [c1.id]: calls[4]!.tokenHash,
+  });
+  t.is((await row(c2.id)).status, "queued");
 });
 
 test("an agent's limit counts its in-flight tasks on every runtime, and the sibling rule holds", async (t) => {
@@ -280,6 +314,7 @@ function depsWith(fakes: Fakes): TaskQueueDeps {
     reads,
     freshness,
     builtinSkills: new BuiltinSkillsCache(host.pool),
+    claims: claimsInGroups(pool, claimSettings(cfg)),
     starts: startsInGroups(pool),
     completions: completionsInGroups(pool, host.outbox),
     knownTasks: new KnownTasks(60_000),

@@ -9,7 +9,8 @@ import { ActivityEvents } from "../src/activity.js";
 import { BuiltinSkillsCache } from "../src/builtin-skills.js";
 import { loadTaskQueueConfig } from "../src/config.js";
 import type { TaskQueueDeps } from "../src/deps.js";
-import { completionsInGroups, startsInGroups } from "../src/groups.js";
+import { claimsInGroups, completionsInGroups, startsInGroups } from "../src/groups.js";
+import { claimSettings } from "../src/claim.js";
 import { completeTask, startTask } from "../src/lifecycle.js";
 import * as tasks from "../src/repository/tasks.js";
 import { MIGRATIONS_DIR, SCHEMA } from "../src/service.js";
@@ -42,6 +43,7 @@ test.before(async () => {
     reads: undefined as never,
     freshness: undefined as never,
     builtinSkills: new BuiltinSkillsCache(host.pool),
+    claims: claimsInGroups(host.pool, claimSettings(config)),
     starts: startsInGroups(host.pool),
     completions: completionsInGroups(host.pool, host.outbox),
     knownTasks: new KnownTasks(60_000),

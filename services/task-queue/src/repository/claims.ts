@@ -77,10 +77,7 @@ const interval = (ms: number) => sql.fragment`make_interval(secs => ${ms / 1000}
  */
 export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): Promise<ClaimTasksResult> {
   const rows: ReadonlyArray<Record<string, unknown>> = await db.any(sql.unsafe`
-    SELECT (c.claimed).id AS claimed_id, c.redelivered, c.isolation_failed, c.token_minted,
-           c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
-           c.builtin_skills_version::text AS builtin_skills_version, c.prior_session_resume_unavailable, c.contended, c.more_work,
-           (c.claimed).*, (c.claimed).result::text AS result_json
+    SELECT ${CLAIM_COLUMNS}
     FROM taskqueue.claim_tasks(
       ${sql.array(
         r.runtimes.map((x) => x.id),
@@ -101,7 +98,67 @@ export async function claimTasks(db: CommonQueryMethods, r: ClaimTasksRequest): 
       ${r.defaultLimit},
       ${sql.array([...r.tokenHashes], "text")},
       ${interval(r.tokenTtlMs)}) c`);
-  const report = parseRow(callReport, rows.at(-1));
+  return callResult(rows);
+}
+
+/** One runtime's claim of at most one task, skipping no agent (see claimEach). */
+export interface SingleClaim {
+  runtime: ClaimRuntime;
+  /** The hash of the mat_ token the task gets. */
+  tokenHash: string;
+}
+
+export type ClaimSettings = Pick<ClaimTasksRequest, "recoveryWindowMs" | "prepareLeaseMs" | "defaultLimit" | "tokenTtlMs">;
+
+/**
+ * claim_tasks once per claim, in one statement: as if the calls ran one
+ * after the other in one transaction, each seeing what the earlier ones
+ * handed out (a volatile function's statements see the transaction's
+ * earlier writes), so none hands out a task another took. Each result is
+ * what claimTasks would have answered for that claim alone, in order.
+ */
+export async function claimEach(db: CommonQueryMethods, claims: readonly SingleClaim[], s: ClaimSettings): Promise<ClaimTasksResult[]> {
+  const rows: ReadonlyArray<Record<string, unknown>> = await db.any(sql.unsafe`
+    SELECT k.ord::int AS call, ${CLAIM_COLUMNS}
+    FROM unnest(${sql.array(
+      claims.map((c) => c.runtime.id),
+      "uuid",
+    )}, ${sql.array(
+      claims.map((c) => c.runtime.workspaceId),
+      "uuid",
+    )}, ${sql.array(
+      claims.map((c) => c.runtime.ownerId),
+      "uuid",
+    )}, ${sql.array(
+      claims.map((c) => c.tokenHash),
+      "text",
+    )}) WITH ORDINALITY AS k(runtime_id, workspace_id, owner_id, token_hash, ord)
+    CROSS JOIN LATERAL taskqueue.claim_tasks(
+      ARRAY[k.runtime_id], ARRAY[k.workspace_id], ARRAY[k.owner_id], 1, '{}'::uuid[],
+      ${interval(s.recoveryWindowMs)}, ${interval(s.prepareLeaseMs)}, ${s.defaultLimit},
+      ARRAY[k.token_hash], ${interval(s.tokenTtlMs)}) c`);
+  const byCall = claims.map((): Array<Record<string, unknown>> => []);
+  for (const row of rows) byCall[(row.call as number) - 1]?.push(row);
+  return byCall.map(callResult);
+}
+
+/** What a call of claim_tasks returns, as columns: the task's, and what the claim adds. */
+const CLAIM_COLUMNS = sql.fragment`
+  (c.claimed).id AS claimed_id, c.redelivered, c.isolation_failed, c.token_minted,
+  c.prior_session_id, c.prior_work_dir, c.prior_runtime_id, c.resolved_workspace_id,
+  c.builtin_skills_version::text AS builtin_skills_version, c.prior_session_resume_unavailable, c.contended, c.more_work,
+  (c.claimed).*, (c.claimed).result::text AS result_json`;
+
+/**
+ * The rows of one call of claim_tasks: one per task in claim order (re-
+ * deliveries first), and the report, the one row with no task (its last).
+ * Each row is parsed here, once, by what it is.
+ */
+function callResult(rows: ReadonlyArray<Record<string, unknown>>): ClaimTasksResult {
+  const report = parseRow(
+    callReport,
+    rows.find((raw) => raw.claimed_id === null),
+  );
   const claims = rows
     .filter((raw) => raw.claimed_id !== null)
     .map((raw, index): ClaimedRow => {
