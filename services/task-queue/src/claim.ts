@@ -204,9 +204,10 @@ async function claimRounds(deps: TaskQueueDeps, runtimes: readonly Runtime[], ma
     const tokens = taskTokens(want);
     let round: claims.ClaimTasksResult;
     try {
+      const [only, token] = [claimRuntimes[0], tokens[0]];
       round =
-        claimRuntimes.length === 1 && want === 1 && skipAgents.length === 0
-          ? await claimAlongsideOthers(deps, { runtime: claimRuntimes[0]!, tokenHash: hashToken(tokens[0]!) })
+        only && token && claimRuntimes.length === 1 && want === 1 && skipAgents.length === 0
+          ? await claimAlongsideOthers(deps, { runtime: only, tokenHash: hashToken(token) })
           : await claims.claimTasks(deps.pool, {
               runtimes: claimRuntimes,
               max: want,

@@ -32,7 +32,7 @@ export function claimsInGroups(db: CommonQueryMethods, settings: claims.ClaimSet
     batchSize.observe({ transition: "claim" }, batch.size);
     const calls = [...batch.keys()];
     const results = await claims.claimEach(db, calls, settings);
-    return new Map(calls.map((call, i) => [call, results[i]!]));
+    return new Map(calls.flatMap((call, i) => (results[i] ? [[call, results[i]] as const] : [])));
   }, GROUPS);
 }
 
