@@ -12,7 +12,7 @@ import type { RegistryReads } from "./reads.js";
 import type { KnownTasks } from "./task-refs.js";
 import type { ClaimTasksResult, SingleClaim } from "./repository/claims.js";
 import type { TaskRow } from "./repository/rows.js";
-import type { CompletedRow, KnownCompletion } from "./repository/tasks.js";
+import type { CompletedRow, KnownCompletion } from "./repository/reports.js";
 import type { WakeHub } from "./wake.js";
 
 /** What the task queue's use cases work with. */

@@ -2,6 +2,7 @@ import { Coalescer, type CommonQueryMethods, type Outbox } from "@controlplane/d
 import { histogram } from "@controlplane/metrics";
 import * as claims from "./repository/claims.js";
 import type { TaskRow } from "./repository/rows.js";
+import * as reports from "./repository/reports.js";
 import * as tasks from "./repository/tasks.js";
 
 /*
@@ -46,9 +47,9 @@ export function startsInGroups(db: CommonQueryMethods): Coalescer<string, void, 
 
 /**
  * running -> completed for tasks whose event names this replica knows, by
- * task id, with their events in the same statement (see tasks.completeMany).
+ * task id, with their events in the same statement (see reports.completeMany).
  */
-export function completionsInGroups(db: CommonQueryMethods, outbox: Outbox): Coalescer<string, tasks.KnownCompletion, tasks.CompletedRow> {
+export function completionsInGroups(db: CommonQueryMethods, outbox: Outbox): Coalescer<string, reports.KnownCompletion, reports.CompletedRow> {
   return new Coalescer(async (batch) => {
     batchSize.observe({ transition: "complete" }, batch.size);
     const events = outbox.prepareKeyedInsert(
@@ -60,11 +61,11 @@ export function completionsInGroups(db: CommonQueryMethods, outbox: Outbox): Coa
         if (!issueId) return [completed];
         return [completed, { type: "issue.first_executed" as const, body: { issueId, taskId }, meta, key: taskId }];
       }),
-      tasks.COMPLETION_EVENT_HOLDS,
+      reports.COMPLETION_EVENT_HOLDS,
     );
-    let done: Map<string, tasks.CompletedRow> | undefined;
+    let done: Map<string, reports.CompletedRow> | undefined;
     try {
-      done = await tasks.completeMany(db, batch, events.insert);
+      done = await reports.completeMany(db, batch, events.insert);
       return done;
     } finally {
       events.settle((done?.size ?? 0) > 0);

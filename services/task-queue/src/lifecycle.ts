@@ -7,6 +7,7 @@ import { classifyFailure } from "./classify.js";
 import { afterFailures } from "./failures.js";
 import { requireTask, requireUuid, TASK_NOT_FOUND } from "./ids.js";
 import type { TaskRow } from "./repository/rows.js";
+import * as reports from "./repository/reports.js";
 import * as tasks from "./repository/tasks.js";
 import * as tokens from "./repository/tokens.js";
 import { taskRef } from "./task-shape.js";
@@ -106,7 +107,7 @@ export async function completeTask(deps: TaskQueueDeps, taskId: string, completi
     return { task: row, transitioned: true };
   }
   const outcome = await deps.outbox.transaction(async (tx) => {
-    const done = await tasks.complete(tx, id, result, c.sessionId || null, c.workDir || null, run);
+    const done = await reports.complete(tx, id, result, c.sessionId || null, c.workDir || null, run);
     if (!done) return { task: await current(tx, id), transitioned: false };
     const { first_execution: firstExecution, ...row } = done;
     const meta = { workspaceId: row.workspace_id };
@@ -160,7 +161,7 @@ function storableRunReport(r: RunReport): RunReport {
 }
 
 /** The columns today's fields write: an empty value is not reported (it never clears a stored one). */
-function runOutcome(r: RunReport): tasks.RunOutcome {
+function runOutcome(r: RunReport): reports.RunOutcome {
   return {
     branchName: r.branchName || null,
     durableWorkDir: r.durableWorkDir || null,
@@ -187,7 +188,7 @@ export async function failTask(deps: TaskQueueDeps, taskId: string, failure: Fai
   const reason = f.failureReason.trim() || classifyFailure(f.error);
   deps.knownTasks.forget(id);
   const outcome = await deps.outbox.transaction(async (tx) => {
-    const row = await tasks.fail(tx, id, f.error, reason, f.sessionId || undefined, f.workDir || undefined, runOutcome(f));
+    const row = await reports.fail(tx, id, f.error, reason, f.sessionId || undefined, f.workDir || undefined, runOutcome(f));
     if (!row) {
       await tokens.deleteTaskTokens(tx, id);
       return { task: await current(tx, id), transitioned: false, retry: undefined };
