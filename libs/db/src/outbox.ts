@@ -148,25 +148,13 @@ export class Outbox {
   prepareKeyedInsert(events: Array<PendingEvent & { key: string }>, when: SqlFragment): { insert: SqlFragment; settle(wrote: boolean): void } {
     const rows = encodeEvents(events);
     const spans = startCreateSpans(this.bus.subjectRoot, rows);
+    const [ids, types, payloads] = [rows.map((r) => r.eventId), rows.map((r) => r.type), rows.map((r) => r.bytes)];
+    const [keys, traceparents] = [events.map((e) => e.key), rows.map((_, i) => spans?.[i]?.traceparent ?? null)];
     const insert = sql.fragment`
       INSERT INTO ${this.table} (id, event_type, payload, created_at, traceparent)
       SELECT e.id, e.event_type, e.payload, clock_timestamp() + (e.ord - 1) * interval '1 microsecond', e.traceparent
-      FROM unnest(${sql.array(
-        rows.map((r) => r.eventId),
-        "uuid",
-      )}, ${sql.array(
-        rows.map((r) => r.type),
-        "text",
-      )}, ${sql.array(
-        rows.map((r) => r.bytes),
-        "bytea",
-      )}, ${sql.array(
-        events.map((e) => e.key),
-        "text",
-      )}, ${sql.array(
-        rows.map((_, i) => spans?.[i]?.traceparent ?? null),
-        "text",
-      )}) WITH ORDINALITY AS e(id, event_type, payload, key, traceparent, ord)
+      FROM unnest(${sql.array(ids, "uuid")}, ${sql.array(types, "text")}, ${sql.array(payloads, "bytea")}, ${sql.array(keys, "text")},
+                  ${sql.array(traceparents, "text")}) WITH ORDINALITY AS e(id, event_type, payload, key, traceparent, ord)
       WHERE ${when}`;
     return {
       insert,
