@@ -56,6 +56,21 @@ export interface Stack {
  * loopback gRPC, as between pods.
  */
 export async function startStack(extraEnv: Record<string, string> = {}, options: { inProcess?: boolean } = {}): Promise<Stack> {
+  // Test files start planes side by side: another one may take a port this
+  // plane drew before its service listens (see freePort). Then the whole
+  // plane, stopped and dropped, starts again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(extraEnv, options);
+    } catch (error) {
+      if (attempt === START_ATTEMPTS || !causeChain(error).includes("EADDRINUSE")) throw error;
+    }
+  }
+}
+
+const START_ATTEMPTS = 3;
+
+async function startStackOnce(extraEnv: Record<string, string>, options: { inProcess?: boolean }): Promise<Stack> {
   // Independent round trips to Postgres, NATS and the OS: made together.
   const [db, events, registryPort, profilesPort, tasksPort, livenessPort] = await Promise.all([
     createTestDatabase(),
