@@ -56,9 +56,10 @@ export interface Stack {
  * loopback gRPC, as between pods.
  */
 export async function startStack(extraEnv: Record<string, string> = {}, options: { inProcess?: boolean } = {}): Promise<Stack> {
-  // Test files start planes side by side: another one may take a port this
-  // plane drew before its service listens (see freePort). Then the whole
-  // plane, stopped and dropped, starts again on other ports.
+  // Test files start planes side by side: a port freePort found free may be
+  // taken by another plane, or an outgoing connection, before this plane's
+  // service listens on it. Then the whole plane, stopped and dropped, starts
+  // again on other ports.
   for (let attempt = 1; ; attempt++) {
     try {
       return await startStackOnce(extraEnv, options);
