@@ -30,7 +30,11 @@ const DEADLINE_MS = GATEWAY_GRPC_DEADLINE_MS;
 /** A daemon's request during a service's restart waits for it (within the deadline) rather than failing. */
 const WAIT_FOR_READY = true;
 
-export function createGatewayClients(addresses: { registry: string; profileCatalog: string; taskQueue: string; liveness: string }): GatewayClients {
+export function createGatewayClients(
+  addresses: { registry: string; profileCatalog: string; taskQueue: string; liveness: string },
+  /** HeartbeatBatch calls go out at most this often (0: one call per loop turn with beats). */
+  heartbeatBatchIntervalMs = 0,
+): GatewayClients {
   const liveness = createClient(LivenessServiceService, addresses.liveness, {
     deadlineMs: DEADLINE_MS,
     waitForReady: WAIT_FOR_READY,
@@ -54,18 +58,24 @@ export function createGatewayClients(addresses: { registry: string; profileCatal
       waitForReady: WAIT_FOR_READY,
     }),
     liveness,
-    heartbeats: new MicroBatcher(async (beats) => {
-      const { outcomes } = await liveness.heartbeatBatch({ beats });
-      return outcomes.map(({ outcome }) =>
-        outcome?.$case === "ack"
-          ? { ok: true, value: outcome.value }
-          : { ok: false, error: new CodedError(outcome?.value.code ?? status.INTERNAL, outcome?.value.message ?? "no outcome for this beat") },
-      );
-    }, HEARTBEAT_BATCH),
-    runtimeWorkspaces: new MicroBatcher(async (runtimeIds) => {
-      const { workspaceIds } = await registry.getRuntimeWorkspaces({ runtimeIds });
-      return runtimeIds.map((id) => ({ ok: true, value: workspaceIds[id] }));
-    }, LOOKUP_BATCH),
+    heartbeats: new MicroBatcher(
+      async (beats) => {
+        const { outcomes } = await liveness.heartbeatBatch({ beats });
+        return outcomes.map(({ outcome }) =>
+          outcome?.$case === "ack"
+            ? { ok: true, value: outcome.value }
+            : { ok: false, error: new CodedError(outcome?.value.code ?? status.INTERNAL, outcome?.value.message ?? "no outcome for this beat") },
+        );
+      },
+      { maxBatch: HEARTBEAT_BATCH, minIntervalMs: heartbeatBatchIntervalMs },
+    ),
+    runtimeWorkspaces: new MicroBatcher(
+      async (runtimeIds) => {
+        const { workspaceIds } = await registry.getRuntimeWorkspaces({ runtimeIds });
+        return runtimeIds.map((id) => ({ ok: true, value: workspaceIds[id] }));
+      },
+      { maxBatch: LOOKUP_BATCH },
+    ),
   };
 }
 

@@ -32,6 +32,15 @@ export const gatewayEnv = z.object({
    * drops the entry), within this time should the event be missed.
    */
   RUNTIME_CACHE_TTL_MS: millis(60_000),
+  /**
+   * Heartbeats (HTTP and socket) reach liveness in batches, one call at most
+   * this often: at a fleet's steady rate a call carries rate x interval beats
+   * instead of the few one loop turn gathers, for a fraction of the gRPC
+   * cost per beat. A beat after a quiet spell goes at once; others wait at
+   * most this long (nothing in a beat's answer is urgent: the next comes in
+   * 15 s). 0 sends each loop turn's beats at once.
+   */
+  HEARTBEAT_BATCH_INTERVAL_MS: z.coerce.number().int().min(0).max(1_000).default(20),
   /** Largest request body accepted; larger answers 413. */
   BODY_LIMIT_BYTES: positiveInt(4 * 1024 * 1024),
   /**

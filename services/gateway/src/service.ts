@@ -31,12 +31,15 @@ export interface RunningGateway {
 
 /** Starts the HTTP gateway in front of the gRPC services. */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
-  const clients = createGatewayClients({
-    registry: config.REGISTRY_GRPC_ADDR,
-    profileCatalog: config.PROFILE_CATALOG_GRPC_ADDR,
-    taskQueue: config.TASK_QUEUE_GRPC_ADDR,
-    liveness: config.LIVENESS_GRPC_ADDR,
-  });
+  const clients = createGatewayClients(
+    {
+      registry: config.REGISTRY_GRPC_ADDR,
+      profileCatalog: config.PROFILE_CATALOG_GRPC_ADDR,
+      taskQueue: config.TASK_QUEUE_GRPC_ADDR,
+      liveness: config.LIVENESS_GRPC_ADDR,
+    },
+    config.HEARTBEAT_BATCH_INTERVAL_MS,
+  );
   const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
   const resources = new Resources(clients, auth, config.RUNTIME_CACHE_TTL_MS);
   const nc = await connectSignals(config.NATS_URL);

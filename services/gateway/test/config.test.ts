@@ -32,3 +32,11 @@ test("a log level outside pino's is refused", (t) => {
   t.is(loadGatewayConfig({ LOG_LEVEL: "silent" }).LOG_LEVEL, "silent");
   t.throws(() => loadGatewayConfig({ LOG_LEVEL: "verbose" }), { message: /LOG_LEVEL: / });
 });
+
+test("the heartbeat batch interval is 0..1000 ms, 20 by default; 0 sends each loop turn's beats at once", (t) => {
+  t.is(loadGatewayConfig({}).HEARTBEAT_BATCH_INTERVAL_MS, 20);
+  t.is(loadGatewayConfig({ HEARTBEAT_BATCH_INTERVAL_MS: "0" }).HEARTBEAT_BATCH_INTERVAL_MS, 0);
+  for (const bad of ["-1", "1001", "2.5"]) {
+    t.throws(() => loadGatewayConfig({ HEARTBEAT_BATCH_INTERVAL_MS: bad }), { message: /HEARTBEAT_BATCH_INTERVAL_MS: / }, bad);
+  }
+});
