@@ -8,6 +8,9 @@
  *   per service as the chart deploys it, CPU per process from /proc;
  * - (c) the raw SQL ceiling: the claim's SQL function and the start and
  *   complete UPDATEs from raw pg connections (no HTTP, gRPC or events);
+ * - (d) the HTTP floor: the same requests answered by a bare fastify server
+ *   with recorded answers, at the all-in-one's cycle rate and the
+ *   heartbeat rate: CPU per cycle and per beat that HTTP alone costs;
  * - control-plane CPU per HTTP heartbeat, N runtimes beating at a set rate;
  * - dispatch latency, enqueue -> task in an idle daemon's hands, on the
  *   daemon socket (wake-up, then an HTTP claim), on long-poll (?wait=25) and
@@ -46,6 +49,8 @@ import { loadavg } from "node:os";
 import { heartbeatCpu } from "./task-cycle/beats.js";
 import { gatewayCycles, rawCeiling } from "./task-cycle/cycles.js";
 import { longPollDispatch, pollingDispatch, socketDispatch, type DispatchSettings } from "./task-cycle/dispatch.js";
+import { httpFloor, recordAnswers } from "./task-cycle/floor.js";
+import type { FloorAnswers } from "./task-cycle/floor-server.js";
 import { startBench, type Shape } from "./task-cycle/plane.js";
 import { roundLine, summaryLines, type Round, type ShapeRound } from "./task-cycle/summary.js";
 import { runTodaysDaemonPhases } from "./todays-daemon-bench.js";
@@ -75,7 +80,7 @@ const TODAYS_DAEMON = process.env.BENCH_TODAYS_DAEMON === "1";
 async function measureShape(
   shape: Shape,
   ceiling: boolean,
-): Promise<{ result: Omit<ShapeRound, "ofCeiling">; ceiling?: { prepared: number; unnamed: number } }> {
+): Promise<{ result: Omit<ShapeRound, "ofCeiling">; ceiling?: { prepared: number; unnamed: number }; answers: FloorAnswers }> {
   const bench = await startBench(shape, DAEMONS, BEAT_RUNTIMES);
   const phase = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     try {
@@ -98,7 +103,8 @@ async function measureShape(
     const socket = await phase("socket dispatch", () => socketDispatch(bench, DISPATCH));
     const longPoll = await phase("long-poll dispatch", () => longPollDispatch(bench, DISPATCH));
     const polling = await phase("polling dispatch", () => pollingDispatch(bench, DISPATCH));
-    return { result: { cycles, beats, socket, longPoll, polling }, ceiling: raw };
+    const answers = await phase("recording answers for the HTTP floor", () => recordAnswers(bench));
+    return { result: { cycles, beats, socket, longPoll, polling }, ceiling: raw, answers };
   } finally {
     await bench.stop();
   }
@@ -116,15 +122,27 @@ try {
     const order: Shape[] = r % 2 === 0 ? ["all-in-one", "per-service"] : ["per-service", "all-in-one"];
     const round: Round = { ceiling: NaN, ceilingUnnamed: NaN, shapes: {} };
     const measured: Partial<Record<Shape, Omit<ShapeRound, "ofCeiling">>> = {};
+    let answers: FloorAnswers | undefined;
     for (const [i, shape] of order.entries()) {
-      const { result, ceiling } = await measureShape(shape, i === 0);
-      if (ceiling !== undefined) {
-        round.ceiling = ceiling.prepared;
-        round.ceilingUnnamed = ceiling.unnamed;
+      const shapeRound = await measureShape(shape, i === 0);
+      if (shapeRound.ceiling !== undefined) {
+        round.ceiling = shapeRound.ceiling.prepared;
+        round.ceilingUnnamed = shapeRound.ceiling.unnamed;
       }
-      measured[shape] = result;
+      if (shape === "all-in-one") answers = shapeRound.answers;
+      measured[shape] = shapeRound.result;
     }
     for (const shape of order) round.shapes[shape] = { ...measured[shape]!, ofCeiling: measured[shape]!.cycles.perSecond / round.ceiling };
+    round.floor = await httpFloor(answers!, {
+      daemons: DAEMONS,
+      cycles: DAEMONS * TASKS_PER_DAEMON,
+      cyclesPerSecond: measured["all-in-one"]!.cycles.perSecond,
+      beatRate: BEAT_RATE,
+      beatMs: BEAT_MS,
+      beatRuntimes: BEAT_RUNTIMES,
+    }).catch((error: unknown) => {
+      throw new Error("the HTTP floor failed", { cause: error });
+    });
     rounds.push(round);
     console.log(`${roundLine(r, round)}; load average ${load()}`);
   }

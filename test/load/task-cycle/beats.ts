@@ -1,5 +1,5 @@
 import * as hdr from "hdr-histogram-js";
-import { cpuSeconds } from "../harness.js";
+import { type ControlPlane, cpuSeconds } from "../harness.js";
 import type { Bench } from "./plane.js";
 
 export interface BeatResult {
@@ -28,7 +28,11 @@ const MAX_IN_FLIGHT = 512;
  * (the gateway meets each once: a cold lookup, not the steady state), then
  * `measureMs` measured: control-plane CPU over the beats answered.
  */
-export async function heartbeatCpu(bench: Bench, ratePerSecond: number, measureMs: number): Promise<BeatResult> {
+export async function heartbeatCpu(
+  bench: Pick<Bench, "beatRuntimes" | "post"> & { plane: Pick<ControlPlane, "pids"> },
+  ratePerSecond: number,
+  measureMs: number,
+): Promise<BeatResult> {
   const runtimes = bench.beatRuntimes;
   let cursor = 0;
   const latency = hdr.build();

@@ -2,6 +2,7 @@ import type * as hdr from "hdr-histogram-js";
 import type { BeatResult } from "./beats.js";
 import type { CycleResult } from "./cycles.js";
 import type { DispatchResult } from "./dispatch.js";
+import type { FloorResult } from "./floor.js";
 import { SERVICES, type Shape } from "./plane.js";
 
 /** What one round measured of one shape. */
@@ -21,6 +22,8 @@ export interface Round {
   /** The same with unnamed statements, parsed and planned on every run (for reference). */
   ceilingUnnamed: number;
   shapes: Partial<Record<Shape, ShapeRound>>;
+  /** (d) What a bare HTTP server costs for the same requests, at the all-in-one's cycle rate and the heartbeat rate. */
+  floor?: FloorResult;
 }
 
 /** The issue's targets. */
@@ -50,6 +53,7 @@ export function fmt(value: number, unit = ""): string {
 /** One round's line, printed as it ends (the summary takes the medians of these). */
 export function roundLine(index: number, round: Round): string {
   const parts = [`round ${index + 1}: ceiling ${fmt(round.ceiling)}/s (unnamed statements ${fmt(round.ceilingUnnamed)}/s)`];
+  if (round.floor) parts.push(`HTTP floor ${fmt(round.floor.cycleCpuMs)} ms CPU/cycle, ${fmt(round.floor.beatCpuMs)} ms CPU/beat`);
   for (const [shape, r] of Object.entries(round.shapes)) {
     parts.push(
       `${shape}: ${fmt(r.cycles.perSecond)} cycles/s (${fmt(r.ofCeiling)} of ceiling), ${fmt(r.cycles.cpuMs.plane)} ms CPU/cycle, ` +
@@ -103,6 +107,14 @@ export function summaryLines(ctx: SummaryContext): string[] {
   );
   row("control-plane CPU per cycle", ms(cpu), `(a) <= ${TARGETS.allInOneCpuPerCycleMs} ms`, verdict(cpu[0] <= TARGETS.allInOneCpuPerCycleMs));
   row("  by process", ["", SERVICES.map((name, i) => `${name} ${fmt(of("per-service", (r) => r.cycles.cpuMs.byProcess[i] ?? NaN))}`).join(", ")]);
+  const floor = (pick: (f: FloorResult) => number) => median(rounds.flatMap((r) => (r.floor ? [pick(r.floor)] : [])));
+  row("  (d) HTTP floor: bare fastify, recorded answers, at (a)'s rate", [
+    fmt(
+      floor((f) => f.cycleCpuMs),
+      " ms",
+    ),
+    "",
+  ]);
   row("Postgres CPU per cycle", ms(both((r) => r.cycles.cpuMs.postgres)));
   row("load generator CPU per cycle", ms(both((r) => r.cycles.cpuMs.generator)));
   row("claim p50 / p99 under load", [
@@ -117,6 +129,13 @@ export function summaryLines(ctx: SummaryContext): string[] {
   ]);
   row("control-plane CPU per HTTP heartbeat", ms(beatCpu), `(a) <= ${TARGETS.allInOneCpuPerBeatMs} ms`, verdict(beatCpu[0] <= TARGETS.allInOneCpuPerBeatMs));
   row("  by process", ["", SERVICES.map((name, i) => `${name} ${fmt(of("per-service", (r) => r.beats.byProcess[i] ?? NaN))}`).join(", ")]);
+  row("  (d) HTTP floor: bare fastify, recorded answer, same rate", [
+    fmt(
+      floor((f) => f.beatCpuMs),
+      " ms",
+    ),
+    "",
+  ]);
   const beatRate = both((r) => r.beats.perSecond);
   row(
     `  beats/s achieved (of ${ctx.beatRate}); beat p50 / p99`,
