@@ -27,6 +27,9 @@
  * - BENCH_ROUNDS (3): rounds;
  * - BENCH_DAEMONS (64): simulated daemons, one runtime and one agent each;
  * - BENCH_TASKS_PER_DAEMON (15): tasks each daemon drains per cycle phase;
+ * - BENCH_WARMUP_PER_DAEMON (5): tasks each daemon drains first, not
+ *   measured (the first cycles of a fresh process compile its code and fill
+ *   its caches); 0 measures from the first cycle, as runs before it did;
  * - BENCH_RAW_CONNECTIONS (16): pg connections of the ceiling (a plane's
  *   pools and other users hold part of Postgres' 100; 16 keep two cores busy);
  * - BENCH_BEAT_RUNTIMES (2000), BENCH_BEAT_RATE (1000): runtimes loaded for
@@ -55,14 +58,16 @@ import { startBench, type Shape } from "./task-cycle/plane.js";
 import { roundLine, summaryLines, type Round, type ShapeRound } from "./task-cycle/summary.js";
 import { runTodaysDaemonPhases } from "./todays-daemon-bench.js";
 
-const setting = (name: string, fallback: number) => {
+const setting = (name: string, fallback: number, { zeroAllowed = false } = {}) => {
   const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed))
+    throw new Error(`${name} must be a ${zeroAllowed ? "non-negative" : "positive"} number`);
   return value;
 };
 const ROUNDS = setting("BENCH_ROUNDS", 3);
 const DAEMONS = setting("BENCH_DAEMONS", 64);
 const TASKS_PER_DAEMON = setting("BENCH_TASKS_PER_DAEMON", 15);
+const WARMUP_PER_DAEMON = Math.floor(setting("BENCH_WARMUP_PER_DAEMON", 5, { zeroAllowed: true }));
 const RAW_CONNECTIONS = setting("BENCH_RAW_CONNECTIONS", 16);
 const BEAT_RUNTIMES = setting("BENCH_BEAT_RUNTIMES", 2_000);
 const BEAT_RATE = setting("BENCH_BEAT_RATE", 1_000);
@@ -97,7 +102,7 @@ async function measureShape(
           unnamed: (await phase("raw ceiling, unnamed", () => rawCeiling(bench, TASKS_PER_DAEMON, RAW_CONNECTIONS, false))).perSecond,
         }
       : undefined;
-    const cycles = await phase("gateway cycles", () => gatewayCycles(bench, TASKS_PER_DAEMON));
+    const cycles = await phase("gateway cycles", () => gatewayCycles(bench, TASKS_PER_DAEMON, WARMUP_PER_DAEMON));
     const beats = await phase("heartbeats", () => heartbeatCpu(bench, BEAT_RATE, BEAT_MS));
     await phase("heartbeats", () => bench.refreshDaemons());
     const socket = await phase("socket dispatch", () => socketDispatch(bench, DISPATCH));

@@ -28,12 +28,18 @@ export async function enqueueForAll(bench: Bench, perDaemon: number): Promise<vo
 /**
  * (a)/(b): every daemon drains its queue the way the original daemon's
  * per-runtime poller does when work is there: claim, start, complete, and
- * claim again at once, over HTTP through the gateway.
+ * claim again at once, over HTTP through the gateway. A first drain of
+ * `warmupPerDaemon` tasks each is not measured: a fresh process compiles
+ * the cycle's code (and fills its caches and pools) on its first cycles, a
+ * cost of starting, not of a cycle.
  */
-export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<CycleResult> {
+export async function gatewayCycles(bench: Bench, perDaemon: number, warmupPerDaemon: number): Promise<CycleResult> {
+  if (warmupPerDaemon > 0) {
+    await enqueueForAll(bench, warmupPerDaemon);
+    await drainAll(bench, () => undefined);
+  }
   await enqueueForAll(bench, perDaemon);
   const claimLatency = hdr.build();
-  let cycles = 0;
   const pids = bench.plane.pids;
   const backends = await databaseBackends(bench.plane.databaseUrl);
   const before = {
@@ -42,22 +48,7 @@ export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<Cy
     generator: process.cpuUsage(),
   };
   const started = performance.now();
-  await Promise.all(
-    bench.daemons.map(async ({ runtimeId }) => {
-      for (;;) {
-        const t0 = performance.now();
-        const claim = await bench.post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {});
-        claimLatency.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
-        if (claim.status !== 200) throw new Error(`claim answered ${claim.status}: ${JSON.stringify(claim.json)}`);
-        const task = (claim.json as { task: { id: string } | null }).task;
-        if (!task) return;
-        const start = await bench.post(`/api/daemon/tasks/${task.id}/start`, {});
-        const complete = await bench.post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
-        if (start.status !== 200 || complete.status !== 200) throw new Error(`start/complete answered ${start.status}/${complete.status}`);
-        cycles++;
-      }
-    }),
-  );
+  const cycles = await drainAll(bench, (claimMs) => claimLatency.recordValue(Math.max(1, Math.round(claimMs * 1000))));
   const seconds = (performance.now() - started) / 1000;
   const generator = process.cpuUsage(before.generator);
   const byProcess = await Promise.all(pids.map(async (pid, i) => (((await cpuSeconds([pid])) - before.byProcess[i]!) * 1000) / cycles));
@@ -76,6 +67,28 @@ export async function gatewayCycles(bench: Bench, perDaemon: number): Promise<Cy
     claimP50Ms: claimLatency.getValueAtPercentile(50) / 1000,
     claimP99Ms: claimLatency.getValueAtPercentile(99) / 1000,
   };
+}
+
+/** Every daemon claims, starts and completes until its queue is empty; the cycles run. */
+async function drainAll(bench: Bench, onClaim: (claimMs: number) => void): Promise<number> {
+  let cycles = 0;
+  await Promise.all(
+    bench.daemons.map(async ({ runtimeId }) => {
+      for (;;) {
+        const t0 = performance.now();
+        const claim = await bench.post(`/api/daemon/runtimes/${runtimeId}/tasks/claim`, {});
+        onClaim(performance.now() - t0);
+        if (claim.status !== 200) throw new Error(`claim answered ${claim.status}: ${JSON.stringify(claim.json)}`);
+        const task = (claim.json as { task: { id: string } | null }).task;
+        if (!task) return;
+        const start = await bench.post(`/api/daemon/tasks/${task.id}/start`, {});
+        const complete = await bench.post(`/api/daemon/tasks/${task.id}/complete`, { output: "ok" });
+        if (start.status !== 200 || complete.status !== 200) throw new Error(`start/complete answered ${start.status}/${complete.status}`);
+        cycles++;
+      }
+    }),
+  );
+  return cycles;
 }
 
 /**
