@@ -22,12 +22,15 @@ import { claimOverHttp, enqueue, seedAgent, seedRuntime } from "../support/tasks
 const PING_MS = 200;
 const PONG_TIMEOUT_MS = 5_000;
 
+/** Frames a socket may have waiting to be written (small, so a flood evicts soon). */
+const SEND_QUEUE_FRAMES = 16;
+
 let stack: Stack;
 let nc: NatsConnection;
 const sockets: TestSocket[] = [];
 
 test.before(async () => {
-  stack = await startStack({ WS_SEND_QUEUE_FRAMES: "16" });
+  stack = await startStack({ WS_SEND_QUEUE_FRAMES: String(SEND_QUEUE_FRAMES) });
   nc = await natsConnect({ servers: NATS_URL });
 });
 test.after.always(async () => {
@@ -258,6 +261,15 @@ test("a frame larger than the limit closes the socket with 1009", async (t) => {
   t.is((await socket.closed).code, 1009);
 });
 
+/** Wake-ups the gateways of this process have handled so far: passed on, dropped, or for no socket here. */
+async function wakeupsHandled(): Promise<number> {
+  const metric = await metrics.getSingleMetric("gateway_daemon_socket_signals_total")!.get();
+  return metric.values.filter((v) => v.labels.kind === "wake").reduce((sum, v) => sum + v.value, 0);
+}
+
+/** Wake-ups published at a time while flooding a socket that does not read. */
+const FLOOD_BURST = 2_000;
+
 // Serial, on a gateway of its own: the flood of wake-ups must not slow the other tests' sockets.
 test.serial("a socket that does not read its wake-ups is evicted, never buffered without bound", async (t) => {
   const { runtimeId, token } = await setup();
@@ -270,14 +282,24 @@ test.serial("a socket that does not read its wake-ups is evicted, never buffered
   // The daemon stops reading: its kernel buffers fill, then the gateway's queue.
   (socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const subject = taskWakeSubject(floodRoot, runtimeId);
+  const handledBefore = await wakeupsHandled();
+  let published = 0;
   await waitFor(
     "the eviction",
     async () => {
-      for (let i = 0; i < 20_000; i++) nc.publish(subject, randomUUID());
-      await nc.flush();
+      // The next burst goes once the gateway has handled the last one, all but the frames its queue
+      // may hold unwritten: the flood stays a burst ahead of the gateway. Unpaced (20,000 a round),
+      // it ran far ahead of it, 40,000 wake-ups where 2,000 evict, and the backlog left after the
+      // eviction was read by this process, whose stack served the tests that followed.
+      const handled = (await wakeupsHandled()) - handledBefore;
+      if (handled >= published - SEND_QUEUE_FRAMES - 1) {
+        for (let i = 0; i < FLOOD_BURST; i++) nc.publish(subject, randomUUID());
+        published += FLOOD_BURST;
+        await nc.flush();
+      }
       return own.sockets.watching(runtimeId) === 0;
     },
-    { timeoutMs: 30_000, intervalMs: 10 },
+    { timeoutMs: 60_000, intervalMs: 10 },
   );
   t.is(own.sockets.watching(runtimeId), 0);
 });
