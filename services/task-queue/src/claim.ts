@@ -1,5 +1,4 @@
-import { randomBytes } from "node:crypto";
-import { hashToken, TOKEN_PREFIX } from "@controlplane/auth";
+import { generateToken, hashToken, TOKEN_PREFIX } from "@controlplane/auth";
 import { CallCancelledError, FailedPreconditionError, hasCode, InternalError, InvalidArgumentError, status } from "@controlplane/grpc";
 import { parseUuid } from "@controlplane/ids";
 import type { Agent, AgentSkill, Runtime } from "@controlplane/proto/registry/v1/registry";
@@ -13,8 +12,6 @@ import * as tasks from "./repository/tasks.js";
 import { taskRef, taskToProto } from "./task-shape.js";
 import { mintTaskToken } from "./tokens.js";
 
-/** Random bytes in a mat_ token (40 hex digits, as generateToken makes them). */
-const TOKEN_RANDOM_BYTES = 20;
 /** Rounds of a claim when other claims held agents' locks for a moment. */
 const CONTENDED_RETRIES = 20;
 /** In-flight tasks an agent may hold when the registry never told us its limit. */
@@ -248,10 +245,9 @@ export function claimSettings(config: TaskQueueDeps["config"]): claims.ClaimSett
   };
 }
 
-/** `count` fresh mat_ tokens, from one read of the random source. */
+/** `count` fresh mat_ tokens. */
 function taskTokens(count: number): string[] {
-  const hex = randomBytes(TOKEN_RANDOM_BYTES * count).toString("hex");
-  return Array.from({ length: count }, (_, i) => TOKEN_PREFIX.task + hex.slice(2 * TOKEN_RANDOM_BYTES * i, 2 * TOKEN_RANDOM_BYTES * (i + 1)));
+  return Array.from({ length: count }, () => generateToken(TOKEN_PREFIX.task));
 }
 
 /**
