@@ -71,12 +71,16 @@ function claimWaitMs(query: Query, header: string | string[] | undefined): numbe
  * The claim call: its deadline is the hold plus the answer's slack (below the
  * front proxy's claim timeout and the daemon's 30 s, even when the task queue
  * was restarting), it is cancelled with the request, and a gateway shutting
- * down ends it with "nothing for you" so the daemon asks another replica.
+ * down ends a held one with "nothing for you" so the daemon asks another
+ * replica. An immediate claim finishes as any request does while the
+ * gateway drains (and spares every claim of a polling fleet the combined
+ * signal).
  */
 async function claimOrNothingOnShutdown(clients: GatewayClients, runtimeId: string, waitMs: number, shutdown: AbortSignal) {
-  const deadlineMs = waitMs > 0 ? waitMs + CLAIM_ANSWER_SLACK_MS : GATEWAY_GRPC_DEADLINE_MS;
+  const held = waitMs > 0;
+  const deadlineMs = held ? waitMs + CLAIM_ANSWER_SLACK_MS : GATEWAY_GRPC_DEADLINE_MS;
   try {
-    const { claimed } = await clients.tasks.claimTask({ runtimeId, waitMs }, { deadlineMs, signal: shutdown });
+    const { claimed } = await clients.tasks.claimTask({ runtimeId, waitMs }, { deadlineMs, ...(held ? { signal: shutdown } : {}) });
     return claimed;
   } catch (error) {
     if (shutdown.aborted && hasCode(error, status.CANCELLED)) return undefined;
