@@ -65,9 +65,14 @@ async function open(
   return socket;
 }
 
-async function acksWithOutcome(outcome: string): Promise<number> {
-  const metric = await metrics.getSingleMetric("gateway_daemon_socket_acks_total")!.get();
-  return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+/** A counter of this process's gateways, summed over the series whose labels include `labels`. */
+async function counted(name: string, labels: Record<string, string>): Promise<number> {
+  const metric = await metrics.getSingleMetric(name)!.get();
+  return metric.values.filter((v) => Object.entries(labels).every(([label, value]) => v.labels[label] === value)).reduce((sum, v) => sum + v.value, 0);
+}
+
+function acksWithOutcome(outcome: string): Promise<number> {
+  return counted("gateway_daemon_socket_acks_total", { outcome });
 }
 
 async function refusal(token: string | undefined, query: string, headers: Record<string, string> = {}) {
@@ -262,9 +267,8 @@ test("a frame larger than the limit closes the socket with 1009", async (t) => {
 });
 
 /** Wake-ups the gateways of this process have handled so far: passed on, dropped, or for no socket here. */
-async function wakeupsHandled(): Promise<number> {
-  const metric = await metrics.getSingleMetric("gateway_daemon_socket_signals_total")!.get();
-  return metric.values.filter((v) => v.labels.kind === "wake").reduce((sum, v) => sum + v.value, 0);
+function wakeupsHandled(): Promise<number> {
+  return counted("gateway_daemon_socket_signals_total", { kind: "wake" });
 }
 
 /** Wake-ups published at a time while flooding a socket that does not read. */
