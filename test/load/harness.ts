@@ -191,6 +191,26 @@ export async function cpuSeconds(pids: number[]): Promise<number> {
   return ticks.reduce((a, b) => a + b, 0) / 100;
 }
 
+/**
+ * Read and write system calls made so far by the given processes (from
+ * /proc/<pid>/io): on this kind of virtual machine a socket write, which
+ * wakes its peer, is among a request's dearest steps.
+ */
+export async function syscalls(pids: number[]): Promise<{ reads: number; writes: number }> {
+  const { readFile } = await import("node:fs/promises");
+  const counts = await Promise.all(
+    pids.map(async (pid) => {
+      try {
+        const io = await readFile(`/proc/${pid}/io`, "utf8");
+        return { reads: Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0), writes: Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0) };
+      } catch {
+        return { reads: 0, writes: 0 };
+      }
+    }),
+  );
+  return counts.reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }), { reads: 0, writes: 0 });
+}
+
 /** Process ids of every Postgres server process on this machine. */
 export function postgresPids(): Promise<number[]> {
   return pidsNamed("postgres");

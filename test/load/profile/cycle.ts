@@ -24,7 +24,7 @@ import { RuntimeRegistryServiceService } from "@controlplane/proto/registry/v1/r
 import { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import pg from "pg";
 import { freePort } from "@controlplane/lifecycle";
-import { benchAgent, cpuSeconds, postgresPids, scrapeMetrics, startControlPlane } from "../harness.js";
+import { benchAgent, cpuSeconds, postgresPids, scrapeMetrics, startControlPlane, syscalls } from "../harness.js";
 
 const DAEMONS = Number(process.env.BENCH_DAEMONS ?? 64);
 const WARMUP_PER_DAEMON = Number(process.env.PROFILE_WARMUP_PER_DAEMON ?? 10);
@@ -126,6 +126,7 @@ try {
     const callsBefore = await grpcCalls();
     const xactsBefore = await transactions();
     const before = await Promise.all(plane.pids.map((pid) => cpuSeconds([pid])));
+    const syscallsBefore = await Promise.all(plane.pids.map((pid) => syscalls([pid])));
     const pgBefore = await cpuSeconds(pgPids);
     const started = performance.now();
     const start = nowMicros();
@@ -133,6 +134,7 @@ try {
     windows[phase] = { start, end: nowMicros() };
     const seconds = (performance.now() - started) / 1000;
     const after = await Promise.all(plane.pids.map((pid) => cpuSeconds([pid])));
+    const syscallsAfter = await Promise.all(plane.pids.map((pid) => syscalls([pid])));
     const pgAfter = await cpuSeconds(await postgresPids());
     const xacts = ((await transactions()) - xactsBefore) / units;
     const callsAfter = await grpcCalls();
@@ -147,6 +149,10 @@ try {
     );
     console.log(
       `  per unit: ${xacts.toFixed(2)} Postgres transactions; gRPC calls ${calls.map(([m, n]) => `${m} ${n.toFixed(2)}`).join(", ") || "(all-in-one only)"}`,
+    );
+    const perUnit = (i: number, key: "reads" | "writes") => (syscallsAfter[i]![key] - syscallsBefore[i]![key]) / units;
+    console.log(
+      `  system calls per unit, writes / reads: ${names.map((name, i) => `${name} ${perUnit(i, "writes").toFixed(1)} / ${perUnit(i, "reads").toFixed(1)}`).join(", ")}`,
     );
   };
 
