@@ -119,18 +119,32 @@ export class ReadThrough<V> {
   async get(key: string): Promise<V> {
     for (;;) {
       const hit = this.cache.entry(key);
-      if (hit !== undefined) {
-        const refreshAhead = this.options.refreshAheadMs;
-        if (refreshAhead !== undefined && hit.expiresAt - Date.now() <= refreshAhead) {
-          this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true }).catch(() => undefined);
-        }
-        return hit.value;
-      }
+      if (hit !== undefined) return this.served(key, hit);
       // forceRefresh: whatever is stored is no hit (refused, or expired), load anew or join the load in flight.
       const loaded = await this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true });
       // undefined: forget() overtook this load, whose answer may predate it; load again.
       if (loaded !== undefined) return loaded.value;
     }
+  }
+
+  /**
+   * The live value of `key` without waiting, as get would serve it (a hit
+   * near expiry starts the same refresh), or undefined on a miss, where the
+   * caller awaits get. For the hottest paths: a hit costs no promise. (A
+   * value that is itself undefined cannot be told from a miss.)
+   */
+  peek(key: string): V | undefined {
+    const hit = this.cache.entry(key);
+    return hit === undefined ? undefined : this.served(key, hit);
+  }
+
+  /** A hit's value, reloaded in the background when it is within refreshAheadMs of expiry. */
+  private served(key: string, hit: { value: V; expiresAt: number }): V {
+    const refreshAhead = this.options.refreshAheadMs;
+    if (refreshAhead !== undefined && hit.expiresAt - Date.now() <= refreshAhead) {
+      this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true }).catch(() => undefined);
+    }
+    return hit.value;
   }
 
   /** Drops the entry; a load in flight is discarded and its callers get a fresh one. */

@@ -65,6 +65,23 @@ test("an entry near its expiry is served while one background load refreshes it"
   t.is((await cache.get("k")).v, 2, "the refreshed value replaced it");
 });
 
+test("peek answers a hit without waiting, a miss with undefined and no load, and refreshes ahead as get does", async (t) => {
+  const { counter, load } = loader<{ v: number; until: Date }>(async (_key, call) => ({ v: call, until: new Date(Date.now() + 5_000) }));
+  const cache = new ReadThrough(new TtlCache<{ v: number; until: Date }>(60_000), load, {
+    notAfter: (value) => value.until,
+    refreshAheadMs: 10_000,
+  });
+  t.is(cache.peek("k"), undefined);
+  t.is(counter.calls, 0, "a miss loads nothing: the caller awaits get");
+  t.is((await cache.get("k")).v, 1);
+  t.is(cache.peek("k")?.v, 1, "a hit is the value itself, not a promise");
+  t.is(counter.calls, 2, "a hit inside the refresh window started a reload");
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.is(cache.peek("k")?.v, 2, "the reloaded value replaced it");
+  cache.forget("k");
+  t.is(cache.peek("k"), undefined, "a forgotten entry is a miss at once");
+});
+
 test("a failed refresh leaves the entry to expire on time", async (t) => {
   const { counter, load } = loader<string>(async (_key, call) => {
     if (call > 1) throw new Error("registry down");

@@ -85,6 +85,19 @@ test("R for the heartbeat: the canonical id once its workspace is known; other w
   t.is(await r.runtimeWorkspace(randomUUID(), "failed"), undefined, "no such runtime");
 });
 
+test("R for the heartbeat without waiting: only what runtimeAccess would let in, once all it needs is cached", async (t) => {
+  const r = resources();
+  t.is(r.knownRuntimeAccess(daemonOf(ws), runtimeId), undefined, "the runtime's workspace is not known yet");
+  t.is(await r.runtimeAccess(daemonOf(ws), runtimeId), runtimeId);
+  t.is(r.knownRuntimeAccess(daemonOf(ws), runtimeId.toUpperCase()), runtimeId);
+  t.is(r.knownRuntimeAccess(daemonOf(other), runtimeId), undefined, "another workspace's token: runtimeAccess words the 404");
+  t.is(r.knownRuntimeAccess(daemonOf(ws), "not-a-uuid"), undefined);
+  t.is(r.knownRuntimeAccess(memberOf(other), runtimeId), undefined, "a user who is no member");
+  t.is(r.knownRuntimeAccess(memberOf(ws), runtimeId), undefined, "a membership not read yet");
+  t.is(await r.runtimeAccess(memberOf(ws), runtimeId), runtimeId);
+  t.is(r.knownRuntimeAccess(memberOf(ws), runtimeId), runtimeId, "a cached membership");
+});
+
 test("T: the task for its workspace; bad id 400, unknown 404 task not found, another workspace 404 not found", async (t) => {
   const r = resources();
   t.is((await r.task(daemonOf(ws), taskId)).id, taskId);

@@ -94,6 +94,12 @@ export class Authenticator {
     return toCaller(identity, token);
   }
 
+  /** The caller behind `token` if its identity is cached, without waiting; undefined: call resolve. */
+  cachedCaller(token: string): Caller | undefined {
+    const identity = this.identities.peek(token);
+    return identity === undefined ? undefined : toCaller(identity, token);
+  }
+
   /** A revoked token is refused from its next request on, not only when its cache entry expires. */
   forgetToken(tokenId: string): void {
     const token = this.tokensById.get(tokenId);
@@ -131,6 +137,11 @@ export class Authenticator {
    * The caller's role in the workspace, or null when not a member (or an id is
    * not a UUID). Infrastructure failures throw a 5xx with `failureMessage`.
    */
+  /** The user's role in the workspace if cached, without waiting (not being a member is never cached); undefined: call roleOf. */
+  cachedRole(userId: string, workspaceId: string): Role | undefined {
+    return this.roles.peek(`${userId}:${workspaceId}`) ?? undefined;
+  }
+
   async roleOf(userId: string, workspaceId: string, failureMessage: string, style: ErrorStyle): Promise<Role | null> {
     try {
       return await this.roles.get(`${userId}:${workspaceId}`);

@@ -6,7 +6,7 @@ import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import type { GatewayClients } from "../clients.js";
 import { HttpError, httpErrorFromGrpc, required } from "../wire/errors.js";
 import type { Authenticator, Caller } from "./authenticator.js";
-import { requireDaemonWorkspace } from "./checks.js";
+import { knownDaemonWorkspace, requireDaemonWorkspace } from "./checks.js";
 
 /** A task's or runtime's workspace never changes: remembered this long once seen. */
 const WORKSPACE_OF_TTL_MS = 10 * 60_000;
@@ -62,6 +62,14 @@ export class Resources {
     if (workspaceId === undefined) throw new HttpError(404, "runtime not found");
     await requireDaemonWorkspace(caller, workspaceId, this.auth);
     return id;
+  }
+
+  /** runtimeAccess's answer when all it needs is cached, without waiting; undefined: await runtimeAccess. */
+  knownRuntimeAccess(caller: Caller, runtimeId: string): string | undefined {
+    const id = parseUuid(runtimeId);
+    if (!id) return undefined;
+    const workspaceId = this.runtimeWorkspaces.get(id);
+    return workspaceId !== undefined && knownDaemonWorkspace(caller, workspaceId, this.auth) ? id : undefined;
   }
 
   /**

@@ -1,8 +1,8 @@
 import type { FastifyReply } from "fastify";
 import type { z } from "zod";
 import { hasCode, status } from "@controlplane/grpc";
-import { ActionKind } from "@controlplane/proto/liveness/v1/liveness";
-import { authenticateDaemon } from "../auth/checks.js";
+import { ActionKind, type HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
+import { authenticateDaemon, cachedDaemonCaller } from "../auth/checks.js";
 import { heartbeatAnswerJson } from "../shapes.js";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, bool, decodeBody, ESCAPED_SURROGATE, jsonArray, jsonObject, parseFirstValue, str, text } from "../wire/body.js";
@@ -53,15 +53,19 @@ export function registerHeartbeatRoutes({ router }: RouteContext): void {
 
 /** D3 */
 async function heartbeat(request: RequestWith, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
-  const caller = await authenticateDaemon(request, auth);
+  // A fleet's beats nearly all find their credential and runtime cached: those are checked without waiting.
+  const caller = cachedDaemonCaller(request, auth) ?? (await authenticateDaemon(request, auth));
   const body = decodeBeat(request.body);
   if (!body.runtime_id) throw new HttpError(400, "runtime_id is required");
-  const runtimeId = await resources.runtimeAccess(caller, body.runtime_id);
-  const beat = await clients.heartbeats.submit({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false }).catch((error: unknown) => {
+  const runtimeId = resources.knownRuntimeAccess(caller, body.runtime_id) ?? (await resources.runtimeAccess(caller, body.runtime_id));
+  let beat: HeartbeatResponse;
+  try {
+    beat = await clients.heartbeats.submit({ runtimeId, supportsBatchImport: body.supports_batch_import ?? false });
+  } catch (error) {
     // Only a runtime that truly does not exist answers 404: the daemon re-registers on it.
     if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
     throw httpErrorFromGrpc(error, "heartbeat failed");
-  });
+  }
   return sendJson(reply, 200, heartbeatAnswerJson(beat));
 }
 
