@@ -45,7 +45,7 @@ export async function recordAnswers(bench: Bench): Promise<FloorAnswers> {
  */
 export async function httpFloor(
   answers: FloorAnswers,
-  settings: { daemons: number; cycles: number; cyclesPerSecond: number; beatRate: number; beatMs: number; beatRuntimes: number },
+  settings: { daemons: number; cycles: number; cyclesPerSecond: number; beatRate: number; beatMs: number; beatWarmupMs: number; beatRuntimes: number },
 ): Promise<FloorResult> {
   const child = fork(new URL("./floor-server.ts", import.meta.url), [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   try {
@@ -94,7 +94,10 @@ export async function httpFloor(
       const seconds = await paced(settings.cycles);
       const cycleCpuMs = (((await cpuSeconds(pids)) - before) * 1000) / settings.cycles;
       const beatRuntimes = Array.from({ length: settings.beatRuntimes }, () => randomUUID());
-      const beats = await heartbeatCpu({ beatRuntimes, post, plane: { pids } }, settings.beatRate, settings.beatMs);
+      const beats = await heartbeatCpu({ beatRuntimes, post, plane: { pids } }, settings.beatRate, {
+        measureMs: settings.beatMs,
+        warmupMs: settings.beatWarmupMs,
+      });
       if (beats.failed > 0) throw new Error(`the floor's server failed ${beats.failed} beats`);
       return { cycleCpuMs, cyclesPerSecond: settings.cycles / seconds, beatCpuMs: beats.cpuMs };
     } finally {

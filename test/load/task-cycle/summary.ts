@@ -71,6 +71,8 @@ export interface SummaryContext {
   rawConnections: number;
   beatRuntimes: number;
   beatRate: number;
+  beatMs: number;
+  beatWarmupMs: number;
   pollIntervalMs: number;
   pollers: number;
   samples: number;
@@ -182,7 +184,8 @@ export function summaryLines(ctx: SummaryContext): string[] {
   const line = (cells: string[]) => `| ${cells.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`;
   return [
     `medians of ${rounds.length} round(s), shapes alternating; ${ctx.daemons} daemons of the original's shape (a runtime and an agent each), ` +
-      `${ctx.cyclesPerShape} cycles per shape and round; heartbeats: ${ctx.beatRuntimes} runtimes at ${ctx.beatRate} beats/s in all; ` +
+      `${ctx.cyclesPerShape} cycles per shape and round; heartbeats: ${ctx.beatRuntimes} runtimes at ${ctx.beatRate} beats/s in all, ` +
+      `measured ${ctx.beatMs} ms after a pass over every runtime and ${ctx.beatWarmupMs} ms more; ` +
       `dispatch: ${ctx.samples} samples per way; CPU from /proc (2 cores = 2,000 ms of CPU per second)`,
     line(["measure", "(a) all in one", "(b) one process per service", "target", "met"]),
     line(widths.map((w) => "-".repeat(w))),
