@@ -98,6 +98,20 @@ test("R for the heartbeat without waiting: only what runtimeAccess would let in,
   t.is(r.knownRuntimeAccess(memberOf(ws), runtimeId), runtimeId, "a cached membership");
 });
 
+test("R and T without waiting: a cached runtime or task, for a caller let in", async (t) => {
+  const r = resources();
+  t.is(r.knownRuntime(daemonOf(ws), runtimeId), undefined, "the runtime is not cached yet");
+  await r.runtime(daemonOf(ws), runtimeId);
+  t.is(r.knownRuntime(daemonOf(ws), runtimeId.toUpperCase())?.id, runtimeId);
+  t.is(r.knownRuntime(daemonOf(other), runtimeId), undefined, "another workspace's token: runtime words the 404");
+  t.is(r.knownRuntime(daemonOf(ws), "not-a-uuid"), undefined);
+  t.is(r.knownTaskAccess(daemonOf(ws), taskId), undefined, "the task's workspace is not known yet");
+  r.rememberTask(taskId, ws.workspaceId);
+  t.is(r.knownTaskAccess(daemonOf(ws), taskId.toUpperCase()), taskId);
+  t.is(r.knownTaskAccess(daemonOf(other), taskId), undefined);
+  t.is(r.knownTaskAccess(memberOf(other), taskId), undefined);
+});
+
 test("T: the task for its workspace; bad id 400, unknown 404 task not found, another workspace 404 not found", async (t) => {
   const r = resources();
   t.is((await r.task(daemonOf(ws), taskId)).id, taskId);

@@ -64,6 +64,13 @@ export class Resources {
     return id;
   }
 
+  /** runtime's answer when the runtime and the caller's access are cached, without waiting; undefined: await runtime. */
+  knownRuntime(caller: Caller, runtimeId: string): Runtime | undefined {
+    const id = parseUuid(runtimeId);
+    const runtime = id ? this.runtimes.get(id) : undefined;
+    return runtime !== undefined && knownDaemonWorkspace(caller, runtime.workspaceId, this.auth) ? runtime : undefined;
+  }
+
   /** runtimeAccess's answer when all it needs is cached, without waiting; undefined: await runtimeAccess. */
   knownRuntimeAccess(caller: Caller, runtimeId: string): string | undefined {
     const id = parseUuid(runtimeId);
@@ -116,6 +123,14 @@ export class Resources {
     if (workspaceId === undefined) return (await this.task(caller, id)).id;
     await requireDaemonWorkspace(caller, workspaceId, this.auth);
     return id;
+  }
+
+  /** taskAccess's answer when the task's workspace and the caller's access are cached, without waiting; undefined: await taskAccess. */
+  knownTaskAccess(caller: Caller, taskId: string): string | undefined {
+    const id = parseUuid(taskId);
+    if (!id) return undefined;
+    const workspaceId = this.taskWorkspaces.get(id);
+    return workspaceId !== undefined && knownDaemonWorkspace(caller, workspaceId, this.auth) ? id : undefined;
   }
 
   /** A deleted runtime (the registry's `runtime.deleted`) answers 404 from its next request on. */

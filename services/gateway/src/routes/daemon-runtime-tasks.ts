@@ -1,7 +1,7 @@
 import type { FastifyReply } from "fastify";
 import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS, GATEWAY_GRPC_DEADLINE_MS } from "@controlplane/config";
 import { currentScope, hasCode, runOutsideScope, status } from "@controlplane/grpc";
-import { authenticateDaemon } from "../auth/checks.js";
+import { authenticateDaemon, cachedDaemonCaller } from "../auth/checks.js";
 import type { GatewayClients } from "../clients.js";
 import { listAllPendingTasks } from "../paging.js";
 import { taskJson } from "../task-shape.js";
@@ -24,8 +24,9 @@ export function registerDaemonRuntimeTaskRoutes({ router }: RouteContext): void 
  * when the task's agent is gone (the task failed), and always with `agent`.
  */
 async function claimForRuntime(request: RequestWith<"runtimeId">, reply: FastifyReply, { clients, auth, resources, shutdown }: RouteServices) {
-  const caller = await authenticateDaemon(request, auth);
-  const runtime = await resources.runtime(caller, request.params.runtimeId);
+  // A polling daemon's credential and runtime are nearly always cached: those are checked without waiting.
+  const caller = cachedDaemonCaller(request, auth) ?? (await authenticateDaemon(request, auth));
+  const runtime = resources.knownRuntime(caller, request.params.runtimeId) ?? (await resources.runtime(caller, request.params.runtimeId));
   const waitMs = claimWaitMs(request.query, request.headers["x-claim-wait"]);
   const claimed = await claimOrNothingOnShutdown(clients, runtime.id, waitMs, shutdown);
   if (!claimed) return sendJsonWithRaw(reply, 200, { task: null });

@@ -2,7 +2,7 @@ import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import { INT32_MAX, INT32_MIN, LIMITS } from "@controlplane/config";
 import type { Task } from "@controlplane/proto/taskqueue/v1/taskqueue";
-import { authenticateDaemon } from "../auth/checks.js";
+import { authenticateDaemon, cachedDaemonCaller } from "../auth/checks.js";
 import { listAllMessages } from "../paging.js";
 import { messageJson, taskJson } from "../task-shape.js";
 import { bodySchema, bool, decodeBody, int32, int64, jsonObject, path, str, text } from "../wire/body.js";
@@ -86,8 +86,9 @@ async function daemonTask(request: RequestWith<"taskId">, { auth, resources }: R
 
 /** Daemon auth, then T by access alone (routes that act on the task: the service checks it exists). */
 async function daemonTaskAccess(request: RequestWith<"taskId">, { auth, resources }: RouteServices): Promise<string> {
-  const caller = await authenticateDaemon(request, auth);
-  return resources.taskAccess(caller, request.params.taskId);
+  // Starts and completions nearly all find their credential and task cached: those are checked without waiting.
+  const caller = cachedDaemonCaller(request, auth) ?? (await authenticateDaemon(request, auth));
+  return resources.knownTaskAccess(caller, request.params.taskId) ?? resources.taskAccess(caller, request.params.taskId);
 }
 
 /** D13 */
