@@ -421,3 +421,33 @@ test("events written back to back while the relay is paced go out in one pass", 
   t.true(passes - before >= 1);
   t.true(passes - before <= allowed, `${passes - before} passes for five events written in ${writingMs} ms (at most ${allowed})`);
 });
+
+test("an idle relay's poll is one statement and no transaction; a row no write kicked is still found and published", async (t) => {
+  const schema = "kit_idle_poll";
+  await migrate({ databaseUrl: db.url, schema, dir: FIXTURES, log });
+  const relayPool = await createDbPool(db.url, { name: `kit-test-${schema}`, maxSize: 2 });
+  const calls = { transaction: 0, one: 0 };
+  // The relay's statements go through its own pool; the writer uses another.
+  const counted = new Proxy(relayPool, {
+    get(target, key, receiver) {
+      if (key === "transaction" || key === "one") calls[key]++;
+      const value = Reflect.get(target, key, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const relay = new Outbox(counted, schema, bus, log, RELAY);
+  t.teardown(async () => {
+    await relay.stop();
+    await relayPool.end();
+  });
+  relay.start();
+  await waitFor("ten polls", async () => calls.one >= 10, SETTLE);
+  t.is(calls.transaction, 0, "no poll found a row, so none took a transaction");
+
+  // Committed without a kick reaching this relay (as by another replica that crashed): the next poll finds it.
+  const name = `unkicked-${randomUUID().slice(0, 8)}`;
+  await pool.transaction((tx) => relay.writeMany(tx, [pending("profile.created", name)]));
+  await waitFor("the poll to publish it", async () => (await publishedNames()).includes(name), SETTLE);
+  t.true(calls.transaction >= 1, "the poll that found it relayed it in a transaction");
+  t.deepEqual(await outboxIds(schema), []);
+});
