@@ -110,6 +110,17 @@ export function heartbeatAnswerJson(beat: HeartbeatResponse): GoMap {
   return goMap({ status: "ok", ...pendingActionsJson(beat) });
 }
 
+/** True when a beat delivers no action: its answer is then the same for every beat (see sendHeartbeatAnswer). */
+export function deliversNothing(beat: HeartbeatResponse): boolean {
+  return (
+    beat.pendingUpdate === undefined &&
+    beat.pendingModelList === undefined &&
+    beat.pendingLocalSkills === undefined &&
+    beat.pendingLocalSkillImport === undefined &&
+    beat.pendingLocalSkillImports.length === 0
+  );
+}
+
 /** The daemon's profile list (D6): a Go map, so `runtime_profiles` before `workspace_id`. */
 export function daemonProfileListJson(workspaceId: string, profiles: RuntimeProfile[]): GoMap {
   return goMap({ workspace_id: workspaceId, runtime_profiles: profiles.map(profileJson) });

@@ -2,7 +2,10 @@ import test from "ava";
 import fc from "fast-check";
 import { LIMITS } from "@controlplane/config";
 import { decodeBeat, HEARTBEAT_BODY } from "../src/routes/heartbeat.js";
+import { HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
+import { deliversNothing, heartbeatAnswerJson } from "../src/shapes.js";
 import { decodeBody } from "../src/wire/body.js";
+import { goJson } from "../src/wire/go-json.js";
 
 /** The outcome of a decoder: what it returned, or the status and message it refused with. */
 function outcome(decode: () => unknown): unknown {
@@ -61,14 +64,37 @@ test("any body of JSON values decodes alike on both paths", (t) => {
     fc.integer(),
     fc.string({ unit: "binary", maxLength: 4 }),
   );
+  // What may surround the value: JSON's whitespace, and text after it (the original read the first value only).
+  const around = fc.constantFrom("", " ", "\n\t", "\r\n ", " trailing", "{", "[1]", ' {"runtime_id":"x"}');
   fc.assert(
-    fc.property(fc.record({ runtime_id: field, supports_batch_import: field, other: fc.jsonValue() }, { requiredKeys: [] }), (value) => {
-      const body = JSON.stringify(value);
-      t.deepEqual(
-        outcome(() => decodeBeat(body)),
-        outcome(() => decodeBody(body, HEARTBEAT_BODY)),
-        body.slice(0, 80),
-      );
-    }),
+    fc.property(
+      fc.record({ runtime_id: field, supports_batch_import: field, other: fc.jsonValue() }, { requiredKeys: [] }),
+      around,
+      around,
+      (value, before, after) => {
+        const body = `${before.trim() === "" ? before : ""}${JSON.stringify(value)}${after}`;
+        t.deepEqual(
+          outcome(() => decodeBeat(body)),
+          outcome(() => decodeBody(body, HEARTBEAT_BODY)),
+          body.slice(0, 80),
+        );
+      },
+    ),
   );
+});
+
+test("a beat's answer is sent as encoded once only when it delivers nothing, and then it is the same bytes", (t) => {
+  const nothing = HeartbeatResponse.fromPartial({ workspaceId: "w" });
+  t.true(deliversNothing(nothing));
+  t.is(goJson(heartbeatAnswerJson(nothing)), '{"status":"ok"}\n');
+  const action = { id: "a1", kind: 0, payloadJson: "" };
+  for (const pending of [
+    { pendingUpdate: action },
+    { pendingModelList: action },
+    { pendingLocalSkills: action },
+    { pendingLocalSkillImport: action },
+    { pendingLocalSkillImports: [action] },
+  ]) {
+    t.false(deliversNothing(HeartbeatResponse.fromPartial(pending)), Object.keys(pending)[0]);
+  }
 });

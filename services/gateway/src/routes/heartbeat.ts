@@ -1,13 +1,14 @@
 import type { FastifyReply } from "fastify";
 import type { z } from "zod";
 import { hasCode, status } from "@controlplane/grpc";
-import { ActionKind, type HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
+import { ActionKind, HeartbeatResponse } from "@controlplane/proto/liveness/v1/liveness";
 import { authenticateDaemon, cachedDaemonCaller } from "../auth/checks.js";
-import { heartbeatAnswerJson } from "../shapes.js";
+import { deliversNothing, heartbeatAnswerJson } from "../shapes.js";
 import { LIMITS } from "@controlplane/config";
 import { bodySchema, bool, decodeBody, ESCAPED_SURROGATE, jsonArray, jsonObject, parseFirstValue, str, text } from "../wire/body.js";
 import { call, HttpError, httpErrorFromGrpc, required } from "../wire/errors.js";
-import { sendJson } from "../wire/reply.js";
+import { goJson } from "../wire/go-json.js";
+import { sendEncodedJson, sendJson } from "../wire/reply.js";
 import type { RequestWith, RouteContext, RouteServices } from "./context.js";
 
 export const HEARTBEAT_BODY = bodySchema({ runtime_id: str(), supports_batch_import: bool() });
@@ -28,10 +29,25 @@ interface Beat {
  */
 export function decodeBeat(raw: unknown): Beat {
   if (typeof raw === "string" && !ESCAPED_SURROGATE.test(raw)) {
-    const value = parseFirstValue(raw);
+    const value = parseFlat(raw) ?? parseFirstValue(raw);
     if (isPlainBeat(value)) return { runtime_id: value.runtime_id ?? undefined, supports_batch_import: value.supports_batch_import ?? undefined };
   }
   return decodeBody(raw, HEARTBEAT_BODY);
+}
+
+/**
+ * A body with no object or array inside its first one (every beat a daemon
+ * sends), parsed whole by JSON.parse; undefined for anything else, which
+ * parseFirstValue reads. Where both parse, they agree: a text that is one
+ * JSON value is its own first value.
+ */
+function parseFlat(raw: string): unknown {
+  if (raw.includes("[") || raw.indexOf("{", raw.indexOf("{") + 1) >= 0) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A JSON object whose two fields (when present) pass HEARTBEAT_BODY's checks. */
@@ -51,6 +67,9 @@ export function registerHeartbeatRoutes({ router }: RouteContext): void {
   router.add("POST", "/api/daemon/runtimes/:runtimeId/local-skills/import/:requestId/result", localSkillImportResult);
 }
 
+/** The answer to a beat that delivers no action (nearly every one): the same bytes each time, encoded once. */
+const NOTHING_DELIVERED = Buffer.from(goJson(heartbeatAnswerJson(HeartbeatResponse.fromPartial({}))));
+
 /** D3 */
 async function heartbeat(request: RequestWith, reply: FastifyReply, { clients, auth, resources }: RouteServices) {
   // A fleet's beats nearly all find their credential and runtime cached: those are checked without waiting.
@@ -66,7 +85,7 @@ async function heartbeat(request: RequestWith, reply: FastifyReply, { clients, a
     if (hasCode(error, status.NOT_FOUND)) throw new HttpError(404, "runtime not found");
     throw httpErrorFromGrpc(error, "heartbeat failed");
   }
-  return sendJson(reply, 200, heartbeatAnswerJson(beat));
+  return deliversNothing(beat) ? sendEncodedJson(reply, 200, NOTHING_DELIVERED) : sendJson(reply, 200, heartbeatAnswerJson(beat));
 }
 
 /** What a result route (D9–D12) accepts and stores for its kind of action. */

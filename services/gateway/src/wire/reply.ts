@@ -13,6 +13,11 @@ export function sendJson(reply: FastifyReply, statusCode: number, value: unknown
     .send(Buffer.from(goJson(value)));
 }
 
+/** A success body already Go-encoded (sendJson's bytes, made once for an answer that never changes). */
+export function sendEncodedJson(reply: FastifyReply, statusCode: number, body: Buffer): FastifyReply {
+  return reply.code(statusCode).header("content-type", "application/json").send(body);
+}
+
 /** Like sendJson, with RawJson values embedded verbatim. */
 export function sendJsonWithRaw(reply: FastifyReply, statusCode: number, value: unknown): FastifyReply {
   return reply
