@@ -19,6 +19,9 @@ import { loadLivenessConfig } from "@controlplane/liveness/config";
 import { startLiveness, type RunningLiveness } from "@controlplane/liveness";
 import { createTestDatabase, createTestEvents, freePort, testEnv, type TestDatabase, type TestEvents } from "@controlplane/testkit";
 
+/** Deadline of the stack's clients, the calls tests make to set things up. */
+const SCAFFOLDING_DEADLINE_MS = 60_000;
+
 export const JWT_SECRET = "test-secret-of-at-least-16-chars";
 
 /** Every service and the gateway on OS-picked ports, on a database and stream of their own. */
@@ -115,11 +118,17 @@ async function startStackOnce(extraEnv: Record<string, string>, options: { inPro
     throw error;
   });
   const [registry, profileCatalog, taskQueue, livenessService, gateway] = await Promise.all(starts);
-  const identity = createClient(IdentityServiceService, registryAddr);
-  const profiles = createClient(ProfileCatalogServiceService, profilesAddr);
-  const registryClient = createClient(RuntimeRegistryServiceService, registryAddr);
-  const tasksClient = createClient(TaskQueueServiceService, tasksAddr, { deadlineMs: 60_000 });
-  const livenessClient = createClient(LivenessServiceService, livenessAddr);
+  // The tests' own calls (setting up workspaces, runtimes, tasks, actions) are
+  // not what they measure: on a loaded machine a call can wait seconds for
+  // this process's event loop, which also runs the stack and other tests, and
+  // the clients' default deadline of 5 s failed them. A test of deadlines
+  // passes its own. (The task queue's also covers claims held up to 25 s.)
+  const scaffolding = { deadlineMs: SCAFFOLDING_DEADLINE_MS };
+  const identity = createClient(IdentityServiceService, registryAddr, scaffolding);
+  const profiles = createClient(ProfileCatalogServiceService, profilesAddr, scaffolding);
+  const registryClient = createClient(RuntimeRegistryServiceService, registryAddr, scaffolding);
+  const tasksClient = createClient(TaskQueueServiceService, tasksAddr, scaffolding);
+  const livenessClient = createClient(LivenessServiceService, livenessAddr, scaffolding);
   const stack: Stack = {
     gatewayUrl: `http://127.0.0.1:${gateway.port}`,
     gatewayRoutes: gateway.routes,
