@@ -10,9 +10,13 @@ import { enqueue, seedAgent } from "../support/tasks.js";
 // The batch claim of today's daemon, POST /api/daemon/tasks/claim (contract
 // §13.2), over real HTTP against the whole plane. Liveness is read afresh
 // by every claim here (the freshness cases move last_seen_at in the database).
+// The sweeper is kept out of the way: from its first sweep on (one stale
+// threshold after the start, which a loaded machine's slow run reaches) it
+// takes a runtime made to look silent offline, and fails its tasks, between
+// a test's claim and its check. What it does is sweeper.test.ts's subject.
 let stack: Stack;
 test.before(async () => {
-  stack = await startStack({ CLAIM_LIVENESS_CACHE_TTL_MS: "1" });
+  stack = await startStack({ CLAIM_LIVENESS_CACHE_TTL_MS: "1", SWEEP_INTERVAL_MS: "600000", SWEEP_GRACE_MS: "600000" });
 });
 test.after.always(async () => {
   await stack?.stop();
