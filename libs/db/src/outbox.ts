@@ -3,7 +3,8 @@ import { z } from "zod";
 import { subjectFor, traceparentHeaders, type EventBody, type EventBus, type EventType } from "@controlplane/events";
 import type { Logger } from "@controlplane/log";
 import { encodeEvents, startCreateSpans, type EventMetaInput, type PendingEvent } from "./outbox-encode.js";
-import { failures, lagSeconds, parkedNow, parkedTotal, published } from "./outbox-metrics.js";
+import { measureOutbox } from "./outbox-lag.js";
+import { failures, parkedTotal, published } from "./outbox-metrics.js";
 import { DEFAULT_MAX_PAYLOAD_BYTES, isPermanentPublishError, publishedSize } from "./outbox-publish.js";
 import { sql } from "./sql.js";
 
@@ -209,8 +210,9 @@ export class Outbox {
       // A pass no write kicked (the fallback poll, nearly always finding
       // nothing) first looks, in the statement that measures the lag: an
       // idle relay costs one statement a poll instead of a transaction's
-      // three plus that one.
-      const ok = this.pendingKick || (await this.rowsWaiting()) ? await this.relayOnce() : true;
+      // three plus that one. If it cannot tell, the pass runs (and reports
+      // the failure as it always did).
+      const ok = this.pendingKick || ((await this.measure()) ?? true) ? await this.relayOnce() : true;
       await this.measureLag();
       this.backingOff = !ok;
       await this.sleep(ok ? this.options.pollIntervalMs : this.options.retryDelayMs);
@@ -352,37 +354,20 @@ export class Outbox {
   }
 
   /**
-   * Sets outbox_lag_seconds (age of the oldest row still in the outbox;
-   * parked rows are elsewhere) and outbox_parked, at most once per
-   * lagIntervalMs. A failed measurement keeps the last values: the relay's
-   * own failure is what gets logged.
+   * Measures the lag (see measureOutbox) at most once per lagIntervalMs. A
+   * failed measurement keeps the last values: the relay's own failure is
+   * what gets logged.
    */
   private async measureLag(): Promise<void> {
     if (Date.now() - this.lagMeasuredAt < this.options.lagIntervalMs) return;
     await this.measure();
   }
 
-  /**
-   * Measures the lag now, and says whether any row waits in the outbox
-   * (rows another replica's relay holds included). True when it cannot
-   * tell: the pass then runs, and reports the failure as it always did.
-   */
-  private async rowsWaiting(): Promise<boolean> {
-    return (await this.measure()) ?? true;
-  }
-
-  /** Sets the lag and parked gauges; whether any row waits, or undefined when the query failed. */
+  /** Measures the lag now: whether any row waits, or undefined when the statement failed. */
   private async measure(): Promise<boolean | undefined> {
     this.lagMeasuredAt = Date.now();
     try {
-      const { lag, parked, waiting } = await this.pool.one(sql.type(z.object({ lag: z.number(), parked: z.number(), waiting: z.boolean() }))`
-        SELECT
-          coalesce(greatest(0, extract(epoch FROM now() - (SELECT min(created_at) FROM ${this.table}))), 0)::float8 AS lag,
-          (SELECT count(*) FROM ${this.parkedTable})::int AS parked,
-          EXISTS (SELECT 1 FROM ${this.table}) AS waiting`);
-      lagSeconds.set({ schema: this.schema }, lag);
-      parkedNow.set({ schema: this.schema }, parked);
-      return waiting;
+      return await measureOutbox(this.pool, { outbox: this.table, parked: this.parkedTable }, this.schema);
     } catch (error) {
       this.log.debug({ err: error, schema: this.schema }, "outbox lag not measured");
       return undefined;
