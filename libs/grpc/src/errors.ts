@@ -118,6 +118,17 @@ export function toServiceError(error: unknown): Partial<ServiceError> & { code: 
 }
 
 /**
+ * Whether a failed call is ours to log: INTERNAL, or a dependency that cannot
+ * be reached (answered UNAVAILABLE, retryable, but logged with its cause). A
+ * domain UNAVAILABLE ("runtime is offline") is an answer, logged only when a
+ * failure stands behind it; every other rule saying no is an answer too.
+ */
+export function isFailureToLog(error: unknown, code: status): boolean {
+  if (code === status.INTERNAL) return true;
+  return code === status.UNAVAILABLE && (!(error instanceof DomainError) || error.cause !== undefined);
+}
+
+/**
  * True when `error`, or anything in its `cause` chain (or an AggregateError's
  * `errors`, as a refused dual-stack connect gives), says a dependency cannot
  * be reached right now: the database or NATS is down, restarting, or

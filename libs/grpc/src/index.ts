@@ -1,3 +1,4 @@
+export * from "./batch.js";
 export * from "./client.js";
 export * from "./definition.js";
 export * from "./errors.js";

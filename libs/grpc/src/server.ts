@@ -8,7 +8,7 @@ import type { Logger } from "@controlplane/log";
 import { context } from "@controlplane/tracing";
 import { loadPackageDefinition } from "@controlplane/proto/descriptors";
 import { serviceNameOf, type RequestOf, type ResponseOf, type ServiceDefinitionOf } from "./definition.js";
-import { DomainError, toServiceError } from "./errors.js";
+import { isFailureToLog, toServiceError } from "./errors.js";
 import {
   type InboundUnaryCall,
   InProcessServer,
@@ -207,12 +207,7 @@ class InboundCall<Req, Res> implements CallInfo, CallScope {
   private failed(error: unknown): void {
     this.cancellation.release();
     const mapped = toServiceError(error);
-    // A dependency that cannot be reached is answered UNAVAILABLE (retryable) but still logged with its cause;
-    // a domain UNAVAILABLE ("runtime is offline") is an answer, logged only when a failure stands behind it.
-    const dependencyDown = mapped.code === status.UNAVAILABLE && (!(error instanceof DomainError) || error.cause !== undefined);
-    if (mapped.code === status.INTERNAL || dependencyDown) {
-      this.log.error({ err: error, code: status[mapped.code] }, "rpc failed");
-    }
+    if (isFailureToLog(error, mapped.code)) this.log.error({ err: error, code: status[mapped.code] }, "rpc failed");
     this.finish(mapped.code, error);
     this.callback(mapped);
   }

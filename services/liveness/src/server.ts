@@ -1,5 +1,5 @@
-import { DomainError, NotFoundError, requireUuid, toServiceError, type UnaryHandlers } from "@controlplane/grpc";
-import type { HeartbeatOutcome, LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
+import { NotFoundError, requireUuid, settleEach, type UnaryHandlers } from "@controlplane/grpc";
+import type { LivenessServiceService } from "@controlplane/proto/liveness/v1/liveness";
 import * as actions from "./actions.js";
 import type { LivenessDeps } from "./deps.js";
 import { RUNTIME_NOT_FOUND } from "./directory.js";
@@ -11,21 +11,15 @@ export function livenessHandlers(deps: LivenessDeps): UnaryHandlers<typeof Liven
   return {
     heartbeat: (req) => heartbeat(deps, req),
     async heartbeatBatch(req, call) {
-      const outcomes = await Promise.all(
-        req.beats.map(
-          (beat): Promise<HeartbeatOutcome> =>
-            heartbeat(deps, beat).then(
-              (ack) => ({ outcome: { $case: "ack", value: ack } }),
-              (error: unknown) => {
-                // What the unary call's wrapper would log: anything that is not a rule saying no.
-                if (!(error instanceof DomainError)) call.log.error({ err: error, runtime_id: beat.runtimeId }, "heartbeat failed");
-                const { code, details } = toServiceError(error);
-                return { outcome: { $case: "error", value: { code, message: details } } };
-              },
-            ),
+      return {
+        outcomes: await settleEach(
+          "ack",
+          req.beats,
+          (beat) => heartbeat(deps, beat),
+          call.log,
+          (beat) => ({ runtime_id: beat.runtimeId }),
         ),
-      );
-      return { outcomes };
+      };
     },
     async getRuntimeLiveness(req) {
       const id = requireUuid(req.runtimeId, "runtime_id");

@@ -1,5 +1,11 @@
-import type { UnaryHandlers } from "@controlplane/grpc";
-import type { TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { requireBatchSize, settleEach, type UnaryHandlers } from "@controlplane/grpc";
+import type {
+  CompleteTaskRequest,
+  CompleteTaskResponse,
+  StartTaskRequest,
+  StartTaskResponse,
+  TaskQueueServiceService,
+} from "@controlplane/proto/taskqueue/v1/taskqueue";
 import * as builtinSkills from "./builtin-skills.js";
 import { claimTask, claimTasks, extendPrepareLease, releaseClaim } from "./claim.js";
 import type { TaskQueueDeps } from "./deps.js";
@@ -13,13 +19,40 @@ import { resolveTaskToken } from "./tokens.js";
 import * as usage from "./usage.js";
 import * as workItems from "./work-items.js";
 
+/** A batch item's task, named in the log when it fails. */
+const taskOf = (req: { taskId: string }) => ({ task_id: req.taskId });
+
 /** The gRPC face of the task queue: decode, call the use case, encode. */
 export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof TaskQueueServiceService> {
   const { pool } = deps;
+
+  async function startOne(req: StartTaskRequest): Promise<StartTaskResponse> {
+    return { task: taskToProto(await lifecycle.startTask(deps, req.taskId)) };
+  }
+
+  async function completeOne(req: CompleteTaskRequest): Promise<CompleteTaskResponse> {
+    const { task, transitioned } = await lifecycle.completeTask(deps, req.taskId, {
+      prUrl: req.prUrl,
+      output: req.output,
+      sessionId: req.sessionId,
+      workDir: req.workDir,
+      branchName: req.branchName,
+      durableWorkDir: req.durableWorkDir,
+      sessionRolloutMissing: req.sessionRolloutMissing,
+      retiredSessionId: req.retiredSessionId,
+    });
+    return { task: taskToProto(task), transitioned };
+  }
+
   return {
     enqueueTask: (req) => enqueueTask(deps, req),
     async claimTask(req, call) {
       return { claimed: await claimTask(deps, req.runtimeId, req.waitMs, call) };
+    },
+    async claimTaskBatch(req, call) {
+      requireBatchSize(req.runtimeIds, "runtime_ids");
+      const claimOne = async (runtimeId: string) => ({ claimed: await claimTask(deps, runtimeId, 0, call) });
+      return { outcomes: await settleEach("answer", req.runtimeIds, claimOne, call.log, (runtimeId) => ({ runtime_id: runtimeId })) };
     },
     async releaseClaim(req) {
       return { released: await releaseClaim(deps, req.taskId, req.runtimeId) };
@@ -33,8 +66,10 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
     async getTask(req) {
       return { task: taskToProto(await requireTask(pool, req.taskId)) };
     },
-    async startTask(req) {
-      return { task: taskToProto(await lifecycle.startTask(deps, req.taskId)) };
+    startTask: startOne,
+    async startTaskBatch(req, call) {
+      requireBatchSize(req.starts, "starts");
+      return { outcomes: await settleEach("answer", req.starts, startOne, call.log, taskOf) };
     },
     async waitLocalDirectory(req) {
       return { task: taskToProto(await lifecycle.waitLocalDirectory(deps, req.taskId, req.reason)) };
@@ -51,18 +86,10 @@ export function taskQueueHandlers(deps: TaskQueueDeps): UnaryHandlers<typeof Tas
       await usage.reportUsage(deps, req.taskId, req.usage);
       return {};
     },
-    async completeTask(req) {
-      const { task, transitioned } = await lifecycle.completeTask(deps, req.taskId, {
-        prUrl: req.prUrl,
-        output: req.output,
-        sessionId: req.sessionId,
-        workDir: req.workDir,
-        branchName: req.branchName,
-        durableWorkDir: req.durableWorkDir,
-        sessionRolloutMissing: req.sessionRolloutMissing,
-        retiredSessionId: req.retiredSessionId,
-      });
-      return { task: taskToProto(task), transitioned };
+    completeTask: completeOne,
+    async completeTaskBatch(req, call) {
+      requireBatchSize(req.completions, "completions");
+      return { outcomes: await settleEach("answer", req.completions, completeOne, call.log, taskOf) };
     },
     async failTask(req) {
       const { task, transitioned, retryTaskId } = await lifecycle.failTask(deps, req.taskId, {

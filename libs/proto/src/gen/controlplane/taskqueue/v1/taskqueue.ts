@@ -286,6 +286,28 @@ export interface ClaimTaskResponse {
   claimed?: ClaimedTask | undefined;
 }
 
+export interface ClaimTaskBatchRequest {
+  runtimeIds: string[];
+}
+
+export interface ClaimTaskBatchResponse {
+  /** One per runtime id of the request, in the same order. */
+  outcomes: ClaimTaskOutcome[];
+}
+
+/** What ClaimTask would have answered for one runtime. */
+export interface ClaimTaskOutcome {
+  outcome?: { $case: "answer"; value: ClaimTaskResponse } | { $case: "error"; value: CallError } | undefined;
+}
+
+/** One item's error in a batch call, as the single call would have raised it. */
+export interface CallError {
+  /** A google.rpc.Code value (e.g. 5 NOT_FOUND, 13 INTERNAL). */
+  code: number;
+  /** The contract's message (e.g. "task not found"). */
+  message: string;
+}
+
 export interface GetTaskRequest {
   taskId: string;
 }
@@ -300,6 +322,20 @@ export interface StartTaskRequest {
 
 export interface StartTaskResponse {
   task?: Task | undefined;
+}
+
+export interface StartTaskBatchRequest {
+  starts: StartTaskRequest[];
+}
+
+export interface StartTaskBatchResponse {
+  /** One per start of the request, in the same order. */
+  outcomes: StartTaskOutcome[];
+}
+
+/** What StartTask would have answered for one task. */
+export interface StartTaskOutcome {
+  outcome?: { $case: "answer"; value: StartTaskResponse } | { $case: "error"; value: CallError } | undefined;
 }
 
 export interface WaitLocalDirectoryRequest {
@@ -459,6 +495,20 @@ export interface CompleteTaskResponse {
     | undefined;
   /** False when the task was not running (answered unchanged). */
   transitioned: boolean;
+}
+
+export interface CompleteTaskBatchRequest {
+  completions: CompleteTaskRequest[];
+}
+
+export interface CompleteTaskBatchResponse {
+  /** One per completion of the request, in the same order. */
+  outcomes: CompleteTaskOutcome[];
+}
+
+/** What CompleteTask would have answered for one task. */
+export interface CompleteTaskOutcome {
+  outcome?: { $case: "answer"; value: CompleteTaskResponse } | { $case: "error"; value: CallError } | undefined;
 }
 
 /**
@@ -3698,6 +3748,336 @@ export const ClaimTaskResponse: MessageFns<ClaimTaskResponse> = {
   },
 };
 
+function createBaseClaimTaskBatchRequest(): ClaimTaskBatchRequest {
+  return { runtimeIds: [] };
+}
+
+export const ClaimTaskBatchRequest: MessageFns<ClaimTaskBatchRequest> = {
+  encode(message: ClaimTaskBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runtimeIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimTaskBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimTaskBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runtimeIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimTaskBatchRequest {
+    return {
+      runtimeIds: globalThis.Array.isArray(object?.runtimeIds)
+        ? object.runtimeIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.runtime_ids)
+        ? object.runtime_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ClaimTaskBatchRequest): unknown {
+    const obj: any = {};
+    if (message.runtimeIds?.length) {
+      obj.runtimeIds = message.runtimeIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimTaskBatchRequest>, I>>(base?: I): ClaimTaskBatchRequest {
+    return ClaimTaskBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimTaskBatchRequest>, I>>(object: I): ClaimTaskBatchRequest {
+    const message = createBaseClaimTaskBatchRequest();
+    message.runtimeIds = object.runtimeIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseClaimTaskBatchResponse(): ClaimTaskBatchResponse {
+  return { outcomes: [] };
+}
+
+export const ClaimTaskBatchResponse: MessageFns<ClaimTaskBatchResponse> = {
+  encode(message: ClaimTaskBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      ClaimTaskOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimTaskBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimTaskBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(ClaimTaskOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimTaskBatchResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => ClaimTaskOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ClaimTaskBatchResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => ClaimTaskOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimTaskBatchResponse>, I>>(base?: I): ClaimTaskBatchResponse {
+    return ClaimTaskBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimTaskBatchResponse>, I>>(object: I): ClaimTaskBatchResponse {
+    const message = createBaseClaimTaskBatchResponse();
+    message.outcomes = object.outcomes?.map((e) => ClaimTaskOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseClaimTaskOutcome(): ClaimTaskOutcome {
+  return { outcome: undefined };
+}
+
+export const ClaimTaskOutcome: MessageFns<ClaimTaskOutcome> = {
+  encode(message: ClaimTaskOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "answer":
+        ClaimTaskResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        CallError.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimTaskOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimTaskOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "answer", value: ClaimTaskResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: CallError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimTaskOutcome {
+    return {
+      outcome: isSet(object.answer)
+        ? { $case: "answer", value: ClaimTaskResponse.fromJSON(object.answer) }
+        : isSet(object.error)
+        ? { $case: "error", value: CallError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ClaimTaskOutcome): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "answer") {
+      obj.answer = ClaimTaskResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = CallError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimTaskOutcome>, I>>(base?: I): ClaimTaskOutcome {
+    return ClaimTaskOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimTaskOutcome>, I>>(object: I): ClaimTaskOutcome {
+    const message = createBaseClaimTaskOutcome();
+    switch (object.outcome?.$case) {
+      case "answer": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "answer", value: ClaimTaskResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: CallError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseCallError(): CallError {
+  return { code: 0, message: "" };
+}
+
+export const CallError: MessageFns<CallError> = {
+  encode(message: CallError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: CallError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CallError>, I>>(base?: I): CallError {
+    return CallError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallError>, I>>(object: I): CallError {
+    const message = createBaseCallError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
 function createBaseGetTaskRequest(): GetTaskRequest {
   return { taskId: "" };
 }
@@ -3974,6 +4354,249 @@ export const StartTaskResponse: MessageFns<StartTaskResponse> = {
   fromPartial<I extends Exact<DeepPartial<StartTaskResponse>, I>>(object: I): StartTaskResponse {
     const message = createBaseStartTaskResponse();
     message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseStartTaskBatchRequest(): StartTaskBatchRequest {
+  return { starts: [] };
+}
+
+export const StartTaskBatchRequest: MessageFns<StartTaskBatchRequest> = {
+  encode(message: StartTaskBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.starts) {
+      StartTaskRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartTaskBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartTaskBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.starts.push(StartTaskRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartTaskBatchRequest {
+    return {
+      starts: globalThis.Array.isArray(object?.starts)
+        ? object.starts.map((e: any) => StartTaskRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: StartTaskBatchRequest): unknown {
+    const obj: any = {};
+    if (message.starts?.length) {
+      obj.starts = message.starts.map((e) => StartTaskRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartTaskBatchRequest>, I>>(base?: I): StartTaskBatchRequest {
+    return StartTaskBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartTaskBatchRequest>, I>>(object: I): StartTaskBatchRequest {
+    const message = createBaseStartTaskBatchRequest();
+    message.starts = object.starts?.map((e) => StartTaskRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStartTaskBatchResponse(): StartTaskBatchResponse {
+  return { outcomes: [] };
+}
+
+export const StartTaskBatchResponse: MessageFns<StartTaskBatchResponse> = {
+  encode(message: StartTaskBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      StartTaskOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartTaskBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartTaskBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(StartTaskOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartTaskBatchResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => StartTaskOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: StartTaskBatchResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => StartTaskOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartTaskBatchResponse>, I>>(base?: I): StartTaskBatchResponse {
+    return StartTaskBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartTaskBatchResponse>, I>>(object: I): StartTaskBatchResponse {
+    const message = createBaseStartTaskBatchResponse();
+    message.outcomes = object.outcomes?.map((e) => StartTaskOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStartTaskOutcome(): StartTaskOutcome {
+  return { outcome: undefined };
+}
+
+export const StartTaskOutcome: MessageFns<StartTaskOutcome> = {
+  encode(message: StartTaskOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "answer":
+        StartTaskResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        CallError.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartTaskOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartTaskOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "answer", value: StartTaskResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: CallError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartTaskOutcome {
+    return {
+      outcome: isSet(object.answer)
+        ? { $case: "answer", value: StartTaskResponse.fromJSON(object.answer) }
+        : isSet(object.error)
+        ? { $case: "error", value: CallError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: StartTaskOutcome): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "answer") {
+      obj.answer = StartTaskResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = CallError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartTaskOutcome>, I>>(base?: I): StartTaskOutcome {
+    return StartTaskOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartTaskOutcome>, I>>(object: I): StartTaskOutcome {
+    const message = createBaseStartTaskOutcome();
+    switch (object.outcome?.$case) {
+      case "answer": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "answer", value: StartTaskResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: CallError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -5562,6 +6185,249 @@ export const CompleteTaskResponse: MessageFns<CompleteTaskResponse> = {
     const message = createBaseCompleteTaskResponse();
     message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
     message.transitioned = object.transitioned ?? false;
+    return message;
+  },
+};
+
+function createBaseCompleteTaskBatchRequest(): CompleteTaskBatchRequest {
+  return { completions: [] };
+}
+
+export const CompleteTaskBatchRequest: MessageFns<CompleteTaskBatchRequest> = {
+  encode(message: CompleteTaskBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.completions) {
+      CompleteTaskRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteTaskBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteTaskBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.completions.push(CompleteTaskRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteTaskBatchRequest {
+    return {
+      completions: globalThis.Array.isArray(object?.completions)
+        ? object.completions.map((e: any) => CompleteTaskRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CompleteTaskBatchRequest): unknown {
+    const obj: any = {};
+    if (message.completions?.length) {
+      obj.completions = message.completions.map((e) => CompleteTaskRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteTaskBatchRequest>, I>>(base?: I): CompleteTaskBatchRequest {
+    return CompleteTaskBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteTaskBatchRequest>, I>>(object: I): CompleteTaskBatchRequest {
+    const message = createBaseCompleteTaskBatchRequest();
+    message.completions = object.completions?.map((e) => CompleteTaskRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCompleteTaskBatchResponse(): CompleteTaskBatchResponse {
+  return { outcomes: [] };
+}
+
+export const CompleteTaskBatchResponse: MessageFns<CompleteTaskBatchResponse> = {
+  encode(message: CompleteTaskBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      CompleteTaskOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteTaskBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteTaskBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(CompleteTaskOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteTaskBatchResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => CompleteTaskOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CompleteTaskBatchResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => CompleteTaskOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteTaskBatchResponse>, I>>(base?: I): CompleteTaskBatchResponse {
+    return CompleteTaskBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteTaskBatchResponse>, I>>(object: I): CompleteTaskBatchResponse {
+    const message = createBaseCompleteTaskBatchResponse();
+    message.outcomes = object.outcomes?.map((e) => CompleteTaskOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCompleteTaskOutcome(): CompleteTaskOutcome {
+  return { outcome: undefined };
+}
+
+export const CompleteTaskOutcome: MessageFns<CompleteTaskOutcome> = {
+  encode(message: CompleteTaskOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "answer":
+        CompleteTaskResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        CallError.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteTaskOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteTaskOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "answer", value: CompleteTaskResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: CallError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteTaskOutcome {
+    return {
+      outcome: isSet(object.answer)
+        ? { $case: "answer", value: CompleteTaskResponse.fromJSON(object.answer) }
+        : isSet(object.error)
+        ? { $case: "error", value: CallError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: CompleteTaskOutcome): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "answer") {
+      obj.answer = CompleteTaskResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = CallError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteTaskOutcome>, I>>(base?: I): CompleteTaskOutcome {
+    return CompleteTaskOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteTaskOutcome>, I>>(object: I): CompleteTaskOutcome {
+    const message = createBaseCompleteTaskOutcome();
+    switch (object.outcome?.$case) {
+      case "answer": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "answer", value: CompleteTaskResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: CallError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -9088,6 +9954,25 @@ export const TaskQueueServiceService = {
     responseDeserialize: (value: Buffer): ClaimTaskResponse => ClaimTaskResponse.decode(value),
   },
   /**
+   * Many ClaimTask calls without a wait, in one: each runtime's claim is
+   * ClaimTask's (wait_ms 0), and each is answered on its own, in order, with
+   * ClaimTask's answer or its error. A runtime named twice is claimed for
+   * twice. A busy gateway sends its daemons' claims this way instead of one
+   * call each. INVALID_ARGUMENT (nothing claimed) beyond 100 runtime_ids.
+   * Cancelled, or past its deadline, the call puts back what it claimed.
+   */
+  claimTaskBatch: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/ClaimTaskBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClaimTaskBatchRequest): Buffer =>
+      Buffer.from(ClaimTaskBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClaimTaskBatchRequest => ClaimTaskBatchRequest.decode(value),
+    responseSerialize: (value: ClaimTaskBatchResponse): Buffer =>
+      Buffer.from(ClaimTaskBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClaimTaskBatchResponse => ClaimTaskBatchResponse.decode(value),
+  },
+  /**
    * The batch claim of today's daemon: up to max_tasks tasks across its
    * runtimes in one call. Runtimes that do not exist, are bound to another
    * daemon_id, are not online or were not seen within the claim freshness
@@ -9169,6 +10054,22 @@ export const TaskQueueServiceService = {
     responseSerialize: (value: StartTaskResponse): Buffer => Buffer.from(StartTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartTaskResponse => StartTaskResponse.decode(value),
   },
+  /**
+   * Many StartTask calls in one, each answered on its own, in order, with
+   * StartTask's answer or its error. INVALID_ARGUMENT (nothing started)
+   * beyond 100 starts.
+   */
+  startTaskBatch: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/StartTaskBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartTaskBatchRequest): Buffer =>
+      Buffer.from(StartTaskBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartTaskBatchRequest => StartTaskBatchRequest.decode(value),
+    responseSerialize: (value: StartTaskBatchResponse): Buffer =>
+      Buffer.from(StartTaskBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartTaskBatchResponse => StartTaskBatchResponse.decode(value),
+  },
   /** dispatched -> waiting_local_directory. */
   waitLocalDirectory: {
     path: "/controlplane.taskqueue.v1.TaskQueueService/WaitLocalDirectory" as const,
@@ -9248,6 +10149,23 @@ export const TaskQueueServiceService = {
     responseSerialize: (value: CompleteTaskResponse): Buffer =>
       Buffer.from(CompleteTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CompleteTaskResponse => CompleteTaskResponse.decode(value),
+  },
+  /**
+   * Many CompleteTask calls in one, each answered on its own, in order, with
+   * CompleteTask's answer or its error (a field over its bound fails only
+   * its own completion). INVALID_ARGUMENT (nothing completed) beyond 100
+   * completions; the whole request is bounded by gRPC's message size.
+   */
+  completeTaskBatch: {
+    path: "/controlplane.taskqueue.v1.TaskQueueService/CompleteTaskBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompleteTaskBatchRequest): Buffer =>
+      Buffer.from(CompleteTaskBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompleteTaskBatchRequest => CompleteTaskBatchRequest.decode(value),
+    responseSerialize: (value: CompleteTaskBatchResponse): Buffer =>
+      Buffer.from(CompleteTaskBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompleteTaskBatchResponse => CompleteTaskBatchResponse.decode(value),
   },
   /**
    * dispatched | running | waiting_local_directory -> failed (and a retry is
@@ -9518,6 +10436,15 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
    */
   claimTask: handleUnaryCall<ClaimTaskRequest, ClaimTaskResponse>;
   /**
+   * Many ClaimTask calls without a wait, in one: each runtime's claim is
+   * ClaimTask's (wait_ms 0), and each is answered on its own, in order, with
+   * ClaimTask's answer or its error. A runtime named twice is claimed for
+   * twice. A busy gateway sends its daemons' claims this way instead of one
+   * call each. INVALID_ARGUMENT (nothing claimed) beyond 100 runtime_ids.
+   * Cancelled, or past its deadline, the call puts back what it claimed.
+   */
+  claimTaskBatch: handleUnaryCall<ClaimTaskBatchRequest, ClaimTaskBatchResponse>;
+  /**
    * The batch claim of today's daemon: up to max_tasks tasks across its
    * runtimes in one call. Runtimes that do not exist, are bound to another
    * daemon_id, are not online or were not seen within the claim freshness
@@ -9556,6 +10483,12 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
   getTask: handleUnaryCall<GetTaskRequest, GetTaskResponse>;
   /** dispatched | waiting_local_directory -> running. */
   startTask: handleUnaryCall<StartTaskRequest, StartTaskResponse>;
+  /**
+   * Many StartTask calls in one, each answered on its own, in order, with
+   * StartTask's answer or its error. INVALID_ARGUMENT (nothing started)
+   * beyond 100 starts.
+   */
+  startTaskBatch: handleUnaryCall<StartTaskBatchRequest, StartTaskBatchResponse>;
   /** dispatched -> waiting_local_directory. */
   waitLocalDirectory: handleUnaryCall<WaitLocalDirectoryRequest, WaitLocalDirectoryResponse>;
   /** Broadcasts progress (task.progress); nothing is stored. */
@@ -9580,6 +10513,13 @@ export interface TaskQueueServiceServer extends UntypedServiceImplementation {
    * INVALID_ARGUMENT for a field over its bound (see CompleteTaskRequest).
    */
   completeTask: handleUnaryCall<CompleteTaskRequest, CompleteTaskResponse>;
+  /**
+   * Many CompleteTask calls in one, each answered on its own, in order, with
+   * CompleteTask's answer or its error (a field over its bound fails only
+   * its own completion). INVALID_ARGUMENT (nothing completed) beyond 100
+   * completions; the whole request is bounded by gRPC's message size.
+   */
+  completeTaskBatch: handleUnaryCall<CompleteTaskBatchRequest, CompleteTaskBatchResponse>;
   /**
    * dispatched | running | waiting_local_directory -> failed (and a retry is
    * queued when the reason allows). Otherwise returned unchanged.
@@ -9731,6 +10671,29 @@ export interface TaskQueueServiceClient extends Client {
     callback: (error: ServiceError | null, response: ClaimTaskResponse) => void,
   ): ClientUnaryCall;
   /**
+   * Many ClaimTask calls without a wait, in one: each runtime's claim is
+   * ClaimTask's (wait_ms 0), and each is answered on its own, in order, with
+   * ClaimTask's answer or its error. A runtime named twice is claimed for
+   * twice. A busy gateway sends its daemons' claims this way instead of one
+   * call each. INVALID_ARGUMENT (nothing claimed) beyond 100 runtime_ids.
+   * Cancelled, or past its deadline, the call puts back what it claimed.
+   */
+  claimTaskBatch(
+    request: ClaimTaskBatchRequest,
+    callback: (error: ServiceError | null, response: ClaimTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  claimTaskBatch(
+    request: ClaimTaskBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClaimTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  claimTaskBatch(
+    request: ClaimTaskBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClaimTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  /**
    * The batch claim of today's daemon: up to max_tasks tasks across its
    * runtimes in one call. Runtimes that do not exist, are bound to another
    * daemon_id, are not online or were not seen within the claim freshness
@@ -9839,6 +10802,26 @@ export interface TaskQueueServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartTaskResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Many StartTask calls in one, each answered on its own, in order, with
+   * StartTask's answer or its error. INVALID_ARGUMENT (nothing started)
+   * beyond 100 starts.
+   */
+  startTaskBatch(
+    request: StartTaskBatchRequest,
+    callback: (error: ServiceError | null, response: StartTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  startTaskBatch(
+    request: StartTaskBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  startTaskBatch(
+    request: StartTaskBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartTaskBatchResponse) => void,
+  ): ClientUnaryCall;
   /** dispatched -> waiting_local_directory. */
   waitLocalDirectory(
     request: WaitLocalDirectoryRequest,
@@ -9946,6 +10929,27 @@ export interface TaskQueueServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CompleteTaskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Many CompleteTask calls in one, each answered on its own, in order, with
+   * CompleteTask's answer or its error (a field over its bound fails only
+   * its own completion). INVALID_ARGUMENT (nothing completed) beyond 100
+   * completions; the whole request is bounded by gRPC's message size.
+   */
+  completeTaskBatch(
+    request: CompleteTaskBatchRequest,
+    callback: (error: ServiceError | null, response: CompleteTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  completeTaskBatch(
+    request: CompleteTaskBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompleteTaskBatchResponse) => void,
+  ): ClientUnaryCall;
+  completeTaskBatch(
+    request: CompleteTaskBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompleteTaskBatchResponse) => void,
   ): ClientUnaryCall;
   /**
    * dispatched | running | waiting_local_directory -> failed (and a retry is
