@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import test from "ava";
 import { LIMITS } from "@controlplane/config";
-import { hasCode, status } from "@controlplane/grpc";
-import type { CompleteTaskRequest } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { DomainError, GrpcServer, hasCode, status, type UnaryHandlers } from "@controlplane/grpc";
+import { freePort } from "@controlplane/lifecycle";
+import { createLogger } from "@controlplane/log";
+import { type CompleteTaskRequest, TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
+import { closeGatewayClients, createGatewayClients } from "../../services/gateway/src/clients.js";
 import { query } from "@controlplane/testkit";
 import { http } from "../support/http.js";
 import { taskState } from "../support/claims.js";
@@ -146,4 +149,58 @@ test("daemons claiming, starting and completing at once through the gateway each
     const [row] = await query<{ output: string }>(stack.db.url, "SELECT result->>'output' AS output FROM taskqueue.task WHERE id = $1", [id]);
     t.is(row?.output, `result ${i}`, "each completion stored its own report");
   }
+});
+
+/**
+ * A task queue from before the batch calls, as a rolling upgrade meets it:
+ * a gRPC server that answers the single calls (from the real task queue)
+ * and UNIMPLEMENTED, as grpc-js does for a method it does not serve, to the
+ * batch calls.
+ */
+async function olderTaskQueue() {
+  const unimplemented = async (): Promise<never> => {
+    throw new DomainError(status.UNIMPLEMENTED, "Method not found");
+  };
+  const handlers = Object.fromEntries(Object.keys(TaskQueueServiceService).map((name) => [name, unimplemented])) as unknown as UnaryHandlers<
+    typeof TaskQueueServiceService
+  >;
+  const server = new GrpcServer(createLogger("older-task-queue", "silent")).add(TaskQueueServiceService, {
+    ...handlers,
+    claimTask: (req) => stack.tasks.claimTask(req),
+    startTask: (req) => stack.tasks.startTask(req),
+    completeTask: (req) => stack.tasks.completeTask(req),
+  });
+  const port = await server.listen(await freePort(), "127.0.0.1");
+  return { address: `127.0.0.1:${port}`, stop: () => server.shutdown(1_000) };
+}
+
+test("against a task queue without the batch calls, the gateway's claims, starts and completions go one by one", async (t) => {
+  const older = await olderTaskQueue();
+  const clients = createGatewayClients({
+    registry: stack.registryAddr,
+    profileCatalog: stack.profilesAddr,
+    taskQueue: older.address,
+    liveness: stack.livenessAddr,
+  });
+  t.teardown(async () => {
+    closeGatewayClients(clients);
+    await older.stop();
+  });
+  const ws = await seedWorkspace(stack);
+  const { runtimeId, taskIds } = await queued(ws, 3);
+  // Submitted together: the first goes alone, the other two share a batch.
+  const claimed = await Promise.all(taskIds.map(() => clients.claims.submit(runtimeId)));
+  t.deepEqual(claimed.map(({ claimed: c }) => c?.task?.id).sort(), [...taskIds].sort());
+  const started = await Promise.all(taskIds.map((taskId) => clients.starts.submit({ taskId })));
+  t.deepEqual(
+    started.map(({ task }) => task?.status),
+    ["running", "running", "running"],
+  );
+  const refused = await t.throwsAsync(clients.starts.submit({ taskId: randomUUID() }));
+  t.true(hasCode(refused, status.NOT_FOUND), "an item's own error comes back as the single call's");
+  const done = await Promise.all(taskIds.map((taskId) => clients.completions.submit(completion(taskId))));
+  t.deepEqual(
+    done.map(({ task, transitioned }) => [task?.id, task?.status, transitioned]),
+    taskIds.map((id) => [id, "completed", true]),
+  );
 });

@@ -13,6 +13,12 @@ export interface CallScope {
   deadline?: Date;
   /** Aborted when the inbound caller is gone (HTTP client closed, gRPC call cancelled or past its deadline). */
   signal?: AbortSignal;
+  /**
+   * Whether the inbound caller is gone, answered without making `signal`
+   * (an AbortController and a listener per request): for work queued on the
+   * caller's behalf that checks once, before it starts.
+   */
+  isGone?(): boolean;
 }
 
 const storage = new AsyncLocalStorage<CallScope>();

@@ -41,6 +41,14 @@ export const gatewayEnv = z.object({
    * 15 s). 0 sends each loop turn's beats at once.
    */
   HEARTBEAT_BATCH_INTERVAL_MS: z.coerce.number().int().min(0).max(1_000).default(20),
+  /**
+   * Claims without a wait, starts and completions reach the task queue in
+   * shared calls when the gateway is busy: while this many calls of a kind
+   * run, the next requests of that kind wait for one to finish and go
+   * together in one call (up to 64). An idle gateway sends each at once.
+   * 0 sends every request in a call of its own.
+   */
+  TASK_CALLS_IN_FLIGHT: z.coerce.number().int().min(0).max(64).default(1),
   /** Largest request body accepted; larger answers 413. */
   BODY_LIMIT_BYTES: positiveInt(4 * 1024 * 1024),
   /**

@@ -48,6 +48,12 @@ class RequestScope implements CallScope {
     this.made ??= clientGone(this.reply);
     return this.made;
   }
+
+  isGone(): boolean {
+    if (this.made) return this.made.aborted;
+    const response = this.reply.raw;
+    return response.closed && !response.writableFinished;
+  }
 }
 
 const headerGetter: TextMapGetter<FastifyRequest["headers"]> = {

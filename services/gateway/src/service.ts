@@ -38,7 +38,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       taskQueue: config.TASK_QUEUE_GRPC_ADDR,
       liveness: config.LIVENESS_GRPC_ADDR,
     },
-    config.HEARTBEAT_BATCH_INTERVAL_MS,
+    { heartbeatBatchIntervalMs: config.HEARTBEAT_BATCH_INTERVAL_MS, taskCallsInFlight: config.TASK_CALLS_IN_FLIGHT },
   );
   const auth = new Authenticator(clients, config.AUTH_CACHE_TTL_MS);
   const resources = new Resources(clients, auth, config.RUNTIME_CACHE_TTL_MS);

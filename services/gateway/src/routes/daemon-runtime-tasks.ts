@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS, GATEWAY_GRPC_DEADLINE_MS } from "@controlplane/config";
+import { CLAIM_ANSWER_SLACK_MS, CLAIM_LONG_POLL_MAX_MS } from "@controlplane/config";
 import { currentScope, hasCode, runOutsideScope, status } from "@controlplane/grpc";
 import { authenticateDaemon, cachedDaemonCaller } from "../auth/checks.js";
 import type { GatewayClients } from "../clients.js";
@@ -79,9 +79,11 @@ function claimWaitMs(query: Query, header: string | string[] | undefined): numbe
  */
 async function claimOrNothingOnShutdown(clients: GatewayClients, runtimeId: string, waitMs: number, shutdown: AbortSignal) {
   const held = waitMs > 0;
-  const deadlineMs = held ? waitMs + CLAIM_ANSWER_SLACK_MS : GATEWAY_GRPC_DEADLINE_MS;
   try {
-    const { claimed } = await clients.tasks.claimTask({ runtimeId, waitMs }, { deadlineMs, ...(held ? { signal: shutdown } : {}) });
+    // An immediate claim shares a call with the others of a busy moment; a held one waits alone.
+    const { claimed } = held
+      ? await clients.tasks.claimTask({ runtimeId, waitMs }, { deadlineMs: waitMs + CLAIM_ANSWER_SLACK_MS, signal: shutdown })
+      : await clients.claims.submit(runtimeId);
     return claimed;
   } catch (error) {
     if (shutdown.aborted && hasCode(error, status.CANCELLED)) return undefined;

@@ -100,7 +100,7 @@ async function taskStatus(request: RequestWith<"taskId">, reply: FastifyReply, s
 /** D14 */
 async function startTask(request: RequestWith<"taskId">, reply: FastifyReply, services: RouteServices) {
   const taskId = await daemonTaskAccess(request, services);
-  const { task: started } = await call(services.clients.tasks.startTask({ taskId }), "failed to start task");
+  const { task: started } = await call(services.clients.starts.submit({ taskId }), "failed to start task");
   return sendJsonWithRaw(reply, 200, taskJson(required(started, "the task")));
 }
 
@@ -131,7 +131,7 @@ async function completeTask(request: RequestWith<"taskId">, reply: FastifyReply,
   const era = clientEra(request);
   const body = decodeBody(request.body, COMPLETE_BODY);
   const { task: done } = await call(
-    services.clients.tasks.completeTask({
+    services.clients.completions.submit({
       taskId,
       prUrl: body.pr_url ?? "",
       output: body.output ?? "",

@@ -1,0 +1,112 @@
+import { CallCancelledError, type CallScope, currentScope, runOutsideScope, status } from "@controlplane/grpc";
+import { CodedError, type Settled } from "./batcher.js";
+
+export interface GroupedCallsOptions<Item> {
+  /** Calls of this kind running at once; 0 sends every item in a call of its own, at once. */
+  maxInFlight: number;
+  /** Items per call. */
+  maxBatch: number;
+  /** A call's items weigh at most this together (one heavier item goes alone). */
+  maxWeight?: number;
+  /** An item's weight, e.g. an upper bound of its encoded bytes. */
+  weigh?: (item: Item) => number;
+}
+
+/**
+ * A busy gateway's requests of one kind share gRPC calls. An item submitted
+ * while fewer than `maxInFlight` calls of its kind run goes out at once, in
+ * a call of its own, so an idle gateway answers as soon as it would with one
+ * call per request. Items submitted while they all run wait together and
+ * share the next call (up to `maxBatch` items and `maxWeight`), so a busy
+ * one makes fewer, larger calls instead of queueing one per request on the
+ * connection and in the service: each costs both ends about as much CPU
+ * whatever it carries.
+ *
+ * Each caller gets its own item's outcome. An item whose caller went away
+ * while it waited is left out of the call and rejected as cancelled. A call
+ * that fails (service down, deadline) fails every item it carried. The call
+ * runs outside the first caller's scope: it serves every caller in it, so it
+ * must not inherit one's deadline or die with its cancellation.
+ */
+export class GroupedCalls<Item, Result> {
+  private waiting: Array<Waiting<Item, Result>> = [];
+  private inFlight = 0;
+
+  constructor(
+    /** Answers one outcome per item, in order. */
+    private readonly send: (items: Item[]) => Promise<Array<Settled<Result>>>,
+    private readonly options: GroupedCallsOptions<Item>,
+  ) {
+    if (options.maxBatch < 1 || options.maxInFlight < 0) throw new RangeError("maxBatch must be at least 1 and maxInFlight at least 0");
+  }
+
+  /** Resolves with the item's result, or rejects with its error. */
+  submit(item: Item): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      const waiting = { item, scope: currentScope(), resolve, reject };
+      if (this.options.maxInFlight === 0) void this.call([waiting]);
+      else {
+        this.waiting.push(waiting);
+        this.drain();
+      }
+    });
+  }
+
+  private drain(): void {
+    while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
+      const batch = this.nextBatch();
+      if (batch.length === 0) continue;
+      this.inFlight++;
+      void this.call(batch).finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
+  }
+
+  /** The next call's items, in arrival order; those whose caller is gone are rejected on the way. */
+  private nextBatch(): Array<Waiting<Item, Result>> {
+    const { maxBatch, maxWeight = Number.POSITIVE_INFINITY, weigh } = this.options;
+    const batch: Array<Waiting<Item, Result>> = [];
+    let weight = 0;
+    let taken = 0;
+    for (const waiting of this.waiting) {
+      if (batch.length === maxBatch) break;
+      const itemWeight = weigh ? weigh(waiting.item) : 0;
+      if (batch.length > 0 && weight + itemWeight > maxWeight) break;
+      taken++;
+      if (waiting.scope?.isGone?.()) {
+        waiting.reject(new CallCancelledError("the HTTP client went away before its call left"));
+        continue;
+      }
+      batch.push(waiting);
+      weight += itemWeight;
+    }
+    this.waiting = taken === this.waiting.length ? [] : this.waiting.slice(taken);
+    return batch;
+  }
+
+  private async call(batch: Array<Waiting<Item, Result>>): Promise<void> {
+    let outcomes: Array<Settled<Result>>;
+    try {
+      outcomes = await runOutsideScope(() => this.send(batch.map(({ item }) => item)));
+    } catch (error) {
+      for (const waiting of batch) waiting.reject(error);
+      return;
+    }
+    batch.forEach((waiting, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) waiting.reject(new CodedError(status.INTERNAL, "the batch answered fewer items than it was sent"));
+      else if (outcome.ok) waiting.resolve(outcome.value);
+      else waiting.reject(outcome.error);
+    });
+  }
+}
+
+interface Waiting<Item, Result> {
+  item: Item;
+  /** The submitting request's scope, asked whether its caller is gone before the item is sent. */
+  scope: CallScope | undefined;
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}
