@@ -4,6 +4,7 @@ import { LIMITS } from "@controlplane/config";
 import { DomainError, GrpcServer, hasCode, status, type UnaryHandlers } from "@controlplane/grpc";
 import { freePort } from "@controlplane/lifecycle";
 import { createLogger } from "@controlplane/log";
+import { registry as metrics } from "@controlplane/metrics";
 import { type CompleteTaskRequest, TaskQueueServiceService } from "@controlplane/proto/taskqueue/v1/taskqueue";
 import { closeGatewayClients, createGatewayClients } from "../../services/gateway/src/clients.js";
 import { query } from "@controlplane/testkit";
@@ -145,6 +146,11 @@ test("daemons claiming, starting and completing at once through the gateway each
     completions.map((answer) => [answer.status, (answer.json as { id: string; status: string }).id, (answer.json as { status: string }).status]),
     taskIds.map((id) => [200, id, "completed"]),
   );
+  // Every start made through a gateway counted in the calls' sizes (this file's other tests start through one too).
+  const sizes = await metrics.getSingleMetricAsString("gateway_task_call_items");
+  const startedItems = Number(/gateway_task_call_items_sum\{kind="start"\} (\d+)/.exec(sizes)?.[1]);
+  t.true(startedItems >= count, sizes);
+  t.regex(await metrics.getSingleMetricAsString("gateway_task_calls_waiting"), /gateway_task_calls_waiting\{kind="complete"\} \d+/);
   for (const [i, id] of taskIds.entries()) {
     const [row] = await query<{ output: string }>(stack.db.url, "SELECT result->>'output' AS output FROM taskqueue.task WHERE id = $1", [id]);
     t.is(row?.output, `result ${i}`, "each completion stored its own report");

@@ -109,15 +109,15 @@ export function createGatewayClients(
         async (runtimeIds) => (await tasks.claimTaskBatch({ runtimeIds })).outcomes,
         (runtimeId) => tasks.claimTask({ runtimeId, waitMs: 0 }),
       ),
-      grouped,
+      { ...grouped, kind: "claim" },
     ),
     starts: new GroupedCalls(
       orOneByOne(async (starts) => (await tasks.startTaskBatch({ starts })).outcomes, tasks.startTask),
-      grouped,
+      { ...grouped, kind: "start" },
     ),
     completions: new GroupedCalls(
       orOneByOne(async (completions) => (await tasks.completeTaskBatch({ completions })).outcomes, tasks.completeTask),
-      { ...grouped, maxWeight: COMPLETION_BATCH_BYTES, weigh: completionBytes },
+      { ...grouped, kind: "complete", maxWeight: COMPLETION_BATCH_BYTES, weigh: completionBytes },
     ),
   };
 }
@@ -168,4 +168,7 @@ export function closeGatewayClients(clients: GatewayClients): void {
   clients.registry.close();
   clients.tasks.close();
   clients.liveness.close();
+  clients.claims.close();
+  clients.starts.close();
+  clients.completions.close();
 }

@@ -1,7 +1,32 @@
 import { CallCancelledError, type CallScope, currentScope, runOutsideScope, status } from "@controlplane/grpc";
+import { gauge, histogram } from "@controlplane/metrics";
 import { CodedError, type Settled } from "./batcher.js";
 
+/** Every GroupedCalls of this process, for the waiting gauge (tests may start several gateways). */
+const everyGroup = new Set<GroupedCalls<unknown, unknown>>();
+
+/** What operators watch (README, "What to watch"): how full the calls are, and what waits for one. */
+const groupedMetrics = {
+  items: histogram({
+    name: "gateway_task_call_items",
+    help: "Items (claims, starts, completions) per task-queue call the gateway made for them, by kind.",
+    labelNames: ["kind"] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+  }),
+  waiting: gauge({
+    name: "gateway_task_calls_waiting",
+    help: "Claims, starts and completions waiting in the gateway for a task-queue call, by kind.",
+    labelNames: ["kind"] as const,
+    collect() {
+      this.reset();
+      for (const group of everyGroup) this.inc({ kind: group.kind }, group.waitingCount);
+    },
+  }),
+};
+
 export interface GroupedCallsOptions<Item> {
+  /** The metrics' `kind` label: claim, start, complete. */
+  kind: string;
   /** Calls of this kind running at once; 0 sends every item in a call of its own, at once. */
   maxInFlight: number;
   /** Items per call. */
@@ -29,6 +54,7 @@ export interface GroupedCallsOptions<Item> {
  * must not inherit one's deadline or die with its cancellation.
  */
 export class GroupedCalls<Item, Result> {
+  readonly kind: string;
   private waiting: Array<Waiting<Item, Result>> = [];
   private inFlight = 0;
 
@@ -38,6 +64,18 @@ export class GroupedCalls<Item, Result> {
     private readonly options: GroupedCallsOptions<Item>,
   ) {
     if (options.maxBatch < 1 || options.maxInFlight < 0) throw new RangeError("maxBatch must be at least 1 and maxInFlight at least 0");
+    this.kind = options.kind;
+    everyGroup.add(this as GroupedCalls<unknown, unknown>);
+  }
+
+  /** Items waiting for a call. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** Stops counting this group in the waiting gauge (a gateway that stopped). */
+  close(): void {
+    everyGroup.delete(this as GroupedCalls<unknown, unknown>);
   }
 
   /** Resolves with the item's result, or rejects with its error. */
@@ -87,6 +125,7 @@ export class GroupedCalls<Item, Result> {
   }
 
   private async call(batch: Array<Waiting<Item, Result>>): Promise<void> {
+    groupedMetrics.items.observe({ kind: this.kind }, batch.length);
     let outcomes: Array<Settled<Result>>;
     try {
       outcomes = await runOutsideScope(() => this.send(batch.map(({ item }) => item)));
