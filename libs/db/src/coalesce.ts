@@ -1,10 +1,12 @@
 /**
  * Runs one statement for many keys (group commit). A call made while fewer
- * than `maxInFlight` statements of its kind run goes out at once, alone; the
- * calls that arrive while they all run wait together and share the next
- * statement, its round trip and its commit. So an idle service answers as
- * soon as it would without this, and a busy one sends fewer, larger
- * statements instead of queueing one per request behind the others.
+ * than `maxInFlight` statements of its kind run goes out at once, with only
+ * the calls made in the same synchronous run (a batch call's items, which
+ * arrive together); the calls that arrive while the statements all run wait
+ * together and share the next statement, its round trip and its commit. So
+ * an idle service answers as soon as it would without this, and a busy one
+ * sends fewer, larger statements instead of queueing one per request behind
+ * the others.
  *
  * `run` gets distinct keys, each with the input of its first caller, and
  * answers what it found for each; a key it leaves out is answered
@@ -16,6 +18,7 @@
 export class Coalescer<K, I, V> {
   private queued = new Map<K, Queued<I, V>>();
   private inFlight = 0;
+  private drainDue = false;
 
   constructor(
     private readonly run: (batch: ReadonlyMap<K, I>) => Promise<ReadonlyMap<K, V>>,
@@ -30,6 +33,21 @@ export class Coalescer<K, I, V> {
       const queued = this.queued.get(key);
       if (queued) queued.waiters.push({ resolve, reject });
       else this.queued.set(key, { input, waiters: [{ resolve, reject }] });
+      this.drainSoon();
+    });
+  }
+
+  /**
+   * Drains once the promise reactions already due have run: the items of a
+   * batch call reach here one after another, each a few reactions into its
+   * handler, and were each drained at once the first `maxInFlight` would go
+   * alone and only the rest together.
+   */
+  private drainSoon(): void {
+    if (this.drainDue) return;
+    this.drainDue = true;
+    queueMicrotask(() => {
+      this.drainDue = false;
       this.drain();
     });
   }

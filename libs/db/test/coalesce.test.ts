@@ -19,18 +19,42 @@ test("a call made while nothing runs goes out at once, alone", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
   const a = starts.get("a", "");
+  await Promise.resolve();
   t.deepEqual(
     calls.map((c) => c.keys),
     [["a"]],
+    "sent before any timer or I/O could run",
   );
   calls[0]!.answer({ a: 1 });
   t.is(await a, 1);
 });
 
+test("calls made in one synchronous run go out together, as a batch call's items arrive", async (t) => {
+  const { calls, run } = heldStatements();
+  const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 2 });
+  // Each a few reactions into its handler, as items of one gRPC batch reach the coalescer.
+  const answers = ["a", "b", "c"].map(async (key) => {
+    await Promise.resolve();
+    return starts.get(key, "");
+  });
+  await reactionsRun();
+  t.deepEqual(
+    calls.map((c) => c.keys),
+    [["a", "b", "c"]],
+  );
+  calls[0]!.answer({ a: 1, b: 2, c: 3 });
+  t.deepEqual(await Promise.all(answers), [1, 2, 3]);
+});
+
 test("calls that arrive while the statements run share the next one", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 2 });
-  const answers = ["a", "b", "c", "d", "e"].map((key) => starts.get(key, ""));
+  const a = starts.get("a", "");
+  await reactionsRun();
+  const b = starts.get("b", "");
+  await reactionsRun();
+  const rest = ["c", "d", "e"].map((key) => starts.get(key, ""));
+  await reactionsRun();
   t.deepEqual(
     calls.map((c) => c.keys),
     [["a"], ["b"]],
@@ -41,27 +65,30 @@ test("calls that arrive while the statements run share the next one", async (t) 
   t.deepEqual(calls[2]?.keys, ["c", "d", "e"], "the waiting three go in one statement when one finishes");
   calls[0]!.answer({ a: 1 });
   calls[2]!.answer({ c: 3, e: 5 });
-  t.deepEqual(await Promise.all(answers), [1, 2, 3, undefined, 5], "a key the statement did not find is undefined");
+  t.deepEqual(await Promise.all([a, b, ...rest]), [1, 2, 3, undefined, 5], "a key the statement did not find is undefined");
 });
 
 test("a batch holds at most maxBatch keys", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 2, maxInFlight: 1 });
-  const answers = ["a", "b", "c", "d"].map((key) => starts.get(key, ""));
-  calls[0]!.answer({ a: 1 });
+  const answers = ["a", "b", "c", "d", "e"].map((key) => starts.get(key, ""));
   await reactionsRun();
-  t.deepEqual(calls[1]?.keys, ["b", "c"]);
-  calls[1]!.answer({ b: 2, c: 3 });
+  t.deepEqual(calls[0]?.keys, ["a", "b"]);
+  calls[0]!.answer({ a: 1, b: 2 });
   await reactionsRun();
-  t.deepEqual(calls[2]?.keys, ["d"]);
-  calls[2]!.answer({ d: 4 });
-  t.deepEqual(await Promise.all(answers), [1, 2, 3, 4]);
+  t.deepEqual(calls[1]?.keys, ["c", "d"]);
+  calls[1]!.answer({ c: 3, d: 4 });
+  await reactionsRun();
+  t.deepEqual(calls[2]?.keys, ["e"]);
+  calls[2]!.answer({ e: 5 });
+  t.deepEqual(await Promise.all(answers), [1, 2, 3, 4, 5]);
 });
 
 test("a key asked twice in one statement: the first caller gets the value, the second undefined", async (t) => {
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
   const first = starts.get("x", "");
+  await reactionsRun();
   const again = starts.get("y", "first");
   const twice = starts.get("y", "second");
   calls[0]!.answer({ x: 1 });
@@ -78,6 +105,7 @@ test("a failed statement fails the calls it carried, and later calls still go ou
   const { calls, run } = heldStatements();
   const starts = new Coalescer(run, { maxBatch: 10, maxInFlight: 1 });
   const first = starts.get("a", "");
+  await reactionsRun();
   const second = starts.get("b", "");
   const third = starts.get("c", "");
   const cause = new Error("connection lost");
@@ -89,6 +117,7 @@ test("a failed statement fails the calls it carried, and later calls still go ou
   await t.throwsAsync(third, { is: cause }, "both keys of the failed statement fail");
   await reactionsRun();
   const later = starts.get("d", "");
+  await reactionsRun();
   calls[2]!.answer({ d: 4 });
   t.is(await later, 4);
 });
