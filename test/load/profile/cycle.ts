@@ -43,9 +43,11 @@ if (profileDir) {
 /** Monotonic microseconds: the clock V8 stamps profile samples with. */
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
-// All in one: its metrics (gRPC calls by method) are read around each phase.
+// gRPC calls by method are read around each phase: all in one, from its one
+// metrics endpoint (every call any service handled); one process per service,
+// from the gateway's (every call it made).
 const metricsPort = await freePort();
-const plane = await startControlPlane({ METRICS_PORT: String(metricsPort) });
+const plane = await startControlPlane({ METRICS_PORT: String(metricsPort), GATEWAY_METRICS_PORT: String(metricsPort) });
 const names = plane.pids.length === 1 ? ["all-in-one"] : PROCESS_NAMES;
 const identity = createClient(IdentityServiceService, plane.registryAddr, { deadlineMs: 30_000 });
 const registry = createClient(RuntimeRegistryServiceService, plane.registryAddr, { deadlineMs: 30_000 });
@@ -147,9 +149,7 @@ try {
         (plane.pids.length > 1 ? ` (${split})` : "") +
         `, Postgres ${(((pgAfter - pgBefore) * 1000) / units).toFixed(2)} ms`,
     );
-    console.log(
-      `  per unit: ${xacts.toFixed(2)} Postgres transactions; gRPC calls ${calls.map(([m, n]) => `${m} ${n.toFixed(2)}`).join(", ") || "(all-in-one only)"}`,
-    );
+    console.log(`  per unit: ${xacts.toFixed(2)} Postgres transactions; gRPC calls ${calls.map(([m, n]) => `${m} ${n.toFixed(2)}`).join(", ")}`);
     const perUnit = (i: number, key: "reads" | "writes") => (syscallsAfter[i]![key] - syscallsBefore[i]![key]) / units;
     console.log(
       `  system calls per unit, writes / reads: ${names.map((name, i) => `${name} ${perUnit(i, "writes").toFixed(1)} / ${perUnit(i, "reads").toFixed(1)}`).join(", ")}`,
@@ -165,11 +165,12 @@ try {
     // pg_stat_database is refreshed by the stats collector; this connection's own query adds one.
     return Number(rows[0].n);
   };
-  /** gRPC calls handled, by method (all-in-one: one metrics endpoint for every service). */
+  /** gRPC calls by method: handled by any service all in one, made by the gateway with one process per service. */
+  const counted = plane.pids.length === 1 ? "grpc_server_handled_total" : "grpc_client_handled_total";
   const grpcCalls = async () => {
     const calls = new Map<string, number>();
     for (const [key, value] of await scrapeMetrics(metricsPort)) {
-      const method = /^grpc_server_handled_total\{.*grpc_method="([^"]+)"/.exec(key)?.[1];
+      const method = key.startsWith(`${counted}{`) ? /grpc_method="([^"]+)"/.exec(key)?.[1] : undefined;
       if (method) calls.set(method, (calls.get(method) ?? 0) + value);
     }
     return calls;
