@@ -69,7 +69,7 @@ export function createGatewayClients(
     deadlineMs: DEADLINE_MS,
     waitForReady: WAIT_FOR_READY,
   });
-  const grouped = { maxInFlight: taskCallsInFlight, maxBatch: TASK_CALL_BATCH };
+  const grouped = { maxInFlight: taskCallsInFlight, maxBatch: TASK_CALL_BATCH, deadlineMs: DEADLINE_MS };
   const registry = createClient(RuntimeRegistryServiceService, addresses.registry, {
     deadlineMs: DEADLINE_MS,
     waitForReady: WAIT_FOR_READY,
@@ -106,17 +106,23 @@ export function createGatewayClients(
     ),
     claims: new GroupedCalls(
       orOneByOne(
-        async (runtimeIds) => (await tasks.claimTaskBatch({ runtimeIds })).outcomes,
-        (runtimeId) => tasks.claimTask({ runtimeId, waitMs: 0 }),
+        async (runtimeIds, deadlineMs) => (await tasks.claimTaskBatch({ runtimeIds }, { deadlineMs })).outcomes,
+        (runtimeId, deadlineMs) => tasks.claimTask({ runtimeId, waitMs: 0 }, { deadlineMs }),
       ),
       { ...grouped, kind: "claim" },
     ),
     starts: new GroupedCalls(
-      orOneByOne(async (starts) => (await tasks.startTaskBatch({ starts })).outcomes, tasks.startTask),
+      orOneByOne(
+        async (starts, deadlineMs) => (await tasks.startTaskBatch({ starts }, { deadlineMs })).outcomes,
+        (start, deadlineMs) => tasks.startTask(start, { deadlineMs }),
+      ),
       { ...grouped, kind: "start" },
     ),
     completions: new GroupedCalls(
-      orOneByOne(async (completions) => (await tasks.completeTaskBatch({ completions })).outcomes, tasks.completeTask),
+      orOneByOne(
+        async (completions, deadlineMs) => (await tasks.completeTaskBatch({ completions }, { deadlineMs })).outcomes,
+        (completion, deadlineMs) => tasks.completeTask(completion, { deadlineMs }),
+      ),
       { ...grouped, kind: "complete", maxWeight: COMPLETION_BATCH_BYTES, weigh: completionBytes },
     ),
   };
@@ -129,15 +135,17 @@ type BatchOutcome<R> = { outcome?: { $case: "answer"; value: R } | { $case: "err
  * queue without the batch calls (an older one, during a rolling upgrade:
  * UNIMPLEMENTED), with one single call per item instead.
  */
-function orOneByOne<I, R>(batch: (items: I[]) => Promise<Array<BatchOutcome<R>>>, single: (item: I) => Promise<R>) {
-  return async (items: I[]): Promise<Array<Settled<R>>> => {
+function orOneByOne<I, R>(batch: (items: I[], deadlineMs: number) => Promise<Array<BatchOutcome<R>>>, single: (item: I, deadlineMs: number) => Promise<R>) {
+  return async (items: I[], deadlineMs: number): Promise<Array<Settled<R>>> => {
+    const dueAt = performance.now() + deadlineMs;
     try {
-      return settledItems(await batch(items));
+      return settledItems(await batch(items, deadlineMs));
     } catch (error) {
       if (!hasCode(error, status.UNIMPLEMENTED)) throw error;
+      const left = Math.max(1, Math.ceil(dueAt - performance.now()));
       return Promise.all(
         items.map((item) =>
-          single(item).then(
+          single(item, left).then(
             (value): Settled<R> => ({ ok: true, value }),
             (itemError: unknown): Settled<R> => ({ ok: false, error: itemError }),
           ),

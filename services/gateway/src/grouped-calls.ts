@@ -31,6 +31,12 @@ export interface GroupedCallsOptions<Item> {
   maxInFlight: number;
   /** Items per call. */
   maxBatch: number;
+  /**
+   * Each item's deadline, from when it was submitted: waiting for a call
+   * counts, so a call's deadline is what its earliest item has left, and an
+   * item whose time ran out while it waited is not sent (DEADLINE_EXCEEDED).
+   */
+  deadlineMs: number;
   /** A call's items weigh at most this together (one heavier item goes alone). */
   maxWeight?: number;
   /** An item's weight, e.g. an upper bound of its encoded bytes. */
@@ -48,7 +54,8 @@ export interface GroupedCallsOptions<Item> {
  * whatever it carries.
  *
  * Each caller gets its own item's outcome. An item whose caller went away
- * while it waited is left out of the call and rejected as cancelled. A call
+ * while it waited is left out of the call and rejected as cancelled; one
+ * whose deadline passed while it waited, rejected DEADLINE_EXCEEDED. A call
  * that fails (service down, deadline) fails every item it carried. The call
  * runs outside the first caller's scope: it serves every caller in it, so it
  * must not inherit one's deadline or die with its cancellation.
@@ -59,8 +66,8 @@ export class GroupedCalls<Item, Result> {
   private inFlight = 0;
 
   constructor(
-    /** Answers one outcome per item, in order. */
-    private readonly send: (items: Item[]) => Promise<Array<Settled<Result>>>,
+    /** Answers one outcome per item, in order, within `deadlineMs`. */
+    private readonly send: (items: Item[], deadlineMs: number) => Promise<Array<Settled<Result>>>,
     private readonly options: GroupedCallsOptions<Item>,
   ) {
     if (options.maxBatch < 1 || options.maxInFlight < 0) throw new RangeError("maxBatch must be at least 1 and maxInFlight at least 0");
@@ -81,7 +88,7 @@ export class GroupedCalls<Item, Result> {
   /** Resolves with the item's result, or rejects with its error. */
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
-      const waiting = { item, scope: currentScope(), resolve, reject };
+      const waiting = { item, scope: currentScope(), dueAt: performance.now() + this.options.deadlineMs, resolve, reject };
       if (this.options.maxInFlight === 0) void this.call([waiting]);
       else {
         this.waiting.push(waiting);
@@ -106,6 +113,7 @@ export class GroupedCalls<Item, Result> {
   private nextBatch(): Array<Waiting<Item, Result>> {
     const { maxBatch, maxWeight = Number.POSITIVE_INFINITY, weigh } = this.options;
     const batch: Array<Waiting<Item, Result>> = [];
+    const now = performance.now();
     let weight = 0;
     let taken = 0;
     for (const waiting of this.waiting) {
@@ -115,6 +123,10 @@ export class GroupedCalls<Item, Result> {
       taken++;
       if (waiting.scope?.isGone?.()) {
         waiting.reject(new CallCancelledError("the HTTP client went away before its call left"));
+        continue;
+      }
+      if (waiting.dueAt <= now) {
+        waiting.reject(new CodedError(status.DEADLINE_EXCEEDED, "the deadline passed while waiting for a call"));
         continue;
       }
       batch.push(waiting);
@@ -128,7 +140,14 @@ export class GroupedCalls<Item, Result> {
     groupedMetrics.items.observe({ kind: this.kind }, batch.length);
     let outcomes: Array<Settled<Result>>;
     try {
-      outcomes = await runOutsideScope(() => this.send(batch.map(({ item }) => item)));
+      // Items are in arrival order: the first has the least time left.
+      const deadlineMs = Math.max(1, Math.ceil((batch[0]?.dueAt ?? 0) - performance.now()));
+      outcomes = await runOutsideScope(() =>
+        this.send(
+          batch.map(({ item }) => item),
+          deadlineMs,
+        ),
+      );
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
       return;
@@ -146,6 +165,8 @@ interface Waiting<Item, Result> {
   item: Item;
   /** The submitting request's scope, asked whether its caller is gone before the item is sent. */
   scope: CallScope | undefined;
+  /** When its deadline passes (performance.now()). */
+  dueAt: number;
   resolve(result: Result): void;
   reject(error: unknown): void;
 }
