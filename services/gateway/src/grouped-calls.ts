@@ -41,6 +41,8 @@ export interface GroupedCallsOptions<Item> {
   maxWeight?: number;
   /** An item's weight, e.g. an upper bound of its encoded bytes. */
   weigh?: (item: Item) => number;
+  /** Milliseconds on a monotonic clock (performance.now() unless a test steers time). */
+  now?: () => number;
 }
 
 /**
@@ -62,6 +64,7 @@ export interface GroupedCallsOptions<Item> {
  */
 export class GroupedCalls<Item, Result> {
   readonly kind: string;
+  private readonly now: () => number;
   private waiting: Array<Waiting<Item, Result>> = [];
   private inFlight = 0;
 
@@ -72,6 +75,7 @@ export class GroupedCalls<Item, Result> {
   ) {
     if (options.maxBatch < 1 || options.maxInFlight < 0) throw new RangeError("maxBatch must be at least 1 and maxInFlight at least 0");
     this.kind = options.kind;
+    this.now = options.now ?? (() => performance.now());
     everyGroup.add(this as GroupedCalls<unknown, unknown>);
   }
 
@@ -88,7 +92,7 @@ export class GroupedCalls<Item, Result> {
   /** Resolves with the item's result, or rejects with its error. */
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
-      const waiting = { item, scope: currentScope(), dueAt: performance.now() + this.options.deadlineMs, resolve, reject };
+      const waiting = { item, scope: currentScope(), dueAt: this.now() + this.options.deadlineMs, resolve, reject };
       if (this.options.maxInFlight === 0) void this.call([waiting]);
       else {
         this.waiting.push(waiting);
@@ -113,7 +117,7 @@ export class GroupedCalls<Item, Result> {
   private nextBatch(): Array<Waiting<Item, Result>> {
     const { maxBatch, maxWeight = Number.POSITIVE_INFINITY, weigh } = this.options;
     const batch: Array<Waiting<Item, Result>> = [];
-    const now = performance.now();
+    const now = this.now();
     let weight = 0;
     let taken = 0;
     for (const waiting of this.waiting) {
@@ -141,7 +145,7 @@ export class GroupedCalls<Item, Result> {
     let outcomes: Array<Settled<Result>>;
     try {
       // Items are in arrival order: the first has the least time left.
-      const deadlineMs = Math.max(1, Math.ceil((batch[0]?.dueAt ?? 0) - performance.now()));
+      const deadlineMs = Math.max(1, Math.ceil((batch[0]?.dueAt ?? 0) - this.now()));
       outcomes = await runOutsideScope(() =>
         this.send(
           batch.map(({ item }) => item),

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import test from "ava";
 import { currentScope, hasCode, runInScope, status } from "@controlplane/grpc";
 import { CodedError, type Settled } from "../src/batcher.js";
@@ -92,36 +91,39 @@ test("an item whose caller went away while it waited is left out and rejected as
 
 test("waiting counts against an item's deadline: a call gets what its earliest item has left", async (t) => {
   const { calls, send } = heldSend();
-  const grouped = new GroupedCalls(send, { ...TEST, maxInFlight: 1, maxBatch: 10 });
+  const clock = { ms: 0 };
+  const grouped = new GroupedCalls(send, { ...TEST, maxInFlight: 1, maxBatch: 10, now: () => clock.ms });
   const results = [grouped.submit(1)];
-  t.true(calls[0]!.deadlineMs <= TEST.deadlineMs && calls[0]!.deadlineMs > 0);
-  results.push(grouped.submit(2), grouped.submit(3));
-  const waited = 50;
-  await sleep(waited);
+  t.is(calls[0]!.deadlineMs, TEST.deadlineMs);
+  clock.ms = 1_000;
+  results.push(grouped.submit(2));
+  clock.ms = 3_000;
+  results.push(grouped.submit(3));
+  clock.ms = 5_000;
   calls[0]!.answer();
   await nextTurn();
   t.deepEqual(calls[1]?.items, [2, 3]);
-  t.true(calls[1]!.deadlineMs <= TEST.deadlineMs - waited + 1, `${calls[1]!.deadlineMs} ms left after waiting ${waited} ms`);
+  t.is(calls[1]!.deadlineMs, TEST.deadlineMs - 4_000, "item 2 waited 4 s of its deadline");
   calls[1]!.answer();
   t.deepEqual(await Promise.all(results), [2, 4, 6]);
 });
 
 test("an item whose deadline passed while it waited is not sent, and fails DEADLINE_EXCEEDED", async (t) => {
   const { calls, send, itemsOf } = heldSend();
-  const deadlineMs = 20;
-  const grouped = new GroupedCalls(send, { ...TEST, deadlineMs, maxInFlight: 1, maxBatch: 10 });
+  const clock = { ms: 0 };
+  const grouped = new GroupedCalls(send, { ...TEST, maxInFlight: 1, maxBatch: 10, now: () => clock.ms });
   const first = grouped.submit(1);
   const late = grouped.submit(2);
-  await sleep(deadlineMs * 2);
+  clock.ms = TEST.deadlineMs;
   calls[0]!.answer();
   const [expired] = await Promise.allSettled([late]);
   t.true(expired.status === "rejected" && hasCode(expired.reason, status.DEADLINE_EXCEEDED));
   t.is(await first, 2);
   await nextTurn();
   t.deepEqual(itemsOf(), [[1]], "the expired item was never sent");
-  // Nothing in flight now: the next item goes at once, whatever the clock says.
   const next = grouped.submit(3);
-  t.deepEqual(itemsOf(), [[1], [3]]);
+  t.deepEqual(itemsOf(), [[1], [3]], "a new item has its own time");
+  t.is(calls[1]!.deadlineMs, TEST.deadlineMs);
   calls[1]!.answer();
   t.is(await next, 6);
 });
