@@ -86,17 +86,10 @@ export function createGatewayClients(
     registry,
     tasks,
     liveness,
-    heartbeats: new MicroBatcher(
-      async (beats) => {
-        const { outcomes } = await liveness.heartbeatBatch({ beats });
-        return outcomes.map(({ outcome }) =>
-          outcome?.$case === "ack"
-            ? { ok: true, value: outcome.value }
-            : { ok: false, error: new CodedError(outcome?.value.code ?? status.INTERNAL, outcome?.value.message ?? "no outcome for this beat") },
-        );
-      },
-      { maxBatch: HEARTBEAT_BATCH, minIntervalMs: heartbeatBatchIntervalMs },
-    ),
+    heartbeats: new MicroBatcher(async (beats) => settledItems((await liveness.heartbeatBatch({ beats })).outcomes, "ack"), {
+      maxBatch: HEARTBEAT_BATCH,
+      minIntervalMs: heartbeatBatchIntervalMs,
+    }),
     runtimeWorkspaces: new MicroBatcher(
       async (runtimeIds) => {
         const { workspaceIds } = await registry.getRuntimeWorkspaces({ runtimeIds });
@@ -128,18 +121,22 @@ export function createGatewayClients(
   };
 }
 
-type BatchOutcome<R> = { outcome?: { $case: "answer"; value: R } | { $case: "error"; value: CallError } | undefined };
+/** An item's outcome in a batch answer (liveness's beats: "ack"; the task queue's items: "answer"). */
+type BatchOutcome<C extends string, R> = { outcome?: { $case: C; value: R } | { $case: "error"; value: CallError } | undefined };
 
 /**
  * Sends items with the batch call, each answered its own outcome; to a task
  * queue without the batch calls (an older one, during a rolling upgrade:
  * UNIMPLEMENTED), with one single call per item instead.
  */
-function orOneByOne<I, R>(batch: (items: I[], deadlineMs: number) => Promise<Array<BatchOutcome<R>>>, single: (item: I, deadlineMs: number) => Promise<R>) {
+function orOneByOne<I, R>(
+  batch: (items: I[], deadlineMs: number) => Promise<Array<BatchOutcome<"answer", R>>>,
+  single: (item: I, deadlineMs: number) => Promise<R>,
+) {
   return async (items: I[], deadlineMs: number): Promise<Array<Settled<R>>> => {
     const dueAt = performance.now() + deadlineMs;
     try {
-      return settledItems(await batch(items, deadlineMs));
+      return settledItems(await batch(items, deadlineMs), "answer");
     } catch (error) {
       if (!hasCode(error, status.UNIMPLEMENTED)) throw error;
       const left = Math.max(1, Math.ceil(dueAt - performance.now()));
@@ -156,12 +153,13 @@ function orOneByOne<I, R>(batch: (items: I[], deadlineMs: number) => Promise<Arr
 }
 
 /** A batch answer's outcomes as each item's result or error. */
-function settledItems<R>(outcomes: Array<BatchOutcome<R>>): Array<Settled<R>> {
-  return outcomes.map(({ outcome }) =>
-    outcome?.$case === "answer"
-      ? { ok: true, value: outcome.value }
-      : { ok: false, error: new CodedError(outcome?.value.code ?? status.INTERNAL, outcome?.value.message ?? "no outcome for this item") },
-  );
+function settledItems<C extends string, R>(outcomes: Array<BatchOutcome<C, R>>, answerCase: C): Array<Settled<R>> {
+  return outcomes.map(({ outcome }): Settled<R> => {
+    // TypeScript does not narrow a union on a generic discriminant: the casts follow the $case test.
+    if (outcome && outcome.$case === answerCase) return { ok: true, value: outcome.value as R };
+    const error = outcome?.value as CallError | undefined;
+    return { ok: false, error: new CodedError(error?.code ?? status.INTERNAL, error?.message ?? "no outcome for this item") };
+  });
 }
 
 /** At least a completion's encoded size: its strings' UTF-16 code units encode to at most 3 bytes each in UTF-8. */
