@@ -70,11 +70,15 @@ export class MicroBatcher<Item, Result> {
  */
 function perItem<R>(count: number, outcomes: Array<Settled<R>>): Array<R | Error> {
   return Array.from({ length: count }, (_, i) => {
-    const outcome = outcomes[i];
-    if (!outcome) return new CodedError(status.INTERNAL, "the batch answered fewer items than it was sent");
+    const outcome = outcomeAt(outcomes, i);
     if (outcome.ok) return outcome.value;
     return outcome.error instanceof Error ? outcome.error : new CodedError(status.INTERNAL, String(outcome.error));
   });
+}
+
+/** Item i's outcome in a batch answer; INTERNAL when the answer left it out. */
+export function outcomeAt<R>(outcomes: Array<Settled<R>>, i: number): Settled<R> {
+  return outcomes[i] ?? { ok: false, error: new CodedError(status.INTERNAL, "the batch answered fewer items than it was sent") };
 }
 
 /** One item's error, shaped like a grpc-js ServiceError so `hasCode` reads it. */

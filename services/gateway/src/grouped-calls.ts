@@ -1,6 +1,6 @@
 import { CallCancelledError, type CallScope, currentScope, runOutsideScope, status } from "@controlplane/grpc";
 import { gauge, histogram } from "@controlplane/metrics";
-import { CodedError, type Settled } from "./batcher.js";
+import { CodedError, outcomeAt, type Settled } from "./batcher.js";
 
 /** Every GroupedCalls of this process, for the waiting gauge (tests may start several gateways). */
 const everyGroup = new Set<GroupedCalls<unknown, unknown>>();
@@ -157,9 +157,8 @@ export class GroupedCalls<Item, Result> {
       return;
     }
     batch.forEach((waiting, i) => {
-      const outcome = outcomes[i];
-      if (!outcome) waiting.reject(new CodedError(status.INTERNAL, "the batch answered fewer items than it was sent"));
-      else if (outcome.ok) waiting.resolve(outcome.value);
+      const outcome = outcomeAt(outcomes, i);
+      if (outcome.ok) waiting.resolve(outcome.value);
       else waiting.reject(outcome.error);
     });
   }
