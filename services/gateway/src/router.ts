@@ -16,13 +16,18 @@ export function clientGone(reply: FastifyReply): AbortSignal {
   const response = reply.raw;
   // Asked for after the connection closed: the close event is gone already.
   if (response.closed) {
-    if (!response.writableFinished) controller.abort(new CallCancelledError("the HTTP client closed the connection"));
+    if (hungUp(response)) controller.abort(new CallCancelledError("the HTTP client closed the connection"));
     return controller.signal;
   }
   response.once("close", () => {
-    if (!response.writableFinished) controller.abort(new CallCancelledError("the HTTP client closed the connection"));
+    if (hungUp(response)) controller.abort(new CallCancelledError("the HTTP client closed the connection"));
   });
   return controller.signal;
+}
+
+/** The connection closed before the whole response was written. */
+function hungUp(response: FastifyReply["raw"]): boolean {
+  return response.closed && !response.writableFinished;
 }
 
 /**
@@ -50,9 +55,7 @@ class RequestScope implements CallScope {
   }
 
   isGone(): boolean {
-    if (this.made) return this.made.aborted;
-    const response = this.reply.raw;
-    return response.closed && !response.writableFinished;
+    return this.made ? this.made.aborted : hungUp(this.reply.raw);
   }
 }
 
