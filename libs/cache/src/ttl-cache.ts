@@ -32,6 +32,11 @@ export class TtlCache<V> {
       ttl: ttlMs,
       // Expiry is checked on read, against the clock: no timer per entry.
       ttlAutopurge: false,
+      // Read the clock on every check. lru-cache's default (1 ms) keeps a
+      // reading for a millisecond with a new timer to drop it: on a busy
+      // gateway that was a timer per cache per millisecond, costlier than
+      // the readings it saved.
+      ttlResolution: 0,
       // Never serve past expiry (a credential's own expiry included): no stale reads.
       allowStale: false,
       // A failed reload keeps the live entry until its own expiry.
@@ -43,16 +48,13 @@ export class TtlCache<V> {
   }
 
   get(key: string): V | undefined {
-    // Not through entry(): its expiry is a second lookup and an object per read.
     const box = this.store.get(key);
     return box?.cacheable ? box.value : undefined;
   }
 
-  /** The live entry with its expiry, or undefined. */
-  entry(key: string): { value: V; expiresAt: number } | undefined {
-    const box = this.store.get(key);
-    if (!box?.cacheable) return undefined;
-    return { value: box.value, expiresAt: Date.now() + this.store.getRemainingTTL(key) };
+  /** Milliseconds until the entry expires (0 when there is none). */
+  remainingMs(key: string): number {
+    return this.store.getRemainingTTL(key);
   }
 
   /** Stores `value` for the TTL, or until `notAfter` if that comes first. */
@@ -118,8 +120,8 @@ export class ReadThrough<V> {
 
   async get(key: string): Promise<V> {
     for (;;) {
-      const hit = this.cache.entry(key);
-      if (hit !== undefined) return this.served(key, hit);
+      const hit = this.cache.store.get(key);
+      if (hit?.cacheable) return this.served(key, hit.value);
       // forceRefresh: whatever is stored is no hit (refused, or expired), load anew or join the load in flight.
       const loaded = await this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true });
       // undefined: forget() overtook this load, whose answer may predate it; load again.
@@ -134,17 +136,17 @@ export class ReadThrough<V> {
    * value that is itself undefined cannot be told from a miss.)
    */
   peek(key: string): V | undefined {
-    const hit = this.cache.entry(key);
-    return hit === undefined ? undefined : this.served(key, hit);
+    const hit = this.cache.store.get(key);
+    return hit?.cacheable ? this.served(key, hit.value) : undefined;
   }
 
   /** A hit's value, reloaded in the background when it is within refreshAheadMs of expiry. */
-  private served(key: string, hit: { value: V; expiresAt: number }): V {
+  private served(key: string, value: V): V {
     const refreshAhead = this.options.refreshAheadMs;
-    if (refreshAhead !== undefined && hit.expiresAt - Date.now() <= refreshAhead) {
+    if (refreshAhead !== undefined && this.cache.remainingMs(key) <= refreshAhead) {
       this.cache.store.fetch(key, { context: this.fetch, forceRefresh: true }).catch(() => undefined);
     }
-    return hit.value;
+    return value;
   }
 
   /** Drops the entry; a load in flight is discarded and its callers get a fresh one. */
