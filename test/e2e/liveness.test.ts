@@ -236,6 +236,21 @@ test("heartbeat errors: 400s, 404 runtime not found for a deleted runtime, 404 n
   t.is((await post({ runtime_id: runtimeId.toUpperCase() })).status, 200);
 });
 
+test("a beat's body is read as JSON whatever its Content-Type says, as the original read it", async (t) => {
+  const ws = await seedWorkspace(stack);
+  const runtimeId = await seedRuntime(stack, ws);
+  const send = (contentType: string, body: string) =>
+    http(stack.gatewayUrl, "POST", "/api/daemon/heartbeat", { token: ws.member.pat, rawBody: body, headers: { "content-type": contentType } });
+  const beatBody = JSON.stringify({ runtime_id: runtimeId });
+  for (const contentType of ["application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "APPLICATION/JSON"]) {
+    for (let i = 0; i < 2; i++) {
+      const answer = await send(contentType, beatBody);
+      t.is(answer.status, 200, `${contentType} (request ${i + 1})`);
+      t.is((await send(contentType, "{")).text, '{"error":"invalid request body"}\n', `${contentType}: a broken body`);
+    }
+  }
+});
+
 test("result routes: update lifecycle, wrong runtime, bad status, terminal reports, empty import bundles", async (t) => {
   const ws = await seedWorkspace(stack);
   const runtimeId = await seedRuntime(stack, ws);

@@ -106,7 +106,11 @@ export function buildGatewayApp(deps: GatewayDeps): { app: FastifyInstance; rout
   // Bodies are read as text and decoded per route with the original
   // decoder's rules, whatever the Content-Type says.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
+  const asText = (_request: FastifyRequest, body: string | Buffer, done: (error: null, body: string | Buffer) => void) => done(null, body);
+  app.addContentTypeParser("*", { parseAs: "string" }, asText);
+  // The same parser, named for the type daemons send: fastify remembers the
+  // parser of a named type, but looks the catch-all up anew on every request.
+  app.addContentTypeParser("application/json", { parseAs: "string" }, asText);
 
   // The daemon socket: no subprotocol is ever chosen and no extension
   // negotiated (the original offered neither); sockets are drained by the
